@@ -1,0 +1,59 @@
+//! The request log: every command text received, kept in memory and, when configured,
+//! appended to a JSON-lines file (`{"endpoint":"mgmt|query","db":"..","csl":".."}`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedCommand {
+    pub endpoint: String,
+    pub db: String,
+    pub csl: String,
+}
+
+#[derive(Debug, Default)]
+pub struct CommandLog {
+    file: Option<PathBuf>,
+    entries: Mutex<Vec<LoggedCommand>>,
+}
+
+impl CommandLog {
+    pub fn new(file: Option<PathBuf>) -> Self {
+        Self {
+            file,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn record(&self, entry: LoggedCommand) {
+        if let Some(path) = &self.file {
+            self.append(path, &entry);
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push(entry);
+        }
+    }
+
+    /// One `write` per line with O_APPEND, so several processes can share the file.
+    fn append(&self, path: &PathBuf, entry: &LoggedCommand) {
+        let Ok(mut line) = serde_json::to_string(entry) else {
+            return;
+        };
+        line.push('\n');
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot append to the command log");
+        }
+    }
+
+    pub fn entries(&self) -> Vec<LoggedCommand> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}

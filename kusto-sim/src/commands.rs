@@ -1,0 +1,131 @@
+//! Management command execution: parse, dispatch to the module of the command's concern,
+//! and run any operators piped after a `.show` command over its result.
+
+mod export;
+mod extents;
+mod external;
+mod ingestion;
+mod schema;
+mod script;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::engine::{self, Ctx};
+use crate::error::SimError;
+use crate::parse::command::{Command, parse_command};
+use crate::protocol::QueryOutcome;
+use crate::query::{self, Limits};
+use crate::sim::Sim;
+use crate::table::ResultTable;
+
+/// A management endpoint result: a plain command result (V1 `Table_0`), or a query-shaped
+/// one (a query sent to mgmt, or a command piped into operators).
+#[derive(Debug, Clone)]
+pub enum MgmtResult {
+    Command(ResultTable),
+    Query(QueryOutcome),
+}
+
+pub async fn execute(sim: &Sim, db: &str, csl: &str) -> Result<MgmtResult, SimError> {
+    if !csl.trim_start().starts_with('.') {
+        return query::run(sim, db, csl, &Limits::default())
+            .await
+            .map(MgmtResult::Query);
+    }
+    let parsed = parse_command(csl)?;
+    let table = run(sim, db, parsed.command).await?;
+    if parsed.pipe.is_empty() {
+        return Ok(MgmtResult::Command(table));
+    }
+    let primary = engine::run(table, &parsed.pipe, &mut Ctx::new(0))?;
+    Ok(MgmtResult::Query(QueryOutcome {
+        primary,
+        cursor: None,
+        partial_error: None,
+    }))
+}
+
+type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<ResultTable, SimError>> + Send + 'a>>;
+
+/// Boxed so `.execute database script` can run commands recursively.
+pub(crate) fn run<'a>(sim: &'a Sim, db: &'a str, command: Command) -> BoxedResult<'a> {
+    Box::pin(async move {
+        use Command::*;
+        match command {
+            ExecuteScript { props, script } => script::execute(sim, db, &props, &script).await,
+            CreateOrAlterExternalTable(def) => external::create_or_alter_table(sim, db, &def),
+            ShowExternalTables { .. } | DropExternalTable { .. } => {
+                external::tables(sim, db, command)
+            }
+            CreateOrAlterContinuousExport {
+                name,
+                over,
+                external_table,
+                props,
+                query,
+            } => {
+                external::create_or_alter_export(sim, db, name, over, external_table, props, query)
+            }
+            ShowContinuousExports { .. }
+            | ShowContinuousExportArtifacts { .. }
+            | ShowContinuousExportFailures { .. }
+            | SetContinuousExportDisabled { .. }
+            | DropContinuousExport { .. } => external::exports(sim, db, command),
+            ExportToTable {
+                is_async,
+                external_table,
+                props,
+                query,
+            } => export::export(sim, db, is_async, &external_table, &props, &query).await,
+            ShowOperations { ids } => Ok(export::show_operations(sim, &ids)),
+            ShowOperationDetails { id } => export::operation_details(sim, id),
+            Ingest {
+                is_async,
+                table,
+                uris,
+                props,
+            } => ingestion::ingest(sim, db, is_async, &table, &uris, &props).await,
+            IngestInline { table, props, data } => {
+                ingestion::ingest_inline(sim, db, &table, &props, &data)
+            }
+            SetOrAppend {
+                mode,
+                table,
+                props,
+                query,
+                ..
+            } => ingestion::set_or_append(sim, db, mode, &table, &props, &query).await,
+            DeleteRecords { table, query, .. } => extents::delete_records(sim, db, &table, &query),
+            ShowExtents(sel) => extents::show(sim, db, &sel),
+            DropExtents(sel) => extents::drop(sim, db, &sel),
+            MoveExtents { from, to_table } => extents::move_to(sim, db, &from, &to_table),
+            ShowCapacity { resource } => Ok(extents::capacity(sim, resource.as_deref())),
+            other => schema::execute(sim, db, other),
+        }
+    })
+}
+
+/// Kusto's name for a command kind, as `.execute database script` reports it.
+pub(crate) fn command_type(c: &Command) -> &'static str {
+    use Command::*;
+    match c {
+        CreateTable { .. } => "TableCreate",
+        CreateMergeTables { .. } | AlterMergeTable { .. } => "TableCreateMerge",
+        DropTables { .. } => "TableDrop",
+        AlterIngestionTimePolicy { .. } => "TableSetIngestionTimePolicy",
+        CreateOrAlterExternalTable(_) => "ExternalTableCreateOrAlter",
+        DropExternalTable { .. } => "ExternalTableDrop",
+        CreateOrAlterContinuousExport { .. } => "ContinuousExportCreateOrAlter",
+        SetContinuousExportDisabled { .. } => "ContinuousExportEnableDisable",
+        DropContinuousExport { .. } => "ContinuousExportDrop",
+        IngestInline { .. } | Ingest { .. } => "DataIngestPull",
+        SetOrAppend { .. } => "TableSetOrAppend",
+        ExportToTable { .. } => "DataExportToExternalTable",
+        DeleteRecords { .. } => "TableDeleteRecords",
+        DropExtents(_) => "ExtentsDrop",
+        MoveExtents { .. } => "ExtentsMove",
+        ExecuteScript { .. } => "DatabaseScriptExecute",
+        _ => "Show",
+    }
+}

@@ -1,0 +1,295 @@
+//! Databases, tables, schemas and the IngestionTime policy.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{SimError, not_supported};
+use crate::parse::command::{ColumnDefs, Command, Props};
+use crate::sim::Sim;
+use crate::state::{Database, Table};
+use crate::table::{Column, ResultTable};
+use crate::value::Value;
+
+const DATABASES: &str = "(DatabaseName: string, PersistentStorage: string, Version: string, IsCurrent: bool, DatabaseAccessMode: string, PrettyName: string, ReservedSlot1: bool, DatabaseId: guid, InTransitionTo: string)";
+const TABLES: &str = "(TableName: string, DatabaseName: string, Folder: string, DocString: string)";
+const TABLE_SCHEMA: &str =
+    "(TableName: string, Schema: string, DatabaseName: string, Folder: string, DocString: string)";
+const POLICY: &str = "(PolicyName: string, EntityName: string, Policy: string, ChildEntities: string, EntityType: string)";
+
+pub fn execute(sim: &Sim, db: &str, command: Command) -> Result<ResultTable, SimError> {
+    let mut cluster = sim.cluster();
+    if matches!(command, Command::ShowDatabases) {
+        let mut out = ResultTable::with_schema(DATABASES);
+        for name in cluster.databases.keys() {
+            out.push(database_row(name, name == db));
+        }
+        return Ok(out);
+    }
+    let database = cluster.database_mut(db)?;
+    match command {
+        Command::ShowTables => Ok(tables(database, database.tables.keys())),
+        Command::ShowTableSchema { table, json } => {
+            let t = database.table(&table)?;
+            Ok(table_schema(database, t, json))
+        }
+        Command::ShowDatabaseSchemaScript => Ok(schema_script(database)),
+        Command::ShowDatabaseSchemaJson => Ok(schema_json(database)),
+        Command::CreateTable {
+            name,
+            columns,
+            props,
+        } => create(database, &name, &columns, &props),
+        Command::CreateMergeTables {
+            tables: defs,
+            props,
+            single,
+        } => {
+            for (name, columns) in &defs {
+                validate_columns(columns)?;
+                if let Ok(t) = database.table(name) {
+                    t.clone().merge_columns(&to_columns(columns))?;
+                }
+            }
+            for (name, columns) in &defs {
+                merge(database, name, columns, &props)?;
+            }
+            let names: Vec<&String> = defs.iter().map(|(n, _)| n).collect();
+            match (single, names.first()) {
+                (true, Some(name)) => Ok(table_schema(database, database.table(name)?, false)),
+                _ => Ok(tables(database, names.into_iter())),
+            }
+        }
+        Command::AlterMergeTable {
+            name,
+            columns,
+            props,
+        } => {
+            validate_columns(&columns)?;
+            database.table(&name)?;
+            merge(database, &name, &columns, &props)?;
+            Ok(table_schema(database, database.table(&name)?, false))
+        }
+        Command::DropTables { names, if_exists } => {
+            for n in &names {
+                if database.tables.remove(n).is_none() && !if_exists {
+                    return Err(SimError::NotFound {
+                        kind: "Table",
+                        name: n.clone(),
+                    });
+                }
+            }
+            let mut out = ResultTable::with_schema("(TableName: string, DatabaseName: string)");
+            for n in database.tables.keys() {
+                out.push(vec![
+                    Value::String(n.clone()),
+                    Value::String(database.name.clone()),
+                ]);
+            }
+            Ok(out)
+        }
+        Command::ShowIngestionTimePolicy { table } => {
+            let mut out = ResultTable::with_schema(POLICY);
+            out.push(policy_row(database, database.table(&table)?));
+            Ok(out)
+        }
+        Command::AlterIngestionTimePolicy {
+            tables: names,
+            enabled,
+        } => {
+            let mut out = ResultTable::with_schema(POLICY);
+            for n in &names {
+                database.table(n)?;
+            }
+            for n in &names {
+                database.table_mut(n)?.ingestion_time_policy = enabled;
+                out.push(policy_row(database, database.table(n)?));
+            }
+            Ok(out)
+        }
+        other => Err(not_supported(&format!("{other:?}"))),
+    }
+}
+
+fn database_row(name: &str, is_current: bool) -> Vec<Value> {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    vec![
+        Value::String(name.to_string()),
+        Value::String(format!("http://kusto-sim/{name}")),
+        Value::String("v1.0".into()),
+        Value::Bool(is_current),
+        Value::String("ReadWrite".into()),
+        Value::String(String::new()),
+        Value::Bool(false),
+        Value::Guid(Uuid::from_bytes(id)),
+        Value::String(String::new()),
+    ]
+}
+
+fn tables<'a>(db: &Database, names: impl Iterator<Item = &'a String>) -> ResultTable {
+    let mut out = ResultTable::with_schema(TABLES);
+    for n in names {
+        if let Ok(t) = db.table(n) {
+            out.push(vec![
+                Value::String(t.name.clone()),
+                Value::String(db.name.clone()),
+                Value::String(t.folder.clone()),
+                Value::String(t.docstring.clone()),
+            ]);
+        }
+    }
+    out
+}
+
+fn table_schema(db: &Database, t: &Table, as_json: bool) -> ResultTable {
+    let schema = if as_json {
+        table_json(t).to_string()
+    } else {
+        t.csl_schema()
+    };
+    let mut out = ResultTable::with_schema(TABLE_SCHEMA);
+    out.push(vec![
+        Value::String(t.name.clone()),
+        Value::String(schema),
+        Value::String(db.name.clone()),
+        Value::String(t.folder.clone()),
+        Value::String(t.docstring.clone()),
+    ]);
+    out
+}
+
+fn table_json(t: &Table) -> serde_json::Value {
+    let columns: Vec<_> = t
+        .columns
+        .iter()
+        .map(|c| json!({"Name": c.name, "Type": c.ty.clr_name(), "CslType": c.ty.kusto_name()}))
+        .collect();
+    json!({"Name": t.name, "Folder": t.folder, "DocString": t.docstring, "OrderedColumns": columns})
+}
+
+/// `['name']` with quotes and backslashes escaped.
+pub(crate) fn quote(name: &str) -> String {
+    format!("['{}']", name.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn escape_literal(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// One command per row: each table as `.create-merge table`, then its IngestionTime policy.
+fn schema_script(db: &Database) -> ResultTable {
+    let mut out = ResultTable::with_schema("(DatabaseSchemaScript: string)");
+    for t in db.tables.values() {
+        let columns: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("{}:{}", quote(&c.name), c.ty.kusto_name()))
+            .collect();
+        out.push(vec![Value::String(format!(
+            ".create-merge table {} ({}) with (folder = {}, docstring = {})",
+            quote(&t.name),
+            columns.join(", "),
+            escape_literal(&t.folder),
+            escape_literal(&t.docstring)
+        ))]);
+        if t.ingestion_time_policy {
+            out.push(vec![Value::String(format!(
+                ".alter table {} policy ingestiontime true",
+                quote(&t.name)
+            ))]);
+        }
+    }
+    out
+}
+
+fn schema_json(db: &Database) -> ResultTable {
+    let tables: serde_json::Map<String, serde_json::Value> = db
+        .tables
+        .values()
+        .map(|t| (t.name.clone(), table_json(t)))
+        .collect();
+    let doc = json!({"Databases": {db.name.clone(): {
+        "Name": db.name, "Tables": tables, "ExternalTables": {}, "MaterializedViews": {},
+        "Functions": {}, "MajorVersion": 1, "MinorVersion": 0}}});
+    let mut out = ResultTable::with_schema("(DatabaseSchema: string)");
+    out.push(vec![Value::String(doc.to_string())]);
+    out
+}
+
+fn policy_row(db: &Database, t: &Table) -> Vec<Value> {
+    vec![
+        Value::String("IngestionTimePolicy".into()),
+        Value::String(format!("[{}].[{}]", db.name, t.name)),
+        Value::String(json!({"IsEnabled": t.ingestion_time_policy}).to_string()),
+        Value::String(String::new()),
+        Value::String("Table".into()),
+    ]
+}
+
+fn to_columns(defs: &ColumnDefs) -> Vec<Column> {
+    defs.iter()
+        .map(|(n, t)| Column::new(n.clone(), *t))
+        .collect()
+}
+
+fn validate_columns(defs: &ColumnDefs) -> Result<(), SimError> {
+    for (i, (name, _)) in defs.iter().enumerate() {
+        if name.is_empty() || defs[..i].iter().any(|(n, _)| n == name) {
+            return Err(SimError::semantic(format!(
+                "Invalid or duplicate column name '{name}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn apply_props(t: &mut Table, props: &Props) {
+    if let Some(f) = props.get_str("folder") {
+        t.folder = f;
+    }
+    if let Some(d) = props.get_str("docstring") {
+        t.docstring = d;
+    }
+}
+
+fn create(
+    db: &mut Database,
+    name: &str,
+    columns: &ColumnDefs,
+    props: &Props,
+) -> Result<ResultTable, SimError> {
+    validate_columns(columns)?;
+    let wanted = to_columns(columns);
+    match db.tables.get(name) {
+        Some(existing) if existing.columns != wanted => {
+            return Err(SimError::AlreadyExists {
+                kind: "Table",
+                name: name.to_string(),
+            });
+        }
+        Some(_) => {}
+        None => {
+            let mut t = Table::new(name, wanted);
+            apply_props(&mut t, props);
+            db.tables.insert(name.to_string(), t);
+        }
+    }
+    Ok(table_schema(db, db.table(name)?, false))
+}
+
+fn merge(
+    db: &mut Database,
+    name: &str,
+    columns: &ColumnDefs,
+    props: &Props,
+) -> Result<(), SimError> {
+    let t = db
+        .tables
+        .entry(name.to_string())
+        .or_insert_with(|| Table::new(name, Vec::new()));
+    t.merge_columns(&to_columns(columns))?;
+    apply_props(t, props);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Errors a request can end with, each mapped to Kusto's HTTP status and error code.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum SimError {
+    /// Valid Kusto that kusto-sim doesn't implement; the text is the command's first words.
+    #[error("not supported by kusto-sim: {0}")]
+    NotSupported(String),
+    #[error("Syntax error: {0}")]
+    Syntax(String),
+    /// A semantic error (unknown column, type mismatch, bad property value).
+    #[error("{0}")]
+    Semantic(String),
+    #[error("{kind} '{name}' was not found")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{kind} '{name}' already exists")]
+    AlreadyExists { kind: &'static str, name: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Fault injection: capacity throttling (HTTP 429).
+    #[error(
+        "The management command was aborted due to throttling. Retrying after some backoff might succeed. CommandType: '{0}', Capacity: 1, Origin: 'CapacityPolicy/Ingestion'"
+    )]
+    Throttled(String),
+    /// Fault injection: a transient service failure (HTTP 503).
+    #[error("Service is temporarily unavailable (injected fault)")]
+    Transient,
+    #[error("storage: {0}")]
+    Storage(String),
+    /// An export ran out of (simulated) memory.
+    #[error("{}", crate::faults::LOW_MEMORY_TEXT)]
+    LowMemory,
+}
+
+impl SimError {
+    pub fn semantic(msg: impl Into<String>) -> Self {
+        Self::Semantic(msg.into())
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Unauthorized(_) => 401,
+            Self::Throttled(_) => 429,
+            Self::Transient => 503,
+            Self::Storage(_) => 520,
+            _ => 400,
+        }
+    }
+
+    /// The OneAPI `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "BadRequest_EntityNotFound",
+            Self::AlreadyExists { .. } => "BadRequest_EntityAlreadyExists",
+            Self::Syntax(_) => "BadRequest_SyntaxError",
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::Throttled(_) => "TooManyRequests",
+            Self::Transient => "ServiceUnavailable",
+            Self::Storage(_) => "ServiceError",
+            Self::LowMemory => "LowMemoryCondition",
+            Self::NotSupported(_) | Self::Semantic(_) => "General_BadRequest",
+        }
+    }
+
+    /// The .NET exception type Kusto names in `@type`.
+    pub fn exception_type(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "Kusto.Data.Exceptions.EntityNotFoundException",
+            Self::AlreadyExists { .. } => "Kusto.Data.Exceptions.EntityAlreadyExistsException",
+            Self::Syntax(_) => "Kusto.Data.Exceptions.SyntaxException",
+            Self::Semantic(_) => "Kusto.Data.Exceptions.SemanticException",
+            Self::Unauthorized(_) => "Kusto.Data.Exceptions.KustoClientUnauthorizedException",
+            Self::Throttled(_) => "Kusto.DataNode.Exceptions.ControlCommandThrottledException",
+            Self::Transient => "Kusto.Data.Exceptions.KustoServiceException",
+            Self::Storage(_) => "Kusto.Data.Exceptions.KustoServiceException",
+            Self::LowMemory => {
+                "Kusto.Data.Exceptions.KustoServicePartialQueryFailureLowMemoryConditionException"
+            }
+            Self::NotSupported(_) => "Kusto.Data.Exceptions.KustoBadRequestException",
+        }
+    }
+
+    pub fn permanent(&self) -> bool {
+        !matches!(
+            self,
+            Self::Throttled(_) | Self::Transient | Self::Storage(_) | Self::LowMemory
+        )
+    }
+}
+
+/// "not supported by kusto-sim: <first words>" for a command or query text.
+pub fn not_supported(text: &str) -> SimError {
+    let words: Vec<&str> = text.split_whitespace().take(4).collect();
+    SimError::NotSupported(words.join(" "))
+}

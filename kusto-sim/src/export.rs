@@ -1,0 +1,163 @@
+//! Writing query results into an external table's storage as parquet: one file per
+//! partition folder (more when `sizeLimit` is reached), spread over its connection strings.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::error::SimError;
+use crate::parquet_io;
+use crate::sim::Sim;
+use crate::state::{ExternalTable, value_size};
+use crate::table::ResultTable;
+use crate::value::Value;
+
+/// Kusto's default `sizeLimit` (100 MB of uncompressed data per file).
+pub const DEFAULT_SIZE_LIMIT: u64 = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedFile {
+    /// Blob URL without credentials.
+    pub path: String,
+    pub num_records: u64,
+    pub size: u64,
+}
+
+/// How to name and cut the files of one export.
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    pub name_prefix: Option<String>,
+    pub size_limit: Option<u64>,
+    /// Rows the export may hold before failing with E_LOW_MEMORY_CONDITION (fault
+    /// injection); files written until then stay, as they do in Kusto.
+    pub memory_budget_rows: Option<u64>,
+}
+
+/// The query result's rows in the external table's column order; the query's columns must
+/// be exactly the external table's (by name and type).
+pub fn conform(ext: &ExternalTable, result: ResultTable) -> Result<Vec<Vec<Value>>, SimError> {
+    let mismatch = result.columns.len() != ext.columns.len()
+        || ext.columns.iter().any(|c| {
+            !result
+                .columns
+                .iter()
+                .any(|r| r.name == c.name && r.ty == c.ty)
+        });
+    if mismatch {
+        return Err(SimError::semantic(format!(
+            "Query schema ({}) does not match the schema of external table '{}' ({})",
+            crate::state::csl_schema(&result.columns),
+            ext.name,
+            crate::state::csl_schema(&ext.columns)
+        )));
+    }
+    Ok(crate::query::reshape(
+        &result.columns,
+        result.rows,
+        &ext.columns,
+    ))
+}
+
+/// Writes `rows`; on failure returns the error with the files already written.
+pub async fn write(
+    sim: &Sim,
+    ext: &ExternalTable,
+    rows: Vec<Vec<Value>>,
+    opts: &FileOptions,
+) -> Result<Vec<ExportedFile>, (SimError, Vec<ExportedFile>)> {
+    let mut groups: BTreeMap<String, Vec<Vec<Value>>> = BTreeMap::new();
+    for row in rows {
+        groups
+            .entry(ext.partition_path(&row))
+            .or_default()
+            .push(row);
+    }
+    let limit = opts.size_limit.unwrap_or(DEFAULT_SIZE_LIMIT).max(1);
+    let batch = Uuid::new_v4();
+    let mut written = Vec::new();
+    let mut held: u64 = 0;
+    for (folder, rows) in groups {
+        for chunk in split_by_size(&rows, limit) {
+            held += chunk.len() as u64;
+            if opts.memory_budget_rows.is_some_and(|max| held > max) {
+                return Err((SimError::LowMemory, written));
+            }
+            let n = written.len();
+            let conn = &ext.connection_strings[n % ext.connection_strings.len()];
+            let name = file_name(
+                opts.name_prefix.as_deref().or(ext.name_prefix().as_deref()),
+                batch,
+                n,
+                &ext.file_extension(),
+            );
+            match write_file(sim, ext, conn, &folder, &name, &chunk).await {
+                Ok(file) => written.push(file),
+                Err(e) => return Err((e, written)),
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn file_name(prefix: Option<&str>, batch: Uuid, n: usize, extension: &str) -> String {
+    let body = format!("{batch}_{n}_{}", Uuid::new_v4());
+    match prefix {
+        Some(p) if !p.is_empty() => format!("{p}_{body}{extension}"),
+        _ => format!("{body}{extension}"),
+    }
+}
+
+fn split_by_size(rows: &[Vec<Value>], limit: u64) -> Vec<Vec<&Vec<Value>>> {
+    let mut out: Vec<Vec<&Vec<Value>>> = vec![Vec::new()];
+    let mut size = 0;
+    for row in rows {
+        let row_size: u64 = row.iter().map(value_size).sum();
+        if size + row_size > limit && out.last().is_some_and(|c| !c.is_empty()) {
+            out.push(Vec::new());
+            size = 0;
+        }
+        size += row_size;
+        if let Some(current) = out.last_mut() {
+            current.push(row);
+        }
+    }
+    out
+}
+
+async fn write_file(
+    sim: &Sim,
+    ext: &ExternalTable,
+    conn: &str,
+    folder: &str,
+    name: &str,
+    rows: &[&Vec<Value>],
+) -> Result<ExportedFile, SimError> {
+    let data = parquet_io::write(&ext.columns, rows)?;
+    let size = data.len() as u64;
+    let root = sim.blob.locate(conn)?;
+    let loc = if folder.is_empty() {
+        root.child(name)
+    } else {
+        root.child(folder).child(name)
+    };
+    sim.blob.put(&loc, data).await?;
+    Ok(ExportedFile {
+        path: loc.public_url(),
+        num_records: rows.len() as u64,
+        size,
+    })
+}
+
+/// The synchronous result of `.export to table` (also the operation's details).
+pub fn details(ext_name: &str, files: &[ExportedFile]) -> ResultTable {
+    let mut out =
+        ResultTable::with_schema("(ExternalTableName: string, Path: string, NumRecords: long)");
+    for f in files {
+        out.push(vec![
+            Value::String(ext_name.to_string()),
+            Value::String(f.path.clone()),
+            Value::Long(f.num_records as i64),
+        ]);
+    }
+    out
+}

@@ -1,0 +1,89 @@
+//! Fault injection, deterministic for a given seed and request order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
+
+/// Which faults fire. Rates are probabilities in [0, 1], drawn per request from a
+/// generator seeded with `seed`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    pub seed: u64,
+    /// An export of more rows than this fails with E_LOW_MEMORY_CONDITION.
+    pub export_max_rows: Option<u64>,
+    /// Share of requests answered 429.
+    pub throttle_rate: f64,
+    /// Share of requests answered 503.
+    pub transient_rate: f64,
+    /// Extra time every async operation stays InProgress.
+    pub operation_latency_ms: u64,
+    /// Continuous exports whose runs fail (`"*"` = all).
+    pub fail_continuous_exports: Vec<String>,
+}
+
+/// The text Kusto reports when an export runs out of memory.
+pub const LOW_MEMORY_TEXT: &str = "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION). (message: 'bad allocation', details: '')";
+
+#[derive(Debug)]
+pub struct Faults {
+    pub config: FaultConfig,
+    rng: fastrand::Rng,
+}
+
+impl Faults {
+    pub fn new(config: FaultConfig) -> Self {
+        let rng = fastrand::Rng::with_seed(config.seed);
+        Self { config, rng }
+    }
+
+    /// The fault, if any, that this request hits. One draw per request keeps the sequence
+    /// reproducible whatever the rates are.
+    pub fn request_fault(&mut self, command_kind: &str) -> Option<SimError> {
+        let draw = self.rng.f64();
+        if draw < self.config.throttle_rate {
+            return Some(SimError::Throttled(command_kind.to_string()));
+        }
+        if draw < self.config.throttle_rate + self.config.transient_rate {
+            return Some(SimError::Transient);
+        }
+        None
+    }
+
+    pub fn export_exceeds_memory(&self, rows: usize) -> bool {
+        self.config
+            .export_max_rows
+            .is_some_and(|max| rows as u64 > max)
+    }
+
+    pub fn continuous_export_fails(&self, name: &str) -> bool {
+        self.config
+            .fail_continuous_exports
+            .iter()
+            .any(|n| n == "*" || n == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_faults() {
+        let config = FaultConfig {
+            seed: 7,
+            throttle_rate: 0.3,
+            transient_rate: 0.2,
+            ..FaultConfig::default()
+        };
+        let run = || {
+            let mut f = Faults::new(config.clone());
+            (0..50)
+                .map(|_| f.request_fault("Query").map(|e| e.http_status()))
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        assert!(a.contains(&Some(429)) && a.contains(&Some(503)) && a.contains(&None));
+    }
+}

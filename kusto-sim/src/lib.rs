@@ -1,0 +1,102 @@
+//! kusto-sim: a wire-compatible Azure Data Explorer stand-in for adx-backup's tests and demo.
+//!
+//! It speaks the Kusto REST protocol (V1 for `/v1/rest/mgmt` and `/v1/rest/query`, V2
+//! frames for `/v2/rest/query`, OneAPI errors), keeps typed tables with extents, ingestion
+//! times and database cursors, exports real parquet to Blob Storage and ingests it back.
+//! Anything outside the supported subset is answered with a 400 "not supported by
+//! kusto-sim: ...". See `README.md` for the supported commands.
+//!
+//! Layers: `server` (HTTP) → `commands` / `query` (execution) → `engine` (operators),
+//! `export` / `ingest` / `continuous_export` (data movement) → `state` (the cluster),
+//! `blob` / `parquet_io` (storage), with `parse` + `lexer` for the text.
+
+mod blob;
+mod command_log;
+mod commands;
+pub mod config;
+mod continuous_export;
+mod engine;
+pub mod error;
+mod export;
+pub mod faults;
+mod ingest;
+mod lexer;
+mod parquet_io;
+pub mod parse;
+mod protocol;
+mod query;
+mod server;
+mod sim;
+mod state;
+pub mod table;
+pub mod value;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use command_log::LoggedCommand;
+pub use config::{Config, StorageAccount};
+pub use continuous_export::RunReport;
+pub use error::SimError;
+pub use faults::FaultConfig;
+pub use protocol::QueryOutcome;
+pub use sim::Sim;
+
+/// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts on `127.0.0.1` with an ephemeral port.
+    pub async fn start(config: Config) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(config, listener)
+    }
+
+    /// Serves on an already bound listener (the binary's `--listen`).
+    pub fn serve(config: Config, listener: tokio::net::TcpListener) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let tick = config.scheduler_tick;
+        let sim = Sim::new(config);
+        let app = server::router(sim.clone());
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "kusto-sim stopped serving");
+            }
+        })];
+        if let Some(tick) = tick {
+            tasks.push(continuous_export::spawn_scheduler(&sim, tick));
+        }
+        Ok(Self { addr, sim, tasks })
+    }
+
+    /// `http://127.0.0.1:PORT`, the cluster URL to give a Kusto client.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The simulator behind the server: seed data, run exports, set faults, read the log.
+    pub fn state(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// Runs until the server task ends (the binary's main loop).
+    pub async fn wait(mut self) {
+        if let Some(first) = self.tasks.first_mut() {
+            let _ = first.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}

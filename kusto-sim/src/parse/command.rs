@@ -1,0 +1,379 @@
+//! Management commands: the AST and the entry point. Table and schema commands are parsed
+//! in `ddl`, data movement (ingest, export, extents, operations) in `data`.
+
+mod data;
+mod ddl;
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::Parser;
+use super::expr::typed_literal;
+use super::query::{Op, pipeline};
+use crate::error::{SimError, not_supported};
+use crate::lexer::Tok;
+use crate::value::{ColumnType, Value};
+
+pub use data::{ExtentSelector, TagFilter};
+pub use ddl::{CreateMode, ExternalTableDef, PartitionDef, PartitionFn, PathPart};
+
+/// `with (name=value, ...)`; names are case-insensitive, so keys are lower-cased.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Props(pub BTreeMap<String, Value>);
+
+impl Props {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn get_str(&self, name: &str) -> Option<String> {
+        self.get(name).map(Value::to_kusto_string)
+    }
+
+    pub fn get_bool(&self, name: &str) -> Option<bool> {
+        match self.get(name)? {
+            Value::Bool(b) => Some(*b),
+            other => match other.to_kusto_string().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+        }
+    }
+}
+
+pub type ColumnDefs = Vec<(String, ColumnType)>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    ShowDatabases,
+    ShowTables,
+    ShowTableSchema {
+        table: String,
+        json: bool,
+    },
+    ShowDatabaseSchemaScript,
+    ShowDatabaseSchemaJson,
+    CreateTable {
+        name: String,
+        columns: ColumnDefs,
+        props: Props,
+    },
+    CreateMergeTables {
+        tables: Vec<(String, ColumnDefs)>,
+        props: Props,
+        single: bool,
+    },
+    AlterMergeTable {
+        name: String,
+        columns: ColumnDefs,
+        props: Props,
+    },
+    DropTables {
+        names: Vec<String>,
+        if_exists: bool,
+    },
+    ShowIngestionTimePolicy {
+        table: String,
+    },
+    AlterIngestionTimePolicy {
+        tables: Vec<String>,
+        enabled: bool,
+    },
+    ExecuteScript {
+        props: Props,
+        script: String,
+    },
+    CreateOrAlterExternalTable(ExternalTableDef),
+    ShowExternalTables {
+        name: Option<String>,
+    },
+    DropExternalTable {
+        name: String,
+    },
+    CreateOrAlterContinuousExport {
+        name: String,
+        over: Vec<String>,
+        external_table: String,
+        props: Props,
+        query: String,
+    },
+    ShowContinuousExports {
+        name: Option<String>,
+    },
+    ShowContinuousExportArtifacts {
+        name: String,
+    },
+    ShowContinuousExportFailures {
+        name: String,
+    },
+    SetContinuousExportDisabled {
+        name: String,
+        disabled: bool,
+    },
+    DropContinuousExport {
+        name: String,
+    },
+    ExportToTable {
+        is_async: bool,
+        external_table: String,
+        props: Props,
+        query: String,
+    },
+    ShowOperations {
+        ids: Vec<Uuid>,
+    },
+    ShowOperationDetails {
+        id: Uuid,
+    },
+    Ingest {
+        is_async: bool,
+        table: String,
+        uris: Vec<String>,
+        props: Props,
+    },
+    IngestInline {
+        table: String,
+        props: Props,
+        data: String,
+    },
+    SetOrAppend {
+        mode: AppendMode,
+        is_async: bool,
+        table: String,
+        props: Props,
+        query: String,
+    },
+    DeleteRecords {
+        table: String,
+        props: Props,
+        query: String,
+    },
+    ShowExtents(ExtentSelector),
+    DropExtents(ExtentSelector),
+    MoveExtents {
+        from: ExtentSelector,
+        to_table: String,
+    },
+    ShowCapacity {
+        resource: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendMode {
+    Set,
+    Append,
+    SetOrAppend,
+}
+
+/// A command and the query operators piped after it (only `.show` commands take them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub command: Command,
+    pub pipe: Vec<Op>,
+}
+
+pub fn parse_command(text: &str) -> Result<Parsed, SimError> {
+    let mut p = Parser::new(text)?;
+    p.expect_punct(".")?;
+    let command = command(&mut p, text)?;
+    let pipe = if p.is_punct("|") {
+        if !is_show(&command) {
+            return Err(not_supported(text));
+        }
+        pipeline(&mut p)?
+    } else {
+        Vec::new()
+    };
+    if !p.at_end() {
+        return Err(not_supported(text));
+    }
+    Ok(Parsed { command, pipe })
+}
+
+fn is_show(c: &Command) -> bool {
+    use Command::*;
+    matches!(
+        c,
+        ShowDatabases
+            | ShowTables
+            | ShowTableSchema { .. }
+            | ShowDatabaseSchemaScript
+            | ShowDatabaseSchemaJson
+            | ShowIngestionTimePolicy { .. }
+            | ShowExternalTables { .. }
+            | ShowContinuousExports { .. }
+            | ShowContinuousExportArtifacts { .. }
+            | ShowContinuousExportFailures { .. }
+            | ShowOperations { .. }
+            | ShowOperationDetails { .. }
+            | ShowExtents(_)
+            | ShowCapacity { .. }
+    )
+}
+
+/// Parses the command after its leading `.`; `text` is for the "not supported" message.
+pub(crate) fn command(p: &mut Parser, text: &str) -> Result<Command, SimError> {
+    let parsed = if p.eat_kw("show") {
+        show(p)?
+    } else if is_data_command(p) {
+        data::parse(p)?
+    } else if p.is_kw("delete") && p.peek_at(1) == Some(&Tok::Ident("table".into())) {
+        delete_table(p)?
+    } else {
+        ddl::parse(p)?
+    };
+    parsed.ok_or_else(|| not_supported(text))
+}
+
+fn is_data_command(p: &Parser) -> bool {
+    ["ingest", "export", "move", "set-or-append", "append", "set"]
+        .iter()
+        .any(|kw| p.is_kw(kw))
+        || (p.is_kw("drop") && p.peek_at(1) == Some(&Tok::Ident("extents".into())))
+}
+
+fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
+    if p.eat_kw("databases") {
+        return Ok(Some(Command::ShowDatabases));
+    }
+    if p.eat_kw("tables") {
+        return Ok(Some(Command::ShowTables));
+    }
+    if p.eat_kw("capacity") {
+        return Ok(Some(Command::ShowCapacity {
+            resource: capacity_resource(p)?,
+        }));
+    }
+    if p.eat_kw("database") {
+        return ddl::show_database(p);
+    }
+    if p.is_kw("table") {
+        return show_table(p);
+    }
+    if p.eat_kw("external") {
+        p.expect_kw("tables")?;
+        return Ok(Some(Command::ShowExternalTables { name: None }));
+    }
+    if p.eat_kw("continuous-exports") {
+        return Ok(Some(Command::ShowContinuousExports { name: None }));
+    }
+    if p.eat_kw("continuous-export") {
+        let name = p.name()?;
+        return Ok(Some(if p.eat_kw("exported-artifacts") {
+            Command::ShowContinuousExportArtifacts { name }
+        } else if p.eat_kw("failures") {
+            Command::ShowContinuousExportFailures { name }
+        } else {
+            Command::ShowContinuousExports { name: Some(name) }
+        }));
+    }
+    data::show_operations(p)
+}
+
+fn show_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
+    p.expect_kw("table")?;
+    let table = p.name()?;
+    if p.eat_kw("cslschema") || p.eat_kw("kqlschema") {
+        return Ok(Some(Command::ShowTableSchema { table, json: false }));
+    }
+    if p.eat_kw("schema") {
+        p.expect_kw("as")?;
+        p.expect_kw("json")?;
+        return Ok(Some(Command::ShowTableSchema { table, json: true }));
+    }
+    if p.eat_kw("policy") {
+        return Ok(p
+            .eat_kw("ingestiontime")
+            .then_some(Command::ShowIngestionTimePolicy { table }));
+    }
+    if p.is_kw("extents") {
+        return data::show_extents_of(p, table).map(Some);
+    }
+    Ok(None)
+}
+
+const CAPACITY_RESOURCES: &[&str] = &[
+    "ingestions",
+    "extents-merge",
+    "extents-partition",
+    "data-export",
+    "table-purge",
+    "materialized-view",
+    "stored-query-results",
+    "queries",
+];
+
+fn capacity_resource(p: &mut Parser) -> Result<Option<String>, SimError> {
+    for r in CAPACITY_RESOURCES {
+        if p.eat_kw(r) {
+            return Ok(Some((*r).to_string()));
+        }
+    }
+    Ok(None)
+}
+
+fn delete_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
+    p.expect_kw("delete")?;
+    p.expect_kw("table")?;
+    let table = p.name()?;
+    if p.eat_kw("policy") {
+        return Ok(p
+            .eat_kw("ingestiontime")
+            .then_some(Command::AlterIngestionTimePolicy {
+                tables: vec![table],
+                enabled: false,
+            }));
+    }
+    p.expect_kw("records")?;
+    let props = with_props(p)?;
+    p.expect_punct("<|")?;
+    let query = p.take_rest().to_string();
+    Ok(Some(Command::DeleteRecords {
+        table,
+        props,
+        query,
+    }))
+}
+
+/// An optional `with (k = v, ...)`.
+pub(crate) fn with_props(p: &mut Parser) -> Result<Props, SimError> {
+    if !p.eat_kw("with") {
+        return Ok(Props::default());
+    }
+    let pairs = p.paren_list(|p| {
+        let name = p.name()?;
+        p.expect_punct("=")?;
+        Ok((name.to_ascii_lowercase(), prop_value(p)?))
+    })?;
+    Ok(Props(pairs.into_iter().collect()))
+}
+
+fn prop_value(p: &mut Parser) -> Result<Value, SimError> {
+    let negative = p.eat_punct("-");
+    let v = match p.advance() {
+        Some(Tok::Str(s)) => Value::String(s),
+        Some(Tok::Number(n)) => match n.parse::<i64>() {
+            Ok(i) => Value::Long(i),
+            Err(_) => Value::Real(n.parse().map_err(|_| p.unexpected("a number"))?),
+        },
+        Some(Tok::Span(t)) => Value::TimeSpan(t),
+        Some(Tok::Typed(ty, raw)) => typed_literal(&ty, &raw)?,
+        Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => Value::Bool(true),
+        Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("false") => Value::Bool(false),
+        Some(Tok::Ident(w) | Tok::Quoted(w)) => Value::String(w),
+        Some(Tok::Guid(g)) => Value::Guid(g),
+        _ => return Err(p.unexpected("a property value")),
+    };
+    Ok(match (negative, v) {
+        (false, v) => v,
+        (true, Value::Long(i)) => Value::Long(-i),
+        (true, Value::Real(r)) => Value::Real(-r),
+        (true, _) => return Err(p.unexpected("a number")),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! The command forms adx-backup sends, verbatim, must parse.
+
+use super::*;
+use crate::value::temporal::parse_span_literal;
+
+fn parse(text: &str) -> Parsed {
+    match parse_command(text) {
+        Ok(p) => p,
+        Err(e) => panic!("{text}: {e}"),
+    }
+}
+
+#[test]
+fn external_table_forms() {
+    let text = r#".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern("yyyyMMdd", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:10000/devstoreaccount1/container/prefix/db/T;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')"#;
+    let Command::CreateOrAlterExternalTable(def) = parse(text).command else {
+        panic!("wrong command")
+    };
+    assert_eq!(def.name, "bk_T");
+    assert_eq!(def.columns.len(), 2);
+    assert_eq!(
+        def.partitions[0].func,
+        PartitionFn::StartOf("startofday", "a".into())
+    );
+    assert_eq!(
+        def.path_format,
+        Some(vec![PathPart::DatetimePattern(
+            "yyyyMMdd".into(),
+            "Day".into()
+        )])
+    );
+    assert!(def.connection_strings[0].ends_with(";managed_identity=system"));
+    assert_eq!(
+        def.props.get_str("FileExtension").as_deref(),
+        Some(".parquet")
+    );
+
+    let plain = ".create-or-alter external table ['bk_U'] (['x']:string) kind=storage dataformat=parquet (h@'http://h/c/p') with (fileExtension='.parquet')";
+    let Command::CreateOrAlterExternalTable(def) = parse(plain).command else {
+        panic!("wrong command")
+    };
+    assert!(def.partitions.is_empty());
+}
+
+#[test]
+fn continuous_export_forms() {
+    let text = ".create-or-alter continuous-export ['ce_T'] over (['T']) to table ['bk_T'] with (intervalBetweenRuns=5m, forcedLatency=1m, sizeLimit=104857600) <| ['T']";
+    let Command::CreateOrAlterContinuousExport {
+        name,
+        over,
+        props,
+        query,
+        ..
+    } = parse(text).command
+    else {
+        panic!("wrong command")
+    };
+    assert_eq!(
+        (name.as_str(), over, query.as_str()),
+        ("ce_T", vec!["T".to_string()], "['T']")
+    );
+    assert_eq!(
+        props.get("intervalbetweenruns"),
+        Some(&Value::TimeSpan(parse_span_literal("5m").unwrap()))
+    );
+
+    let piped = parse(
+        ".show continuous-export ['ce_T'] exported-artifacts | where Timestamp > datetime(2026-01-01T00:00:00.0000000Z)",
+    );
+    assert!(matches!(
+        piped.command,
+        Command::ShowContinuousExportArtifacts { .. }
+    ));
+    assert_eq!(piped.pipe.len(), 1);
+    assert!(matches!(
+        parse(".disable continuous-export ['ce_T']").command,
+        Command::SetContinuousExportDisabled { disabled: true, .. }
+    ));
+}
+
+#[test]
+fn export_and_ingest_forms() {
+    let text = ".export async to table ['bk_T'] with (namePrefix='bf-job1-b3', sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('123') | where ingestion_time() >= datetime(2024-01-01) and ingestion_time() < datetime(2024-01-02)";
+    let Command::ExportToTable {
+        is_async,
+        props,
+        query,
+        ..
+    } = parse(text).command
+    else {
+        panic!("wrong command")
+    };
+    assert!(is_async);
+    assert_eq!(props.get_str("nameprefix").as_deref(), Some("bf-job1-b3"));
+    assert!(query.starts_with("['T'] | where"));
+
+    let text = r#".ingest async into table ['T'] (h'http://127.0.0.1:10000/devstoreaccount1/c/p/x.parquet;managed_identity=system', h'http://h/c/y.parquet?sv=1&sig=2') with (format='parquet', creationTime='2024-01-15T00:00:00Z', tags='["ingest-by:job-chunk"]', ingestIfNotExists='["job-chunk"]')"#;
+    let Command::Ingest { uris, props, .. } = parse(text).command else {
+        panic!("wrong command")
+    };
+    assert_eq!(uris.len(), 2);
+    assert_eq!(
+        props.get_str("tags").as_deref(),
+        Some(r#"["ingest-by:job-chunk"]"#)
+    );
+}
+
+#[test]
+fn extents_and_operations() {
+    let c = parse(".show table ['T'] extents where tags has 'ingest-by:x' and tags !contains 'y'")
+        .command;
+    let Command::ShowExtents(sel) = c else {
+        panic!("wrong command")
+    };
+    assert_eq!(sel.tags.len(), 2);
+    assert!(sel.tags[1].negated && sel.tags[1].contains);
+    let c = parse(".drop extents <| .show table T extents where tags has 'a'").command;
+    assert!(matches!(c, Command::DropExtents(_)));
+    let c = parse(".show operations 3b4c0ab2-180e-46d8-b97e-593e6aea1e7a").command;
+    assert!(matches!(c, Command::ShowOperations { ids } if ids.len() == 1));
+    let c = parse(".show operation '3b4c0ab2-180e-46d8-b97e-593e6aea1e7a' details").command;
+    assert!(matches!(c, Command::ShowOperationDetails { .. }));
+    let c = parse(".show capacity data-export").command;
+    assert_eq!(
+        c,
+        Command::ShowCapacity {
+            resource: Some("data-export".into())
+        }
+    );
+}
+
+#[test]
+fn unsupported_commands_name_their_first_words() {
+    let err = parse_command(".purge table T records in database D <| where x == 1").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not supported by kusto-sim: .purge table T records"
+    );
+    assert!(parse_command(".create table T (a:long) | where x").is_err());
+    assert!(parse_command("").is_err());
+    assert!(parse_command(".").is_err());
+}

@@ -1,0 +1,293 @@
+//! The simulated cluster: databases, tables with extents, external tables, continuous
+//! exports and async operations. Everything lives behind one mutex in [`crate::Sim`];
+//! nothing here does I/O.
+
+pub mod continuous;
+pub mod external;
+pub mod operation;
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+pub use continuous::{Artifact, ContinuousExport, ExportFailure};
+pub use external::ExternalTable;
+pub use operation::{Operation, OperationState};
+
+use crate::error::SimError;
+use crate::table::{Column, RowMeta};
+use crate::value::Value;
+use crate::value::temporal::DOTNET_EPOCH_OFFSET;
+
+#[derive(Debug, Default)]
+pub struct Cluster {
+    pub databases: BTreeMap<String, Database>,
+    pub operations: Vec<Operation>,
+}
+
+impl Cluster {
+    pub fn database(&self, name: &str) -> Result<&Database, SimError> {
+        self.databases.get(name).ok_or_else(|| SimError::NotFound {
+            kind: "Database",
+            name: name.to_string(),
+        })
+    }
+
+    pub fn database_mut(&mut self, name: &str) -> Result<&mut Database, SimError> {
+        self.databases
+            .get_mut(name)
+            .ok_or_else(|| SimError::NotFound {
+                kind: "Database",
+                name: name.to_string(),
+            })
+    }
+
+    pub fn operation_mut(&mut self, id: Uuid) -> Option<&mut Operation> {
+        self.operations.iter_mut().find(|o| o.id == id)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Database {
+    pub name: String,
+    pub tables: BTreeMap<String, Table>,
+    pub external_tables: BTreeMap<String, ExternalTable>,
+    pub continuous_exports: BTreeMap<String, ContinuousExport>,
+    /// The last committed database cursor (0 = nothing ingested yet).
+    pub cursor: u64,
+}
+
+impl Database {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            ..Self::default()
+        }
+    }
+
+    pub fn table(&self, name: &str) -> Result<&Table, SimError> {
+        self.tables.get(name).ok_or_else(|| SimError::NotFound {
+            kind: "Table",
+            name: name.to_string(),
+        })
+    }
+
+    pub fn table_mut(&mut self, name: &str) -> Result<&mut Table, SimError> {
+        self.tables.get_mut(name).ok_or_else(|| SimError::NotFound {
+            kind: "Table",
+            name: name.to_string(),
+        })
+    }
+
+    pub fn external_table(&self, name: &str) -> Result<&ExternalTable, SimError> {
+        self.external_tables
+            .get(name)
+            .ok_or_else(|| SimError::NotFound {
+                kind: "External table",
+                name: name.to_string(),
+            })
+    }
+
+    pub fn continuous_export_mut(&mut self, name: &str) -> Result<&mut ContinuousExport, SimError> {
+        self.continuous_exports
+            .get_mut(name)
+            .ok_or_else(|| SimError::NotFound {
+                kind: "Continuous export",
+                name: name.to_string(),
+            })
+    }
+
+    /// Commits one ingestion: the cursor moves to the commit time in .NET ticks (so cursors
+    /// look like Kusto's ~18-digit values), strictly increasing even within one tick.
+    pub fn commit_cursor(&mut self, now_ticks: i64) -> u64 {
+        let at_now = u64::try_from(now_ticks + DOTNET_EPOCH_OFFSET).unwrap_or(0);
+        self.cursor = at_now.max(self.cursor + 1);
+        self.cursor
+    }
+
+    /// Appends extents to `table` as one ingestion commit (one cursor); returns their ids.
+    pub fn ingest(
+        &mut self,
+        table: &str,
+        extents: Vec<(Vec<Vec<Value>>, ExtentProps)>,
+        now_ticks: i64,
+    ) -> Result<Vec<Uuid>, SimError> {
+        self.table(table)?;
+        let cursor = self.commit_cursor(now_ticks);
+        let t = self.table_mut(table)?;
+        let ingestion_time = t
+            .ingestion_time_policy
+            .then(|| cursor as i64 - DOTNET_EPOCH_OFFSET);
+        let mut ids = Vec::new();
+        for (rows, props) in extents {
+            let extent = Extent::new(rows, props, ingestion_time, cursor, now_ticks);
+            ids.push(extent.id);
+            t.extents.push(extent);
+        }
+        Ok(ids)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub folder: String,
+    pub docstring: String,
+    pub ingestion_time_policy: bool,
+    pub extents: Vec<Extent>,
+}
+
+impl Table {
+    pub fn new(name: &str, columns: Vec<Column>) -> Self {
+        Self {
+            name: name.to_string(),
+            columns,
+            folder: String::new(),
+            docstring: String::new(),
+            // On by default for new tables, as in Kusto.
+            ingestion_time_policy: true,
+            extents: Vec::new(),
+        }
+    }
+
+    /// `a:long, b:string` as `cslschema` prints it.
+    pub fn csl_schema(&self) -> String {
+        csl_schema(&self.columns)
+    }
+
+    /// Adds the columns not present yet (by name); a type conflict fails the whole call.
+    pub fn merge_columns(&mut self, columns: &[Column]) -> Result<(), SimError> {
+        for c in columns {
+            if let Some(existing) = self.columns.iter().find(|e| e.name == c.name)
+                && existing.ty != c.ty
+            {
+                return Err(SimError::semantic(format!(
+                    "Column '{}' of table '{}' has type '{}', the command asks for '{}'",
+                    c.name,
+                    self.name,
+                    existing.ty.kusto_name(),
+                    c.ty.kusto_name()
+                )));
+            }
+        }
+        for c in columns {
+            if !self.columns.iter().any(|e| e.name == c.name) {
+                self.columns.push(c.clone());
+                for extent in &mut self.extents {
+                    extent.rows.iter_mut().for_each(|r| r.push(Value::Null));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn csl_schema(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{}:{}", c.name, c.ty.kusto_name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What an ingestion says about the extent it creates.
+#[derive(Debug, Clone, Default)]
+pub struct ExtentProps {
+    pub creation_time: Option<i64>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Extent {
+    pub id: Uuid,
+    pub rows: Vec<Vec<Value>>,
+    /// Soft-deleted rows (`.delete table records`); same length as `rows`.
+    pub deleted: Vec<bool>,
+    pub ingestion_time: Option<i64>,
+    pub cursor: u64,
+    pub created_on: i64,
+    pub tags: Vec<String>,
+    pub original_size: u64,
+}
+
+impl Extent {
+    fn new(
+        rows: Vec<Vec<Value>>,
+        props: ExtentProps,
+        ingestion_time: Option<i64>,
+        cursor: u64,
+        now: i64,
+    ) -> Self {
+        let original_size = rows.iter().flatten().map(value_size).sum();
+        Self {
+            id: Uuid::new_v4(),
+            deleted: vec![false; rows.len()],
+            rows,
+            ingestion_time,
+            cursor,
+            created_on: props.creation_time.unwrap_or(now),
+            tags: props.tags,
+            original_size,
+        }
+    }
+
+    pub fn live_rows(&self) -> usize {
+        self.deleted.iter().filter(|d| !**d).count()
+    }
+
+    pub fn meta(&self) -> RowMeta {
+        RowMeta {
+            ingestion_time: self.ingestion_time,
+            cursor: self.cursor,
+        }
+    }
+}
+
+/// A rough uncompressed size, for `OriginalSize` and export size limits.
+pub fn value_size(v: &Value) -> u64 {
+    match v {
+        Value::Null => 1,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 4,
+        Value::String(s) => s.len() as u64,
+        Value::Dynamic(j) => j.to_string().len() as u64,
+        Value::Decimal(_) | Value::Guid(_) => 16,
+        _ => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::ColumnType;
+
+    #[test]
+    fn cursors_strictly_increase_and_match_ingestion_time() {
+        let mut db = Database::new("db");
+        db.tables.insert(
+            "T".into(),
+            Table::new("T", vec![Column::new("a", ColumnType::Long)]),
+        );
+        let now = 1_700_000_000 * 10_000_000;
+        let one = |v| vec![(vec![vec![Value::Long(v)]], ExtentProps::default())];
+        db.ingest("T", one(1), now).unwrap();
+        db.ingest("T", one(2), now).unwrap();
+        let t = db.table("T").unwrap();
+        assert!(t.extents[1].cursor > t.extents[0].cursor);
+        assert_eq!(t.extents[0].ingestion_time, Some(now));
+        assert_eq!(db.cursor.to_string().len(), 18);
+    }
+
+    #[test]
+    fn merge_adds_columns_and_rejects_conflicts() {
+        let mut t = Table::new("T", vec![Column::new("a", ColumnType::Long)]);
+        t.merge_columns(&[Column::new("b", ColumnType::String)])
+            .unwrap();
+        assert_eq!(t.csl_schema(), "a:long, b:string");
+        assert!(
+            t.merge_columns(&[Column::new("a", ColumnType::String)])
+                .is_err()
+        );
+    }
+}

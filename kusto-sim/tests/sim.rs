@@ -1,0 +1,12 @@
+//! kusto-sim's integration tests: one binary, run against the real HTTP server (and
+//! Azurite, for storage, via `AZURITE_BLOB_ENDPOINT`).
+
+mod sim {
+    pub mod support;
+
+    mod commands;
+    mod continuous;
+    mod faults;
+    mod protocol;
+    mod roundtrip;
+}

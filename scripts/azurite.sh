@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Starts or stops Azurite (pinned in package.json) on loopback for tests and the demo.
+#   scripts/azurite.sh start   -> prints nothing, writes .local/azurite.pid, waits until it answers
+#   scripts/azurite.sh stop    -> stops the instance this script started
+# Ports come from AZURITE_BLOB_PORT / AZURITE_QUEUE_PORT / AZURITE_TABLE_PORT (10000-10002).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .local
+pidfile=.local/azurite.pid
+blob_port=${AZURITE_BLOB_PORT:-10000}
+queue_port=${AZURITE_QUEUE_PORT:-10001}
+table_port=${AZURITE_TABLE_PORT:-10002}
+
+start() {
+  if [ ! -f node_modules/azurite/dist/src/azurite.js ]; then
+    echo "azurite is not installed; run 'npm ci' first" >&2
+    exit 1
+  fi
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "azurite already running (pid $(cat "$pidfile"))" >&2
+    return 0
+  fi
+  # --skipApiVersionCheck: the official Rust storage crates default to an API version newer
+  # than this Azurite knows (functions-host.md §B). In-memory: every run starts empty.
+  node node_modules/azurite/dist/src/azurite.js --silent --disableTelemetry --skipApiVersionCheck \
+    --blobHost 127.0.0.1 --blobPort "$blob_port" \
+    --queueHost 127.0.0.1 --queuePort "$queue_port" \
+    --tableHost 127.0.0.1 --tablePort "$table_port" \
+    --inMemoryPersistence > .local/azurite.log 2>&1 &
+  echo $! > "$pidfile"
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list" &&
+       curl -s -o /dev/null "http://127.0.0.1:$queue_port/devstoreaccount1?comp=list"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "azurite did not answer on 127.0.0.1:$blob_port within 10 s; see .local/azurite.log" >&2
+  exit 1
+}
+
+stop() {
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Validates every command text kusto-sim received (its JSON-lines command log:
+// {"endpoint","db","csl"} per line) with Microsoft's Kusto parser,
+// @kusto/language-service-next. Prints each command with syntax errors and their
+// diagnostics, then "N commands checked"; exits 1 if any command has a syntax error
+// (or a log line is not valid JSON), 2 on usage errors.
+//
+// Usage: node scripts/validate-kql.mjs <command-log.jsonl>...
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+// The package is Bridge.NET output: bridge.js defines the runtime the library needs as
+// globals, then the library registers the `Kusto` global.
+require('@kusto/language-service-next/bridge.js');
+require('@kusto/language-service-next/Kusto.Language.Bridge.js');
+const { KustoCode } = globalThis.Kusto.Language;
+
+/** Syntax errors of one command or query text, as "message (at offset)". */
+export function syntaxErrors(text) {
+  // Parse (not ParseAndAnalyze): without the cluster's schema every table name would be
+  // an "unknown name" error; syntax is what CI must pin. Commands get the command grammar.
+  const code = KustoCode.Parse(text);
+  const diagnostics = code.GetSyntaxDiagnostics();
+  const errors = [];
+  for (let i = 0; i < diagnostics.Count; i++) {
+    const d = diagnostics.getItem(i);
+    if (d.Severity === 'Error') errors.push(`${d.Message} (at ${d.Start})`);
+  }
+  return errors;
+}
+
+function main(files) {
+  if (files.length === 0) {
+    console.error('usage: node scripts/validate-kql.mjs <command-log.jsonl>...');
+    return 2;
+  }
+  let checked = 0;
+  let failed = 0;
+  for (const file of files) {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines.forEach((line, index) => {
+      if (line.trim() === '') return;
+      const where = `${file}:${index + 1}`;
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch (e) {
+        failed++;
+        console.log(`${where}: not a JSON command-log line: ${e.message}`);
+        return;
+      }
+      checked++;
+      const errors = syntaxErrors(String(entry.csl ?? ''));
+      if (errors.length > 0) {
+        failed++;
+        console.log(`${where} [${entry.endpoint} ${entry.db}]\n  ${entry.csl}`);
+        errors.forEach((e) => console.log(`    error: ${e}`));
+      }
+    });
+  }
+  console.log(`${checked} commands checked, ${failed} with syntax errors`);
+  return failed === 0 ? 0 : 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = main(process.argv.slice(2));
+}

@@ -1,0 +1,43 @@
+// The validator must accept what the product sends and reject broken commands, so it
+// can't silently pass everything. Run: node --test scripts/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const script = new URL('./validate-kql.mjs', import.meta.url).pathname;
+
+function run(entries) {
+  const dir = mkdtempSync(join(tmpdir(), 'validate-kql-'));
+  const file = join(dir, 'commands.jsonl');
+  writeFileSync(file, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  return spawnSync(process.execPath, [script, file], { encoding: 'utf8' });
+}
+
+const good = [
+  { endpoint: 'mgmt', db: 'db', csl: ".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:10000/devstoreaccount1/c/p;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')" },
+  { endpoint: 'mgmt', db: 'db', csl: ".create-or-alter continuous-export ['ce_T'] over (['T']) to table ['bk_T'] with (intervalBetweenRuns=5m, forcedLatency=1m, sizeLimit=104857600) <| ['T']" },
+  { endpoint: 'mgmt', db: 'db', csl: ".show continuous-export ['ce_T'] exported-artifacts | where Timestamp > datetime(2026-01-01T00:00:00.0000000Z)" },
+  { endpoint: 'query', db: 'db', csl: "['T'] | where cursor_before_or_at('123') | summarize count() by bin(ingestion_time(), 1h)" },
+];
+
+test('known-good commands pass', () => {
+  const r = run(good);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /4 commands checked, 0 with syntax errors/);
+});
+
+test('a syntax error fails and is printed with its diagnostics', () => {
+  const r = run([...good, { endpoint: 'mgmt', db: 'db', csl: '.create tabel T (a:long)' }, { endpoint: 'query', db: 'db', csl: 'T | where a ==' }]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /\.create tabel T/);
+  assert.match(r.stdout, /error: /);
+  assert.match(r.stdout, /6 commands checked, 2 with syntax errors/);
+});
+
+test('no files is a usage error', () => {
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+});

@@ -1,0 +1,1 @@
+//! adx-backup: continuous backup and exactly-once restore for Azure Data Explorer.

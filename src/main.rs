@@ -1,0 +1,2 @@
+//! The adx-backup binary (arrives with the foundation).
+fn main() {}

@@ -1,0 +1,22 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+.PHONY: demo test bench package
+
+# Protect a database on the local stack (Azurite + kusto-sim) end to end and show the result.
+demo: node_modules
+	scripts/demo.sh
+
+# Every test, installing and starting what it needs (CI runs exactly this).
+test:
+	scripts/test.sh
+
+# Start-up time and idle memory of the custom handler.
+bench:
+	scripts/bench-startup.sh
+
+# The Functions app zip (release binary + host.json + functions/).
+package:
+	scripts/package.sh
+
+node_modules: package-lock.json
+	npm ci --no-audit --no-fund
+	touch node_modules

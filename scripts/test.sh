@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every test of the project, as CI runs it: formatting, lints, the Rust tests (unit, kusto-sim,
+# and the end-to-end binary against Azurite + kusto-sim), Microsoft's parser over every Kusto
+# command the tests sent, and a real Kusto SDK against kusto-sim.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export AZURITE_BLOB_PORT=${AZURITE_BLOB_PORT:-10000}
+export AZURITE_QUEUE_PORT=${AZURITE_QUEUE_PORT:-10001}
+key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+export AZURITE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_BLOB_PORT/devstoreaccount1"
+export AZURITE_QUEUE_ENDPOINT="http://127.0.0.1:$AZURITE_QUEUE_PORT/devstoreaccount1"
+export AZURITE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$AZURITE_BLOB_ENDPOINT;QueueEndpoint=$AZURITE_QUEUE_ENDPOINT"
+# Tests must not skip for want of Azurite when this script runs them.
+export ADXBACKUP_REQUIRE_AZURITE=1
+
+[ -d node_modules/azurite ] || npm ci --no-audit --no-fund
+
+started=""
+cleanup() { if [ -n "$started" ]; then scripts/azurite.sh stop; fi; }
+trap cleanup EXIT
+if ! curl -s -o /dev/null "$AZURITE_BLOB_ENDPOINT?comp=list"; then
+  scripts/azurite.sh start
+  started=1
+fi
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Every Kusto command text the tests produce lands here, then goes through Microsoft's parser.
+rm -rf .local/kql && mkdir -p .local/kql
+export KUSTO_SIM_COMMAND_LOG_DIR="$PWD/.local/kql"
+export ADXBACKUP_KQL_SAMPLES="$PWD/.local/kql/builder-samples.jsonl"
+cargo test --workspace 2>&1 | tee .local/cargo-test.log
+node --test scripts/
+node scripts/validate-kql.mjs .local/kql/*.jsonl
+
+scripts/sdk-compat.sh
+
+# One closing line for the whole run, summed over every cargo test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' .local/cargo-test.log

@@ -1,0 +1,11 @@
+//! The Azure Functions custom-handler edge: axum routes that decode an invocation, call one
+//! capability and encode the host's response envelope.
+//!
+//! One POST route per folder under `functions/`; `GET /` answers readiness before anything
+//! else is touched, so the host sees the worker up even when Kusto or storage are down.
+//! Failures answer 500 with a JSON body: the host then fails the invocation and, for queue
+//! triggers, retries the message and finally moves it to the poison queue.
+
+pub mod functions;
+pub mod protocol;
+pub mod routes;

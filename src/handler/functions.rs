@@ -1,0 +1,97 @@
+//! The functions this handler serves, one per folder under `functions/`, and the binding each
+//! reads. A test loads every `functions/*/function.json` and fails when the two drift.
+
+use serde_json::Value;
+
+use super::protocol::{Invocation, InvocationResponse, ProtocolError};
+use crate::app::App;
+use crate::task::{self, Task, TaskError};
+
+/// A function the host can invoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// Timer: discover tables, snapshot schemas, fan one task per table out to the task queue.
+    Protect,
+    /// Queue trigger on the task queue: one fan-out step per message.
+    Tasks,
+}
+
+/// The trigger binding a function reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Timer,
+    Queue,
+}
+
+/// Why an invocation failed. Every variant ends in a non-2xx answer, so the host retries.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error(
+        "queue message on {queue_function} is not a task this version understands: {source}; it will be retried and then kept in the poison queue for inspection"
+    )]
+    BadMessage {
+        queue_function: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Task(#[from] TaskError),
+}
+
+impl Function {
+    pub const ALL: [Function; 2] = [Function::Protect, Function::Tasks];
+
+    /// The folder name under `functions/`, which is also the route.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Protect => "protect",
+            Function::Tasks => "tasks",
+        }
+    }
+
+    /// The trigger binding's `name` in function.json.
+    pub fn binding(self) -> &'static str {
+        match self {
+            Function::Protect => "timer",
+            Function::Tasks => "task",
+        }
+    }
+
+    pub fn trigger(self) -> Trigger {
+        match self {
+            Function::Protect => Trigger::Timer,
+            Function::Tasks => Trigger::Queue,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub async fn run(
+        self,
+        app: &App,
+        inv: Invocation,
+    ) -> Result<InvocationResponse, FunctionError> {
+        let value = inv.binding(self.binding())?;
+        match self {
+            Function::Protect => Ok(InvocationResponse::with_log(
+                task::fan_out_protect(app).await?,
+            )),
+            Function::Tasks => {
+                let task = decode_task(value)?;
+                tracing::info!(message_id = ?inv.message_id(), dequeue_count = ?inv.dequeue_count(), ?task, "task received");
+                Ok(InvocationResponse::with_log(task.run(app).await?))
+            }
+        }
+    }
+}
+
+fn decode_task(value: &Value) -> Result<Task, FunctionError> {
+    serde_json::from_value(value.clone()).map_err(|source| FunctionError::BadMessage {
+        queue_function: Function::Tasks.name(),
+        source,
+    })
+}

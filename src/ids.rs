@@ -1,0 +1,304 @@
+//! The names the product passes around, as validated types.
+//!
+//! Raw text becomes one of these at the edge (settings, queue messages, Kusto results) and is
+//! only turned back into text by `kusto::command` (escaped) and `storage::layout` (paths).
+//! Validation follows Kusto's entity-name rules: 1..=1024 characters, letters, digits, `_`,
+//! `-`, `.` and spaces. Anything else is rejected with an error that names the input, so a
+//! hostile name from a message never reaches a command or a blob path.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a piece of text is not a valid name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{kind} name is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} name is {len} characters long; Kusto allows at most 1024")]
+    TooLong { kind: &'static str, len: usize },
+    #[error(
+        "{kind} name {name:?} contains {bad:?}; Kusto names may only contain letters, digits, '_', '-', '.' and spaces"
+    )]
+    BadCharacter {
+        kind: &'static str,
+        name: String,
+        bad: char,
+    },
+    #[error("{kind} name {name:?} starts or ends with a space")]
+    OuterSpace { kind: &'static str, name: String },
+}
+
+const MAX_NAME_LEN: usize = 1024;
+
+fn validate_entity_name(kind: &'static str, name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty { kind });
+    }
+    let len = name.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(NameError::TooLong { kind, len });
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ')))
+    {
+        return Err(NameError::BadCharacter {
+            kind,
+            name: name.to_owned(),
+            bad,
+        });
+    }
+    if name.starts_with(' ') || name.ends_with(' ') {
+        return Err(NameError::OuterSpace {
+            kind,
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Declares a validated Kusto entity-name newtype that (de)serializes as a plain string.
+macro_rules! entity_name {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `name` against Kusto's entity-name rules.
+            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+                let name = name.into();
+                validate_entity_name($kind, &name)?;
+                Ok(Self(name))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+entity_name!(
+    /// A Kusto database name.
+    DatabaseName,
+    "database"
+);
+entity_name!(
+    /// A Kusto table name (also used for external tables).
+    TableName,
+    "table"
+);
+entity_name!(
+    /// A Kusto column name.
+    ColumnName,
+    "column"
+);
+entity_name!(
+    /// A continuous-export name.
+    ExportName,
+    "continuous-export"
+);
+
+/// A database cursor as issued by Kusto. Opaque: only ever passed back, always as an escaped
+/// string literal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+impl Cursor {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of an asynchronous Kusto operation (`.export async`, `.ingest async`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OperationId(String);
+
+impl OperationId {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A calendar day (UTC) of a table's partition column: the `yyyyMMdd` folder of the backup.
+/// Rows without a datetime value (or tables without a datetime column) belong to
+/// [`Day::UNDATED`], `00010101`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Day(time::Date);
+
+impl Day {
+    pub const UNDATED: Day = Day(time::macros::date!(0001 - 01 - 01));
+
+    pub fn new(date: time::Date) -> Self {
+        Self(date)
+    }
+
+    pub fn date(self) -> time::Date {
+        self.0
+    }
+
+    /// Parses the `yyyyMMdd` folder name.
+    pub fn parse_folder(folder: &str) -> Option<Self> {
+        if folder.len() != 8 || !folder.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| folder[r].parse::<i32>().ok();
+        let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+        let day = u8::try_from(num(6..8)?).ok()?;
+        time::Date::from_calendar_date(num(0..4)?, month, day)
+            .ok()
+            .map(Self)
+    }
+
+    pub fn folder(self) -> String {
+        format!(
+            "{:04}{:02}{:02}",
+            self.0.year(),
+            u8::from(self.0.month()),
+            self.0.day()
+        )
+    }
+}
+
+impl TryFrom<String> for Day {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse_folder(&value).ok_or_else(|| format!("{value:?} is not a yyyyMMdd day"))
+    }
+}
+
+impl From<Day> for String {
+    fn from(value: Day) -> String {
+        value.folder()
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.folder())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_kusto_names() {
+        for ok in [
+            "T",
+            "My_Table-1",
+            "Events.v2",
+            "name with spaces",
+            "Täbelle",
+            "表",
+        ] {
+            assert!(TableName::new(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_hostile_names() {
+        for bad in [
+            "",
+            "a'b",
+            "a\"b",
+            "x]",
+            "['x']",
+            "'); .drop table X",
+            "line\nbreak",
+            "tab\t",
+            " lead",
+            "trail ",
+            "semi;colon",
+            "pipe|x",
+            "back\\slash",
+            "slash/x",
+        ] {
+            assert!(TableName::new(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(TableName::new("x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn error_names_the_input() {
+        let err = TableName::new("a'b").unwrap_err().to_string();
+        assert!(err.contains("a'b") && err.contains("table"), "{err}");
+    }
+
+    #[test]
+    fn day_folders_round_trip() {
+        let d = Day::parse_folder("20240229").unwrap();
+        assert_eq!(d.folder(), "20240229");
+        assert_eq!(Day::UNDATED.folder(), "00010101");
+        for bad in [
+            "20240230",
+            "2024011",
+            "2024-01-01",
+            "__DEFAULT_PARTITION__",
+            "abcdefgh",
+        ] {
+            assert!(Day::parse_folder(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let bad: Result<TableName, _> = serde_json::from_str("\"x; .drop\"");
+        assert!(bad.is_err());
+        let good: TableName = serde_json::from_str("\"Events\"").unwrap();
+        assert_eq!(good.as_str(), "Events");
+    }
+}

@@ -1,0 +1,161 @@
+//! Every builder's output, including hostile names, for Microsoft's parser.
+//!
+//! `ADXBACKUP_KQL_SAMPLES=<file> cargo test -p adx-backup kusto::command::samples` writes one
+//! JSON line per sample, `{"endpoint":"mgmt"|"query","db":"Db","csl":"..."}`, which CI runs
+//! through `scripts/validate-kql.mjs`. Without the variable the test only checks that every
+//! sample is non-empty and on the endpoint its text implies.
+
+use std::time::Duration;
+
+use time::macros::datetime;
+
+use super::export::tests::{export_spec, external_spec};
+use super::*;
+use crate::ids::{ColumnName, Cursor, ExportName, OperationId};
+
+const ENV: &str = "ADXBACKUP_KQL_SAMPLES";
+
+/// Raw text no validated name would allow: only `ident`/literal helpers see it directly.
+const HOSTILE: &[&str] = &[
+    "'); .drop table X",
+    "a']b",
+    "\"",
+    "\\",
+    "x\\'",
+    "line\nbreak\r\n",
+    "tab\t\u{0}\u{7f}\u{2028}",
+    "Täbelle 表",
+    "emoji 😀",
+    "]",
+];
+
+fn samples() -> Vec<Command> {
+    let t = TableName::new("My Table-1").expect("valid");
+    let db = DatabaseName::new("Sales").expect("valid");
+    let ce = ExportName::new("ce_My Table-1").expect("valid");
+    let col = ColumnName::new("Timestamp").expect("valid");
+    let op = OperationId::new("8b1a2c3d-0000-4000-8000-000000000001");
+    let batch = QueryBuilder::table(&t)
+        .cursor_after(&Cursor::new("638712345678901234"))
+        .cursor_before_or_at(&Cursor::new("638712399999999999"))
+        .ingestion_time_between(
+            datetime!(2024-01-15 00:00 UTC),
+            datetime!(2024-01-16 00:00 UTC),
+        )
+        .build();
+    let ingest = IngestProps {
+        creation_time: Some(datetime!(2024-01-15 00:00 UTC)),
+        tags: vec!["ingest-by:job-1-chunk-2".to_owned()],
+        ingest_if_not_exists: vec!["job-1-chunk-2".to_owned()],
+    };
+    let mut out = vec![
+        show_databases(),
+        show_tables(),
+        show_table_cslschema(&t),
+        show_table_schema_as_json(&t),
+        show_database_schema_csl_script(&db),
+        show_table_ingestiontime_policy(&t),
+        alter_table_ingestiontime_policy(&t, true),
+        create_or_alter_external_table(&external_spec(true)),
+        create_or_alter_external_table(&external_spec(false)),
+        drop_external_table(&t),
+        show_external_tables(),
+        create_or_alter_continuous_export(&export_spec()),
+        show_continuous_exports(),
+        show_continuous_export(&ce),
+        show_exported_artifacts(&ce, None),
+        show_exported_artifacts(&ce, Some(datetime!(2024-01-15 10:00:00.1234567 UTC))),
+        show_continuous_export_failures(&ce),
+        enable_continuous_export(&ce),
+        disable_continuous_export(&ce),
+        drop_continuous_export(&ce),
+        export_async_to_table(&t, &batch, ExportToTableOptions::default()),
+        export_async_to_table(
+            &t,
+            &batch,
+            ExportToTableOptions {
+                size_limit: Some(104_857_600),
+                parquet_row_group_size: Some(10_000),
+            },
+        ),
+        show_operations(std::slice::from_ref(&op)).expect("one id"),
+        show_operations(&[op.clone(), OperationId::new("not a guid')")]).expect("two ids"),
+        show_operation_details(&op),
+        ingest_async(
+            &t,
+            &["https://a.blob.core.windows.net/c/x.parquet;managed_identity=system"],
+            &ingest,
+        ),
+        show_table_extents_with_tag(&t, "ingest-by:job-1-chunk-2"),
+        drop_extents_tagged(&t, "ingest-by:job-1-chunk-2"),
+        show_capacity(),
+        set_or_append(&t, &QueryBuilder::table(&t).build()),
+        ingest_inline(
+            &t,
+            &[vec![
+                "2024-01-15T00:00:00Z".to_owned(),
+                "a,\"b\"".to_owned(),
+            ]],
+        ),
+        batch.command(),
+        QueryBuilder::table(&t)
+            .ingestion_time_is_null()
+            .count()
+            .command(),
+        QueryBuilder::table(&t)
+            .ingestion_time_bins(Duration::from_secs(3600))
+            .command(),
+        QueryBuilder::external_table(&t)
+            .count_by_day(&col)
+            .command(),
+        QueryBuilder::print_cursor_current().command(),
+    ];
+    out.extend(HOSTILE.iter().flat_map(|raw| hostile_samples(raw)));
+    out
+}
+
+/// Each hostile text as a table name, a column name, a string and a connection string.
+fn hostile_samples(raw: &str) -> [Command; 3] {
+    [
+        Command::mgmt(format!(".show table {} cslschema", ident(raw))),
+        Command::query(format!(
+            "datatable({}:string)[{}] | where {} == {}",
+            ident(raw),
+            string_literal(raw),
+            ident(raw),
+            string_literal(raw)
+        )),
+        Command::mgmt(format!(
+            ".show table {} extents where tags has {} | project h={}",
+            ident(raw),
+            string_literal(raw),
+            obfuscated_string_literal(raw)
+        )),
+    ]
+}
+
+#[test]
+fn every_builder_has_a_sample() {
+    let all = samples();
+    for cmd in &all {
+        assert!(!cmd.as_str().is_empty());
+        let expected = if cmd.as_str().starts_with('.') {
+            CommandKind::Management
+        } else {
+            CommandKind::Query
+        };
+        assert_eq!(cmd.kind(), expected, "{}", cmd.as_str());
+    }
+    if let Some(path) = std::env::var_os(ENV) {
+        let lines: String = all.iter().map(|cmd| sample_line(cmd) + "\n").collect();
+        std::fs::write(&path, lines).expect("write KQL samples");
+    }
+}
+
+fn sample_line(cmd: &Command) -> String {
+    let endpoint = match cmd.kind() {
+        CommandKind::Management => "mgmt",
+        CommandKind::Query => "query",
+    };
+    serde_json::json!({"endpoint": endpoint, "db": "Sales", "csl": cmd.as_str()}).to_string()
+}

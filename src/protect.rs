@@ -1,0 +1,231 @@
+//! protect: keep every table in scope continuously backed up, with a catalog of valid files.
+//!
+//! A run has two halves, so each invocation stays small however many tables there are:
+//!
+//! 1. [`plan`] (the timer): under a run lock, list each database's tables, keep those in scope
+//!    and snapshot the database schema when it changed. The caller fans one task per table
+//!    out over the task queue (or, for `protect --once`, runs them inline).
+//! 2. [`protect_table`] (one task): make sure the table's external table and continuous export
+//!    exist and match the table ([`ensure`]), harvest newly exported files into the catalog
+//!    ([`harvest`]) and record the export's health ([`health`]), all in the table's state
+//!    document, written with an ETag condition.
+//!
+//! Both halves are idempotent: a second run right after the first only reads, and a task
+//! delivered twice finds its work done. Only objects whose names carry the configured prefix
+//! are ever altered; a table that leaves the scope keeps everything it had.
+
+mod ensure;
+mod error;
+mod harvest;
+mod health;
+mod lock;
+mod schema;
+pub mod scope;
+mod state;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::ProtectError;
+pub use state::{ExportHealth, HarvestState, Protection, TableState};
+
+use crate::app::App;
+use crate::ids::{DatabaseName, TableName};
+use crate::kusto::command;
+use crate::storage::layout::Layout;
+use crate::storage::state::Versioned;
+
+/// One table to protect: what a protect task carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// What the timer half decided.
+#[derive(Debug, Default)]
+pub struct ProtectPlan {
+    pub tables: Vec<TableRef>,
+    pub schema_snapshots_written: usize,
+    /// Set when another run holds the lock and this one did nothing.
+    pub skipped: Option<String>,
+}
+
+impl fmt::Display for ProtectPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.skipped {
+            Some(why) => write!(f, "protect skipped: {why}"),
+            None => write!(
+                f,
+                "protect planned {} table(s), wrote {} schema snapshot(s)",
+                self.tables.len(),
+                self.schema_snapshots_written
+            ),
+        }
+    }
+}
+
+pub(crate) fn layout(app: &App) -> Layout {
+    Layout::new(&app.settings.storage.prefix)
+}
+
+/// The timer half: discover the tables in scope and snapshot schemas, under the run lock.
+pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
+    app.ensure_storage()
+        .await
+        .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
+    let Some(guard) = lock::RunLock::acquire(app).await? else {
+        return Ok(ProtectPlan {
+            skipped: Some("another protect run holds the lock".into()),
+            ..ProtectPlan::default()
+        });
+    };
+    let mut plan = ProtectPlan::default();
+    for db in &app.settings.databases {
+        plan.tables.extend(discover(app, db).await?);
+        if schema::snapshot(app, db).await? {
+            plan.schema_snapshots_written += 1;
+        }
+    }
+    guard.release(app).await?;
+    tracing::info!(
+        tables = plan.tables.len(),
+        snapshots = plan.schema_snapshots_written,
+        "protect planned"
+    );
+    Ok(plan)
+}
+
+async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, ProtectError> {
+    let tables = app
+        .kusto
+        .mgmt(db, &command::show_tables())
+        .await
+        .map_err(|e| ProtectError::kusto(db, None, "list tables", e))?;
+    let mut found = Vec::new();
+    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
+        let name = row
+            .str("TableName")
+            .map_err(|e| ProtectError::kusto(db, None, "list tables", e.into()))?;
+        let table = TableName::new(name).map_err(|e| ProtectError::BadName {
+            database: db.clone(),
+            source: e,
+        })?;
+        if scope::in_scope(&app.settings.protect, db, &table) {
+            found.push(TableRef {
+                database: db.clone(),
+                table,
+            });
+        } else {
+            tracing::debug!(database = %db, table = %table, "out of scope");
+        }
+    }
+    Ok(found)
+}
+
+/// What one table's step did, for the invocation log and `protect --once`.
+#[derive(Debug)]
+pub struct TableOutcome {
+    pub table: TableRef,
+    pub changes: Vec<String>,
+    pub harvested: usize,
+    pub status: String,
+}
+
+impl fmt::Display for TableOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}; harvested {} artifact(s)",
+            self.table, self.status, self.harvested
+        )?;
+        if !self.changes.is_empty() {
+            write!(f, "; changed: {}", self.changes.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The task half: bring one table's backup objects, catalog and health up to date.
+pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
+    app.ensure_storage()
+        .await
+        .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
+    let path = layout(app).table_state(&t.database, &t.table);
+    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
+        .await
+        .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    let ensured = ensure::ensure(app, t, &mut state.value).await?;
+    let mut harvested = 0;
+    if let Some(export) = &ensured.export {
+        health::check(app, t, export, &mut state.value).await?;
+        harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
+    }
+    state.value.last_error = None;
+    state.value.updated_at = Some(time::OffsetDateTime::now_utc());
+    state
+        .save(&app.blobs, &path)
+        .await
+        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))?;
+    let outcome = TableOutcome {
+        table: t.clone(),
+        changes: ensured.changes,
+        harvested,
+        status: state.value.protection.summary(),
+    };
+    tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.status, "table protected");
+    Ok(outcome)
+}
+
+/// Records a permanent failure in the table's state, where `status` shows it.
+pub async fn record_failure(
+    app: &App,
+    t: &TableRef,
+    err: &ProtectError,
+) -> Result<(), ProtectError> {
+    let path = layout(app).table_state(&t.database, &t.table);
+    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
+        .await
+        .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    state.value.last_error = Some(state::RecordedError {
+        at: time::OffsetDateTime::now_utc(),
+        message: err.to_string(),
+    });
+    state
+        .save(&app.blobs, &path)
+        .await
+        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))
+}
+
+/// `protect --once`: plan, then every table inline, without the queue. Tables that fail are
+/// reported and recorded; the others still run.
+pub async fn run_once(app: &App) -> Result<String, ProtectError> {
+    let plan = plan(app).await?;
+    let mut lines = vec![plan.to_string()];
+    let mut failed = 0;
+    for t in &plan.tables {
+        match protect_table(app, t).await {
+            Ok(outcome) => lines.push(outcome.to_string()),
+            Err(err) => {
+                failed += 1;
+                tracing::error!(database = %t.database, table = %t.table, error = %err, "table not protected");
+                record_failure(app, t, &err).await?;
+                lines.push(format!("{t}: FAILED: {err}"));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(ProtectError::TablesFailed {
+            failed,
+            report: lines.join("\n"),
+        });
+    }
+    Ok(lines.join("\n"))
+}

@@ -1,0 +1,440 @@
+//! Keep a table's external table and continuous export in place and in step with the table.
+//!
+//! Reads first, writes only on a difference, so a run that finds everything in place sends
+//! no `.create-or-alter`. The external table's DocString carries a fingerprint of its
+//! definition: a changed table schema (a column added) changes the fingerprint and the
+//! external table is altered. The export's query is the whole table, so it follows the
+//! table's schema by itself once the external table matches again; until then its runs fail
+//! and its cursor stays put, so no row is lost or exported twice.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::state::{Protection, TableState};
+use super::{ProtectError, TableRef, layout};
+use crate::app::App;
+use crate::ids::{ColumnName, Cursor, ExportName, NameError, TableName};
+use crate::kusto::command::{self, ContinuousExportSpec, ExternalTableSpec};
+use crate::kusto::frames::{KustoTable, Row};
+use crate::kusto::types::KustoType;
+
+/// Marks objects adx-backup created; what lacks it is never altered.
+const DOC_MARKER: &str = "adx-backup:";
+
+/// Result of [`ensure`].
+pub struct Ensured {
+    pub changes: Vec<String>,
+    /// The continuous export as it now stands; None when the table is unprotected.
+    pub export: Option<ExportRow>,
+}
+
+/// One row of `.show continuous-export(s)`.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub name: ExportName,
+    pub external_table: String,
+    pub query: String,
+    pub interval: Option<Duration>,
+    pub disabled: bool,
+    pub last_run_result: Option<String>,
+    pub last_run_time: Option<OffsetDateTime>,
+    pub exported_to: Option<OffsetDateTime>,
+    pub start_cursor: Option<String>,
+}
+
+/// The names of the objects protecting one table.
+struct ObjectNames {
+    external: TableName,
+    export: ExportName,
+}
+
+pub async fn ensure(
+    app: &App,
+    t: &TableRef,
+    state: &mut TableState,
+) -> Result<Ensured, ProtectError> {
+    let mut changes = Vec::new();
+    let columns = table_columns(app, t).await?;
+    if !ingestion_time_enabled(app, t).await? {
+        if !app.settings.protect.enable_ingestion_time_policy {
+            return Ok(unprotected(
+                state,
+                format!(
+                    "the IngestionTime policy is off, and continuous export needs it; run `.alter table ['{}'] policy ingestiontime true` or set AdxBackup__EnableIngestionTimePolicy=true",
+                    t.table
+                ),
+            ));
+        }
+        mgmt(
+            app,
+            t,
+            "enable the IngestionTime policy",
+            &command::alter_table_ingestiontime_policy(&t.table, true),
+        )
+        .await?;
+        changes.push("enabled the IngestionTime policy".to_owned());
+    }
+    let partition = match choose_partition(app, t, &columns) {
+        Ok(p) => p,
+        Err(reason) => return Ok(unprotected(state, reason)),
+    };
+    let names = object_names(&app.settings.protect.object_prefix, &t.table)
+        .map_err(|e| unexpected(t, format!("cannot name its backup objects: {e}")))?;
+    let spec = external_table_spec(app, t, &names, columns, partition.clone());
+    let fingerprint = fingerprint(&spec);
+    match external_table_doc(app, t, &names.external).await? {
+        Some(doc) if !doc.starts_with(DOC_MARKER) => {
+            return Ok(unprotected(
+                state,
+                format!(
+                    "an external table named {} exists and was not created by adx-backup; rename it or change AdxBackup__ObjectPrefix",
+                    names.external
+                ),
+            ));
+        }
+        Some(doc) if doc == format!("{DOC_MARKER}{fingerprint}") => {}
+        existing => {
+            let spec = ExternalTableSpec {
+                doc_string: format!("{DOC_MARKER}{fingerprint}"),
+                ..spec
+            };
+            mgmt(
+                app,
+                t,
+                "create the external table",
+                &command::create_or_alter_external_table(&spec),
+            )
+            .await?;
+            let verb = if existing.is_some() {
+                "updated"
+            } else {
+                "created"
+            };
+            changes.push(format!("{verb} external table {}", names.external));
+        }
+    }
+    let export = ensure_export(app, t, &names, &mut changes).await?;
+    if state.start_cursor.is_none() {
+        state.start_cursor = export
+            .start_cursor
+            .clone()
+            .filter(|c| !c.is_empty())
+            .map(Cursor::new);
+    }
+    state.protection = Protection::Protected {
+        external_table: names.external,
+        export: names.export,
+        partition_column: partition,
+        fingerprint,
+    };
+    Ok(Ensured {
+        changes,
+        export: Some(export),
+    })
+}
+
+fn unprotected(state: &mut TableState, reason: String) -> Ensured {
+    tracing::error!(database = %state.database, table = %state.table, reason, "table is not protected");
+    state.protection = Protection::Unprotected { reason };
+    Ensured {
+        changes: Vec::new(),
+        export: None,
+    }
+}
+
+async fn mgmt(
+    app: &App,
+    t: &TableRef,
+    step: &'static str,
+    cmd: &command::Command,
+) -> Result<Vec<KustoTable>, ProtectError> {
+    app.kusto
+        .mgmt(&t.database, cmd)
+        .await
+        .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))
+}
+
+fn field<T>(
+    t: &TableRef,
+    step: &'static str,
+    value: Result<T, crate::kusto::frames::FrameError>,
+) -> Result<T, ProtectError> {
+    value.map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e.into()))
+}
+
+async fn table_columns(
+    app: &App,
+    t: &TableRef,
+) -> Result<Vec<(ColumnName, KustoType)>, ProtectError> {
+    let step = "read the table schema";
+    let tables = mgmt(app, t, step, &command::show_table_schema_as_json(&t.table)).await?;
+    let row = tables
+        .first()
+        .and_then(|tb| tb.rows().next())
+        .ok_or_else(|| unexpected(t, "the table schema came back empty"))?;
+    let schema: serde_json::Value = serde_json::from_str(field(t, step, row.str("Schema"))?)
+        .map_err(|e| unexpected(t, format!("the table schema is not JSON: {e}")))?;
+    let mut columns = Vec::new();
+    for col in schema["OrderedColumns"].as_array().into_iter().flatten() {
+        let name = col["Name"].as_str().unwrap_or_default();
+        let ty = col["CslType"].as_str().unwrap_or_default();
+        let name = ColumnName::new(name).map_err(|e| unexpected(t, e.to_string()))?;
+        let ty = KustoType::parse(ty).ok_or_else(|| {
+            unexpected(
+                t,
+                format!("column {name} has a type adx-backup does not know: {ty}"),
+            )
+        })?;
+        columns.push((name, ty));
+    }
+    if columns.is_empty() {
+        return Err(unexpected(t, "the table has no columns"));
+    }
+    Ok(columns)
+}
+
+fn unexpected(t: &TableRef, message: impl Into<String>) -> ProtectError {
+    ProtectError::Unexpected {
+        database: t.database.clone(),
+        table: t.table.clone(),
+        message: message.into(),
+    }
+}
+
+async fn ingestion_time_enabled(app: &App, t: &TableRef) -> Result<bool, ProtectError> {
+    let step = "read the IngestionTime policy";
+    let tables = mgmt(
+        app,
+        t,
+        step,
+        &command::show_table_ingestiontime_policy(&t.table),
+    )
+    .await?;
+    let Some(row) = tables.first().and_then(|tb| tb.rows().next()) else {
+        return Ok(false);
+    };
+    let policy = field(t, step, row.opt_str("Policy"))?.unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_str(policy).unwrap_or(serde_json::Value::Null);
+    Ok(parsed["IsEnabled"].as_bool().unwrap_or(false))
+}
+
+/// The override if set (it must name a datetime column), else the first datetime column,
+/// else None: such a table is still protected, all its files under `00010101`.
+fn choose_partition(
+    app: &App,
+    t: &TableRef,
+    columns: &[(ColumnName, KustoType)],
+) -> Result<Option<ColumnName>, String> {
+    let key = format!("{}/{}", t.database, t.table);
+    match app.settings.protect.partition_columns.get(&key) {
+        Some(wanted) => match columns.iter().find(|(c, _)| c == wanted) {
+            Some((c, KustoType::DateTime)) => Ok(Some(c.clone())),
+            Some((c, ty)) => Err(format!(
+                "partition column override {c} is of type {}, not datetime; fix AdxBackup__PartitionColumns",
+                ty.as_str()
+            )),
+            None => Err(format!(
+                "partition column override {wanted} is not a column of the table; fix AdxBackup__PartitionColumns"
+            )),
+        },
+        None => Ok(columns
+            .iter()
+            .find(|(_, ty)| *ty == KustoType::DateTime)
+            .map(|(c, _)| c.clone())),
+    }
+}
+
+/// `<prefix><table>`, cut to Kusto's 1024 characters with a hash of the full name when too
+/// long, so two tables never share an object.
+fn object_names(prefix: &str, table: &TableName) -> Result<ObjectNames, NameError> {
+    let full = format!("{prefix}{table}");
+    let name = if full.chars().count() <= 1024 {
+        full
+    } else {
+        let hash = hex(&Sha256::digest(table.as_str().as_bytes()))[..12].to_owned();
+        let keep: String = full.chars().take(1024 - hash.len() - 1).collect();
+        format!("{keep}_{hash}")
+    };
+    Ok(ObjectNames {
+        external: TableName::new(name.clone())?,
+        export: ExportName::new(name)?,
+    })
+}
+
+fn external_table_spec(
+    app: &App,
+    t: &TableRef,
+    names: &ObjectNames,
+    columns: Vec<(ColumnName, KustoType)>,
+    partition: Option<ColumnName>,
+) -> ExternalTableSpec {
+    let s = &app.settings;
+    let url = layout(app).table_data_url(
+        &s.protect.cluster_storage_uri,
+        &s.storage.container,
+        &t.database,
+        &t.table,
+        partition.is_some(),
+    );
+    ExternalTableSpec {
+        name: names.external.clone(),
+        columns,
+        partition,
+        storage_uri: format!("{url};{}", s.protect.cluster_storage_auth),
+        folder: "adx-backup".to_owned(),
+        file_extension: ".parquet".to_owned(),
+        doc_string: String::new(),
+    }
+}
+
+fn fingerprint(spec: &ExternalTableSpec) -> String {
+    let text = format!(
+        "{:?}|{:?}|{}",
+        spec.columns, spec.partition, spec.storage_uri
+    );
+    hex(&Sha256::digest(text.as_bytes()))[..16].to_owned()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The DocString of our external table, if it exists.
+async fn external_table_doc(
+    app: &App,
+    t: &TableRef,
+    name: &TableName,
+) -> Result<Option<String>, ProtectError> {
+    let step = "list external tables";
+    let tables = mgmt(app, t, step, &command::show_external_tables()).await?;
+    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
+        if field(t, step, row.str("TableName"))? == name.as_str() {
+            return Ok(Some(
+                field(t, step, row.opt_str("DocString"))?
+                    .unwrap_or_default()
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(None)
+}
+
+async fn ensure_export(
+    app: &App,
+    t: &TableRef,
+    names: &ObjectNames,
+    changes: &mut Vec<String>,
+) -> Result<ExportRow, ProtectError> {
+    let step = "read the continuous export";
+    let current = mgmt(app, t, step, &command::show_continuous_exports()).await?;
+    let existing = find_export(t, &current, &names.export)?;
+    let interval = app.settings.protect.export_interval;
+    if let Some(row) = existing.filter(|r| {
+        r.external_table == names.external.as_str()
+            && query_is_table(&r.query, &t.table)
+            && r.interval == Some(interval)
+    }) {
+        return Ok(row);
+    }
+    let spec = ContinuousExportSpec {
+        name: names.export.clone(),
+        table: t.table.clone(),
+        external_table: names.external.clone(),
+        interval,
+        forced_latency: None,
+        size_limit: None,
+    };
+    let created = mgmt(
+        app,
+        t,
+        "create the continuous export",
+        &command::create_or_alter_continuous_export(&spec),
+    )
+    .await?;
+    changes.push(format!(
+        "created or updated continuous export {}",
+        names.export
+    ));
+    find_export(t, &created, &names.export)?.ok_or_else(|| {
+        unexpected(
+            t,
+            format!(
+                "continuous export {} was not listed after it was created",
+                names.export
+            ),
+        )
+    })
+}
+
+fn find_export(
+    t: &TableRef,
+    tables: &[KustoTable],
+    name: &ExportName,
+) -> Result<Option<ExportRow>, ProtectError> {
+    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
+        if field(t, "read the continuous export", row.str("Name"))? == name.as_str() {
+            return export_row(t, name, &row).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+fn export_row(t: &TableRef, name: &ExportName, row: &Row<'_>) -> Result<ExportRow, ProtectError> {
+    let step = "read the continuous export";
+    Ok(ExportRow {
+        name: name.clone(),
+        external_table: field(t, step, row.str("ExternalTableName"))?.to_owned(),
+        query: field(t, step, row.str("Query"))?.to_owned(),
+        interval: field(t, step, row.opt_timespan("IntervalBetweenRuns"))?,
+        disabled: field(t, step, row.opt_bool("IsDisabled"))?.unwrap_or(false),
+        last_run_result: field(t, step, row.opt_str("LastRunResult"))?
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        last_run_time: field(t, step, row.opt_datetime("LastRunTime"))?,
+        exported_to: field(t, step, row.opt_datetime("ExportedTo"))?,
+        start_cursor: field(t, step, row.opt_str("StartCursor"))?.map(str::to_owned),
+    })
+}
+
+/// Whether an export's query is exactly the table, as we create it (`['T']` or `T`).
+fn query_is_table(query: &str, table: &TableName) -> bool {
+    let q = query.trim();
+    let bare = q
+        .strip_prefix("['")
+        .and_then(|s| s.strip_suffix("']"))
+        .or_else(|| q.strip_prefix("[\"").and_then(|s| s.strip_suffix("\"]")))
+        .unwrap_or(q);
+    bare == table.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_stay_within_kusto_limits_and_distinct() {
+        let a = TableName::new("a".repeat(1024)).unwrap();
+        let b = TableName::new(format!("{}b", "a".repeat(1023))).unwrap();
+        let na = object_names("adxbk_", &a).unwrap();
+        let nb = object_names("adxbk_", &b).unwrap();
+        assert!(na.external.as_str().chars().count() <= 1024);
+        assert_ne!(na.external, nb.external);
+        assert_eq!(
+            object_names("adxbk_", &TableName::new("T").unwrap())
+                .unwrap()
+                .export
+                .as_str(),
+            "adxbk_T"
+        );
+    }
+
+    #[test]
+    fn export_query_match() {
+        let t = TableName::new("My Table").unwrap();
+        assert!(query_is_table("['My Table']", &t));
+        assert!(query_is_table(" ['My Table'] ", &t));
+        assert!(!query_is_table("['My Table'] | where x > 1", &t));
+    }
+}

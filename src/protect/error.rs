@@ -1,0 +1,73 @@
+//! What can go wrong while protecting, with the database, table and step it happened in.
+
+use crate::ids::{DatabaseName, NameError, TableName};
+use crate::kusto::KustoError;
+use crate::retry::Retryable;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtectError {
+    #[error("protect could not {step} in database {database}{}: {source}", table.as_ref().map(|t| format!(", table {t}")).unwrap_or_default())]
+    Kusto {
+        database: DatabaseName,
+        table: Option<TableName>,
+        step: &'static str,
+        #[source]
+        source: Box<KustoError>,
+    },
+    #[error("protect could not {what}: {source}")]
+    Storage {
+        what: String,
+        #[source]
+        source: Box<StorageError>,
+    },
+    #[error("database {database} lists a table whose name adx-backup cannot use: {source}")]
+    BadName {
+        database: DatabaseName,
+        #[source]
+        source: NameError,
+    },
+    #[error("database {database}, table {table}: {message}")]
+    Unexpected {
+        database: DatabaseName,
+        table: TableName,
+        message: String,
+    },
+    #[error("{failed} table(s) could not be protected; each is recorded in its state:\n{report}")]
+    TablesFailed { failed: usize, report: String },
+}
+
+impl ProtectError {
+    pub(crate) fn kusto(
+        db: &DatabaseName,
+        table: Option<&TableName>,
+        step: &'static str,
+        source: KustoError,
+    ) -> Self {
+        Self::Kusto {
+            database: db.clone(),
+            table: table.cloned(),
+            step,
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn storage(what: impl Into<String>, source: StorageError) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl Retryable for ProtectError {
+    /// Worth another delivery of the task: throttling, 5xx, network, and a lost ETag race
+    /// (the retry starts from a fresh read).
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Kusto { source, .. } => source.is_transient(),
+            Self::Storage { source, .. } => source.is_transient() || source.is_conflict(),
+            Self::BadName { .. } | Self::Unexpected { .. } | Self::TablesFailed { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Export health: lag (now − ExportedTo), the last run's result, failures since the previous
+//! check, and whether the export is disabled. Kept in the table's state for `status`; a
+//! disabled or failing export is logged at error level with the table and Kusto's message.
+//! Kusto disables an export after 7 days of permanent failure; re-enabling it is left to a
+//! person unless AdxBackup__ReenableExports allows it.
+
+use time::OffsetDateTime;
+
+use super::ensure::ExportRow;
+use super::state::{ExportFailure, ExportHealth, TableState};
+use super::{ProtectError, TableRef};
+use crate::app::App;
+use crate::kusto::command;
+
+/// How many failures the state keeps; older ones stay in Kusto for 14 days.
+const KEEP_FAILURES: usize = 10;
+
+pub async fn check(
+    app: &App,
+    t: &TableRef,
+    export: &ExportRow,
+    state: &mut TableState,
+) -> Result<(), ProtectError> {
+    let since = state.health.as_ref().map(|h| h.checked_at);
+    let now = OffsetDateTime::now_utc();
+    let failures = failures_since(app, t, export, since).await?;
+    let mut disabled = export.disabled;
+    if disabled && app.settings.protect.reenable_exports {
+        app.kusto
+            .mgmt(
+                &t.database,
+                &command::enable_continuous_export(&export.name),
+            )
+            .await
+            .map_err(|e| {
+                ProtectError::kusto(
+                    &t.database,
+                    Some(&t.table),
+                    "re-enable the continuous export",
+                    e,
+                )
+            })?;
+        tracing::warn!(database = %t.database, table = %t.table, export = %export.name, "re-enabled a disabled continuous export");
+        disabled = false;
+    }
+    let health = ExportHealth {
+        checked_at: now,
+        lag_seconds: export.exported_to.map(|to| (now - to).whole_seconds()),
+        last_run_result: export.last_run_result.clone(),
+        last_run_time: export.last_run_time,
+        disabled,
+        recent_failures: failures,
+    };
+    report(t, export, &health);
+    state.health = Some(health);
+    Ok(())
+}
+
+async fn failures_since(
+    app: &App,
+    t: &TableRef,
+    export: &ExportRow,
+    since: Option<OffsetDateTime>,
+) -> Result<Vec<ExportFailure>, ProtectError> {
+    let step = "read the continuous export's failures";
+    let tables = app
+        .kusto
+        .mgmt(
+            &t.database,
+            &command::show_continuous_export_failures(&export.name),
+        )
+        .await
+        .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))?;
+    let field = |e: crate::kusto::frames::FrameError| {
+        ProtectError::kusto(&t.database, Some(&t.table), step, e.into())
+    };
+    let mut out = Vec::new();
+    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
+        let Some(at) = row.opt_datetime("Timestamp").map_err(field)? else {
+            continue;
+        };
+        if since.is_some_and(|s| at <= s) {
+            continue;
+        }
+        out.push(ExportFailure {
+            at,
+            kind: row
+                .opt_str("FailureKind")
+                .map_err(field)?
+                .unwrap_or_default()
+                .to_owned(),
+            details: row
+                .opt_str("Details")
+                .map_err(field)?
+                .unwrap_or_default()
+                .to_owned(),
+        });
+    }
+    out.sort_by_key(|f| std::cmp::Reverse(f.at));
+    out.truncate(KEEP_FAILURES);
+    Ok(out)
+}
+
+fn report(t: &TableRef, export: &ExportRow, health: &ExportHealth) {
+    if health.disabled {
+        tracing::error!(database = %t.database, table = %t.table, export = %export.name,
+            "continuous export is DISABLED: new rows are not backed up; fix the cause, then `.enable continuous-export` (or set AdxBackup__ReenableExports=true)");
+    }
+    for failure in &health.recent_failures {
+        tracing::error!(database = %t.database, table = %t.table, export = %export.name, kind = %failure.kind, at = %failure.at,
+            message = %failure.details, "continuous export run failed");
+    }
+    if health.last_run_result.as_deref() == Some("Failed") && health.recent_failures.is_empty() {
+        tracing::error!(database = %t.database, table = %t.table, export = %export.name, "continuous export's last run failed");
+    }
+}

@@ -1,0 +1,112 @@
+//! The catalog: for each table, the append-only list of valid backup artifacts.
+//!
+//! Restore reads the catalog, never a bare folder listing: continuous export guarantees
+//! exactly-once only for the files it reports in `exported-artifacts`, and failed runs can
+//! leave stray files beside them. Each harvest appends one segment (`seg-<n>.jsonl`, one
+//! artifact per line) created with If-None-Match, so a segment is written once and two
+//! harvesters cannot both append segment n. Readers stream segments in order, a page of the
+//! listing and one segment at a time, so millions of artifacts never sit in memory together.
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::blob::BlobStore;
+use super::error::StorageError;
+use super::layout::Layout;
+use crate::ids::{DatabaseName, Day, ExportName, TableName};
+
+/// One parquet file of a table's backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Blob path relative to the container.
+    pub path: String,
+    pub day: Day,
+    pub rows: u64,
+    pub bytes: Option<u64>,
+    pub source: ArtifactSource,
+    /// When Kusto reported the file written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub produced_at: OffsetDateTime,
+}
+
+/// How an artifact was produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ArtifactSource {
+    ContinuousExport { export: ExportName },
+}
+
+/// Reader and appender of the catalog of every table.
+pub struct Catalog<'a> {
+    blobs: &'a BlobStore,
+    layout: &'a Layout,
+}
+
+impl<'a> Catalog<'a> {
+    pub fn new(blobs: &'a BlobStore, layout: &'a Layout) -> Self {
+        Self { blobs, layout }
+    }
+
+    /// Writes segment `seq`. `StorageError::Conflict` means the segment already exists:
+    /// an earlier attempt or another worker wrote it; read it back with [`Self::read_segment`].
+    pub async fn append(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        seq: u64,
+        artifacts: &[Artifact],
+    ) -> Result<(), StorageError> {
+        let path = self.layout.catalog_segment(db, table, seq);
+        let mut body = Vec::new();
+        for artifact in artifacts {
+            serde_json::to_writer(&mut body, artifact)
+                .map_err(|e| StorageError::decode(&path, e))?;
+            body.push(b'\n');
+        }
+        self.blobs
+            .create_new(&path, Bytes::from(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Segment `seq`, if it exists.
+    pub async fn read_segment(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        seq: u64,
+    ) -> Result<Option<Vec<Artifact>>, StorageError> {
+        let path = self.layout.catalog_segment(db, table, seq);
+        match self.blobs.read_opt(&path).await? {
+            Some((body, _)) => parse_segment(&path, &body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every artifact of a table, in append order.
+    pub fn stream(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+    ) -> impl Stream<Item = Result<Artifact, StorageError>> + 'a {
+        let blobs = self.blobs;
+        blobs
+            .list(&self.layout.catalog_dir(db, table))
+            .and_then(move |item| async move {
+                let (body, _) = blobs.read(&item.path).await?;
+                let artifacts = parse_segment(&item.path, &body)?;
+                Ok(stream::iter(artifacts.into_iter().map(Ok)))
+            })
+            .try_flatten()
+            .boxed()
+    }
+}
+
+fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError> {
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).map_err(|e| StorageError::decode(path, e)))
+        .collect()
+}

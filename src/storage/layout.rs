@@ -1,0 +1,265 @@
+//! Every blob path adx-backup reads or writes, in one place.
+//!
+//! Inside the configured container and prefix:
+//!
+//! ```text
+//! <prefix>/<database>/<table>/<yyyyMMdd>/<file>.parquet   data, written by Kusto (external table)
+//! <prefix>/<database>/<table>/00010101/<file>.parquet     tables without a datetime column
+//! <prefix>/$catalog/<database>/<table>/seg-<n>.jsonl      the catalog: append-only segments
+//! <prefix>/$schema/<database>/<yyyyMMddTHHmmssZ>-<hash>.kql  schema snapshots, by time
+//! <prefix>/$schema/<database>/latest.json                 pointer to the newest snapshot
+//! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
+//! <prefix>/$state/protect.lock                            one protect run at a time
+//! ```
+//!
+//! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
+//! data folder. Names are validated ids (letters, digits, `_`, `-`, `.`, space), so they
+//! cannot climb out of their folder; the connection string given to Kusto percent-encodes them.
+
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::ids::{DatabaseName, Day, TableName};
+
+/// Kusto writes rows whose partition value is null into this folder.
+const KUSTO_DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+/// A data file of a table, relative to the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactPath {
+    pub path: String,
+    pub day: Day,
+}
+
+impl Layout {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
+    }
+
+    fn join(&self, rest: &str) -> String {
+        if self.prefix.is_empty() {
+            rest.to_owned()
+        } else {
+            format!("{}/{rest}", self.prefix)
+        }
+    }
+
+    /// The folder an external table writes into (no trailing slash).
+    pub fn table_data_root(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("{db}/{table}"))
+    }
+
+    /// The connection-string URL of a table's data root as the cluster sees the account.
+    /// Tables without a partition column write straight into the undated day folder.
+    pub fn table_data_url(
+        &self,
+        account: &Url,
+        container: &str,
+        db: &DatabaseName,
+        table: &TableName,
+        partitioned: bool,
+    ) -> Url {
+        let mut url = account.clone();
+        url.set_query(None);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(container);
+            for part in self.prefix.split('/').filter(|p| !p.is_empty()) {
+                segments.push(part);
+            }
+            segments.push(db.as_str()).push(table.as_str());
+            if !partitioned {
+                segments.push(&Day::UNDATED.folder());
+            }
+        }
+        url
+    }
+
+    /// Maps an artifact URL reported by Kusto back to a container-relative path under the
+    /// table's root, with the day its folder names. None if it lies elsewhere.
+    pub fn artifact_from_url(
+        &self,
+        url: &str,
+        container: &str,
+        db: &DatabaseName,
+        table: &TableName,
+    ) -> Option<ArtifactPath> {
+        let parsed = Url::parse(url).ok()?;
+        let decoded: Vec<String> = parsed
+            .path_segments()?
+            .map(percent_decode)
+            .collect::<Option<_>>()?;
+        let start = decoded.iter().position(|s| s == container)?;
+        let path = decoded[start + 1..].join("/");
+        self.artifact_from_path(&path, db, table)
+    }
+
+    /// Checks a container-relative path is a data file of `table` and reads its day.
+    pub fn artifact_from_path(
+        &self,
+        path: &str,
+        db: &DatabaseName,
+        table: &TableName,
+    ) -> Option<ArtifactPath> {
+        let root = format!("{}/", self.table_data_root(db, table));
+        let rest = path.strip_prefix(&root)?;
+        let (folder, file) = rest.split_once('/')?;
+        if file.is_empty() || file.contains('/') {
+            return None;
+        }
+        let day = if folder == KUSTO_DEFAULT_PARTITION {
+            Day::UNDATED
+        } else {
+            Day::parse_folder(folder)?
+        };
+        Some(ArtifactPath {
+            path: path.to_owned(),
+            day,
+        })
+    }
+
+    /// The folder of a table's catalog segments (with trailing slash, for listing).
+    pub fn catalog_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$catalog/{db}/{table}/"))
+    }
+
+    /// Segment `seq` of a table's catalog. Zero-padded so listing order is append order.
+    pub fn catalog_segment(&self, db: &DatabaseName, table: &TableName, seq: u64) -> String {
+        format!("{}seg-{seq:012}.jsonl", self.catalog_dir(db, table))
+    }
+
+    pub fn schema_dir(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$schema/{db}/"))
+    }
+
+    /// A schema snapshot, named by the time it was taken so a listing sorts by time.
+    pub fn schema_snapshot(&self, db: &DatabaseName, taken: OffsetDateTime, hash: &str) -> String {
+        let t = taken.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{}{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}.kql",
+            self.schema_dir(db),
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            &hash[..hash.len().min(16)]
+        )
+    }
+
+    pub fn schema_latest(&self, db: &DatabaseName) -> String {
+        format!("{}latest.json", self.schema_dir(db))
+    }
+
+    pub fn table_state(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/tables/{db}/{table}.json"))
+    }
+
+    pub fn table_state_dir(&self) -> String {
+        self.join("$state/tables/")
+    }
+
+    pub fn protect_lock(&self) -> String {
+        self.join("$state/protect.lock")
+    }
+}
+
+/// Decodes `%XX` escapes of one URL path segment; None if it is not valid UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> (DatabaseName, TableName) {
+        (
+            DatabaseName::new("Sales").unwrap(),
+            TableName::new("Order Lines").unwrap(),
+        )
+    }
+
+    #[test]
+    fn data_url_encodes_names_and_round_trips() {
+        let (db, t) = names();
+        let layout = Layout::new("backup/");
+        let account = Url::parse("http://127.0.0.1:10000/devstoreaccount1").unwrap();
+        let url = layout.table_data_url(&account, "c", &db, &t, true);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/c/backup/Sales/Order%20Lines"
+        );
+        let file = format!("{url}/20240115/part-1.parquet");
+        let a = layout.artifact_from_url(&file, "c", &db, &t).unwrap();
+        assert_eq!(a.path, "backup/Sales/Order Lines/20240115/part-1.parquet");
+        assert_eq!(a.day.folder(), "20240115");
+
+        let azure = Url::parse("https://acct.blob.core.windows.net/").unwrap();
+        let url = layout.table_data_url(&azure, "c", &db, &t, false);
+        assert_eq!(
+            url.as_str(),
+            "https://acct.blob.core.windows.net/c/backup/Sales/Order%20Lines/00010101"
+        );
+    }
+
+    #[test]
+    fn artifacts_outside_the_table_are_refused() {
+        let (db, t) = names();
+        let layout = Layout::new("backup");
+        for path in [
+            "backup/Sales/Other/20240115/x.parquet",
+            "backup/Sales/Order Lines/x.parquet",
+            "backup/Sales/Order Lines/2024/x.parquet",
+            "backup/Sales/Order Lines/20240115/",
+            "backup/Sales/Order Lines/20240115/a/b.parquet",
+            "other/Sales/Order Lines/20240115/x.parquet",
+        ] {
+            assert!(layout.artifact_from_path(path, &db, &t).is_none(), "{path}");
+        }
+        let undated = layout
+            .artifact_from_path(
+                "backup/Sales/Order Lines/__DEFAULT_PARTITION__/x.parquet",
+                &db,
+                &t,
+            )
+            .unwrap();
+        assert_eq!(undated.day, Day::UNDATED);
+    }
+
+    #[test]
+    fn metadata_paths_sort_by_sequence_and_time() {
+        let (db, t) = names();
+        let layout = Layout::new("");
+        assert!(layout.catalog_segment(&db, &t, 9) < layout.catalog_segment(&db, &t, 10));
+        let at = time::macros::datetime!(2026-11-25 10:05:03 UTC);
+        assert_eq!(
+            layout.schema_snapshot(&db, at, "abcdef0123456789ffff"),
+            "$schema/Sales/20261125T100503Z-abcdef0123456789.kql"
+        );
+        assert_eq!(
+            layout.table_state(&db, &t),
+            "$state/tables/Sales/Order Lines.json"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Messages on the task queue: a tagged, versioned enum, one variant per fan-out step. Each
+//! carries what its step needs and is safe to receive twice. A new message shape gets a new
+//! variant (`...V2`) so messages already queued by an older version still decode.
+//!
+//! Failure policy: transient failures (throttling, 5xx, a lost ETag race) fail the invocation
+//! so the queue delivers the message again; permanent ones are recorded where `status` shows
+//! them and the message is acknowledged, not left to loop into the poison queue.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::protect::{self, ProtectError, TableRef};
+use crate::retry::Retryable;
+use crate::storage::StorageError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Task {
+    /// Bring one table's external table, continuous export, catalog and health up to date.
+    ProtectTableV1(TableRef),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Protect(#[from] ProtectError),
+    #[error(
+        "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
+    )]
+    Enqueue {
+        queue: String,
+        #[source]
+        source: Box<StorageError>,
+    },
+}
+
+impl Task {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Runs the step. `Ok` means the message can be deleted: the work is done, or it failed
+    /// permanently and the failure is recorded.
+    pub async fn run(self, app: &App) -> Result<String, TaskError> {
+        match self {
+            Task::ProtectTableV1(t) => match protect::protect_table(app, &t).await {
+                Ok(outcome) => Ok(outcome.to_string()),
+                Err(err) if err.is_transient() => Err(err.into()),
+                Err(err) => {
+                    tracing::error!(database = %t.database, table = %t.table, error = %err, "protect failed permanently; recorded, message acknowledged");
+                    protect::record_failure(app, &t, &err).await?;
+                    Ok(format!("{t}: failed permanently and recorded: {err}"))
+                }
+            },
+        }
+    }
+}
+
+/// The protect timer: plan, then one `ProtectTableV1` per table on the task queue.
+pub async fn fan_out_protect(app: &App) -> Result<String, TaskError> {
+    let plan = protect::plan(app).await?;
+    if plan.skipped.is_none() {
+        let enqueue_err = |source| TaskError::Enqueue {
+            queue: app.settings.storage.task_queue.clone(),
+            source: Box::new(source),
+        };
+        for t in &plan.tables {
+            app.tasks
+                .send(&Task::ProtectTableV1(t.clone()).to_json(), None)
+                .await
+                .map_err(enqueue_err)?;
+        }
+    }
+    Ok(plan.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{DatabaseName, TableName};
+
+    #[test]
+    fn wire_shape_is_tagged_and_validated() {
+        let t = Task::ProtectTableV1(TableRef {
+            database: DatabaseName::new("Sales").unwrap(),
+            table: TableName::new("Orders").unwrap(),
+        });
+        let json = t.to_json();
+        assert_eq!(
+            json,
+            r#"{"kind":"ProtectTableV1","database":"Sales","table":"Orders"}"#
+        );
+        assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
+        for bad in [
+            r#"{"kind":"ProtectTableV9","database":"Sales","table":"Orders"}"#,
+            r#"{"kind":"ProtectTableV1","database":"Sales","table":"x'); .drop table T"}"#,
+            r#"{"database":"Sales","table":"Orders"}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<Task>(bad).is_err(), "{bad}");
+        }
+    }
+}

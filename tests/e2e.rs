@@ -1,0 +1,19 @@
+//! The one integration test binary: real processes (Azurite, kusto-sim, the handler) on
+//! loopback. Run one area with `cargo test --test e2e <module>`, e.g. `storage`.
+//!
+//! A crate root resolves `mod x;` next to itself (tests/x.rs, which cargo would build as a
+//! separate test binary), hence the explicit paths into tests/e2e/.
+
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+#[path = "e2e/handler.rs"]
+mod handler;
+#[path = "e2e/kusto_client.rs"]
+mod kusto_client;
+#[path = "e2e/protect.rs"]
+mod protect;
+#[path = "e2e/storage.rs"]
+mod storage;

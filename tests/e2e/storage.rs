@@ -1,0 +1,407 @@
+//! The storage layer against Azurite: paged listing past one page, ETag conflicts, and queue
+//! messages as the Functions host reads them.
+//!
+//! Settings come from `AZURITE_CONNECTION_STRING` when set, else `UseDevelopmentStorage=true`,
+//! through the product's own settings parser. Each test works in its own container or queue
+//! (uuid-suffixed) and deletes it at the end. Azurite must be running; these tests never skip.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use adx_backup::retry::RetryPolicy;
+use adx_backup::settings::{Env, Settings, StorageAuth, StorageSettings};
+use adx_backup::storage::{BlobStore, StorageError, TaskQueue, connect};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const AZURITE_HINT: &str = "is Azurite running? (node node_modules/azurite/dist/src/azurite.js \
+    --silent --disableTelemetry --skipApiVersionCheck --inMemoryPersistence, from the repo root)";
+
+fn settings_from(connection_string: &str) -> StorageSettings {
+    let env = Env::from_pairs([
+        ("BackupStorage", connection_string),
+        ("AdxBackup__ClusterUri", "http://127.0.0.1:9"),
+        ("AdxBackup__Databases", "db"),
+    ]);
+    Settings::load(&env).expect("storage settings").storage
+}
+
+fn settings() -> StorageSettings {
+    let conn = std::env::var("AZURITE_CONNECTION_STRING")
+        .unwrap_or_else(|_| "UseDevelopmentStorage=true".to_owned());
+    settings_from(&conn)
+}
+
+fn unique(tag: &str) -> String {
+    format!("e2e-{tag}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn fresh_container(tag: &str) -> BlobStore {
+    let store = BlobStore::for_container(&settings(), &unique(tag), RetryPolicy::fast(3))
+        .expect("blob store");
+    store.ensure_container().await.expect(AZURITE_HINT);
+    store
+}
+
+async fn fresh_queue(tag: &str) -> TaskQueue {
+    let queue = TaskQueue::named(&settings(), &unique(tag), RetryPolicy::fast(3)).expect("queue");
+    queue.ensure_exists().await.expect(AZURITE_HINT);
+    queue
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_lists_2600_blobs_across_pages() {
+    const COUNT: usize = 2600;
+    let store = fresh_container("list").await;
+    store
+        .ensure_container()
+        .await
+        .expect("ensure_container is idempotent");
+
+    let started = Instant::now();
+    let uploads = stream::iter(0..COUNT).map(|i| {
+        let store = store.clone();
+        async move {
+            // Nested names, as the layout writes them: '/' must survive the URL encoding.
+            let path = format!("db/t/2026010{}/part-{i:05}.parquet", i % 3);
+            store.write(&path, Bytes::from(format!("blob {i}"))).await
+        }
+    });
+    let written: Vec<_> = uploads
+        .buffer_unordered(32)
+        .try_collect()
+        .await
+        .expect("uploads");
+    assert_eq!(written.len(), COUNT);
+    store
+        .write("elsewhere/outside.json", Bytes::from_static(b"{}"))
+        .await
+        .expect("write");
+    let uploaded_in = started.elapsed();
+
+    let started = Instant::now();
+    let mut pages = 0;
+    let mut seen = HashSet::new();
+    let mut listing = Box::pin(store.list_pages("db/", 1000));
+    while let Some(page) = listing.try_next().await.expect("list page") {
+        pages += 1;
+        assert!(page.len() <= 1000, "page of {}", page.len());
+        for item in page {
+            assert!(item.path.starts_with("db/t/2026010"), "{}", item.path);
+            assert_eq!(
+                item.size,
+                format!("blob {}", index_of(&item.path)).len() as u64
+            );
+            assert!(seen.insert(item.path.clone()), "{} listed twice", item.path);
+        }
+    }
+    let listed_in = started.elapsed();
+    assert_eq!(seen.len(), COUNT);
+    assert_eq!(pages, 3, "2,600 blobs in pages of 1,000");
+
+    let all: Vec<_> = store.list("").try_collect().await.expect("list all");
+    assert_eq!(all.len(), COUNT + 1);
+    let first = store
+        .list_page("db/", None, 1000)
+        .await
+        .expect("first page");
+    let second = store
+        .list_page("db/", first.next_marker.as_deref(), 1000)
+        .await
+        .expect("second page");
+    assert_eq!(second.items.len(), 1000);
+    assert!(first.items.last().map(|i| &i.path) < second.items.first().map(|i| &i.path));
+
+    eprintln!(
+        "uploaded {COUNT} blobs (32 concurrent) in {uploaded_in:?}; listed in {pages} pages in {listed_in:?}"
+    );
+    store.delete_container().await.expect("delete container");
+}
+
+fn index_of(path: &str) -> usize {
+    let (_, file) = path.rsplit_once("part-").expect("part file");
+    file.trim_end_matches(".parquet").parse().expect("index")
+}
+
+#[tokio::test]
+async fn storage_conditional_writes_detect_conflicts() {
+    let store = fresh_container("etag").await;
+    let path = "jobs/restore-1/state.json";
+
+    let v1 = store
+        .create_new(path, Bytes::from_static(b"v1"))
+        .await
+        .expect("create");
+    let again = store.create_new(path, Bytes::from_static(b"other")).await;
+    assert!(
+        matches!(again, Err(StorageError::Conflict { .. })),
+        "{again:?}"
+    );
+
+    let v2 = store
+        .write_if_match(path, Bytes::from_static(b"v2"), &v1)
+        .await
+        .expect("current etag wins");
+    assert_ne!(v1, v2);
+    let stale = store
+        .write_if_match(path, Bytes::from_static(b"v3"), &v1)
+        .await;
+    let err = stale.expect_err("stale etag must lose");
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(err.to_string().contains(path), "{err}");
+
+    let (body, etag) = store.read(path).await.expect("read");
+    assert_eq!((&body[..], &etag), (&b"v2"[..], &v2));
+    assert!(store.exists(path).await.expect("exists"));
+
+    let missing = store.read("jobs/none.json").await;
+    assert!(
+        matches!(missing, Err(StorageError::NotFound { .. })),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store.read_opt("jobs/none.json").await.expect("read_opt"),
+        None
+    );
+
+    store.delete(path).await.expect("delete");
+    store
+        .delete(path)
+        .await
+        .expect("deleting a missing blob is fine");
+    assert!(!store.exists(path).await.expect("exists"));
+    store.delete_container().await.expect("delete container");
+}
+
+#[tokio::test]
+async fn storage_queue_messages_are_functions_base64() {
+    let queue = fresh_queue("b64").await;
+    let json = r#"{"type":"ExportBatchV1","table":"Événements","batch":7}"#;
+    queue.send(json, None).await.expect("send");
+
+    // Read it the way the Functions host does: raw text from the service, base64-decoded.
+    let raw = RawQueue::new(&settings(), queue.name());
+    let texts = raw.peek_texts().await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let decoded = STANDARD
+        .decode(&texts[0])
+        .expect("the host's base64 decoding");
+    assert_eq!(String::from_utf8(decoded).expect("utf-8"), json);
+
+    // A message that is not base64 comes back flagged, next to a good one.
+    raw.post_text("not base64 {!}").await;
+    let received = queue
+        .receive(32, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(received.len(), 2);
+    let good = received
+        .iter()
+        .find(|m| m.text.is_ok())
+        .expect("good message");
+    assert_eq!(good.text.as_deref(), Ok(json));
+    let bad = received
+        .iter()
+        .find(|m| m.text.is_err())
+        .expect("flagged message");
+    let undecodable = bad.text.clone().expect_err("flagged");
+    assert_eq!(undecodable.raw, "not base64 {!}");
+
+    assert_eq!(
+        queue.poison_queue_name(),
+        format!("{}-poison", queue.name())
+    );
+    let poison = queue.poison_queue().expect("poison queue");
+    poison.ensure_exists().await.expect("create poison");
+    poison
+        .send(&undecodable.raw, None)
+        .await
+        .expect("move to poison");
+    queue
+        .delete(&bad.id, &bad.pop_receipt)
+        .await
+        .expect("delete bad");
+    assert_eq!(poison.approximate_count().await.expect("count"), 1);
+
+    poison.delete_queue().await.expect("delete poison");
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
+async fn storage_queue_receive_update_delete_round_trip() {
+    let queue = fresh_queue("rt").await;
+    queue
+        .send(r#"{"type":"PollV1"}"#, None)
+        .await
+        .expect("send");
+
+    let first = queue
+        .receive(1, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    let [m1] = first.as_slice() else {
+        panic!("one message, got {first:?}")
+    };
+    assert_eq!(m1.dequeue_count, 1);
+    assert_eq!(m1.text.as_deref(), Ok(r#"{"type":"PollV1"}"#));
+    assert!(
+        queue
+            .receive(1, Duration::from_secs(30))
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+
+    // Visible again at once, as the host does for a failed invocation.
+    let pop = queue
+        .update_visibility(&m1.id, &m1.pop_receipt, Duration::ZERO)
+        .await
+        .expect("update");
+    assert_ne!(pop, m1.pop_receipt);
+    let second = queue
+        .receive(1, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    let [m2] = second.as_slice() else {
+        panic!("one message, got {second:?}")
+    };
+    assert_eq!((m2.id.as_str(), m2.dequeue_count), (m1.id.as_str(), 2));
+
+    let stale = queue.delete(&m1.id, &pop).await;
+    assert!(
+        matches!(stale, Err(StorageError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let pop = queue
+        .update_visibility(&m2.id, &m2.pop_receipt, Duration::from_secs(60))
+        .await
+        .expect("extend");
+    queue.delete(&m2.id, &pop).await.expect("delete");
+    queue
+        .delete(&m2.id, &pop)
+        .await
+        .expect("deleting a deleted message is fine");
+    assert_eq!(queue.approximate_count().await.expect("count"), 0);
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
+async fn storage_queue_delayed_message_is_hidden_until_due() {
+    let queue = fresh_queue("delay").await;
+    queue
+        .send(r#"{"type":"PollV1"}"#, Some(Duration::from_secs(2)))
+        .await
+        .expect("send");
+    assert!(
+        queue
+            .receive(32, Duration::from_secs(30))
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+    assert_eq!(queue.approximate_count().await.expect("count"), 1);
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let due = queue
+        .receive(32, Duration::from_secs(30))
+        .await
+        .expect("receive");
+    assert_eq!(due.len(), 1, "{due:?}");
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
+async fn storage_clients_build_offline_and_fail_transiently_without_leaking_the_sas() {
+    let settings = settings_from(
+        "AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1",
+    );
+    connect(&settings).expect("building clients needs no network");
+    let store = BlobStore::new(&settings, RetryPolicy::fast(2)).expect("blob store");
+    let err = store
+        .read("x.json")
+        .await
+        .expect_err("nothing listens on port 9");
+    assert!(adx_backup::retry::Retryable::is_transient(&err), "{err:?}");
+    let queue = TaskQueue::new(&settings, RetryPolicy::fast(1)).expect("queue");
+    let queue_err = queue
+        .send("{}", None)
+        .await
+        .expect_err("nothing listens on port 9");
+    let oversized = queue.send(&"x".repeat(50_000), None).await;
+    assert!(
+        matches!(oversized, Err(StorageError::Permanent { status: None, .. })),
+        "refused before sending: {oversized:?}"
+    );
+    for text in [
+        format!("{err} {err:?}"),
+        format!("{queue_err} {queue_err:?}"),
+    ] {
+        assert!(!text.contains("sig="), "SAS leaked: {text}");
+    }
+}
+
+/// A bare REST client for the queue, independent of the product's code, authenticated with its
+/// own account SAS: what any other reader of the queue sees.
+struct RawQueue {
+    http: reqwest::Client,
+    messages_url: String,
+}
+
+impl RawQueue {
+    fn new(settings: &StorageSettings, queue: &str) -> Self {
+        let StorageAuth::SharedKey { account, key } = &settings.auth else {
+            panic!("Azurite settings use an account key")
+        };
+        let expiry = "2099-01-01T00:00:00Z";
+        let to_sign = format!("{account}\nraup\nq\nsco\n\n{expiry}\n\n\n2022-11-02\n\n");
+        let key = STANDARD.decode(key.expose()).expect("key");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac");
+        mac.update(to_sign.as_bytes());
+        let sig = STANDARD.encode(mac.finalize().into_bytes());
+        let sas = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("sv", "2022-11-02")
+            .append_pair("ss", "q")
+            .append_pair("srt", "sco")
+            .append_pair("sp", "raup")
+            .append_pair("se", expiry)
+            .append_pair("sig", &sig)
+            .finish();
+        let base = settings.queue_service_uri.as_str().trim_end_matches('/');
+        Self {
+            http: reqwest::Client::new(),
+            messages_url: format!("{base}/{queue}/messages?{sas}"),
+        }
+    }
+
+    async fn peek_texts(&self) -> Vec<String> {
+        let url = format!("{}&peekonly=true&numofmessages=32", self.messages_url);
+        let body = self.call(self.http.get(url)).await;
+        body.split("<MessageText>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</MessageText>"))
+            .map(|(text, _)| text.to_owned())
+            .collect()
+    }
+
+    async fn post_text(&self, text: &str) {
+        let body = format!("<QueueMessage><MessageText>{text}</MessageText></QueueMessage>");
+        self.call(self.http.post(&self.messages_url).body(body))
+            .await;
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> String {
+        let response = request
+            .header("x-ms-version", "2022-11-02")
+            .send()
+            .await
+            .expect("raw queue request");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert!(status.is_success(), "raw queue request: {status} {body}");
+        body
+    }
+}

@@ -223,8 +223,20 @@ async fn fingerprint(stack: &Stack, source: &str) -> String {
     .await
 }
 
-async fn timer_then_tasks(host: &FunctionsHost, app: &App) -> usize {
-    let verdict = host.invoke_timer("protect", "timer", None, false).await;
+/// A fresh stack whose source database has one table, `Events (Timestamp, Id)`.
+async fn events_stack() -> Stack {
+    let stack = Stack::start(DB).await;
+    stack
+        .kusto(".create table Events (Timestamp:datetime, Id:long)")
+        .await;
+    stack
+}
+
+/// A timer firing (first run when `last` is None) and the task queue worked until empty.
+async fn timer_then_tasks(host: &FunctionsHost, app: &App, last: Option<&str>) -> usize {
+    let verdict = host
+        .invoke_timer("protect", "timer", last, last.is_some())
+        .await;
     assert!(verdict.succeeded(), "protect timer failed: {}", verdict.raw);
     let poison = app.tasks.poison_queue().unwrap();
     let report = host.drive_queue("tasks", "task", &app.tasks, &poison).await;
@@ -246,7 +258,7 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
     let host = FunctionsHost::start(&stack.settings).await;
 
     assert_eq!(
-        timer_then_tasks(&host, &app).await,
+        timer_then_tasks(&host, &app, None).await,
         4,
         "one task per table in scope"
     );
@@ -269,7 +281,10 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
     for report in stack.run_exports().await {
         assert!(report.error.is_none(), "{report:?}");
     }
-    assert_eq!(timer_then_tasks(&host, &app).await, 4);
+    assert_eq!(
+        timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await,
+        4
+    );
 
     for (table, days) in &expected {
         let artifacts = catalog(&app, table).await;
@@ -337,7 +352,10 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
         "DocString",
     )
     .await;
-    assert_eq!(timer_then_tasks(&host, &app).await, 4);
+    assert_eq!(
+        timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await,
+        4
+    );
     let writes: Vec<_> = stack.commands()[before..]
         .iter()
         .filter(|c| !c.starts_with(".show"))
@@ -361,10 +379,7 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
 
 #[tokio::test]
 async fn new_tables_and_added_columns_are_followed_without_loss() {
-    let stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let stack = events_stack().await;
     let app = stack.app();
     protect::run_once(&app).await.unwrap();
     stack.run_exports().await;
@@ -446,10 +461,7 @@ async fn new_tables_and_added_columns_are_followed_without_loss() {
 
 #[tokio::test]
 async fn concurrent_runs_create_nothing_twice_and_catalog_each_file_once() {
-    let stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let stack = events_stack().await;
     let (a, b) = (stack.app(), stack.app());
     let (ra, rb) = tokio::join!(protect::run_once(&a), protect::run_once(&b));
     ra.unwrap();
@@ -489,10 +501,7 @@ async fn concurrent_runs_create_nothing_twice_and_catalog_each_file_once() {
 
 #[tokio::test]
 async fn a_failing_export_shows_in_health_with_table_and_message() {
-    let stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let stack = events_stack().await;
     let app = stack.app();
     protect::run_once(&app).await.unwrap();
     stack.run_exports().await;
@@ -523,10 +532,7 @@ async fn a_failing_export_shows_in_health_with_table_and_message() {
 
 #[tokio::test]
 async fn ingestion_time_policy_off_is_reported_then_fixed_when_allowed() {
-    let mut stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let mut stack = events_stack().await;
     stack
         .kusto(".alter table Events policy ingestiontime false")
         .await;
@@ -550,10 +556,7 @@ async fn ingestion_time_policy_off_is_reported_then_fixed_when_allowed() {
 
 #[tokio::test]
 async fn bad_task_messages_end_in_the_poison_queue_and_good_ones_in_any_shape_work() {
-    let stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let stack = events_stack().await;
     let app = stack.app();
     let host = FunctionsHost::start(&stack.settings).await;
     app.tasks.ensure_exists().await.unwrap();
@@ -588,10 +591,7 @@ async fn bad_task_messages_end_in_the_poison_queue_and_good_ones_in_any_shape_wo
 /// Keeps `Versioned` in use from the test side: state documents are plain JSON.
 #[tokio::test]
 async fn state_documents_are_readable_json() {
-    let stack = Stack::start(DB).await;
-    stack
-        .kusto(".create table Events (Timestamp:datetime, Id:long)")
-        .await;
+    let stack = events_stack().await;
     let app = stack.app();
     protect::run_once(&app).await.unwrap();
     let t = table_ref("Events");
@@ -602,4 +602,52 @@ async fn state_documents_are_readable_json() {
             .unwrap();
     assert_eq!(doc.value["protection"]["kind"], "Protected");
     assert_eq!(doc.value["protection"]["export"], "adxbk_Events");
+}
+
+#[tokio::test]
+async fn objects_it_did_not_create_are_never_touched_and_leaving_scope_keeps_the_backup() {
+    let mut stack = events_stack().await;
+    stack
+        .kusto(".create table Notes (Timestamp:datetime, Text:string)")
+        .await;
+    let foreign = ".create-or-alter external table adxbk_Notes (Timestamp:datetime, Text:string) kind=storage dataformat=parquet (h@'http://127.0.0.1:1/elsewhere') with (docString='made by hand')";
+    stack.kusto(foreign).await;
+    protect::run_once(&stack.app()).await.unwrap();
+    match table_state(&stack.app(), "Notes").await.unwrap().protection {
+        Protection::Unprotected { reason } => assert!(reason.contains("adxbk_Notes"), "{reason}"),
+        other => panic!("expected unprotected, got {other:?}"),
+    }
+    let docs = names(
+        &stack,
+        ".show external tables | where TableName == 'adxbk_Notes'",
+        "DocString",
+    )
+    .await;
+    assert_eq!(
+        docs,
+        BTreeSet::from(["made by hand".to_owned()]),
+        "the foreign table is unchanged"
+    );
+
+    stack.set("AdxBackup__ExcludeTables", "Events");
+    let before = stack.commands().len();
+    protect::run_once(&stack.app()).await.unwrap();
+    let drops: Vec<_> = stack.commands()[before..]
+        .iter()
+        .filter(|c| c.contains("drop"))
+        .cloned()
+        .collect();
+    assert!(drops.is_empty(), "{drops:?}");
+    assert!(
+        names(&stack, ".show continuous-exports", "Name")
+            .await
+            .contains("adxbk_Events")
+    );
+    assert!(matches!(
+        table_state(&stack.app(), "Events")
+            .await
+            .unwrap()
+            .protection,
+        Protection::Protected { .. }
+    ));
 }

@@ -109,15 +109,16 @@ impl BlobClient {
     }
 
     pub async fn put(&self, loc: &BlobLocation, data: Vec<u8>) -> Result<(), SimError> {
-        let resp = self
-            .http
-            .put(loc.signed(""))
-            .header("x-ms-version", API_VERSION)
-            .header("x-ms-blob-type", "BlockBlob")
-            .header("Content-Type", "application/octet-stream")
-            .body(data)
-            .send()
-            .await;
+        let data = Bytes::from(data);
+        let resp = send(loc, || {
+            self.http
+                .put(loc.signed(""))
+                .header("x-ms-version", API_VERSION)
+                .header("x-ms-blob-type", "BlockBlob")
+                .header("Content-Type", "application/octet-stream")
+                .body(data.clone())
+        })
+        .await;
         check(resp, loc).await.map(|_| ())
     }
 
@@ -129,12 +130,12 @@ impl BlobClient {
         } else {
             format!("{url}&{}", loc.sas)
         };
-        let resp = self
-            .http
-            .put(url)
-            .header("x-ms-version", API_VERSION)
-            .send()
-            .await;
+        let resp = send(loc, || {
+            self.http
+                .put(url.as_str())
+                .header("x-ms-version", API_VERSION)
+        })
+        .await;
         match check(resp, loc).await {
             Err(SimError::Storage(msg)) if msg.contains("ContainerAlreadyExists") => Ok(()),
             other => other.map(|_| ()),
@@ -142,12 +143,12 @@ impl BlobClient {
     }
 
     pub async fn get(&self, loc: &BlobLocation) -> Result<Bytes, SimError> {
-        let resp = self
-            .http
-            .get(loc.signed(""))
-            .header("x-ms-version", API_VERSION)
-            .send()
-            .await;
+        let resp = send(loc, || {
+            self.http
+                .get(loc.signed(""))
+                .header("x-ms-version", API_VERSION)
+        })
+        .await;
         check(resp, loc)
             .await?
             .bytes()
@@ -175,12 +176,12 @@ impl BlobClient {
             } else {
                 format!("{url}&{}", loc.sas)
             };
-            let resp = self
-                .http
-                .get(url)
-                .header("x-ms-version", API_VERSION)
-                .send()
-                .await;
+            let resp = send(loc, || {
+                self.http
+                    .get(url.as_str())
+                    .header("x-ms-version", API_VERSION)
+            })
+            .await;
             let body = check(resp, loc)
                 .await?
                 .text()
@@ -223,6 +224,29 @@ fn split_unknown_service(url: &str) -> Result<(String, &str), SimError> {
     let account_len = trimmed.find('/').unwrap_or(trimmed.len());
     let service = format!("{origin}/{}", &trimmed[..account_len]);
     Ok((service, &trimmed[account_len..]))
+}
+
+/// Sends a request, trying again on network errors, 429 and 5xx: Kusto retries storage
+/// hiccups itself, so a busy Azurite should not fail an export, an ingestion or a query.
+async fn send(
+    loc: &BlobLocation,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        let result = request().send().await;
+        let transient = match &result {
+            Ok(resp) => resp.status().is_server_error() || resp.status().as_u16() == 429,
+            Err(_) => true,
+        };
+        if !transient || attempt == ATTEMPTS {
+            return result;
+        }
+        tracing::warn!(blob = %loc.public_url(), attempt, "storage request failed; retrying");
+        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        attempt += 1;
+    }
 }
 
 async fn check(

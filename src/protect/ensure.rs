@@ -308,7 +308,7 @@ async fn external_table_doc(
     name: &TableName,
 ) -> Result<Option<String>, ProtectError> {
     let step = "list external tables";
-    let tables = mgmt(app, t, step, &command::show_external_tables()).await?;
+    let tables = mgmt(app, t, step, &command::find_external_table(name)).await?;
     for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
         if field(t, step, row.str("TableName"))? == name.as_str() {
             return Ok(Some(
@@ -328,7 +328,13 @@ async fn ensure_export(
     changes: &mut Vec<String>,
 ) -> Result<ExportRow, ProtectError> {
     let step = "read the continuous export";
-    let current = mgmt(app, t, step, &command::show_continuous_exports()).await?;
+    let current = mgmt(
+        app,
+        t,
+        step,
+        &command::find_continuous_export(&names.export),
+    )
+    .await?;
     let existing = find_export(t, &current, &names.export)?;
     let interval = app.settings.protect.export_interval;
     if let Some(row) = existing.filter(|r| {

@@ -71,6 +71,16 @@ pub fn show_external_tables() -> Command {
     Command::mgmt(".show external tables".to_owned())
 }
 
+/// `.show external tables | where TableName == 'x'`: one table's row (or none), without
+/// listing every external table of the database; unlike `.show external table x`, a missing
+/// table is an empty answer rather than an error.
+pub fn find_external_table(name: &TableName) -> Command {
+    Command::mgmt(format!(
+        ".show external tables | where TableName == {}",
+        string_literal(name.as_str())
+    ))
+}
+
 /// A continuous export of a whole table into its external table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContinuousExportSpec {
@@ -111,6 +121,14 @@ pub fn create_or_alter_continuous_export(spec: &ContinuousExportSpec) -> Command
 /// `.show continuous-exports`
 pub fn show_continuous_exports() -> Command {
     Command::mgmt(".show continuous-exports".to_owned())
+}
+
+/// `.show continuous-exports | where Name == 'ce'`: one export's row (or none).
+pub fn find_continuous_export(name: &ExportName) -> Command {
+    Command::mgmt(format!(
+        ".show continuous-exports | where Name == {}",
+        string_literal(name.as_str())
+    ))
 }
 
 /// `.show continuous-export ['ce']`
@@ -282,6 +300,14 @@ pub(super) mod tests {
             ".drop external table ['bk_T'] ifexists"
         );
         assert_eq!(show_external_tables().as_str(), ".show external tables");
+        assert_eq!(
+            find_external_table(&t("bk_My Table")).as_str(),
+            ".show external tables | where TableName == 'bk_My Table'"
+        );
+        assert_eq!(
+            find_continuous_export(&ce("ce_T")).as_str(),
+            ".show continuous-exports | where Name == 'ce_T'"
+        );
     }
 
     #[test]

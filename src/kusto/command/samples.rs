@@ -60,6 +60,8 @@ fn samples() -> Vec<Command> {
         create_or_alter_external_table(&external_spec(false)),
         drop_external_table(&t),
         show_external_tables(),
+        find_external_table(&t),
+        find_continuous_export(&ce),
         create_or_alter_continuous_export(&export_spec()),
         show_continuous_exports(),
         show_continuous_export(&ce),

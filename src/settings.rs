@@ -11,17 +11,24 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::ids::{ColumnName, DatabaseName};
+use crate::ids::DatabaseName;
+
+mod kusto;
+mod protect;
+mod storage;
+
+pub use kusto::{KustoAuth, KustoSettings};
+pub use protect::ProtectSettings;
+pub use storage::{StorageAuth, StorageSettings};
+
+use kusto::load_kusto;
+use protect::load_protect;
+use storage::load_storage;
 
 /// Connection prefix of the backup storage account, in the Functions convention
 /// (`BackupStorage=<connection string>` or `BackupStorage__blobServiceUri` etc.). function.json
 /// queue triggers name the same prefix as their `connection`.
 pub const STORAGE_PREFIX: &str = "BackupStorage";
-
-/// The well-known Azurite account key, public by design; only ever used for loopback endpoints.
-const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_ACCOUNT_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// A value that must never be logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -66,57 +73,6 @@ fn invalid(key: &str, reason: impl Into<String>) -> SettingsError {
     }
 }
 
-/// How the product authenticates to Kusto.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KustoAuth {
-    /// Managed identity: system-assigned (`client_id` None) or user-assigned by client id.
-    ManagedIdentity { client_id: Option<String> },
-    /// The developer's `az` / `azd` login, for laptops.
-    DeveloperTools,
-    /// A fixed bearer token, for kusto-sim only.
-    StaticToken(Secret),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KustoSettings {
-    /// The engine endpoint, e.g. `https://mycluster.westeurope.kusto.windows.net`.
-    pub cluster_uri: Url,
-    /// OAuth scope for tokens; defaults to `<cluster_uri>/.default`.
-    pub token_scope: String,
-    pub auth: KustoAuth,
-    /// Sent as `x-ms-app` and as the prefix of `x-ms-client-request-id`.
-    pub app_name: String,
-    /// Per-request timeout, also sent as the `servertimeout` option.
-    pub request_timeout: Duration,
-}
-
-/// How the product authenticates to Blob and Queue Storage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StorageAuth {
-    ManagedIdentity {
-        client_id: Option<String>,
-    },
-    /// An account key, accepted only for loopback endpoints (Azurite).
-    SharedKey {
-        account: String,
-        key: Secret,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorageSettings {
-    /// Blob service URL without a trailing slash (Azurite rejects `//container`).
-    pub blob_service_uri: Url,
-    pub queue_service_uri: Url,
-    pub auth: StorageAuth,
-    /// The container holding backup data, catalog and job state.
-    pub container: String,
-    /// Path prefix inside the container.
-    pub prefix: String,
-    /// The internal task queue (fan-out steps).
-    pub task_queue: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -132,29 +88,6 @@ pub struct Settings {
     pub databases: Vec<DatabaseName>,
     pub protect: ProtectSettings,
     pub log_format: LogFormat,
-}
-
-/// What `protect` covers and how it names and configures what it creates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtectSettings {
-    /// Glob patterns (`*`, `?`) over table names, or `Database/Table` for one database.
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    /// Partition-column overrides, keyed `Database/Table`.
-    pub partition_columns: HashMap<String, ColumnName>,
-    /// Prefix of every external table and continuous export adx-backup creates; only objects
-    /// carrying it are ever altered.
-    pub object_prefix: String,
-    pub export_interval: Duration,
-    /// Turn the IngestionTime policy on where it is off (otherwise the table is reported
-    /// unprotected).
-    pub enable_ingestion_time_policy: bool,
-    /// Re-enable a continuous export found disabled (otherwise it is reported).
-    pub reenable_exports: bool,
-    /// The blob endpoint as the cluster sees it, for external-table connection strings.
-    pub cluster_storage_uri: Url,
-    /// How the cluster authenticates to storage, appended to the connection string.
-    pub cluster_storage_auth: String,
 }
 
 /// A view over key/value pairs, so tests can load settings without touching process env.
@@ -306,158 +239,6 @@ impl Settings {
     }
 }
 
-fn load_kusto(env: &Env) -> Result<KustoSettings, SettingsError> {
-    let cluster_uri = env.url(
-        KEY_CLUSTER_URI,
-        "the Kusto engine URL, e.g. https://mycluster.westeurope.kusto.windows.net",
-    )?;
-    let token_scope = env
-        .get(KEY_TOKEN_SCOPE)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{}/.default", cluster_uri.as_str().trim_end_matches('/')));
-    let client_id = env.get(KEY_KUSTO_CLIENT_ID).map(str::to_owned);
-    let auth = match env.get(KEY_KUSTO_CREDENTIAL).unwrap_or("managedidentity") {
-        c if c.eq_ignore_ascii_case("managedidentity") => KustoAuth::ManagedIdentity { client_id },
-        c if c.eq_ignore_ascii_case("developertools") => KustoAuth::DeveloperTools,
-        c if c.eq_ignore_ascii_case("devtoken") => {
-            if !is_loopback(&cluster_uri) {
-                return Err(invalid(
-                    KEY_KUSTO_CREDENTIAL,
-                    "devtoken is only for a local kusto-sim on a loopback address; use managedidentity",
-                ));
-            }
-            KustoAuth::StaticToken(Secret::new(env.require(
-                KEY_KUSTO_DEV_TOKEN,
-                "the bearer token kusto-sim accepts (any text unless kusto-sim is configured otherwise)",
-            )?))
-        }
-        other => {
-            return Err(invalid(
-                KEY_KUSTO_CREDENTIAL,
-                format!("{other:?} is not one of managedidentity, developertools, devtoken"),
-            ));
-        }
-    };
-    Ok(KustoSettings {
-        cluster_uri,
-        token_scope,
-        auth,
-        app_name: env.get(KEY_APP_NAME).unwrap_or("adxbackup").to_owned(),
-        request_timeout: env.duration_secs(KEY_KUSTO_TIMEOUT, 120)?,
-    })
-}
-
-fn load_storage(env: &Env) -> Result<StorageSettings, SettingsError> {
-    let (blob_service_uri, queue_service_uri, auth) = match env.get(STORAGE_PREFIX) {
-        Some(conn) => parse_connection_string(conn)?,
-        None => identity_storage(env)?,
-    };
-    let container = env.get(KEY_CONTAINER).unwrap_or("adx-backup").to_owned();
-    validate_container(&container)?;
-    Ok(StorageSettings {
-        blob_service_uri,
-        queue_service_uri,
-        auth,
-        container,
-        prefix: env
-            .get(KEY_PREFIX)
-            .unwrap_or("backup")
-            .trim_matches('/')
-            .to_owned(),
-        task_queue: env
-            .get(KEY_TASK_QUEUE)
-            .unwrap_or("adxbackup-tasks")
-            .to_owned(),
-    })
-}
-
-fn identity_storage(env: &Env) -> Result<(Url, Url, StorageAuth), SettingsError> {
-    let blob_key = format!("{STORAGE_PREFIX}__blobServiceUri");
-    let queue_key = format!("{STORAGE_PREFIX}__queueServiceUri");
-    let hint = "the backup storage account's service URL (or set BackupStorage to a connection string for Azurite)";
-    let blob = env.url(&blob_key, hint)?;
-    let queue = env.url(&queue_key, hint)?;
-    let cred_key = format!("{STORAGE_PREFIX}__credential");
-    match env.get(&cred_key).unwrap_or("managedidentity") {
-        c if c.eq_ignore_ascii_case("managedidentity") => {}
-        other => {
-            return Err(invalid(
-                &cred_key,
-                format!("{other:?}: only managedidentity is supported"),
-            ));
-        }
-    }
-    let client_id = env
-        .get(&format!("{STORAGE_PREFIX}__clientId"))
-        .map(str::to_owned);
-    Ok((blob, queue, StorageAuth::ManagedIdentity { client_id }))
-}
-
-/// Parses `UseDevelopmentStorage=true` or an explicit Azurite connection string
-/// (`AccountName=..;AccountKey=..;BlobEndpoint=..;QueueEndpoint=..`). Account keys are
-/// refused for anything but loopback endpoints: production uses managed identity.
-fn parse_connection_string(conn: &str) -> Result<(Url, Url, StorageAuth), SettingsError> {
-    let key = STORAGE_PREFIX;
-    let parts: HashMap<String, String> = conn
-        .split(';')
-        .filter(|p| !p.trim().is_empty())
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if parts
-        .get("usedevelopmentstorage")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        let blob = parse_service_url(key, "http://127.0.0.1:10000/devstoreaccount1")?;
-        let queue = parse_service_url(key, "http://127.0.0.1:10001/devstoreaccount1")?;
-        let auth = StorageAuth::SharedKey {
-            account: DEV_ACCOUNT.to_owned(),
-            key: Secret::new(DEV_ACCOUNT_KEY),
-        };
-        return Ok((blob, queue, auth));
-    }
-    let get = |name: &str| {
-        parts
-            .get(name)
-            .map(String::as_str)
-            .ok_or_else(|| invalid(key, format!("connection string has no {name}")))
-    };
-    let blob = parse_service_url(key, get("blobendpoint")?)?;
-    let queue = parse_service_url(key, get("queueendpoint")?)?;
-    if !is_loopback(&blob) || !is_loopback(&queue) {
-        return Err(invalid(
-            key,
-            "account keys are accepted only for a local emulator on loopback; in Azure set BackupStorage__blobServiceUri, __queueServiceUri and __credential=managedidentity",
-        ));
-    }
-    let auth = StorageAuth::SharedKey {
-        account: get("accountname")?.to_owned(),
-        key: Secret::new(get("accountkey")?),
-    };
-    Ok((blob, queue, auth))
-}
-
-/// Blob container names: 3-63 lowercase letters, digits and single dashes.
-fn validate_container(name: &str) -> Result<(), SettingsError> {
-    let ok = (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            KEY_CONTAINER,
-            format!(
-                "{name:?} is not a valid blob container name (3-63 lowercase letters, digits, single dashes)"
-            ),
-        ))
-    }
-}
-
 fn load_databases(env: &Env) -> Result<Vec<DatabaseName>, SettingsError> {
     let raw = env.require(
         KEY_DATABASES,
@@ -467,68 +248,6 @@ fn load_databases(env: &Env) -> Result<Vec<DatabaseName>, SettingsError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| DatabaseName::new(s).map_err(|e| invalid(KEY_DATABASES, e.to_string())))
-        .collect()
-}
-
-fn load_protect(env: &Env, storage: &StorageSettings) -> Result<ProtectSettings, SettingsError> {
-    let list = |key: &str, default: &str| -> Vec<String> {
-        env.get(key)
-            .unwrap_or(default)
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    let object_prefix = env.get(KEY_OBJECT_PREFIX).unwrap_or("adxbk_").to_owned();
-    crate::ids::TableName::new(format!("{object_prefix}x"))
-        .map_err(|e| invalid(KEY_OBJECT_PREFIX, e.to_string()))?;
-    let export_interval = env.duration_secs(KEY_EXPORT_INTERVAL, 300)?;
-    // The create-continuous-export page: the interval "must be greater than 1 minute".
-    if export_interval <= Duration::from_secs(60) {
-        return Err(invalid(
-            KEY_EXPORT_INTERVAL,
-            "must be more than 60 seconds (Kusto's minimum)",
-        ));
-    }
-    Ok(ProtectSettings {
-        include: list(KEY_INCLUDE, "*"),
-        exclude: list(KEY_EXCLUDE, ""),
-        partition_columns: parse_partition_columns(env.get(KEY_PARTITION_COLUMNS).unwrap_or(""))?,
-        object_prefix,
-        export_interval,
-        enable_ingestion_time_policy: env.bool(KEY_ENABLE_INGESTION_TIME)?,
-        reenable_exports: env.bool(KEY_REENABLE_EXPORTS)?,
-        cluster_storage_uri: match env.get(KEY_CLUSTER_STORAGE_URI) {
-            Some(raw) => parse_service_url(KEY_CLUSTER_STORAGE_URI, raw)?,
-            None => storage.blob_service_uri.clone(),
-        },
-        cluster_storage_auth: env
-            .get(KEY_CLUSTER_STORAGE_AUTH)
-            .unwrap_or("managed_identity=system")
-            .to_owned(),
-    })
-}
-
-/// `Db/Table=Column,Db/Table2=Column2`.
-fn parse_partition_columns(raw: &str) -> Result<HashMap<String, ColumnName>, SettingsError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let (table, column) = item
-                .split_once('=')
-                .filter(|(t, _)| t.contains('/'))
-                .ok_or_else(|| {
-                    invalid(
-                        KEY_PARTITION_COLUMNS,
-                        format!("{item:?} is not Database/Table=Column"),
-                    )
-                })?;
-            let column = ColumnName::new(column.trim())
-                .map_err(|e| invalid(KEY_PARTITION_COLUMNS, e.to_string()))?;
-            Ok((table.trim().to_owned(), column))
-        })
         .collect()
 }
 
@@ -637,7 +356,7 @@ mod tests {
         );
 
         let s = Settings::load(&Env::from_pairs(local())).unwrap();
-        assert!(!format!("{s:?}").contains(DEV_ACCOUNT_KEY));
+        assert!(!format!("{s:?}").contains(storage::DEV_ACCOUNT_KEY));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! variant (`...V2`) so messages already queued by an older version still decode.
 //!
 //! Failure policy: transient failures (throttling, 5xx, a lost ETag race) fail the invocation
-//! so the queue delivers the message again; permanent ones are recorded where `status` shows
-//! them and the message is acknowledged, not left to loop into the poison queue.
+//! so the queue delivers the message again; permanent ones, and transient ones on the last
+//! delivery the host will make ([`MAX_DEQUEUE_COUNT`]), are recorded where `status` shows them
+//! and the message is acknowledged, not left to pile up in the poison queue. The poison queue
+//! keeps only messages that are not tasks at all.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,22 +36,28 @@ pub enum TaskError {
     },
 }
 
+/// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue
+/// after this many failed deliveries. A test keeps the two equal.
+pub const MAX_DEQUEUE_COUNT: u64 = 5;
+
 impl Task {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Runs the step. `Ok` means the message can be deleted: the work is done, or it failed
-    /// permanently and the failure is recorded.
-    pub async fn run(self, app: &App) -> Result<String, TaskError> {
+    /// Runs the step on its `dequeue_count`-th delivery. `Ok` means the message can be
+    /// deleted: the work is done, or it failed for good and the failure is recorded.
+    pub async fn run(self, app: &App, dequeue_count: u64) -> Result<String, TaskError> {
+        let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
         match self {
             Task::ProtectTableV1(t) => match protect::protect_table(app, &t).await {
                 Ok(outcome) => Ok(outcome.to_string()),
-                Err(err) if err.is_transient() => Err(err.into()),
+                Err(err) if err.is_transient() && !last_delivery => Err(err.into()),
                 Err(err) => {
-                    tracing::error!(database = %t.database, table = %t.table, error = %err, "protect failed permanently; recorded, message acknowledged");
+                    tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
+                        "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
                     protect::record_failure(app, &t, &err).await?;
-                    Ok(format!("{t}: failed permanently and recorded: {err}"))
+                    Ok(format!("{t}: failed and recorded: {err}"))
                 }
             },
         }

@@ -67,6 +67,11 @@ fn function_folders_match_the_routes() {
         serde_json::json!(["serve"])
     );
     assert_eq!(host["extensions"]["queues"]["messageEncoding"], "base64");
+    assert_eq!(
+        host["extensions"]["queues"]["maxDequeueCount"].as_u64(),
+        Some(adx_backup::task::MAX_DEQUEUE_COUNT),
+        "the handler's last-delivery logic must match the host's poison threshold"
+    );
 }
 
 #[test]

@@ -651,3 +651,44 @@ async fn objects_it_did_not_create_are_never_touched_and_leaving_scope_keeps_the
         Protection::Protected { .. }
     ));
 }
+
+#[tokio::test]
+async fn a_table_failing_on_every_delivery_is_recorded_on_the_last_one_not_poisoned() {
+    let mut stack = events_stack().await;
+    // Kusto unreachable: a closed port on loopback, a transient failure every time.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    stack.set("AdxBackup__ClusterUri", &format!("http://{closed}"));
+    let host = FunctionsHost::start(&stack.settings).await;
+    let task = r#"{"kind":"ProtectTableV1","database":"Sales","table":"Events"}"#;
+
+    let first = host
+        .invoke_queue("tasks", "task", task, 1, Shape::Host)
+        .await;
+    assert_eq!(
+        first.status, 500,
+        "retried while deliveries remain: {}",
+        first.raw
+    );
+    let last = host
+        .invoke_queue(
+            "tasks",
+            "task",
+            task,
+            adx_backup::task::MAX_DEQUEUE_COUNT as u32,
+            Shape::Host,
+        )
+        .await;
+    assert!(
+        last.succeeded(),
+        "acknowledged on the last delivery: {}",
+        last.raw
+    );
+    let state = table_state(&stack.app(), "Events")
+        .await
+        .expect("failure recorded");
+    let error = state.last_error.expect("last_error");
+    assert!(error.message.contains("Events"), "{}", error.message);
+}

@@ -27,8 +27,15 @@ start() {
     --queueHost 127.0.0.1 --queuePort "$queue_port" \
     --tableHost 127.0.0.1 --tablePort "$table_port" \
     --inMemoryPersistence > .local/azurite.log 2>&1 &
-  echo $! > "$pidfile"
+  pid=$!
+  echo "$pid" > "$pidfile"
   for _ in $(seq 1 100); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pidfile"
+      echo "azurite exited during start-up (is another instance using port $blob_port?):" >&2
+      tail -n 3 .local/azurite.log >&2
+      exit 1
+    fi
     if curl -s -o /dev/null "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list" &&
        curl -s -o /dev/null "http://127.0.0.1:$queue_port/devstoreaccount1?comp=list"; then
       return 0

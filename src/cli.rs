@@ -1,10 +1,12 @@
 //! The command line: each verb decodes its arguments, calls one capability and prints.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::handler::local::{self, LocalOptions};
 use crate::handler::routes;
 use crate::protect;
 
@@ -24,6 +26,16 @@ pub enum Command {
         #[arg(long, env = "FUNCTIONS_CUSTOMHANDLER_PORT")]
         port: u16,
     },
+    /// Run the functions without the Functions host: an internal timer for protect and a
+    /// poller on the task queue. For laptops, containers and VMs.
+    RunLocal {
+        /// Seconds between protect runs; the first runs at start.
+        #[arg(long, default_value_t = 300)]
+        protect_every: u64,
+        /// Seconds a failed task message stays hidden before it is tried again.
+        #[arg(long, default_value_t = 30)]
+        retry_after: u64,
+    },
     /// Run one protect pass now, including every table's step, without the task queue.
     Protect {
         /// Run once and exit (the only mode; the timer schedule lives in functions/protect).
@@ -39,12 +51,24 @@ pub enum CliError {
     Serve(#[from] std::io::Error),
     #[error(transparent)]
     Protect(#[from] protect::ProtectError),
+    #[error("run-local cannot reach its queues: {0}")]
+    RunLocal(#[from] crate::storage::StorageError),
 }
 
 impl Command {
     pub async fn run(self, app: App) -> Result<(), CliError> {
         match self {
             Command::Serve { port } => routes::serve(Arc::new(app), port).await?,
+            Command::RunLocal {
+                protect_every,
+                retry_after,
+            } => {
+                let opts = LocalOptions {
+                    protect_every: Duration::from_secs(protect_every.max(1)),
+                    retry_after: Duration::from_secs(retry_after),
+                };
+                local::run(Arc::new(app), opts).await?;
+            }
             Command::Protect { .. } => {
                 let report = protect::run_once(&app).await?;
                 println!("{report}");

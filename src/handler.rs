@@ -7,5 +7,21 @@
 //! triggers, retries the message and finally moves it to the poison queue.
 
 pub mod functions;
+pub mod local;
 pub mod protocol;
 pub mod routes;
+
+/// Resolves on Ctrl-C or SIGTERM (what the host, a container runtime or systemd sends).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}

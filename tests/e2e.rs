@@ -15,5 +15,7 @@ mod handler;
 mod kusto_client;
 #[path = "e2e/protect.rs"]
 mod protect;
+#[path = "e2e/run_local.rs"]
+mod run_local;
 #[path = "e2e/storage.rs"]
 mod storage;

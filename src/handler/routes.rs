@@ -29,22 +29,8 @@ pub async fn serve(app: Arc<App>, port: u16) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, functions = ?Function::ALL.map(|f| f.name()), "custom handler listening");
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(super::shutdown_signal())
         .await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            return;
-        }
-    }
-    let _ = ctrl_c.await;
 }
 
 async fn ready() -> &'static str {

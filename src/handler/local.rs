@@ -1,0 +1,121 @@
+//! `run-local`: the same functions without the Functions host, for laptops, containers and
+//! VMs. An internal timer plays the `protect` timer trigger and a poller plays the `tasks`
+//! queue trigger, with the host's rules: a message is deleted once its task succeeds, becomes
+//! visible again after `retry_after` when it fails, and moves to `<queue>-poison` once it has
+//! failed [`MAX_DEQUEUE_COUNT`] times. Messages that are not tasks at all go to the poison
+//! queue at once: no retry can make them one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::storage::{ReceivedMessage, StorageError, TaskQueue};
+use crate::task::{self, MAX_DEQUEUE_COUNT, Task};
+
+/// How `run-local` paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalOptions {
+    /// Time between protect runs (the first runs at start).
+    pub protect_every: Duration,
+    /// How long a failed message stays hidden before it is tried again.
+    pub retry_after: Duration,
+}
+
+/// Messages taken per poll, as the host's queue `batchSize`.
+const BATCH: u32 = 8;
+/// How long an empty queue is left alone before the next poll.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(app: Arc<App>, opts: LocalOptions) -> Result<(), StorageError> {
+    app.ensure_storage().await?;
+    let poison = app.tasks.poison_queue()?;
+    poison.ensure_exists().await?;
+    tracing::info!(
+        every_s = opts.protect_every.as_secs(),
+        queue = app.tasks.name(),
+        "run-local started"
+    );
+    tokio::select! {
+        _ = timer(&app, opts.protect_every) => {}
+        _ = poll(&app, &poison, opts.retry_after) => {}
+        _ = super::shutdown_signal() => tracing::info!("run-local stopping"),
+    }
+    Ok(())
+}
+
+async fn timer(app: &App, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match task::fan_out_protect(app).await {
+            Ok(summary) => tracing::info!(%summary, "protect timer ran"),
+            Err(err) => {
+                tracing::error!(error = %err, "protect timer failed; it runs again next tick")
+            }
+        }
+    }
+}
+
+async fn poll(app: &App, poison: &TaskQueue, retry_after: Duration) {
+    loop {
+        match app.tasks.receive(BATCH, retry_after).await {
+            Ok(batch) if batch.is_empty() => tokio::time::sleep(IDLE_POLL).await,
+            Ok(batch) => {
+                for msg in batch {
+                    if let Err(err) = handle(app, poison, msg).await {
+                        tracing::error!(error = %err, "could not settle a task message; it will be delivered again");
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the task queue; polling again shortly");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Runs one message's task and settles the message: delete, leave for redelivery, or poison.
+async fn handle(app: &App, poison: &TaskQueue, msg: ReceivedMessage) -> Result<(), StorageError> {
+    let text = match &msg.text {
+        Ok(text) => text.clone(),
+        Err(undecodable) => {
+            tracing::error!(message_id = %msg.id, reason = undecodable.reason, "task message is not base64 text; moved to the poison queue");
+            return to_poison(app, poison, &msg, &undecodable.raw).await;
+        }
+    };
+    let task: Task = match serde_json::from_str(&text) {
+        Ok(task) => task,
+        Err(err) => {
+            tracing::error!(message_id = %msg.id, error = %err, "task message is not a task this version understands; moved to the poison queue");
+            return to_poison(app, poison, &msg, &text).await;
+        }
+    };
+    let dequeue_count = u64::from(msg.dequeue_count);
+    match task.run(app, dequeue_count).await {
+        Ok(outcome) => {
+            tracing::info!(message_id = %msg.id, %outcome, "task done");
+            app.tasks.delete(&msg.id, &msg.pop_receipt).await
+        }
+        Err(err) if dequeue_count >= MAX_DEQUEUE_COUNT => {
+            tracing::error!(message_id = %msg.id, dequeue_count, error = %err, "task failed on its last delivery; moved to the poison queue");
+            to_poison(app, poison, &msg, &text).await
+        }
+        Err(err) => {
+            tracing::warn!(message_id = %msg.id, dequeue_count, error = %err, "task failed; it will be delivered again");
+            Ok(())
+        }
+    }
+}
+
+async fn to_poison(
+    app: &App,
+    poison: &TaskQueue,
+    msg: &ReceivedMessage,
+    text: &str,
+) -> Result<(), StorageError> {
+    poison.send(text, None).await?;
+    app.tasks.delete(&msg.id, &msg.pop_receipt).await
+}

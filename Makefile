@@ -9,9 +9,9 @@ demo: node_modules
 test:
 	scripts/test.sh
 
-# Start-up time and idle memory of the custom handler.
+# Benchmarks: handler start-up and idle memory, catalog streaming at scale (see BENCHMARKS.md).
 bench:
-	scripts/bench-startup.sh
+	scripts/bench.sh
 
 # The Functions app zip (release binary + host.json + functions/).
 package:

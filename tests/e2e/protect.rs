@@ -692,3 +692,39 @@ async fn a_table_failing_on_every_delivery_is_recorded_on_the_last_one_not_poiso
     let error = state.last_error.expect("last_error");
     assert!(error.message.contains("Events"), "{}", error.message);
 }
+
+#[tokio::test]
+async fn a_disabled_export_is_reported_and_re_enabled_only_when_allowed() {
+    let mut stack = events_stack().await;
+    protect::run_once(&stack.app()).await.unwrap();
+    stack.kusto(".disable continuous-export adxbk_Events").await;
+    protect::run_once(&stack.app()).await.unwrap();
+    let health = table_state(&stack.app(), "Events")
+        .await
+        .unwrap()
+        .health
+        .unwrap();
+    assert!(health.disabled, "reported disabled");
+    let disabled = ".show continuous-exports | where IsDisabled == true | count";
+    assert_eq!(
+        stack.kusto(disabled).await.rows[0][0].to_kusto_string(),
+        "1",
+        "left disabled without the setting"
+    );
+
+    stack.set("AdxBackup__ReenableExports", "true");
+    protect::run_once(&stack.app()).await.unwrap();
+    assert_eq!(
+        stack.kusto(disabled).await.rows[0][0].to_kusto_string(),
+        "0",
+        "re-enabled when allowed"
+    );
+    assert!(
+        !table_state(&stack.app(), "Events")
+            .await
+            .unwrap()
+            .health
+            .unwrap()
+            .disabled
+    );
+}

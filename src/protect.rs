@@ -56,18 +56,26 @@ pub struct ProtectPlan {
     pub schema_snapshots_written: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
+    /// Databases that could not be planned, with why.
+    pub failures: Vec<String>,
 }
 
 impl fmt::Display for ProtectPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.skipped {
             Some(why) => write!(f, "protect skipped: {why}"),
-            None => write!(
-                f,
-                "protect planned {} table(s), wrote {} schema snapshot(s)",
-                self.tables.len(),
-                self.schema_snapshots_written
-            ),
+            None => {
+                write!(
+                    f,
+                    "protect planned {} table(s), wrote {} schema snapshot(s)",
+                    self.tables.len(),
+                    self.schema_snapshots_written
+                )?;
+                for failure in &self.failures {
+                    write!(f, "\nFAILED: {failure}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -88,10 +96,17 @@ pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
         });
     };
     let mut plan = ProtectPlan::default();
+    // One database that fails (dropped, no permission) must not leave the others unprotected.
     for db in &app.settings.databases {
-        plan.tables.extend(discover(app, db).await?);
-        if schema::snapshot(app, db).await? {
-            plan.schema_snapshots_written += 1;
+        match plan_database(app, db).await {
+            Ok((tables, snapshot_written)) => {
+                plan.tables.extend(tables);
+                plan.schema_snapshots_written += usize::from(snapshot_written);
+            }
+            Err(err) => {
+                tracing::error!(database = %db, error = %err, "database not planned; the others go on");
+                plan.failures.push(err.to_string());
+            }
         }
     }
     guard.release(app).await?;
@@ -101,6 +116,14 @@ pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
         "protect planned"
     );
     Ok(plan)
+}
+
+async fn plan_database(
+    app: &App,
+    db: &DatabaseName,
+) -> Result<(Vec<TableRef>, bool), ProtectError> {
+    let tables = discover(app, db).await?;
+    Ok((tables, schema::snapshot(app, db).await?))
 }
 
 async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, ProtectError> {
@@ -209,7 +232,7 @@ pub async fn record_failure(
 pub async fn run_once(app: &App) -> Result<String, ProtectError> {
     let plan = plan(app).await?;
     let mut lines = vec![plan.to_string()];
-    let mut failed = 0;
+    let mut failed = plan.failures.len();
     for t in &plan.tables {
         match protect_table(app, t).await {
             Ok(outcome) => lines.push(outcome.to_string()),

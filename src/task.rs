@@ -34,6 +34,10 @@ pub enum TaskError {
         #[source]
         source: Box<StorageError>,
     },
+    #[error(
+        "protect could not plan every database; the tables it could plan are queued:\n{report}"
+    )]
+    PlanIncomplete { report: String },
 }
 
 /// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue
@@ -79,7 +83,13 @@ pub async fn fan_out_protect(app: &App) -> Result<String, TaskError> {
                 .map_err(enqueue_err)?;
         }
     }
-    Ok(plan.to_string())
+    if plan.failures.is_empty() {
+        Ok(plan.to_string())
+    } else {
+        Err(TaskError::PlanIncomplete {
+            report: plan.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

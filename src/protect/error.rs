@@ -33,7 +33,9 @@ pub enum ProtectError {
         table: TableName,
         message: String,
     },
-    #[error("{failed} table(s) could not be protected; each is recorded in its state:\n{report}")]
+    #[error(
+        "{failed} database(s) or table(s) could not be protected (tables record it in their state):\n{report}"
+    )]
     TablesFailed { failed: usize, report: String },
 }
 

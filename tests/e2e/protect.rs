@@ -728,3 +728,31 @@ async fn a_disabled_export_is_reported_and_re_enabled_only_when_allowed() {
             .disabled
     );
 }
+
+#[tokio::test]
+async fn a_failing_database_does_not_stop_the_others() {
+    let mut stack = events_stack().await;
+    stack.set("AdxBackup__Databases", "Missing, Sales");
+    let err = protect::run_once(&stack.app())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Missing"), "{err}");
+    assert!(
+        err.contains("Sales.Events: protected"),
+        "the other database went on: {err}"
+    );
+    assert!(matches!(
+        table_state(&stack.app(), "Events")
+            .await
+            .unwrap()
+            .protection,
+        Protection::Protected { .. }
+    ));
+    // The lock was released: the next run is not skipped.
+    let again = protect::run_once(&stack.app())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!again.contains("skipped"), "{again}");
+}

@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use tracing::Instrument;
 
-use super::functions::{Function, FunctionError};
+use super::functions::Function;
 use super::protocol::Invocation;
 use crate::app::App;
 
@@ -58,20 +59,23 @@ async fn invoke(
         .unwrap_or("")
         .to_owned();
     let span = tracing::info_span!("invocation", function = function.name(), invocation_id);
-    let _entered = span.enter();
-    let invocation = match Invocation::parse(&body) {
+    run(&app, function, &body).instrument(span).await
+}
+
+/// Decodes the envelope and runs the function; every log line carries the invocation span.
+async fn run(app: &App, function: Function, body: &[u8]) -> Response {
+    let invocation = match Invocation::parse(body) {
         Ok(inv) => inv,
         Err(err) => {
             tracing::error!(error = %err, "rejected a malformed invocation");
             return failure(StatusCode::BAD_REQUEST, err.to_string());
         }
     };
-    drop(_entered);
-    match function.run(&app, invocation).await {
+    match function.run(app, invocation).await {
         Ok(response) => Json(response).into_response(),
         Err(err) => {
-            tracing::error!(function = function.name(), error = %err, "invocation failed");
-            failure(err.status(), err.to_string())
+            tracing::error!(error = %err, "invocation failed");
+            failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
         }
     }
 }
@@ -79,10 +83,4 @@ async fn invoke(
 /// A non-2xx JSON answer: the host fails the invocation and logs the body.
 fn failure(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "Outputs": {}, "Logs": [message.clone()], "ReturnValue": null, "error": message }))).into_response()
-}
-
-impl FunctionError {
-    fn status(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
-    }
 }

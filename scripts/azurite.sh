@@ -2,6 +2,8 @@
 # Starts or stops Azurite (pinned in package.json) on loopback for tests and the demo.
 #   scripts/azurite.sh start   -> prints nothing, writes .local/azurite.pid, waits until it answers
 #   scripts/azurite.sh stop    -> stops the instance this script started
+#   scripts/azurite.sh ensure  -> installs Azurite if missing and starts it unless one already
+#                                 answers; prints "started" when it started one (stop it later)
 # Ports come from AZURITE_BLOB_PORT / AZURITE_QUEUE_PORT / AZURITE_TABLE_PORT (10000-10002).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,18 @@ start() {
   exit 1
 }
 
+answering() {
+  curl -s -o /dev/null "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list"
+}
+
+ensure() {
+  [ -d node_modules/azurite ] || npm ci --no-audit --no-fund >&2
+  if ! answering; then
+    start
+    echo started
+  fi
+}
+
 stop() {
   if [ -f "$pidfile" ]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
@@ -56,5 +70,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  ensure) ensure ;;
+  *) echo "usage: $0 start|stop|ensure" >&2; exit 2 ;;
 esac

@@ -9,21 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
-[ -d node_modules/azurite ] || npm ci --no-audit --no-fund
 
 pids=()
-started_azurite=""
+started_azurite=$(scripts/azurite.sh ensure)
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$started_azurite" ]; then scripts/azurite.sh stop; fi
+  if [ "$started_azurite" = started ]; then scripts/azurite.sh stop; fi
 }
 trap cleanup EXIT
-
 blob="http://127.0.0.1:${AZURITE_BLOB_PORT:-10000}/devstoreaccount1"
-if ! curl -s -o /dev/null "$blob?comp=list"; then
-  scripts/azurite.sh start
-  started_azurite=1
-fi
 
 echo "== building adx-backup and kusto-sim"
 cargo build --quiet --workspace --bins

@@ -10,18 +10,11 @@ key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/K
 export AZURITE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_BLOB_PORT/devstoreaccount1"
 export AZURITE_QUEUE_ENDPOINT="http://127.0.0.1:$AZURITE_QUEUE_PORT/devstoreaccount1"
 export AZURITE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$AZURITE_BLOB_ENDPOINT;QueueEndpoint=$AZURITE_QUEUE_ENDPOINT"
-# Tests must not skip for want of Azurite when this script runs them.
-export ADXBACKUP_REQUIRE_AZURITE=1
+# With these set, no test skips for want of Azurite: each one uses it or fails.
 
-[ -d node_modules/azurite ] || npm ci --no-audit --no-fund
-
-started=""
-cleanup() { if [ -n "$started" ]; then scripts/azurite.sh stop; fi; }
+started=$(scripts/azurite.sh ensure)
+cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }
 trap cleanup EXIT
-if ! curl -s -o /dev/null "$AZURITE_BLOB_ENDPOINT?comp=list"; then
-  scripts/azurite.sh start
-  started=1
-fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -9,6 +9,7 @@
 //! keeps only messages that are not tasks at all.
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::protect::{self, ProtectError, TableRef};
@@ -52,6 +53,20 @@ impl Task {
     /// Runs the step on its `dequeue_count`-th delivery. `Ok` means the message can be
     /// deleted: the work is done, or it failed for good and the failure is recorded.
     pub async fn run(self, app: &App, dequeue_count: u64) -> Result<String, TaskError> {
+        let span = match &self {
+            Task::ProtectTableV1(t) => {
+                tracing::info_span!("task", kind = "ProtectTableV1", database = %t.database, table = %t.table, dequeue_count)
+            }
+        };
+        async {
+            tracing::info!("task started");
+            self.run_step(app, dequeue_count).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_step(self, app: &App, dequeue_count: u64) -> Result<String, TaskError> {
         let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
         match self {
             Task::ProtectTableV1(t) => match protect::protect_table(app, &t).await {

@@ -82,7 +82,6 @@ impl Function {
             )),
             Function::Tasks => {
                 let task = decode_task(value)?;
-                tracing::info!(message_id = ?inv.message_id(), dequeue_count = ?inv.dequeue_count(), ?task, "task received");
                 Ok(InvocationResponse::with_log(
                     task.run(app, inv.dequeue_count().unwrap_or(1)).await?,
                 ))

@@ -8,6 +8,8 @@
 //! segment already there, absorbs it, and moves on; the table state itself is saved with an
 //! ETag condition by the caller.
 
+use std::collections::HashSet;
+
 use time::{Duration, OffsetDateTime};
 
 use super::state::HarvestState;
@@ -73,6 +75,9 @@ async fn new_artifacts(
     let layout = layout(app);
     let container = &app.settings.storage.container;
     let mut fresh: Vec<Artifact> = Vec::new();
+    // Paths taken in this harvest: one listing can repeat a file, and a linear scan per row
+    // would make a large backlog quadratic.
+    let mut taken = HashSet::new();
     for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
         let url = row.str("Path").map_err(field)?;
         let Some(located) = layout.artifact_from_url(url, container, &t.database, &t.table) else {
@@ -80,7 +85,7 @@ async fn new_artifacts(
                 "exported artifact lies outside the table's backup folder; not cataloged (check the external table's connection string)");
             continue;
         };
-        if h.recent.contains_key(&located.path) || fresh.iter().any(|a| a.path == located.path) {
+        if h.recent.contains_key(&located.path) || !taken.insert(located.path.clone()) {
             continue;
         }
         fresh.push(Artifact {

@@ -10,6 +10,8 @@
 //! `export` / `ingest` / `continuous_export` (data movement) → `state` (the cluster),
 //! `blob` / `parquet_io` (storage), with `parse` + `lexer` for the text.
 
+mod api;
+mod backend;
 mod blob;
 mod command_log;
 mod commands;
@@ -26,26 +28,24 @@ pub mod parse;
 mod protocol;
 mod query;
 mod server;
-mod sim;
 mod state;
 pub mod table;
 pub mod value;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+pub use api::Sim;
 pub use command_log::LoggedCommand;
 pub use config::{Config, StorageAccount};
 pub use continuous_export::RunReport;
 pub use error::SimError;
 pub use faults::FaultConfig;
 pub use protocol::QueryOutcome;
-pub use sim::Sim;
 
 /// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
 pub struct Server {
     addr: SocketAddr,
-    sim: Arc<Sim>,
+    sim: Sim,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -68,7 +68,7 @@ impl Server {
             }
         })];
         if let Some(tick) = tick {
-            tasks.push(continuous_export::spawn_scheduler(&sim, tick));
+            tasks.push(continuous_export::spawn_scheduler(sim.backend(), tick));
         }
         Ok(Self { addr, sim, tasks })
     }
@@ -83,7 +83,7 @@ impl Server {
     }
 
     /// The simulator behind the server: seed data, run exports, set faults, read the log.
-    pub fn state(&self) -> &Arc<Sim> {
+    pub fn state(&self) -> &Sim {
         &self.sim
     }
 

@@ -3,17 +3,17 @@
 use uuid::Uuid;
 
 use super::extents::EXPORT_CAPACITY;
+use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export::{self, ExportedFile, FileOptions};
 use crate::parse::command::Props;
 use crate::parse::query::parse_query;
-use crate::sim::Sim;
 use crate::state::{ExternalTable, Operation, OperationState, operation};
 use crate::table::ResultTable;
 use crate::value::Value;
 
 pub async fn export(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     is_async: bool,
     ext_name: &str,
@@ -56,7 +56,7 @@ pub async fn export(
 }
 
 /// Registers a `TableExport` operation, or throttles when export capacity is used up.
-fn start_operation(sim: &Sim, db: &str) -> Result<Uuid, SimError> {
+fn start_operation(sim: &Backend, db: &str) -> Result<Uuid, SimError> {
     let now = sim.now();
     let mut cluster = sim.cluster();
     let running = cluster
@@ -74,7 +74,7 @@ fn start_operation(sim: &Sim, db: &str) -> Result<Uuid, SimError> {
 }
 
 fn finish(
-    sim: &Sim,
+    sim: &Backend,
     id: Uuid,
     ext: &ExternalTable,
     outcome: Result<Vec<ExportedFile>, (SimError, Vec<ExportedFile>)>,
@@ -90,7 +90,7 @@ fn finish(
     }
 }
 
-pub fn show_operations(sim: &Sim, ids: &[Uuid]) -> ResultTable {
+pub fn show_operations(sim: &Backend, ids: &[Uuid]) -> ResultTable {
     let cluster = sim.cluster();
     let mut out = ResultTable::with_schema(operation::SHOW_SCHEMA);
     cluster
@@ -101,7 +101,7 @@ pub fn show_operations(sim: &Sim, ids: &[Uuid]) -> ResultTable {
     out
 }
 
-pub fn operation_details(sim: &Sim, id: Uuid) -> Result<ResultTable, SimError> {
+pub fn operation_details(sim: &Backend, id: Uuid) -> Result<ResultTable, SimError> {
     let cluster = sim.cluster();
     let op = cluster
         .operations

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::error::SimError;
-use crate::export::{self, FileOptions};
+use crate::export_writer::{self, FileOptions};
 use crate::parse::query::parse_query;
 use crate::query::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
@@ -177,7 +177,7 @@ async fn export_window(
     sim: &Backend,
     db: &str,
     start: &Start,
-) -> Result<Vec<export::ExportedFile>, SimError> {
+) -> Result<Vec<export_writer::ExportedFile>, SimError> {
     if sim.faults().continuous_export_fails(&start.export.name) {
         return Err(SimError::Storage(format!(
             "Continuous export '{}' failed: injected failure (kusto-sim fault)",
@@ -186,7 +186,7 @@ async fn export_window(
     }
     let query = parse_query(&start.export.query)?;
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
-    let rows = export::conform(&start.ext, result)?;
+    let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {
         name_prefix: None,
         size_limit: start
@@ -197,7 +197,7 @@ async fn export_window(
             .and_then(|v| u64::try_from(v).ok()),
         memory_budget_rows: None,
     };
-    export::write(sim, &start.ext, rows, &opts)
+    export_writer::write(sim, &start.ext, rows, &opts)
         .await
         .map_err(|(e, _)| e)
 }

@@ -19,7 +19,7 @@ pub mod config;
 mod continuous_export;
 mod engine;
 pub mod error;
-mod export;
+mod export_writer;
 pub mod faults;
 mod ingest;
 mod lexer;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::extents::EXPORT_CAPACITY;
 use crate::backend::Backend;
 use crate::error::SimError;
-use crate::export::{self, ExportedFile, FileOptions};
+use crate::export_writer::{self, ExportedFile, FileOptions};
 use crate::parse::command::Props;
 use crate::parse::query::parse_query;
 use crate::state::{ExternalTable, Operation, OperationState, operation};
@@ -28,7 +28,7 @@ pub async fn export(
         .clone();
     // The query runs now, at the current cursor, whatever happens to the data later.
     let (result, _) = crate::query::evaluate(sim, db, &parsed, None).await?;
-    let rows = export::conform(&ext, result)?;
+    let rows = export_writer::conform(&ext, result)?;
     let opts = FileOptions {
         name_prefix: props.get_str("namePrefix"),
         size_limit: props
@@ -38,16 +38,16 @@ pub async fn export(
         memory_budget_rows: sim.faults().config.export_max_rows,
     };
     if !is_async {
-        return export::write(sim, &ext, rows, &opts)
+        return export_writer::write(sim, &ext, rows, &opts)
             .await
-            .map(|files| export::details(&ext.name, &files))
+            .map(|files| export_writer::details(&ext.name, &files))
             .map_err(|(e, _)| e);
     }
     let id = start_operation(sim, db)?;
     let owned = sim.handle()?;
     tokio::spawn(async move {
         tokio::time::sleep(owned.operation_latency()).await;
-        let outcome = export::write(&owned, &ext, rows, &opts).await;
+        let outcome = export_writer::write(&owned, &ext, rows, &opts).await;
         finish(&owned, id, &ext, outcome);
     });
     let mut out = ResultTable::with_schema("(OperationId: guid)");
@@ -85,7 +85,7 @@ fn finish(
         return;
     };
     match outcome {
-        Ok(files) => op.complete(export::details(&ext.name, &files), now),
+        Ok(files) => op.complete(export_writer::details(&ext.name, &files), now),
         Err((e, _partial)) => op.fail(e.to_string(), !e.permanent(), now),
     }
 }

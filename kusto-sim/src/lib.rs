@@ -21,7 +21,6 @@ mod engine;
 pub mod error;
 mod export_writer;
 pub mod faults;
-mod ingest;
 mod lexer;
 mod parquet_io;
 pub mod parse;
@@ -29,6 +28,7 @@ mod protocol;
 mod query;
 mod server;
 mod state;
+mod storage_reader;
 pub mod table;
 pub mod value;
 

@@ -109,7 +109,7 @@ async fn load_source(
                 let database = cluster.database(db)?;
                 (database.external_table(name)?.clone(), database.cursor)
             };
-            let rows = crate::ingest::read_external_table(sim, &ext).await?;
+            let rows = crate::storage_reader::read_external_table(sim, &ext).await?;
             let mut table = ResultTable::new(ext.columns.clone());
             table.rows = rows;
             let mut ctx = Ctx::new(cursor);

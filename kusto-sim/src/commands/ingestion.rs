@@ -233,7 +233,7 @@ async fn run(sim: &Backend, req: &Request, operation_id: Uuid) -> Result<ResultT
     let columns = table_columns(sim, &req.db, &req.table)?;
     let mut extents = Vec::new();
     for uri in &req.uris {
-        let rows = crate::ingest::read_blob(sim, uri, &columns).await?;
+        let rows = crate::storage_reader::read_blob(sim, uri, &columns).await?;
         extents.push((rows, req.extent.clone()));
     }
     let now = sim.now();

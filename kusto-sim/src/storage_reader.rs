@@ -1,4 +1,5 @@
-//! Reading parquet from Blob Storage: `.ingest` sources and `external_table()` scans.
+//! Reading rows back out of Blob Storage (parquet): `.ingest` sources and `external_table()`
+//! scans.
 
 use crate::backend::Backend;
 use crate::error::SimError;

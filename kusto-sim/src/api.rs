@@ -14,7 +14,7 @@ use crate::continuous_export::{self, RunReport};
 use crate::error::SimError;
 use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
-use crate::query::{self, Limits};
+use crate::query_runner::{self, Limits};
 use crate::state::Database;
 use crate::table::ResultTable;
 
@@ -77,7 +77,7 @@ impl Sim {
 
     /// Runs a query in-process, as `/v2/rest/query` would.
     pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
-        query::run(&self.backend, db, csl, &Limits::default()).await
+        query_runner::run(&self.backend, db, csl, &Limits::default()).await
     }
 
     /// Runs every enabled continuous export once, now, whatever its schedule.

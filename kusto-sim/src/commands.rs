@@ -16,7 +16,7 @@ use crate::engine::{self, Ctx};
 use crate::error::SimError;
 use crate::parse::command::{Command, parse_command};
 use crate::protocol::QueryOutcome;
-use crate::query::{self, Limits};
+use crate::query_runner::{self, Limits};
 use crate::table::ResultTable;
 
 /// A management endpoint result: a plain command result (V1 `Table_0`), or a query-shaped
@@ -29,7 +29,7 @@ pub enum MgmtResult {
 
 pub async fn execute(sim: &Backend, db: &str, csl: &str) -> Result<MgmtResult, SimError> {
     if !csl.trim_start().starts_with('.') {
-        return query::run(sim, db, csl, &Limits::default())
+        return query_runner::run(sim, db, csl, &Limits::default())
             .await
             .map(MgmtResult::Query);
     }

@@ -12,7 +12,7 @@ use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, FileOptions};
 use crate::parse::query::parse_query;
-use crate::query::{CursorWindow, evaluate};
+use crate::query_runner::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
 use crate::value::Value;
 use crate::value::temporal::DOTNET_EPOCH_OFFSET;

@@ -51,7 +51,7 @@ pub fn conform(ext: &ExternalTable, result: ResultTable) -> Result<Vec<Vec<Value
             crate::state::csl_schema(&ext.columns)
         )));
     }
-    Ok(crate::query::reshape(
+    Ok(crate::query_runner::reshape(
         &result.columns,
         result.rows,
         &ext.columns,

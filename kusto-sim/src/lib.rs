@@ -25,7 +25,7 @@ mod lexer;
 mod parquet_io;
 pub mod parse;
 mod protocol;
-mod query;
+mod query_runner;
 mod server;
 mod state;
 mod storage_reader;

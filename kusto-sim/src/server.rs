@@ -17,7 +17,7 @@ use crate::commands::{self, MgmtResult};
 use crate::error::SimError;
 use crate::faults::FaultConfig;
 use crate::protocol::{RequestIds, error::error_json, v1, v2};
-use crate::query::{self, Limits};
+use crate::query_runner::{self, Limits};
 
 pub fn router(sim: Sim) -> Router {
     Router::new()
@@ -123,7 +123,7 @@ async fn respond(
         ));
     }
     let limits = Limits::from_options(req.options.as_ref());
-    let outcome = query::run(sim, &req.db, &req.csl, &limits).await?;
+    let outcome = query_runner::run(sim, &req.db, &req.csl, &limits).await?;
     Ok(match endpoint {
         Endpoint::QueryV2 => v2::frames(&outcome, ids),
         _ => v1::query(&outcome, ids),

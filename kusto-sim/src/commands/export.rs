@@ -27,7 +27,7 @@ pub async fn export(
         .external_table(ext_name)?
         .clone();
     // The query runs now, at the current cursor, whatever happens to the data later.
-    let (result, _) = crate::query::evaluate(sim, db, &parsed, None).await?;
+    let (result, _) = crate::query_runner::evaluate(sim, db, &parsed, None).await?;
     let rows = export_writer::conform(&ext, result)?;
     let opts = FileOptions {
         name_prefix: props.get_str("namePrefix"),

@@ -6,7 +6,7 @@ use crate::engine::{Ctx, Scope};
 use crate::error::{SimError, not_supported};
 use crate::parse::command::ExtentSelector;
 use crate::parse::query::{Op, Source, parse_query};
-use crate::query::reshape;
+use crate::query_runner::reshape;
 use crate::state::{Extent, OperationState};
 use crate::table::ResultTable;
 use crate::value::Value;

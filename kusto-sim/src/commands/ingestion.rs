@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::error::{SimError, not_supported};
 use crate::parse::command::{AppendMode, Props};
 use crate::parse::query::parse_query;
-use crate::query::reshape;
+use crate::query_runner::reshape;
 use crate::state::{ExtentProps, Operation, Table};
 use crate::table::{Column, ResultTable};
 use crate::value::temporal::parse_datetime;
@@ -120,7 +120,7 @@ pub async fn set_or_append(
     query: &str,
 ) -> Result<ResultTable, SimError> {
     let parsed = parse_query(query)?;
-    let (result, _) = crate::query::evaluate(sim, db, &parsed, None).await?;
+    let (result, _) = crate::query_runner::evaluate(sim, db, &parsed, None).await?;
     let extent = extent_props(props)?;
     let now = sim.now();
     let mut cluster = sim.cluster();

@@ -13,6 +13,7 @@ use crate::faults::Faults;
 use crate::state::{Cluster, Database};
 use crate::value::temporal::now_ticks;
 
+/// One simulated cluster's shared parts, held by [`crate::Sim`] and passed to every command.
 pub struct Backend {
     cluster: Mutex<Cluster>,
     faults: Mutex<Faults>,

@@ -20,3 +20,4 @@ pub mod settings;
 pub mod storage;
 pub mod task;
 pub mod telemetry;
+pub mod worker;

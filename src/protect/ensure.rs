@@ -12,9 +12,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::ProtectError;
 use super::state::{Protection, TableState};
-use super::{ProtectError, TableRef, layout};
 use crate::app::App;
+use crate::ids::TableRef;
 use crate::ids::{ColumnName, Cursor, ExportName, NameError, TableName};
 use crate::kusto::command::{self, ContinuousExportSpec, ExternalTableSpec};
 use crate::kusto::frames::{KustoTable, Row};
@@ -271,7 +272,7 @@ fn external_table_spec(
     partition: Option<ColumnName>,
 ) -> ExternalTableSpec {
     let s = &app.settings;
-    let url = layout(app).table_data_url(
+    let url = app.layout.table_data_url(
         &s.protect.cluster_storage_uri,
         &s.storage.container,
         &t.database,

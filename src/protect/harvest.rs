@@ -12,10 +12,11 @@ use std::collections::HashSet;
 
 use time::{Duration, OffsetDateTime};
 
+use super::ProtectError;
 use super::state::HarvestState;
-use super::{ProtectError, TableRef, layout};
 use crate::app::App;
 use crate::ids::ExportName;
+use crate::ids::TableRef;
 use crate::kusto::command;
 use crate::kusto::frames::FrameError;
 use crate::storage::catalog::{Artifact, ArtifactSource, Catalog};
@@ -30,8 +31,8 @@ pub async fn harvest(
     export: &ExportName,
     h: &mut HarvestState,
 ) -> Result<usize, ProtectError> {
-    let layout = layout(app);
-    let catalog = Catalog::new(&app.blobs, &layout);
+    let layout = &app.layout;
+    let catalog = Catalog::new(&app.blobs, layout);
     let storage_err = |e| ProtectError::storage(format!("write the catalog of {t}"), e);
     while let Some(segment) = catalog
         .read_segment(&t.database, &t.table, h.next_segment)
@@ -72,7 +73,7 @@ async fn new_artifacts(
         .await
         .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))?;
     let field = |e: FrameError| ProtectError::kusto(&t.database, Some(&t.table), step, e.into());
-    let layout = layout(app);
+    let layout = &app.layout;
     let container = &app.settings.storage.container;
     let mut fresh: Vec<Artifact> = Vec::new();
     // Paths taken in this harvest: one listing can repeat a file, and a linear scan per row

@@ -6,10 +6,11 @@
 
 use time::OffsetDateTime;
 
+use super::ProtectError;
 use super::ensure::ExportRow;
 use super::state::{ExportFailure, ExportHealth, TableState};
-use super::{ProtectError, TableRef};
 use crate::app::App;
+use crate::ids::TableRef;
 use crate::kusto::command;
 
 /// How many failures the state keeps; older ones stay in Kusto for 14 days.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{ProtectError, layout};
+use super::ProtectError;
 use crate::app::App;
 use crate::ids::DatabaseName;
 use crate::kusto::command;
@@ -25,7 +25,7 @@ struct LatestSnapshot {
 pub async fn snapshot(app: &App, db: &DatabaseName) -> Result<bool, ProtectError> {
     let script = read_script(app, db).await?;
     let hash = hex(&Sha256::digest(script.as_bytes()));
-    let layout = layout(app);
+    let layout = &app.layout;
     let latest_path = layout.schema_latest(db);
     let mut latest = Versioned::load_or(&app.blobs, &latest_path, LatestSnapshot::default)
         .await

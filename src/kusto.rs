@@ -14,6 +14,7 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod frames;
+mod service_error;
 pub mod types;
 
 pub use client::KustoClient;

@@ -15,6 +15,7 @@ pub mod handler;
 pub mod ids;
 pub mod kusto;
 pub mod protect;
+pub mod redact;
 pub mod retry;
 pub mod settings;
 pub mod storage;

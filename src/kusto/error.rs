@@ -180,7 +180,7 @@ const RUNAWAY: &[&str] = &["E_RUNAWAY_QUERY", "0x80DA0001", "RunawayQuery"];
 
 /// What a failure means for the caller; the client turns it into a [`KustoError`] variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorClass {
+pub enum ErrorClass {
     Throttled,
     Transient,
     LowMemory,

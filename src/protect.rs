@@ -32,7 +32,7 @@ pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
 use crate::ids::{DatabaseName, TableName, TableRef};
-use crate::kusto::command;
+use crate::kusto::{Step, command};
 use crate::storage::state::Versioned;
 
 /// A database or table that could not be protected, and why.
@@ -127,16 +127,11 @@ async fn plan_database(
 }
 
 async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, ProtectError> {
-    let tables = app
-        .kusto
-        .mgmt(db, &command::show_tables())
-        .await
-        .map_err(|e| ProtectError::kusto(db, None, "list tables", e))?;
+    let step = Step::database(db, "list tables");
+    let tables = step.mgmt(&app.kusto, &command::show_tables()).await?;
     let mut found = Vec::new();
     for row in tables.first().into_iter().flat_map(|t| t.rows()) {
-        let name = row
-            .str("TableName")
-            .map_err(|e| ProtectError::kusto(db, None, "list tables", e.into()))?;
+        let name = row.str("TableName").map_err(|e| step.error(e))?;
         let table = TableName::new(name).map_err(|e| ProtectError::BadName {
             database: db.clone(),
             source: e,

@@ -13,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod handler;
 pub mod ids;
+pub mod job;
 pub mod kusto;
 pub mod protect;
 pub mod redact;

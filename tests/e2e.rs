@@ -21,3 +21,5 @@ mod protect;
 mod run_local;
 #[path = "e2e/storage.rs"]
 mod storage;
+#[path = "e2e/worker.rs"]
+mod worker;

@@ -3,7 +3,7 @@
 //! variant (`...V2`) so messages already queued by an older version still decode.
 //!
 //! This module is vocabulary only: it imports no capability, so any capability can send a
-//! task. Running one, and what happens to a message whose task failed, is [`crate::worker`].
+//! task. Running one, and what happens to a message whose task failed, is the `worker`'s job.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

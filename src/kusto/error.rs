@@ -17,8 +17,6 @@ use crate::kusto::frames::FrameError;
 use crate::retry::Retryable;
 
 pub(crate) use super::service_error::ErrorEnvelope;
-#[cfg(test)]
-use super::service_error::MESSAGE_MAX;
 pub use super::service_error::ServiceError;
 
 /// A boxed cause, for sources of different types (HTTP, JSON).
@@ -299,18 +297,6 @@ mod tests {
                 "{status:?} {body:?}"
             );
         }
-    }
-
-    #[test]
-    fn summary_prefers_detail_and_adds_inner() {
-        let e = parse(
-            json!({"error":{"code":"General_BadRequest","message":"Request is invalid",
-            "@message":"Semantic error","innererror":{"code":"SEM0100","message":"'T' could not be resolved"}}}),
-        );
-        assert_eq!(e.summary(), "Semantic error ('T' could not be resolved)");
-        assert_eq!(e.best_code(), Some("SEM0100"));
-        let long = ServiceError::from_text("x".repeat(5000)).summary();
-        assert_eq!(long.chars().count(), MESSAGE_MAX + 1);
     }
 
     #[test]

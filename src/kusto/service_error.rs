@@ -102,3 +102,25 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: serde_json::Value) -> ServiceError {
+        serde_json::from_value::<ErrorEnvelope>(body).unwrap().error
+    }
+
+    #[test]
+    fn summary_prefers_detail_and_adds_inner() {
+        let e = parse(
+            json!({"error":{"code":"General_BadRequest","message":"Request is invalid",
+            "@message":"Semantic error","innererror":{"code":"SEM0100","message":"'T' could not be resolved"}}}),
+        );
+        assert_eq!(e.summary(), "Semantic error ('T' could not be resolved)");
+        assert_eq!(e.best_code(), Some("SEM0100"));
+        let long = ServiceError::from_text("x".repeat(5000)).summary();
+        assert_eq!(long.chars().count(), MESSAGE_MAX + 1);
+    }
+}

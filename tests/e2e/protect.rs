@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use adx_backup::app::App;
-use adx_backup::ids::{DatabaseName, TableName};
-use adx_backup::protect::{self, Protection, TableRef, TableState};
+use adx_backup::ids::{DatabaseName, TableName, TableRef};
+use adx_backup::protect::{self, Protection, TableState};
 use adx_backup::storage::catalog::{Artifact, Catalog};
 use adx_backup::storage::layout::Layout;
 use adx_backup::storage::state::Versioned;

@@ -7,16 +7,16 @@
 //! (decimals without trailing zeros, timestamps as RFC 3339 with six fractional digits), so
 //! tests can compare them to literal expected rows.
 
+use ::parquet::basic::{LogicalType, Type as PhysicalType};
+use ::parquet::data_type::Decimal;
+use ::parquet::file::reader::{FileReader, SerializedFileReader};
+use ::parquet::record::Field;
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, TableName};
 use adx_backup::storage::catalog::{Artifact, Catalog};
 use adx_backup::storage::layout::Layout;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use ::parquet::basic::{LogicalType, Type as PhysicalType};
-use ::parquet::data_type::Decimal;
-use ::parquet::file::reader::{FileReader, SerializedFileReader};
-use ::parquet::record::Field;
 
 /// One value as read from a parquet file.
 #[derive(Debug, Clone, PartialEq)]

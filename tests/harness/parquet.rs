@@ -11,6 +11,8 @@ use ::parquet::basic::{LogicalType, Type as PhysicalType};
 use ::parquet::data_type::Decimal;
 use ::parquet::file::reader::{FileReader, SerializedFileReader};
 use ::parquet::record::Field;
+use std::collections::BTreeSet;
+
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, TableName};
 use adx_backup::storage::catalog::{Artifact, Catalog};
@@ -189,6 +191,63 @@ pub async fn files_in_folder(app: &App, db: &str, table: &str) -> Vec<String> {
         .try_collect()
         .await
         .unwrap_or_else(|e| panic!("list {root}: {e}"))
+}
+
+/// Every row of a table's backup, read from exactly the cataloged files, after checking each
+/// file against its catalog entry: the row count Kusto reported (`NumRecords`) is the count
+/// in the file, and every row's `day_column` (the partition column, if any) lies in the day
+/// its folder names.
+pub async fn cataloged_rows(
+    app: &App,
+    db: &str,
+    table: &str,
+    day_column: Option<&str>,
+) -> Vec<Vec<Cell>> {
+    let files = read_backup(app, db, table).await;
+    let paths: BTreeSet<_> = files.iter().map(|f| &f.artifact.path).collect();
+    assert_eq!(
+        paths.len(),
+        files.len(),
+        "a file cataloged twice: {paths:?}"
+    );
+    let mut rows = Vec::new();
+    for backup in files {
+        let (artifact, file) = (&backup.artifact, &backup.file);
+        assert_eq!(
+            (artifact.rows, file.footer_rows),
+            (file.rows.len() as u64, file.rows.len() as i64),
+            "{}: NumRecords and footer against the rows in the file",
+            artifact.path
+        );
+        let day = day_column.map(|c| file.column(c));
+        for row in day
+            .iter()
+            .flat_map(|d| file.rows.iter().map(move |r| &r[*d]))
+        {
+            assert_eq!(
+                day_folder(row),
+                artifact.day.folder(),
+                "{}: a row outside its day folder",
+                artifact.path
+            );
+        }
+        rows.extend(backup.file.rows);
+    }
+    rows
+}
+
+/// The `yyyyMMdd` folder of a timestamp cell.
+fn day_folder(cell: &Cell) -> String {
+    match cell {
+        Cell::Timestamp(t) => t[..10].replace('-', ""),
+        other => panic!("not a timestamp: {other:?}"),
+    }
+}
+
+/// Order-independent comparison: export runs and partitions decide the order of files.
+pub fn sorted(mut rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
+    rows.sort_by_key(|r| format!("{r:?}"));
+    rows
 }
 
 fn names(db: &str, table: &str) -> (DatabaseName, TableName) {

@@ -91,6 +91,7 @@ async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
             return report;
         }
     };
+    tokio::time::sleep(sim.operation_latency()).await;
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
     let mut cluster = sim.cluster();

@@ -30,9 +30,9 @@ async fn resources(c: &Client) -> BTreeMap<String, Vec<String>> {
     assert_eq!(t.schema(), "ResourceTypeName:string, StorageRoot:string");
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in &t.rows {
-        out.entry(r[0].as_str().unwrap().to_string())
+        out.entry(r[0].as_str().expect("a type name").to_string())
             .or_default()
-            .push(r[1].as_str().unwrap().to_string());
+            .push(r[1].as_str().expect("a storage root").to_string());
     }
     out
 }
@@ -40,7 +40,7 @@ async fn resources(c: &Client) -> BTreeMap<String, Vec<String>> {
 async fn identity_token(c: &Client) -> String {
     let t = c.ok("NetDefaultDB", ".get kusto identity token").await;
     assert_eq!(t.schema(), "AuthorizationContext:string");
-    t.rows[0][0].as_str().unwrap().to_string()
+    t.rows[0][0].as_str().expect("a token").to_string()
 }
 
 /// `https://host/account/queue?sas` → (`.../queue/messages`, `sas`).
@@ -75,7 +75,7 @@ async fn take_messages(queue_sas_url: &str) -> Vec<String> {
         .expect("get messages")
         .text()
         .await
-        .unwrap();
+        .expect("a message list");
     let field = |m: &str, tag: &str| {
         let open = format!("<{tag}>");
         let start = m.find(&open).map(|i| i + open.len())?;
@@ -85,8 +85,8 @@ async fn take_messages(queue_sas_url: &str) -> Vec<String> {
     let mut texts = Vec::new();
     for m in body.split("<QueueMessage>").skip(1) {
         let (id, receipt) = (
-            field(m, "MessageId").unwrap(),
-            field(m, "PopReceipt").unwrap(),
+            field(m, "MessageId").expect("a message id"),
+            field(m, "PopReceipt").expect("a pop receipt"),
         );
         texts.push(field(m, "MessageText").unwrap_or_default());
         let receipt: String = url::form_urlencoded::byte_serialize(receipt.as_bytes()).collect();
@@ -157,7 +157,7 @@ async fn parquet_blob(server: &Server, c: &Client, blobs: &str, name: &str, rows
     assert_eq!(details.rows.len(), 1, "one parquet file");
     format!(
         "{};managed_identity=system",
-        details.cell(0, "Path").as_str().unwrap()
+        details.cell(0, "Path").as_str().expect("a path")
     )
 }
 

@@ -23,6 +23,7 @@ pub mod job;
 pub mod kusto;
 pub mod protect;
 pub mod redact;
+pub mod restore;
 pub mod retry;
 pub mod settings;
 pub mod storage;

@@ -15,14 +15,17 @@ use crate::ids::DatabaseName;
 
 mod kusto;
 mod protect;
+mod restore;
 mod storage;
 
 pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
+pub use restore::RestoreSettings;
 pub use storage::{StorageAuth, StorageSettings};
 
 use kusto::load_kusto;
 use protect::load_protect;
+use restore::load_restore;
 use storage::load_storage;
 
 /// Connection prefix of the backup storage account, in the Functions convention
@@ -87,6 +90,7 @@ pub struct Settings {
     /// Source databases to protect.
     pub databases: Vec<DatabaseName>,
     pub protect: ProtectSettings,
+    pub restore: RestoreSettings,
     pub log_format: LogFormat,
 }
 
@@ -196,6 +200,13 @@ pub const KEY_ENABLE_INGESTION_TIME: &str = "AdxBackup__EnableIngestionTimePolic
 pub const KEY_REENABLE_EXPORTS: &str = "AdxBackup__ReenableExports";
 pub const KEY_CLUSTER_STORAGE_URI: &str = "AdxBackup__ClusterStorageUri";
 pub const KEY_CLUSTER_STORAGE_AUTH: &str = "AdxBackup__ClusterStorageAuth";
+// Restore.
+pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
+pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
+pub const KEY_RESTORE_CHUNK_BYTES: &str = "AdxBackup__RestoreChunkBytes";
+pub const KEY_RESTORE_CHUNKS_IN_FLIGHT: &str = "AdxBackup__RestoreChunksInFlight";
+pub const KEY_RESTORE_POLL: &str = "AdxBackup__RestorePollSeconds";
+pub const KEY_RESTORE_INGEST_TIMEOUT: &str = "AdxBackup__RestoreIngestTimeoutSeconds";
 /// Read by functions/protect/function.json (the timer's NCRONTAB), not by the binary.
 pub const KEY_PROTECT_SCHEDULE: &str = "AdxBackup__ProtectSchedule";
 
@@ -224,6 +235,13 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
     STORAGE_PREFIX,
+    // Restore.
+    KEY_RESTORE_QUEUE,
+    KEY_RESTORE_CHUNK_BLOBS,
+    KEY_RESTORE_CHUNK_BYTES,
+    KEY_RESTORE_CHUNKS_IN_FLIGHT,
+    KEY_RESTORE_POLL,
+    KEY_RESTORE_INGEST_TIMEOUT,
 ];
 
 impl Settings {
@@ -232,6 +250,7 @@ impl Settings {
         Ok(Self {
             kusto: load_kusto(env)?,
             protect: load_protect(env, &storage)?,
+            restore: load_restore(env)?,
             storage,
             databases: load_databases(env)?,
             log_format: load_log_format(env)?,

@@ -8,13 +8,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::TableRef;
+use crate::ids::{ChunkId, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Task {
     /// Bring one table's external table, continuous export, catalog and health up to date.
     ProtectTableV1(TableRef),
+    // Restore.
+    /// One step of a restore job's driver; a message whose tick the job has passed is a
+    /// duplicate and does nothing.
+    RestoreJobV1 { job: JobId, tick: u64 },
+    /// One look at a restore chunk; a message whose poll the chunk has passed does nothing.
+    RestoreChunkV1 {
+        job: JobId,
+        chunk: ChunkId,
+        poll: u64,
+    },
 }
 
 /// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue
@@ -52,6 +62,8 @@ impl Task {
     pub fn kind(&self) -> &'static str {
         match self {
             Task::ProtectTableV1(_) => "ProtectTableV1",
+            Task::RestoreJobV1 { .. } => "RestoreJobV1",
+            Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }
     }
 }
@@ -74,7 +86,18 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
         assert_eq!(Task::decode_text(&json).unwrap(), t);
+        let r = Task::RestoreChunkV1 {
+            job: JobId::new("r-1").unwrap(),
+            chunk: ChunkId::new("c-000001").unwrap(),
+            poll: 3,
+        };
+        assert_eq!(
+            r.to_json(),
+            r#"{"kind":"RestoreChunkV1","job":"r-1","chunk":"c-000001","poll":3}"#
+        );
+        assert_eq!(Task::decode_text(&r.to_json()).unwrap(), r);
         for bad in [
+            r#"{"kind":"RestoreJobV1","job":"r/../x","tick":0}"#,
             r#"{"kind":"ProtectTableV9","database":"Sales","table":"Orders"}"#,
             r#"{"kind":"ProtectTableV1","database":"Sales","table":"x'); .drop table T"}"#,
             r#"{"database":"Sales","table":"Orders"}"#,

@@ -15,7 +15,9 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::ids::{ChunkId, JobId};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
+use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
 use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
@@ -24,6 +26,8 @@ use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
 pub enum WorkerError {
     #[error(transparent)]
     Protect(#[from] ProtectError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
     #[error(
         "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
     )]
@@ -41,12 +45,15 @@ pub enum WorkerError {
 #[serde(tag = "kind")]
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
+    /// A restore step (request, job or chunk) and what it did.
+    Restore { summary: String },
 }
 
 impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskOutcome::ProtectTableV1(outcome) => outcome.fmt(f),
+            TaskOutcome::Restore { summary } => f.write_str(summary),
         }
     }
 }
@@ -59,6 +66,8 @@ pub enum Verdict {
     /// It failed for good (or for the last time); the failure is recorded where `status`
     /// shows it, and the next timer run tries the table again.
     Recorded(FailureReport),
+    /// A job's step failed for good; the failure is recorded in the job's state.
+    RecordedInJob { job: JobId, error: String },
     /// It failed transiently; another delivery may succeed.
     RetryLater(WorkerError),
     /// The message is not a task; no delivery can make it one.
@@ -81,7 +90,9 @@ pub enum Settle {
 impl Verdict {
     pub fn settle(&self, dequeue_count: u64) -> Settle {
         match self {
-            Verdict::Done(_) | Verdict::Recorded(_) => Settle::Delete,
+            Verdict::Done(_) | Verdict::Recorded(_) | Verdict::RecordedInJob { .. } => {
+                Settle::Delete
+            }
             Verdict::RetryLater(_) if dequeue_count < MAX_DEQUEUE_COUNT => Settle::Redeliver,
             Verdict::RetryLater(_) | Verdict::Poison(_) => Settle::Poison,
         }
@@ -100,6 +111,9 @@ impl fmt::Display for Verdict {
                 ),
                 None => write!(f, "{}: failed and recorded: {}", r.database, r.error),
             },
+            Verdict::RecordedInJob { job, error } => {
+                write!(f, "job {job}: failed and recorded: {error}")
+            }
             Verdict::RetryLater(err) => err.fmt(f),
             Verdict::Poison(err) => err.fmt(f),
         }
@@ -130,6 +144,9 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
         Task::ProtectTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
+        Task::RestoreJobV1 { job, .. } | Task::RestoreChunkV1 { job, .. } => {
+            tracing::info_span!("task", kind = task.kind(), job = %job, dequeue_count)
+        }
     };
     async {
         tracing::info!("task started");
@@ -154,6 +171,64 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
                 }
             }
         },
+        Task::RestoreJobV1 { job, tick } => {
+            let done = restore::drive(app, &job, tick).await;
+            restore_verdict(app, &job, None, done, last_delivery).await
+        }
+        Task::RestoreChunkV1 { job, chunk, poll } => {
+            let done = restore::step_chunk(app, &job, &chunk, poll).await;
+            restore_verdict(app, &job, Some(&chunk), done, last_delivery).await
+        }
+    }
+}
+
+/// The one failure policy, for restore steps: transient failures are retried, the rest are
+/// recorded in the job (or its chunk) and the message acknowledged.
+async fn restore_verdict(
+    app: &App,
+    job: &JobId,
+    chunk: Option<&ChunkId>,
+    done: Result<String, RestoreError>,
+    last_delivery: bool,
+) -> Verdict {
+    match done {
+        Ok(summary) => Verdict::Done(TaskOutcome::Restore { summary }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(job = %job, chunk = ?chunk.map(ChunkId::as_str), error = %err,
+                "restore step failed for good; recorded in the job, message acknowledged");
+            match restore::record_failure(app, job, chunk, &err).await {
+                Ok(()) => Verdict::RecordedInJob {
+                    job: job.clone(),
+                    error: err.to_string(),
+                },
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
+            }
+        }
+    }
+}
+
+/// A message on the restore-request queue. A request that cannot run is recorded in its job
+/// as Rejected and acknowledged; only a failure to reach storage is retried.
+pub async fn deliver_restore_request(
+    app: &App,
+    message: &Value,
+    message_id: Option<&str>,
+    dequeue_count: Option<u64>,
+) -> Verdict {
+    let last_delivery = dequeue_count.unwrap_or(1) >= MAX_DEQUEUE_COUNT;
+    match restore::accept(app, message, message_id).await {
+        Ok(accepted) => Verdict::Done(TaskOutcome::Restore {
+            summary: match accepted.rejected {
+                Some(reason) => format!("restore {}: rejected: {reason}", accepted.job),
+                None => format!("restore {}: accepted", accepted.job),
+            },
+        }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "restore request could not be recorded");
+            Verdict::RetryLater(err.into())
+        }
     }
 }
 

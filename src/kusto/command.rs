@@ -15,6 +15,7 @@ mod export;
 mod ingest;
 pub mod literal;
 mod query;
+mod restore;
 
 pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
@@ -32,6 +33,10 @@ pub use literal::{
     datetime_literal, ident, obfuscated_string_literal, string_literal, timespan_literal,
 };
 pub use query::{Query, QueryBuilder};
+pub use restore::{
+    create_merge_table, get_ingestion_resources, get_kusto_identity_token,
+    show_table_extents_tag_contains,
+};
 
 use crate::ids::{DatabaseName, TableName};
 

@@ -10,6 +10,9 @@
 //! <prefix>/$schema/<database>/latest.json                 pointer to the newest snapshot
 //! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
 //! <prefix>/$state/protect.lock                            one protect run at a time
+//! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
+//! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
+//! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
 //! ```
 //!
 //! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
@@ -19,7 +22,7 @@
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::ids::{DatabaseName, Day, TableName};
+use crate::ids::{ChunkId, DatabaseName, Day, JobId, TableName};
 
 /// Kusto writes rows whose partition value is null into this folder.
 const KUSTO_DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
@@ -168,6 +171,36 @@ impl Layout {
 
     pub fn protect_lock(&self) -> String {
         self.join("$state/protect.lock")
+    }
+
+    /// The URL of a container-relative blob as the cluster sees the account, for ingestion.
+    pub fn blob_url(&self, account: &Url, container: &str, path: &str) -> Url {
+        let mut url = account.clone();
+        url.set_query(None);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(container);
+            for part in path.split('/').filter(|p| !p.is_empty()) {
+                segments.push(part);
+            }
+        }
+        url
+    }
+
+    /// A restore job's state document.
+    pub fn restore_job(&self, job: &JobId) -> String {
+        self.join(&format!("$state/restore/{job}/job.json"))
+    }
+
+    /// One chunk of a restore job.
+    pub fn restore_chunk(&self, job: &JobId, chunk: &ChunkId) -> String {
+        self.join(&format!("$state/restore/{job}/chunks/{chunk}.json"))
+    }
+
+    /// The failure report of one queued ingestion, by the source id its message carried.
+    /// Status queues are shared by every client of a cluster, so reports are kept by source
+    /// id, not by job: whoever reads the queue files them, the chunk that sent it finds it.
+    pub fn ingest_failure(&self, source_id: &uuid::Uuid) -> String {
+        self.join(&format!("$state/ingest-failures/{source_id}.json"))
     }
 }
 

@@ -92,6 +92,16 @@ fn samples() -> Vec<Command> {
         show_table_extents_with_tag(&t, "ingest-by:job-1-chunk-2"),
         drop_extents_tagged(&t, "ingest-by:job-1-chunk-2"),
         show_capacity(),
+        get_ingestion_resources(),
+        get_kusto_identity_token(),
+        create_merge_table(
+            &t,
+            &[
+                (col.clone(), crate::kusto::KustoType::DateTime),
+                (ColumnName::new("My Col.1").expect("valid"), crate::kusto::KustoType::Decimal),
+            ],
+        ),
+        show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
         set_or_append(&t, &QueryBuilder::table(&t).build()),
         ingest_inline(
             &t,

@@ -144,7 +144,9 @@ pub async fn accept(
     let parsed = RestoreRequestV1::from_message(message);
     let job = match &parsed {
         Ok(r) => r.job_id.clone(),
-        Err(_) => None,
+        // A refused request is still filed under the id it asked for, if that id is usable,
+        // so whoever posted it finds the reason where they look.
+        Err(_) => request::job_id_in(message),
     }
     .map_or_else(|| job_id_for(message, message_id), Ok)?;
     let path = app.layout.restore_job(&job);

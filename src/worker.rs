@@ -46,7 +46,9 @@ pub enum WorkerError {
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
     /// A restore step (request, job or chunk) and what it did.
-    Restore { summary: String },
+    Restore {
+        summary: String,
+    },
 }
 
 impl fmt::Display for TaskOutcome {

@@ -74,9 +74,7 @@ pub async fn step_chunk(
 /// The blob URL as the target cluster reads it, with the cluster's storage auth.
 fn cluster_url(app: &App, container: &str, path: &str) -> String {
     let p = &app.settings.protect;
-    let url = app
-        .layout
-        .blob_url(&p.cluster_storage_uri, container, path);
+    let url = app.layout.blob_url(&p.cluster_storage_uri, container, path);
     format!("{url};{}", p.cluster_storage_auth)
 }
 
@@ -184,9 +182,9 @@ async fn observe(
             .i64("RowCount")
             .map_err(|e| kusto_err(job)(step.error(e)))?;
     }
-    let timed_out = chunk.sent_at.is_some_and(|at| {
-        OffsetDateTime::now_utc() - at > app.settings.restore.ingest_timeout
-    });
+    let timed_out = chunk
+        .sent_at
+        .is_some_and(|at| OffsetDateTime::now_utc() - at > app.settings.restore.ingest_timeout);
     for i in 0..chunk.blobs.len() {
         if chunk.blobs[i].outcome != BlobOutcome::Pending {
             continue;

@@ -19,8 +19,8 @@ use crate::app::App;
 use crate::ids::{Day, JobId, TableName};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
 use crate::kusto::command::{
-    QueryBuilder, alter_table_ingestiontime_policy, create_merge_table, show_table_extents_with_tag,
-    show_tables,
+    QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
+    show_table_extents_with_tag, show_tables,
 };
 use crate::kusto::{KustoClient, Step};
 use crate::storage::catalog::Catalog;
@@ -331,18 +331,12 @@ async fn plan_next(
 ) -> Result<(), RestoreError> {
     let id = job.job.clone();
     let catalog = Catalog::new(&src.blobs, &src.layout);
-    let page = plan::plan_page(
-        &catalog,
-        &src.database,
-        job,
-        request,
-        &app.settings.restore,
-    )
-    .await
-    .map_err(|e| match e {
-        PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
-        PlanError::Id(i) => RestoreError::Id(i),
-    })?;
+    let page = plan::plan_page(&catalog, &src.database, job, request, &app.settings.restore)
+        .await
+        .map_err(|e| match e {
+            PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
+            PlanError::Id(i) => RestoreError::Id(i),
+        })?;
     if !request.dry_run {
         for chunk in &page.chunks {
             let body = serde_json::to_vec(chunk)
@@ -350,7 +344,10 @@ async fn plan_next(
                 .map_err(storage_err(&id, "write a chunk"))?;
             match app
                 .blobs
-                .create_new(&app.layout.restore_chunk(&id, &chunk.chunk), Bytes::from(body))
+                .create_new(
+                    &app.layout.restore_chunk(&id, &chunk.chunk),
+                    Bytes::from(body),
+                )
                 .await
             {
                 Ok(_) => {}

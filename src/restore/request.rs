@@ -187,9 +187,9 @@ mod url_text {
 
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
             match Option::<String>::deserialize(d)? {
-                Some(text) => Url::parse(&text).map(Some).map_err(|e| {
-                    serde::de::Error::custom(format!("{text:?} is not a URL: {e}"))
-                }),
+                Some(text) => Url::parse(&text)
+                    .map(Some)
+                    .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a URL: {e}"))),
                 None => Ok(None),
             }
         }
@@ -259,7 +259,9 @@ impl RestoreRequestV1 {
             )));
         }
         if let Some(prefix) = &self.source.prefix
-            && prefix.split('/').any(|p| p == ".." || p.contains(['\\', '?', '#']))
+            && prefix
+                .split('/')
+                .any(|p| p == ".." || p.contains(['\\', '?', '#']))
         {
             return Err(RequestError::Invalid(format!(
                 "source prefix {prefix:?} is not a plain folder path"
@@ -285,6 +287,19 @@ impl RestoreRequestV1 {
     pub fn target_table(&self, t: &TableName) -> TableName {
         self.rename.get(t).cloned().unwrap_or_else(|| t.clone())
     }
+}
+
+/// The `jobId` a message asks for, read leniently from a message that is not a valid request.
+pub fn job_id_in(message: &Value) -> Option<JobId> {
+    let parsed;
+    let object = match message {
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Value>(text).ok()?;
+            &parsed
+        }
+        other => other,
+    };
+    JobId::new(object.get("jobId")?.as_str()?).ok()
 }
 
 fn is_table_pattern(p: &str) -> bool {

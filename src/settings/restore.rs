@@ -47,6 +47,11 @@ fn positive<T: TryFrom<u64>>(env: &Env, key: &str, default: T) -> Result<T, Sett
             .ok()
             .filter(|n| *n > 0)
             .and_then(|n| T::try_from(n).ok())
-            .ok_or_else(|| invalid(key, format!("expected a positive whole number, got {raw:?}"))),
+            .ok_or_else(|| {
+                invalid(
+                    key,
+                    format!("expected a positive whole number, got {raw:?}"),
+                )
+            }),
     }
 }

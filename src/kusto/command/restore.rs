@@ -1,8 +1,8 @@
 //! Restore's commands: the queued-ingestion handshake on the target's ingest endpoint, the
 //! tables a schema snapshot names, and the extents a restore job tagged.
 
-use super::literal::{ident, string_literal};
 use super::Command;
+use super::literal::{ident, string_literal};
 use crate::ids::{ColumnName, TableName};
 use crate::kusto::KustoType;
 
@@ -68,7 +68,13 @@ mod tests {
             show_table_extents_tag_contains(&t, "x' or tags has '").as_str(),
             r".show table ['My T'] extents where tags contains 'x\' or tags has \''"
         );
-        assert_eq!(get_ingestion_resources().as_str(), ".get ingestion resources");
-        assert_eq!(get_kusto_identity_token().as_str(), ".get kusto identity token");
+        assert_eq!(
+            get_ingestion_resources().as_str(),
+            ".get ingestion resources"
+        );
+        assert_eq!(
+            get_kusto_identity_token().as_str(),
+            ".get kusto identity token"
+        );
     }
 }

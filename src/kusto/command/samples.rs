@@ -98,7 +98,10 @@ fn samples() -> Vec<Command> {
             &t,
             &[
                 (col.clone(), crate::kusto::KustoType::DateTime),
-                (ColumnName::new("My Col.1").expect("valid"), crate::kusto::KustoType::Decimal),
+                (
+                    ColumnName::new("My Col.1").expect("valid"),
+                    crate::kusto::KustoType::Decimal,
+                ),
             ],
         ),
         show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),

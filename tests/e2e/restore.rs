@@ -1,0 +1,409 @@
+//! Restore end to end: a source kusto-sim protected by adx-backup, a second kusto-sim as the
+//! target cluster (its queued ingestion reading Azurite queues), and the handler run by the
+//! Functions host emulator. Expected rows come from the source cluster itself, read back
+//! through its own query engine, never from the restore's own report.
+
+use std::time::{Duration, Instant};
+
+use adx_backup::app::App;
+use adx_backup::ids::JobId;
+use adx_backup::protect;
+use adx_backup::restore::{self, state::JobStatus, state::RestoreJob};
+use adx_backup::retry::RetryPolicy;
+use adx_backup::storage::TaskQueue;
+use kusto_sim::Server;
+use kusto_sim::table::ResultTable;
+use serde_json::json;
+
+use crate::harness::host::{FunctionsHost, Shape};
+use crate::harness::stack::Stack;
+
+const SRC: &str = "Sales";
+const DR: &str = "DR";
+
+const WIDE: &str = ".create table Wide (Timestamp:datetime, B:bool, I:int, L:long, R:real, \
+    D:decimal, S:string, Ts:timespan, G:guid, Dyn:dynamic)";
+const WIDE_CSV: &str = r#"2026-03-01T10:20:30.123456Z,true,-2147483648,9223372036854775807,2.5,1234567890.123456789,"He said ""hi""",1.02:03:04.5678901,6f1c0d6e-3a51-4b7a-9a55-0c3c2b0d1e11,"{""a"":[1,2.5,null]}"
+2026-03-02T23:59:59.999999Z,false,2147483647,-9223372036854775808,-0.1,-0.000000000000000001,Grüße 世界 🚀,-00:00:00.0000001,00000000-0000-0000-0000-000000000000,"[1,""two""]"
+2026-03-03T00:00:00Z,,,,,,,,,"#;
+const NULLS: &str = ".create table Nulls (Timestamp:datetime, V:long)";
+const PLAIN: &str = ".create table Plain (Id:long, Name:string)";
+
+/// A source database with three tables backed up (several files each), and the app over it.
+async fn protected_source() -> (Stack, App) {
+    let mut stack = Stack::start(SRC).await;
+    stack.set("AdxBackup__RestoreChunkBlobs", "2");
+    stack.set("AdxBackup__RestoreChunksInFlight", "2");
+    stack.set("AdxBackup__RestorePollSeconds", "1");
+    stack.set(
+        "AdxBackup__RestoreQueue",
+        &format!(
+            "e2e-restore-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..20]
+        ),
+    );
+    for create in [WIDE, NULLS, PLAIN] {
+        stack.kusto(create).await;
+    }
+    let app = stack.app();
+    protect::run_once(&app).await.unwrap();
+    exports(&stack).await;
+    stack
+        .kusto(&format!(".ingest inline into table Wide <|\n{WIDE_CSV}"))
+        .await;
+    for round in 0..3 {
+        let nulls: Vec<String> = (0..4)
+            .map(|i| match i {
+                0 => format!(",{round}{i}"),
+                _ => format!("2026-03-0{i}T0{round}:00:00Z,{round}{i}"),
+            })
+            .collect();
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Nulls <|\n{}",
+                nulls.join("\n")
+            ))
+            .await;
+        let plain: Vec<String> = (0..5)
+            .map(|i| format!("{round}{i},\"name {round}{i}\""))
+            .collect();
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Plain <|\n{}",
+                plain.join("\n")
+            ))
+            .await;
+        exports(&stack).await;
+    }
+    protect::run_once(&app).await.unwrap();
+    (stack, app)
+}
+
+async fn exports(stack: &Stack) {
+    for report in stack.run_exports().await {
+        assert!(report.error.is_none(), "{report:?}");
+    }
+}
+
+async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
+    sim.state()
+        .mgmt(db, csl)
+        .await
+        .unwrap_or_else(|e| panic!("{csl}: {e}"))
+}
+
+async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
+    let mut rows: Vec<String> = sim
+        .state()
+        .query(db, csl)
+        .await
+        .unwrap_or_else(|e| panic!("{csl}: {e}"))
+        .primary
+        .rows
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
+    let mut r = json!({
+        "version": 1,
+        "jobId": job,
+        "target": {"clusterUri": target.url(), "database": DR},
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        r.extend(extra.clone());
+    }
+    r.to_string()
+}
+
+/// How the emulated host delivers messages in a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Delivery {
+    Once,
+    /// Every task message invoked twice, and every ingestion message on the target's queue
+    /// doubled before the target's consumer runs.
+    Twice,
+}
+
+/// Posts `text` on the restore queue and works every queue (restore, tasks, the target's
+/// ingestion) through the host emulator until the job ends.
+async fn run_restore(
+    stack: &Stack,
+    app: &App,
+    target: &Server,
+    text: &str,
+    job: &str,
+    delivery: Delivery,
+) -> RestoreJob {
+    let host = FunctionsHost::start(&stack.settings).await;
+    let storage = &app.settings.storage;
+    let requests = TaskQueue::named(
+        storage,
+        &app.settings.restore.request_queue,
+        RetryPolicy::fast(3),
+    )
+    .unwrap();
+    requests.ensure_exists().await.unwrap();
+    app.tasks.ensure_exists().await.unwrap();
+    requests.send(text, None).await.unwrap();
+    let job = JobId::new(job).unwrap();
+    let started = Instant::now();
+    loop {
+        work(&host, &requests, "restore", "request", delivery).await;
+        work(&host, &app.tasks, "tasks", "task", delivery).await;
+        if delivery == Delivery::Twice {
+            double_ingestion_messages(target).await;
+        }
+        target.state().run_queued_ingestion_now().await;
+        if let Ok(state) = restore::load_job(app, &job).await
+            && state.status.is_final()
+        {
+            return state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "restore {job} did not end: {:?}",
+            restore::load_job(app, &job).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// One pass over a queue: every visible message invoked (twice with `Delivery::Twice`),
+/// deleted when the function succeeded, released at once when it failed.
+async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: &str, d: Delivery) {
+    let batch = queue.receive(32, Duration::from_secs(30)).await.unwrap();
+    for msg in batch {
+        let text = msg.text.clone().unwrap();
+        let mut ok = true;
+        for _ in 0..if d == Delivery::Twice { 2 } else { 1 } {
+            let verdict = host
+                .invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host)
+                .await;
+            ok &= verdict.succeeded();
+        }
+        if ok {
+            queue.delete(&msg.id, &msg.pop_receipt).await.unwrap();
+        } else {
+            queue
+                .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Every message waiting on the target's ingestion queues, sent again.
+async fn double_ingestion_messages(target: &Server) {
+    let resources = mgmt(target, DR, ".get ingestion resources").await;
+    for row in &resources.rows {
+        let (kind, url) = (format!("{:?}", row[0]), &row[1]);
+        let kusto_sim::value::Value::String(url) = url else {
+            continue;
+        };
+        if !kind.contains("SecuredReadyForAggregationQueue") {
+            continue;
+        }
+        let q =
+            TaskQueue::from_sas_url(&url::Url::parse(url).unwrap(), RetryPolicy::fast(3)).unwrap();
+        for msg in q.receive(32, Duration::from_secs(1)).await.unwrap() {
+            let text = msg.text.unwrap();
+            q.send(&text, None).await.unwrap();
+        }
+    }
+}
+
+/// Rows and per-day counts of every table equal in source and target.
+async fn assert_identical(stack: &Stack, target: &Server) {
+    for (table, day) in [
+        ("Wide", Some("Timestamp")),
+        ("Nulls", Some("Timestamp")),
+        ("Plain", None),
+    ] {
+        let all = table.to_owned();
+        let source_rows = query(&stack.sim, SRC, &all).await;
+        assert!(!source_rows.is_empty(), "{table} has rows in the source");
+        assert_eq!(
+            query(target, DR, &all).await,
+            source_rows,
+            "{table}: the target holds exactly the source's rows"
+        );
+        if let Some(column) = day {
+            let per_day = format!("{table} | summarize count() by bin({column}, 1d)");
+            assert_eq!(
+                query(target, DR, &per_day).await,
+                query(&stack.sim, SRC, &per_day).await,
+                "{table}: rows per day"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backup_comes_back_exactly_once_with_every_message_delivered_twice() {
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    let job = "r-twice";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({})),
+        job,
+        Delivery::Twice,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    assert!(
+        state.totals.chunks > 3,
+        "several chunks: {:?}",
+        state.totals
+    );
+    assert_identical(&stack, &target).await;
+    let report = state.report.unwrap();
+    assert!(report.missing.is_empty(), "{report:?}");
+
+    // Extents carry the job's tag and their day as creation time.
+    let extents = mgmt(&target, DR, ".show table Wide extents").await;
+    let created = extents.column_index("MinCreatedOn").unwrap();
+    let tags = extents.column_index("Tags").unwrap();
+    let mut days: Vec<String> = extents
+        .rows
+        .iter()
+        .map(|r| {
+            assert!(
+                format!("{:?}", r[tags]).contains("drop-by:r-twice"),
+                "{r:?}"
+            );
+            format!("{:?}", r[created])
+        })
+        .collect();
+    days.sort();
+    days.dedup();
+    assert_eq!(days.len(), 3, "one creation time per day: {days:?}");
+
+    // Restored rows are visible to database cursors, so protect can back them up again.
+    let after_cursor = query(&target, DR, "Plain | where cursor_after('') | count").await;
+    assert_eq!(after_cursor, query(&stack.sim, SRC, "Plain | count").await);
+
+    // Undo removes exactly the job's rows.
+    let undone = restore::undo(&app, &JobId::new(job).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(undone.tables.len(), 3);
+    for table in ["Wide", "Nulls", "Plain"] {
+        assert_eq!(
+            query(&target, DR, &format!("{table} | count")).await,
+            vec!["[Long(0)]".to_owned()],
+            "{table} is empty after undo"
+        );
+    }
+}
+
+#[tokio::test]
+async fn append_adds_beside_existing_rows_and_undo_leaves_them() {
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    mgmt(&target, DR, PLAIN).await;
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Plain <|\n999,\"kept\"",
+    )
+    .await;
+    let job = "r-append";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Plain"], "mode": "append"})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    let source = query(&stack.sim, SRC, "Plain | count").await;
+    assert_eq!(source, vec!["[Long(15)]".to_owned()]);
+    assert_eq!(
+        query(&target, DR, "Plain | count").await,
+        vec!["[Long(16)]".to_owned()]
+    );
+    restore::undo(&app, &JobId::new(job).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&target, DR, "Plain").await,
+        vec![r#"[Long(999), String("kept")]"#.to_owned()],
+        "undo removed exactly the job's rows"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    mgmt(&target, DR, PLAIN).await;
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Plain <|\n1,\"there\"",
+    )
+    .await;
+    let tables_before = mgmt(&target, DR, ".show tables").await.rows;
+    for (job, text, want) in [
+        (
+            "r-refused",
+            request("r-refused", &target, json!({"tables": ["Plain"]})),
+            "already hold rows",
+        ),
+        (
+            "r-unknown",
+            request("r-unknown", &target, json!({"tables": ["Nope*"]})),
+            "no table of the backup",
+        ),
+        (
+            "r-asof",
+            request("r-asof", &target, json!({"asOf": "2001-01-01T00:00:00Z"})),
+            "no schema snapshot",
+        ),
+        (
+            "r-field",
+            request("r-field", &target, json!({"colour": "red"})),
+            "unknown field `colour`",
+        ),
+        (
+            "r-version",
+            json!({"version": 7, "jobId": "r-version"}).to_string(),
+            "version 7 is unknown",
+        ),
+    ] {
+        let state = run_restore(&stack, &app, &target, &text, job, Delivery::Once).await;
+        assert_eq!(state.status, JobStatus::Rejected, "{job}: {state:#?}");
+        let error = state.error.unwrap().message;
+        assert!(error.contains(want), "{job}: {error}");
+    }
+    // Messages without a usable job id: the job is named after the queue message.
+    let host = FunctionsHost::start(&stack.settings).await;
+    for text in [
+        "restore everything please",
+        r#"{"version":1,"target":{"clusterUri":"http://127.0.0.1:1","database":"x'); .drop table Plain"}}"#,
+    ] {
+        let verdict = host
+            .invoke_queue("restore", "request", text, 1, Shape::Host)
+            .await;
+        assert!(
+            verdict.succeeded(),
+            "acknowledged, not poisoned: {verdict:?}"
+        );
+        let log = verdict.logs().join("\n");
+        assert!(log.contains("rejected"), "{log}");
+    }
+    assert_eq!(mgmt(&target, DR, ".show tables").await.rows, tables_before);
+    assert_eq!(
+        query(&target, DR, "Plain").await,
+        vec![r#"[Long(1), String("there")]"#.to_owned()]
+    );
+}

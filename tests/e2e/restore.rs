@@ -407,3 +407,45 @@ async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
         vec![r#"[Long(1), String("there")]"#.to_owned()]
     );
 }
+
+#[tokio::test]
+async fn a_file_lost_from_the_backup_is_reported_with_kustos_reason() {
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    let lost = crate::harness::parquet::catalog(&app, SRC, "Plain")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    app.blobs.delete(&lost.path).await.unwrap();
+    let job = "r-lost";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Plain"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::PartiallySucceeded, "{state:#?}");
+    let report = state.report.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:#?}");
+    assert_eq!(report.failed[0].path, lost.path);
+    assert!(
+        report.failed[0].reason.contains("Download_SourceNotFound"),
+        "Kusto's reason: {}",
+        report.failed[0].reason
+    );
+    assert_eq!(report.tables[0].expected_rows, 15);
+    assert_eq!(report.tables[0].found_rows, 15 - lost.rows);
+    assert!(
+        report.missing.iter().any(|m| m.contains("Plain")),
+        "{:?}",
+        report.missing
+    );
+    assert_eq!(
+        query(&target, DR, "Plain | count").await,
+        vec![format!("[Long({})]", 15 - lost.rows)]
+    );
+}

@@ -142,6 +142,16 @@ impl BlobClient {
         }
     }
 
+    pub async fn delete(&self, loc: &BlobLocation) -> Result<(), SimError> {
+        let resp = send(loc, || {
+            self.http
+                .delete(loc.signed(""))
+                .header("x-ms-version", API_VERSION)
+        })
+        .await;
+        check(resp, loc).await.map(|_| ())
+    }
+
     pub async fn get(&self, loc: &BlobLocation) -> Result<Bytes, SimError> {
         let resp = send(loc, || {
             self.http

@@ -286,7 +286,7 @@ async fn a_blob_sent_twice_with_ingest_if_not_exists_lands_once_and_reports_skip
 }
 
 #[tokio::test]
-async fn blobs_for_one_table_are_batched_into_one_extent() {
+async fn blobs_for_one_table_share_an_extent_and_handed_over_blobs_are_deleted() {
     let Some((server, blobs)) = start(None).await else {
         return;
     };
@@ -297,16 +297,18 @@ async fn blobs_for_one_table_are_batched_into_one_extent() {
         .await;
     let r = resources(&c).await;
     let token = identity_token(&c).await;
-    let quiet = json!({});
-    for (i, blob) in [&one, &two].into_iter().enumerate() {
+    // The first is handed over (RetainBlobOnSuccess false: the service deletes it), the
+    // second is kept, as the SDKs always ask.
+    for (i, (blob, retain)) in [(&one, false), (&two, true)].into_iter().enumerate() {
         let mut m = sdk_message(
             &format!("00000000-0000-4000-8000-00000000000{i}"),
             blob,
             "T",
             &token,
-            quiet.clone(),
+            json!({}),
         );
         m["ReportLevel"] = json!(0);
+        m["RetainBlobOnSuccess"] = json!(retain);
         put_message(&r["SecuredReadyForAggregationQueue"][0], &encoded(&m)).await;
     }
     let report = server.state().run_queued_ingestion_now().await;

@@ -528,12 +528,12 @@ async fn ingest_batch(sim: &Backend, db: &str, table: &str, batch: &[Decoded]) -
     let committed = cluster
         .database_mut(db)
         .and_then(|d| d.ingest(table, vec![(rows, first.extent.clone())], now));
+    // Only a table dropped while its blobs were read fails the commit.
     if let Err(e) = committed {
-        let f = Failure {
-            code: "General_TransientSchemaMismatch",
-            details: format!("the commit failed: {e}"),
-            status: FailureStatus::Transient,
-        };
+        let f = Failure::permanent(
+            "BadRequest_EntityNotFound",
+            format!("the table went away during the ingestion: {e}"),
+        );
         return batch.iter().map(|_| Outcome::Failed(f.clone())).collect();
     }
     outcomes

@@ -16,8 +16,7 @@ use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
 use crate::query_runner::{self, Limits};
 use crate::queued_ingestion::{self, IngestionReport};
-use crate::state::Database;
-use crate::state::OperationState;
+use crate::state::{Database, OperationState};
 use crate::table::ResultTable;
 
 /// A handle to one simulated cluster; clones share it.

@@ -261,7 +261,7 @@ pub(crate) async fn send_with_retry(
         if !transient || attempt == ATTEMPTS {
             return result;
         }
-        tracing::warn!(target = what, attempt, "storage request failed; retrying");
+        tracing::warn!(resource = %what, attempt, "storage request failed; retrying");
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         attempt += 1;
     }

@@ -20,6 +20,21 @@ pub fn azurite() -> Option<String> {
     }
 }
 
+/// Azurite's queue endpoint from `AZURITE_QUEUE_ENDPOINT`, under the same rule as
+/// [`azurite`].
+pub fn azurite_queues() -> Option<String> {
+    match std::env::var("AZURITE_QUEUE_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e.trim_end_matches('/').to_string()),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("AZURITE_QUEUE_ENDPOINT must be set when CI=true")
+        }
+        _ => {
+            eprintln!("skipped: set AZURITE_QUEUE_ENDPOINT to run the queued-ingestion tests");
+            None
+        }
+    }
+}
+
 /// A server with the given databases, storage at `endpoint`, and no scheduled runs.
 pub async fn start(databases: &[&str], endpoint: &str) -> Server {
     let mut config = Config::new(databases, endpoint);

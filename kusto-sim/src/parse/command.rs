@@ -91,6 +91,7 @@ pub enum Command {
     },
     DropExternalTable {
         name: String,
+        if_exists: bool,
     },
     CreateOrAlterContinuousExport {
         name: String,

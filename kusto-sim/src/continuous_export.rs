@@ -188,7 +188,6 @@ async fn export_window(
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
     let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {
-        name_prefix: None,
         size_limit: start
             .export
             .props

@@ -80,7 +80,7 @@ fn continuous_export_forms() {
 
 #[test]
 fn export_and_ingest_forms() {
-    let text = ".export async to table ['bk_T'] with (namePrefix='bf-job1-b3', sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('123') | where ingestion_time() >= datetime(2024-01-01) and ingestion_time() < datetime(2024-01-02)";
+    let text = ".export async to table ['bk_T'] with (parquetRowGroupSize=1000, sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('123') | where ingestion_time() >= datetime(2024-01-01) and ingestion_time() < datetime(2024-01-02)";
     let Command::ExportToTable {
         is_async,
         props,
@@ -91,7 +91,10 @@ fn export_and_ingest_forms() {
         panic!("wrong command")
     };
     assert!(is_async);
-    assert_eq!(props.get_str("nameprefix").as_deref(), Some("bf-job1-b3"));
+    assert_eq!(
+        props.get_str("parquetrowgroupsize").as_deref(),
+        Some("1000")
+    );
     assert!(query.starts_with("['T'] | where"));
 
     let text = r#".ingest async into table ['T'] (h'http://127.0.0.1:10000/devstoreaccount1/c/p/x.parquet;managed_identity=system', h'http://h/c/y.parquet?sv=1&sig=2') with (format='parquet', creationTime='2024-01-15T00:00:00Z', tags='["ingest-by:job-chunk"]', ingestIfNotExists='["job-chunk"]')"#;

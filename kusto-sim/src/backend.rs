@@ -35,7 +35,10 @@ impl Backend {
         Arc::new_cyclic(|me| Self {
             cluster: Mutex::new(cluster),
             faults: Mutex::new(Faults::new(config.faults.clone())),
-            blob: BlobClient::new(config.storage_accounts.clone()),
+            blob: BlobClient::new(
+                config.storage_accounts.clone(),
+                config.faults.deny_storage.clone(),
+            ),
             log: CommandLog::new(config.command_log.clone()),
             clock_offset: Mutex::new(0),
             config,

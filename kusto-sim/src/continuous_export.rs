@@ -55,7 +55,8 @@ pub async fn run_all(sim: &Backend, force: bool) -> Vec<RunReport> {
     reports
 }
 
-/// Runs due exports every `tick` until the simulator is dropped.
+/// Every `tick` until the simulator is dropped: runs due exports, then the cluster's
+/// background extent maintenance (tag retention, merges).
 pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(sim);
     tokio::spawn(async move {
@@ -63,6 +64,8 @@ pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinH
             tokio::time::sleep(tick).await;
             let Some(sim) = weak.upgrade() else { return };
             run_all(&sim, false).await;
+            let now = sim.now();
+            sim.cluster().maintain(now);
         }
     })
 }
@@ -196,7 +199,19 @@ async fn export_window(
             .and_then(|v| u64::try_from(v).ok()),
         memory_budget_rows: None,
     };
-    export_writer::write(sim, &start.ext, rows, &opts)
+    // Files written before a failure stay in storage, unlisted, as Kusto's do.
+    let files = export_writer::write(sim, &start.ext, rows, &opts)
         .await
-        .map_err(|(e, _)| e)
+        .map_err(|(e, _)| e)?;
+    if sim
+        .faults()
+        .continuous_export_fails_after_write(&start.export.name)
+    {
+        return Err(SimError::Storage(format!(
+            "Continuous export '{}' failed after writing {} file(s): injected failure (kusto-sim fault)",
+            start.export.name,
+            files.len()
+        )));
+    }
+    Ok(files)
 }

@@ -57,6 +57,7 @@ pub use continuous_export::RunReport;
 pub use error::SimError;
 pub use faults::FaultConfig;
 pub use protocol::QueryOutcome;
+pub use state::merge::Merged;
 
 /// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
 pub struct Server {

@@ -28,6 +28,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/v1/rest/auth/metadata", get(auth_metadata))
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/continuous-export/run", post(run_exports))
+        .route("/sim/extents/merge", post(merge_extents))
         .route("/sim/commands", get(commands_log))
         .with_state(sim)
 }
@@ -209,6 +210,18 @@ async fn run_exports(State(sim): State<Sim>) -> axum::Json<Json> {
         .map(|r| json!({"database": r.database, "name": r.name, "artifacts": r.artifacts, "records": r.records, "error": r.error}))
         .collect();
     axum::Json(Json::Array(rows))
+}
+
+async fn merge_extents(State(sim): State<Sim>) -> axum::Json<Json> {
+    let merges: Vec<Json> = sim
+        .merge_extents_now()
+        .into_iter()
+        .map(|m| {
+            let sources: Vec<String> = m.sources.iter().map(ToString::to_string).collect();
+            json!({"table": m.table, "sources": sources, "result": m.result.to_string()})
+        })
+        .collect();
+    axum::Json(Json::Array(merges))
 }
 
 async fn commands_log(State(sim): State<Sim>) -> axum::Json<Vec<LoggedCommand>> {

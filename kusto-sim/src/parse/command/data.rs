@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{AppendMode, Command, with_props};
+use super::{AppendMode, Command, Props, with_props};
 use crate::error::SimError;
 use crate::lexer::Tok;
 use crate::parse::Parser;
@@ -123,15 +123,20 @@ fn drop_extents(p: &mut Parser) -> Result<Command, SimError> {
     }))
 }
 
-/// `all from table S to table T`, `from table S to table T (ids)`,
-/// or `to table T <| .show table S extents ...`.
+/// `all from table S to table T`, `from table S to table T [with (..)] (ids)`,
+/// or `to table T [with (..)] <| .show table S extents ...`.
 fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
     if p.eat_kw("to") {
         p.expect_kw("table")?;
         let to_table = p.name()?;
+        let props = with_props(p)?;
         p.expect_punct("<|")?;
         let from = nested_show_extents(p)?;
-        return Ok(Command::MoveExtents { from, to_table });
+        return Ok(Command::MoveExtents {
+            from,
+            to_table,
+            props,
+        });
     }
     let all = p.eat_kw("all");
     p.expect_kw("from")?;
@@ -140,13 +145,22 @@ fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
     p.expect_kw("to")?;
     p.expect_kw("table")?;
     let to_table = p.name()?;
-    let ids = if all { Vec::new() } else { guid_list(p)? };
+    // The grammar takes `with (...)` only in the id-list form, before the ids.
+    let (props, ids) = if all {
+        (Props::default(), Vec::new())
+    } else {
+        (with_props(p)?, guid_list(p)?)
+    };
     let from = ExtentSelector {
         table,
         ids,
         tags: Vec::new(),
     };
-    Ok(Command::MoveExtents { from, to_table })
+    Ok(Command::MoveExtents {
+        from,
+        to_table,
+        props,
+    })
 }
 
 fn nested_show_extents(outer: &mut Parser) -> Result<ExtentSelector, SimError> {

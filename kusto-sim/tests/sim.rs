@@ -9,4 +9,5 @@ mod sim {
     mod faults;
     mod protocol;
     mod roundtrip;
+    mod staging;
 }

@@ -7,7 +7,7 @@ use crate::error::{SimError, not_supported};
 use crate::parse::command::{ExtentSelector, Props};
 use crate::parse::query::{Op, Source, parse_query};
 use crate::query_runner::reshape;
-use crate::state::{Extent, OperationState};
+use crate::state::{Extent, Operation, OperationState};
 use crate::table::ResultTable;
 use crate::value::Value;
 
@@ -136,6 +136,23 @@ pub fn move_to(
         target.extents.push(e);
     }
     Ok(out)
+}
+
+/// An `async` command kusto-sim runs at once: a completed operation whose details are
+/// `result`, answered with its `OperationId` as Kusto answers async commands.
+pub fn completed_operation(
+    sim: &Backend,
+    db: &str,
+    kind: &'static str,
+    result: ResultTable,
+) -> ResultTable {
+    let now = sim.now();
+    let mut op = Operation::start(kind, db, now);
+    op.complete(result, now);
+    let mut out = ResultTable::with_schema("(OperationId: guid)");
+    out.push(vec![Value::Guid(op.id)]);
+    sim.cluster().operations.push(op);
+    out
 }
 
 /// `.drop table T extent tags ('a', ...)`: removes those tags from every extent of `T`.

@@ -176,6 +176,7 @@ pub enum Command {
     ShowExtents(ExtentSelector),
     DropExtents(ExtentSelector),
     MoveExtents {
+        is_async: bool,
         from: ExtentSelector,
         to_table: String,
         props: Props,

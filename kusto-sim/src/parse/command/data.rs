@@ -49,9 +49,9 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return drop_extents(p).map(Some);
     }
     if p.eat_kw("move") {
-        p.eat_kw("async");
+        let is_async = p.eat_kw("async");
         p.expect_kw("extents")?;
-        return move_extents(p).map(Some);
+        return move_extents(p, is_async).map(Some);
     }
     set_or_append(p)
 }
@@ -125,7 +125,7 @@ fn drop_extents(p: &mut Parser) -> Result<Command, SimError> {
 
 /// `all from table S to table T`, `from table S to table T [with (..)] (ids)`,
 /// or `to table T [with (..)] <| .show table S extents ...`.
-fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
+fn move_extents(p: &mut Parser, is_async: bool) -> Result<Command, SimError> {
     if p.eat_kw("to") {
         p.expect_kw("table")?;
         let to_table = p.name()?;
@@ -133,6 +133,7 @@ fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
         p.expect_punct("<|")?;
         let from = nested_show_extents(p)?;
         return Ok(Command::MoveExtents {
+            is_async,
             from,
             to_table,
             props,
@@ -157,6 +158,7 @@ fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
         tags: Vec::new(),
     };
     Ok(Command::MoveExtents {
+        is_async,
         from,
         to_table,
         props,

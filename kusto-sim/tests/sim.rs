@@ -10,4 +10,5 @@ mod sim {
     mod protocol;
     mod roundtrip;
     mod staging;
+    mod storage;
 }

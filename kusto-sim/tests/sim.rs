@@ -7,6 +7,7 @@ mod sim {
     mod commands;
     mod continuous;
     mod faults;
+    mod literals;
     mod protocol;
     mod roundtrip;
     mod staging;

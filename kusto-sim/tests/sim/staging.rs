@@ -190,6 +190,21 @@ async fn a_staging_table_is_filled_checked_and_moved() {
         .await;
     assert_eq!(after.single_long(), 2);
 
+    // The query form picks extents by tag.
+    ingest_tagged(&c, "['tmp_T']", r#"["drop-by:b3"]"#, "4,w").await;
+    let cursor = server.state().cursor("db").unwrap();
+    let moved = c
+        .ok(
+            "db",
+            ".move extents to table ['T'] with (setNewIngestionTime=true) <| .show table ['tmp_T'] extents where tags has 'drop-by:b2'",
+        )
+        .await;
+    assert_eq!(moved.rows.len(), 1);
+    let after = c
+        .query("db", &format!("T | where cursor_after('{cursor}') | count"))
+        .await;
+    assert_eq!(after.single_long(), 1);
+
     // Without setNewIngestionTime the rows keep their old cursor and are behind it.
     let cursor = server.state().cursor("db").unwrap();
     c.ok(
@@ -197,7 +212,7 @@ async fn a_staging_table_is_filled_checked_and_moved() {
         ".move extents all from table ['tmp_T'] to table ['T']",
     )
     .await;
-    assert_eq!(c.query("db", "T | count").await.single_long(), 3);
+    assert_eq!(c.query("db", "T | count").await.single_long(), 4);
     let after = c
         .query("db", &format!("T | where cursor_after('{cursor}') | count"))
         .await;
@@ -215,7 +230,7 @@ async fn a_staging_table_is_filled_checked_and_moved() {
         )
         .await;
     assert!(tagged.rows.is_empty());
-    assert_eq!(c.query("db", "T | count").await.single_long(), 3);
+    assert_eq!(c.query("db", "T | count").await.single_long(), 4);
 }
 
 #[tokio::test]

@@ -101,18 +101,17 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             ShowExtents(sel) => extents::show(sim, db, &sel),
             DropExtents(sel) => extents::drop(sim, db, &sel),
             MoveExtents {
-                is_async,
+                is_async: true,
                 from,
                 to_table,
                 props,
-            } => {
-                let moved = extents::move_to(sim, db, &from, &to_table, &props)?;
-                Ok(if is_async {
-                    extents::completed_operation(sim, db, "ExtentsMove", moved)
-                } else {
-                    moved
-                })
-            }
+            } => extents::move_async(sim, db, from, to_table, props),
+            MoveExtents {
+                from,
+                to_table,
+                props,
+                ..
+            } => extents::move_to(sim, db, &from, &to_table, &props),
             DropExtentTags { table, tags } => extents::drop_tags(sim, db, &table, &tags),
             ShowTablePolicy { table, kind } => policies::show(sim, db, &table, kind),
             AlterTablePolicy { table, change } => policies::alter(sim, db, &table, change),

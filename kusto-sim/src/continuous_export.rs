@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, FileOptions};
-use crate::parse::query::parse_query;
+use crate::parse::query::{Query, Source, parse_query};
 use crate::query_runner::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
 use crate::value::Value;
@@ -176,6 +176,31 @@ fn begin(sim: &Backend, db: &str, name: &str) -> Result<Option<Start>, SimError>
     }))
 }
 
+/// Continuous export doesn't support tables with a restricted view access policy; kusto-sim
+/// fails the run (recorded in `failures`) when the query's table or an `over` table has one.
+fn refuse_restricted_tables(
+    sim: &Backend,
+    db: &str,
+    export: &ContinuousExport,
+    query: &Query,
+) -> Result<(), SimError> {
+    let cluster = sim.cluster();
+    let database = cluster.database(db)?;
+    let source = match &query.source {
+        Source::Table(t) => Some(t),
+        _ => None,
+    };
+    for table in source.into_iter().chain(&export.over) {
+        if database.table(table)?.policies.restricted_view_access {
+            return Err(SimError::semantic(format!(
+                "Continuous export '{}': table '{table}' has a restricted view access policy, which continuous export doesn't support",
+                export.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn export_window(
     sim: &Backend,
     db: &str,
@@ -188,6 +213,7 @@ async fn export_window(
         )));
     }
     let query = parse_query(&start.export.query)?;
+    refuse_restricted_tables(sim, db, &start.export, &query)?;
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
     let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {

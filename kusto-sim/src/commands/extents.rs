@@ -138,21 +138,43 @@ pub fn move_to(
     Ok(out)
 }
 
-/// An `async` command kusto-sim runs at once: a completed operation whose details are
-/// `result`, answered with its `OperationId` as Kusto answers async commands.
-pub fn completed_operation(
+/// `.move async extents`: answers an `OperationId` at once and moves in the background
+/// (after the `operation_latency_ms` fault, if any); the operation's details are the move's
+/// result. Both tables must exist when the command is sent.
+pub fn move_async(
     sim: &Backend,
     db: &str,
-    kind: &'static str,
-    result: ResultTable,
-) -> ResultTable {
+    from: ExtentSelector,
+    to_table: String,
+    props: Props,
+) -> Result<ResultTable, SimError> {
     let now = sim.now();
-    let mut op = Operation::start(kind, db, now);
-    op.complete(result, now);
+    let op = Operation::start("ExtentsMove", db, now);
+    let id = op.id;
+    {
+        let mut cluster = sim.cluster();
+        let database = cluster.database(db)?;
+        database.table(&from.table)?;
+        database.table(&to_table)?;
+        cluster.operations.push(op);
+    }
+    let owned = sim.handle()?;
+    let db = db.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(owned.operation_latency()).await;
+        let outcome = move_to(&owned, &db, &from, &to_table, &props);
+        let now = owned.now();
+        let mut cluster = owned.cluster();
+        if let Some(op) = cluster.operation_mut(id) {
+            match outcome {
+                Ok(details) => op.complete(details, now),
+                Err(e) => op.fail(e.to_string(), !e.permanent(), now),
+            }
+        }
+    });
     let mut out = ResultTable::with_schema("(OperationId: guid)");
-    out.push(vec![Value::Guid(op.id)]);
-    sim.cluster().operations.push(op);
-    out
+    out.push(vec![Value::Guid(id)]);
+    Ok(out)
 }
 
 /// `.drop table T extent tags ('a', ...)`: removes those tags from every extent of `T`.

@@ -2,6 +2,7 @@
 
 use serde_json::{Value as Json, json};
 
+use super::roundtrip::wait_for;
 use super::support::{Client, Table, start};
 
 const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
@@ -182,8 +183,14 @@ async fn a_staging_table_is_filled_checked_and_moved() {
         )
         .await;
     let id = op.cell(0, "OperationId").as_str().unwrap().to_string();
-    let state = c.ok("db", &format!(".show operations {id}")).await;
+    let state = wait_for(&c, "db", &id).await;
     assert_eq!(state.cell(0, "State"), "Completed");
+    let details = c.ok("db", &format!(".show operation {id} details")).await;
+    assert_eq!(
+        details.schema(),
+        "OriginalExtentId:string, ResultExtentId:string, Details:string"
+    );
+    assert_eq!(details.rows.len(), 1);
     // A new ingestion time means a new cursor: a continuous export will see the rows.
     let after = c
         .query("db", &format!("T | where cursor_after('{cursor}') | count"))
@@ -328,4 +335,26 @@ async fn extent_tags_retention_removes_old_tags() {
         tag_sets(&c.ok("db", ".show table T extents").await),
         vec![vec!["keep".to_string()]]
     );
+}
+
+#[tokio::test]
+async fn a_continuous_export_over_a_restricted_table_fails_its_runs() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    c.ok("db", ".create table T (a:long)").await;
+    c.ok("db", &format!(".create-or-alter external table bk_T (a:long) kind=storage dataformat=parquet (h@'{NO_STORAGE}/c/T;managed_identity=system')")).await;
+    c.ok(
+        "db",
+        ".create-or-alter continuous-export ce_T over (T) to table bk_T with (intervalBetweenRuns=5m) <| T",
+    )
+    .await;
+    server.state().run_continuous_exports_now().await;
+    c.ok("db", ".alter table T policy restricted_view_access true")
+        .await;
+    c.ok("db", ".ingest inline into table T <| 1").await;
+    let run = server.state().run_continuous_exports_now().await;
+    let error = run[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("restricted view access"), "{run:?}");
+    let failures = c.ok("db", ".show continuous-export ce_T failures").await;
+    assert_eq!(failures.rows.len(), 1);
 }

@@ -1,5 +1,6 @@
 //! Management commands: the AST and the entry point. Table and schema commands are parsed
-//! in `ddl`, data movement (ingest, export, extents, operations) in `data`.
+//! in `ddl`, table policies in `policy`, data movement (ingest, export, extents, operations)
+//! in `data`.
 
 mod data;
 mod ddl;

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{AppendMode, Command, Props, with_props};
+use super::{AppendMode, Command, with_props};
 use crate::error::SimError;
 use crate::lexer::Tok;
 use crate::parse::Parser;
@@ -123,7 +123,7 @@ fn drop_extents(p: &mut Parser) -> Result<Command, SimError> {
     }))
 }
 
-/// `all from table S to table T`, `from table S to table T [with (..)] (ids)`,
+/// `all from table S to table T [with (..)]`, `from table S to table T [with (..)] (ids)`,
 /// or `to table T [with (..)] <| .show table S extents ...`.
 fn move_extents(p: &mut Parser, is_async: bool) -> Result<Command, SimError> {
     if p.eat_kw("to") {
@@ -146,12 +146,10 @@ fn move_extents(p: &mut Parser, is_async: bool) -> Result<Command, SimError> {
     p.expect_kw("to")?;
     p.expect_kw("table")?;
     let to_table = p.name()?;
-    // The grammar takes `with (...)` only in the id-list form, before the ids.
-    let (props, ids) = if all {
-        (Props::default(), Vec::new())
-    } else {
-        (with_props(p)?, guid_list(p)?)
-    };
+    // `with (...)` follows the tables in both forms (the docs give it for `all`, the
+    // Kusto.Language grammar for the id list, which it puts last).
+    let props = with_props(p)?;
+    let ids = if all { Vec::new() } else { guid_list(p)? };
     let from = ExtentSelector {
         table,
         ids,

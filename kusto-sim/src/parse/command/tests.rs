@@ -143,3 +143,55 @@ fn unsupported_commands_name_their_first_words() {
     assert!(parse_command("").is_err());
     assert!(parse_command(".").is_err());
 }
+
+#[test]
+fn staging_and_policy_forms() {
+    let Command::MoveExtents {
+        is_async,
+        from,
+        props,
+        ..
+    } = parse(".move async extents from table ['S'] to table ['T'] with (setNewIngestionTime=true) (3b4c0ab2-180e-46d8-b97e-593e6aea1e7a)").command
+    else {
+        panic!("wrong command")
+    };
+    assert!(is_async && from.ids.len() == 1 && from.table == "S");
+    assert_eq!(props.get_bool("setnewingestiontime"), Some(true));
+    assert_eq!(
+        parse(".drop table ['T'] extent tags ('ingest-by:a', 'drop-by:b')").command,
+        Command::DropExtentTags {
+            table: "T".into(),
+            tags: vec!["ingest-by:a".into(), "drop-by:b".into()],
+        }
+    );
+    assert_eq!(
+        parse(".alter-merge table T policy retention softdelete = 10d").command,
+        Command::AlterTablePolicy {
+            table: "T".into(),
+            change: PolicyChange::Retention {
+                soft_delete: parse_span_literal("10d"),
+                recoverability: None,
+            },
+        }
+    );
+    let Command::MoveExtents { from, props, .. } =
+        parse(".move extents all from table S to table T with (setNewIngestionTime=true)").command
+    else {
+        panic!("wrong command")
+    };
+    assert!(from.ids.is_empty() && props.get_bool("setNewIngestionTime") == Some(true));
+    assert!(matches!(
+        parse(".create table S based-on T ifnotexists with (folder='f')").command,
+        Command::CreateTableBasedOn {
+            if_not_exists: true,
+            ..
+        }
+    ));
+    for bad in [
+        ".alter-merge table T policy retention",
+        ".alter table T policy restricted_view_access maybe",
+        ".alter-merge table T policy restricted_view_access true",
+    ] {
+        assert!(parse_command(bad).is_err(), "{bad} must not parse");
+    }
+}

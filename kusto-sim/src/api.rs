@@ -16,6 +16,7 @@ use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
 use crate::query_runner::{self, Limits};
 use crate::queued_ingestion::{self, IngestionReport};
+use crate::state::merge::Merged;
 use crate::state::{Database, OperationState};
 use crate::table::ResultTable;
 
@@ -56,6 +57,7 @@ impl Sim {
     }
 
     pub fn set_faults(&self, config: FaultConfig) {
+        self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);
     }
 
@@ -79,6 +81,13 @@ impl Sim {
     /// Runs a query in-process, as `/v2/rest/query` would.
     pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
         query_runner::run(&self.backend, db, csl, &Limits::default()).await
+    }
+
+    /// Runs the cluster's extent maintenance once, now: extent-tags retention, then merges
+    /// (what the scheduler does every tick).
+    pub fn merge_extents_now(&self) -> Vec<Merged> {
+        let now = self.backend.now();
+        self.backend.cluster().maintain(now)
     }
 
     /// Runs every enabled continuous export once, now, whatever its schedule.

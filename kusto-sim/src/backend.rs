@@ -41,7 +41,10 @@ impl Backend {
         Arc::new_cyclic(|me| Self {
             cluster: Mutex::new(cluster),
             faults: Mutex::new(Faults::new(config.faults.clone())),
-            blob: BlobClient::new(config.storage_accounts.clone()),
+            blob: BlobClient::new(
+                config.storage_accounts.clone(),
+                config.faults.deny_storage.clone(),
+            ),
             queues: config.queue_account().and_then(QueueClient::new),
             queued_ingestion: tokio::sync::Mutex::new(()),
             log: CommandLog::new(config.command_log.clone()),

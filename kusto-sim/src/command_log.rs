@@ -1,5 +1,7 @@
 //! The request log: every command text received, kept in memory and, when configured,
 //! appended to a JSON-lines file (`{"endpoint":"mgmt|query","db":"..","csl":".."}`).
+//! Hidden string literals (`h'..'`, usually connection strings with secrets) are logged as
+//! `h'*****'`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +30,9 @@ impl CommandLog {
         }
     }
 
-    pub fn record(&self, entry: LoggedCommand) {
+    /// Keeps `entry`, its hidden string literals (`h'..'`) redacted as Kusto's logs do.
+    pub fn record(&self, mut entry: LoggedCommand) {
+        entry.csl = crate::lexer::redact_hidden(&entry.csl);
         if let Some(path) = &self.file {
             self.append(path, &entry);
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, FileOptions};
-use crate::parse::query::parse_query;
+use crate::parse::query::{Query, Source, parse_query};
 use crate::query_runner::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
 use crate::value::Value;
@@ -55,7 +55,8 @@ pub async fn run_all(sim: &Backend, force: bool) -> Vec<RunReport> {
     reports
 }
 
-/// Runs due exports every `tick` until the simulator is dropped.
+/// Every `tick` until the simulator is dropped: runs due exports, then the cluster's
+/// background extent maintenance (tag retention, merges).
 pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(sim);
     tokio::spawn(async move {
@@ -63,6 +64,8 @@ pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinH
             tokio::time::sleep(tick).await;
             let Some(sim) = weak.upgrade() else { return };
             run_all(&sim, false).await;
+            let now = sim.now();
+            sim.cluster().maintain(now);
         }
     })
 }
@@ -174,6 +177,31 @@ fn begin(sim: &Backend, db: &str, name: &str) -> Result<Option<Start>, SimError>
     }))
 }
 
+/// Continuous export doesn't support tables with a restricted view access policy; kusto-sim
+/// fails the run (recorded in `failures`) when the query's table or an `over` table has one.
+fn refuse_restricted_tables(
+    sim: &Backend,
+    db: &str,
+    export: &ContinuousExport,
+    query: &Query,
+) -> Result<(), SimError> {
+    let cluster = sim.cluster();
+    let database = cluster.database(db)?;
+    let source = match &query.source {
+        Source::Table(t) => Some(t),
+        _ => None,
+    };
+    for table in source.into_iter().chain(&export.over) {
+        if database.table(table)?.policies.restricted_view_access {
+            return Err(SimError::semantic(format!(
+                "Continuous export '{}': table '{table}' has a restricted view access policy, which continuous export doesn't support",
+                export.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn export_window(
     sim: &Backend,
     db: &str,
@@ -186,10 +214,10 @@ async fn export_window(
         )));
     }
     let query = parse_query(&start.export.query)?;
+    refuse_restricted_tables(sim, db, &start.export, &query)?;
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
     let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {
-        name_prefix: None,
         size_limit: start
             .export
             .props
@@ -198,7 +226,19 @@ async fn export_window(
             .and_then(|v| u64::try_from(v).ok()),
         memory_budget_rows: None,
     };
-    export_writer::write(sim, &start.ext, rows, &opts)
+    // Files written before a failure stay in storage, unlisted, as Kusto's do.
+    let files = export_writer::write(sim, &start.ext, rows, &opts)
         .await
-        .map_err(|(e, _)| e)
+        .map_err(|(e, _)| e)?;
+    if sim
+        .faults()
+        .continuous_export_fails_after_write(&start.export.name)
+    {
+        return Err(SimError::Storage(format!(
+            "Continuous export '{}' failed after writing {} file(s): injected failure (kusto-sim fault)",
+            start.export.name,
+            files.len()
+        )));
+    }
+    Ok(files)
 }

@@ -30,6 +30,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/continuous-export/run", post(run_exports))
         .route("/sim/queued-ingestion/run", post(run_queued_ingestion))
+        .route("/sim/extents/merge", post(merge_extents))
         .route("/sim/commands", get(commands_log))
         .with_state(sim)
 }
@@ -215,6 +216,18 @@ async fn run_exports(State(sim): State<Sim>) -> axum::Json<Json> {
 
 async fn run_queued_ingestion(State(sim): State<Sim>) -> axum::Json<IngestionReport> {
     axum::Json(sim.run_queued_ingestion_now().await)
+}
+
+async fn merge_extents(State(sim): State<Sim>) -> axum::Json<Json> {
+    let merges: Vec<Json> = sim
+        .merge_extents_now()
+        .into_iter()
+        .map(|m| {
+            let sources: Vec<String> = m.sources.iter().map(ToString::to_string).collect();
+            json!({"table": m.table, "sources": sources, "result": m.result.to_string()})
+        })
+        .collect();
+    axum::Json(Json::Array(merges))
 }
 
 async fn commands_log(State(sim): State<Sim>) -> axum::Json<Vec<LoggedCommand>> {

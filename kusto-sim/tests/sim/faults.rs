@@ -71,7 +71,7 @@ async fn exports_over_the_memory_budget_fail_with_low_memory() {
     let id = c
         .ok(
             "db",
-            ".export async to table bk_T with (namePrefix='b1') <| T",
+            ".export async to table bk_T with (parquetRowGroupSize=1000) <| T",
         )
         .await
         .rows[0][0]

@@ -1,6 +1,8 @@
 //! The one shared harness of the end-to-end tests: a Functions host emulator, a replay server
-//! for canned Kusto payloads, and the local stack (Azurite + kusto-sim).
+//! for canned Kusto payloads, the local stack (Azurite + kusto-sim), and the seed data and
+//! readers the protect, backfill and restore tests share.
 
+pub mod data;
 pub mod host;
 pub mod replay;
 pub mod stack;

@@ -59,10 +59,11 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
         let artifacts = catalog(&app, table).await;
         let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
         for a in &artifacts {
+            // The day comes from the path; what checks it is the per-day row counts below,
+            // which come from the ingested data.
             *per_day.entry(a.day.folder()).or_default() += a.rows;
             assert!(
-                a.path
-                    .starts_with(&format!("backup/{DB}/{table}/{}/", a.day.folder())),
+                a.path.starts_with(&format!("backup/{DB}/{table}/")),
                 "{}",
                 a.path
             );
@@ -79,9 +80,10 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
             "{table}: {:?}",
             state.protection
         );
-        assert!(
-            state.start_cursor.is_some(),
-            "{table}: start cursor recorded"
+        assert_eq!(
+            state.start_cursor.as_ref().map(|c| c.as_str().to_owned()),
+            Some(export_start_cursor(&stack, &format!("adxbk_{table}")).await),
+            "{table}: the export's StartCursor is recorded"
         );
         assert_eq!(state.harvest.rows, days.values().sum::<u64>());
         assert_eq!(
@@ -233,14 +235,18 @@ async fn concurrent_runs_create_nothing_twice_and_catalog_each_file_once() {
     let stack = events_stack().await;
     let (a, b) = (stack.app(), stack.app());
     let (ra, rb) = tokio::join!(protect::run_once(&a), protect::run_once(&b));
-    ra.unwrap();
-    rb.unwrap();
+    let reports = [ra.unwrap(), rb.unwrap()];
+    let skipped = reports
+        .iter()
+        .filter(|r| r.starts_with("protect skipped: another protect run holds the lock"))
+        .count();
     assert_eq!(
-        names(&stack, ".show continuous-exports", "Name")
-            .await
-            .len(),
-        1
+        skipped, 1,
+        "one run holds the lock, the other skips: {reports:?}"
     );
+    // kusto-sim keys objects by name, so listing them cannot show a duplicate: count what
+    // the product sent instead.
+    assert_eq!(create_commands(&stack), (1, 1), "{:?}", stack.commands());
     stack.run_exports().await;
     for batch in 0..3 {
         ingest(
@@ -258,14 +264,59 @@ async fn concurrent_runs_create_nothing_twice_and_catalog_each_file_once() {
         protect::protect_table(&a, &t),
         protect::protect_table(&b, &t)
     );
-    // One may lose the ETag race on the state document; the queue would deliver it again.
-    assert!(x.is_ok() || y.is_ok(), "{x:?} {y:?}");
+    // One may lose the race for the catalog segment or the state document; it must lose it
+    // as a conflict (which the queue delivers again), never with a wrong write.
+    for result in [&x, &y] {
+        if let Err(err) = result {
+            assert!(
+                matches!(err, protect::ProtectError::Storage { source, .. } if source.is_conflict()),
+                "the loser fails with a conflict: {err}"
+            );
+        }
+    }
+    assert!(x.is_ok() || y.is_ok(), "one of them wins: {x:?} {y:?}");
     protect::protect_table(&a, &t).await.unwrap();
     protect::protect_table(&b, &t).await.unwrap();
     let artifacts = catalog(&a, "Events").await;
     let paths: BTreeSet<_> = artifacts.iter().map(|x| &x.path).collect();
     assert_eq!(paths.len(), artifacts.len(), "no file cataloged twice");
     assert_eq!(artifacts.iter().map(|x| x.rows).sum::<u64>(), 12);
+    let harvest = table_state(&a, "Events").await.unwrap().harvest;
+    assert_eq!(
+        (harvest.artifacts, harvest.rows),
+        (artifacts.len() as u64, 12),
+        "the state counts what the catalog holds"
+    );
+    assert_eq!(create_commands(&stack), (1, 1), "{:?}", stack.commands());
+}
+
+/// How many `.create-or-alter external table` and `.create-or-alter continuous-export`
+/// commands the product sent.
+fn create_commands(stack: &Stack) -> (usize, usize) {
+    let commands = stack.commands();
+    let count = |prefix: &str| commands.iter().filter(|c| c.starts_with(prefix)).count();
+    (
+        count(".create-or-alter external table"),
+        count(".create-or-alter continuous-export"),
+    )
+}
+
+/// The StartCursor kusto-sim reports for an export.
+async fn export_start_cursor(stack: &Stack, export: &str) -> String {
+    let table = stack.kusto(".show continuous-exports").await;
+    let column = |name: &str| table.columns.iter().position(|c| c.name == name).unwrap();
+    let (name, cursor) = (column("Name"), column("StartCursor"));
+    let row = table
+        .rows
+        .iter()
+        .find(|r| r[name].to_kusto_string() == export)
+        .unwrap_or_else(|| panic!("no export {export}"));
+    let cursor = row[cursor].to_kusto_string();
+    assert!(
+        !cursor.is_empty(),
+        "{export} has run once and has a StartCursor"
+    );
+    cursor
 }
 
 #[tokio::test]
@@ -288,13 +339,15 @@ async fn a_failing_export_shows_in_health_with_table_and_message() {
     let state = table_state(&app, "Events").await.unwrap();
     let health = state.health.expect("health recorded");
     assert_eq!(health.last_run_result.as_deref(), Some("Failed"));
-    assert!(
-        health
-            .recent_failures
-            .iter()
-            .any(|f| f.details.contains(&message) || message.contains(&f.details)),
-        "{message:?} in {:?}",
-        health.recent_failures
+    let details: Vec<_> = health
+        .recent_failures
+        .iter()
+        .map(|f| f.details.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [message.as_str()],
+        "Kusto's failure message, verbatim"
     );
     assert_eq!(state.table.as_str(), "Events");
 }
@@ -317,10 +370,30 @@ async fn ingestion_time_policy_off_is_reported_then_fixed_when_allowed() {
             .is_empty()
     );
 
+    assert_eq!(
+        ingestion_time_policy(&stack).await,
+        r#"{"IsEnabled":false}"#
+    );
+
     stack.set("AdxBackup__EnableIngestionTimePolicy", "true");
-    protect::run_once(&stack.app()).await.unwrap();
+    let report = protect::run_once(&stack.app()).await.unwrap();
+    assert!(
+        report.contains("enabled the IngestionTime policy"),
+        "{report}"
+    );
+    assert_eq!(
+        ingestion_time_policy(&stack).await,
+        r#"{"IsEnabled":true}"#,
+        "the policy is really on in Kusto"
+    );
     let state = table_state(&stack.app(), "Events").await.unwrap();
     assert!(matches!(state.protection, Protection::Protected { .. }));
+}
+
+async fn ingestion_time_policy(stack: &Stack) -> String {
+    let policies = names(stack, ".show table Events policy ingestiontime", "Policy").await;
+    assert_eq!(policies.len(), 1, "{policies:?}");
+    policies.into_iter().next().unwrap()
 }
 
 #[tokio::test]
@@ -424,12 +497,9 @@ async fn objects_it_did_not_create_are_never_touched_and_leaving_scope_keeps_the
 #[tokio::test]
 async fn a_table_failing_on_every_delivery_is_recorded_on_the_last_one_not_poisoned() {
     let mut stack = events_stack().await;
-    // Kusto unreachable: a closed port on loopback, a transient failure every time.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    stack.set("AdxBackup__ClusterUri", &format!("http://{closed}"));
+    // Kusto unreachable: port 0 on loopback, which nothing can listen on, so every attempt is
+    // refused (a transient failure) and no other test's server can answer instead.
+    stack.set("AdxBackup__ClusterUri", "http://127.0.0.1:0");
     let host = FunctionsHost::start(&stack.settings).await;
     let task = r#"{"kind":"ProtectTableV1","database":"Sales","table":"Events"}"#;
 
@@ -458,8 +528,13 @@ async fn a_table_failing_on_every_delivery_is_recorded_on_the_last_one_not_poiso
     let state = table_state(&stack.app(), "Events")
         .await
         .expect("failure recorded");
-    let error = state.last_error.expect("last_error");
-    assert!(error.message.contains("Events"), "{}", error.message);
+    let error = state.last_error.expect("last_error").message;
+    assert!(
+        error.starts_with(
+            "protect could not read the table schema in database Sales, table Events: transient Kusto failure for `.show table ['Events'] schema as json` on database Sales"
+        ) && error.contains("could not connect"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

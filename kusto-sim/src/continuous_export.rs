@@ -93,6 +93,7 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
     };
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
+    let lag = Duration::from_millis(sim.fault_config().artifact_report_lag_ms);
     let mut cluster = sim.cluster();
     let Ok(export) = cluster
         .database_mut(db)
@@ -103,10 +104,11 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
     export.is_running = false;
     match outcome {
         Ok(files) => {
+            let reported = now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX);
             report.artifacts = files.len();
             report.records = files.iter().map(|f| f.num_records).sum();
             export.artifacts.extend(files.into_iter().map(|f| Artifact {
-                timestamp: now,
+                timestamp: reported,
                 external_table: start.ext.name.clone(),
                 path: f.path,
                 num_records: f.num_records,

@@ -20,6 +20,9 @@ pub struct FaultConfig {
     pub operation_latency_ms: u64,
     /// Continuous exports whose runs fail (`"*"` = all).
     pub fail_continuous_exports: Vec<String>,
+    /// How far before the end of its run an exported artifact's `Timestamp` lies: a run's
+    /// files show up in `exported-artifacts` stamped earlier than files already listed.
+    pub artifact_report_lag_ms: u64,
 }
 
 /// The text Kusto reports when an export runs out of memory.

@@ -436,6 +436,9 @@ async fn health_keeps_each_failure_once_at_most_ten_and_the_lag_behind_exported_
     ingest(&stack, "Events", &events_on("2026-08-01", 0, 2)).await;
     stack.run_exports().await;
     ingest(&stack, "Events", &events_on("2026-08-02", 2, 2)).await;
+    // The failing runs start over a second after the last success: LastRunTime moves on,
+    // ExportedTo stays, and the lag must follow ExportedTo.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     stack.sim.state().set_faults(FaultConfig {
         fail_continuous_exports: vec!["adxbk_Events".into()],
         ..FaultConfig::default()
@@ -462,6 +465,7 @@ async fn health_keeps_each_failure_once_at_most_ten_and_the_lag_behind_exported_
         Some((health.checked_at - exported_to).whole_seconds()),
         "lag is the check's time minus Kusto's ExportedTo"
     );
+    assert!(health.lag_seconds >= Some(1), "{:?}", health.lag_seconds);
 
     protect::protect_table(&app, &t).await.unwrap();
     let health = table_state(&app, "Events").await.unwrap().health.unwrap();

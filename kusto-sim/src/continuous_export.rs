@@ -93,7 +93,8 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
     };
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
-    let lag = Duration::from_millis(sim.fault_config().artifact_report_lag_ms);
+    let faults = sim.fault_config();
+    let lag = Duration::from_millis(faults.artifact_report_lag_ms);
     let mut cluster = sim.cluster();
     let Ok(export) = cluster
         .database_mut(db)
@@ -104,7 +105,8 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
     export.is_running = false;
     match outcome {
         Ok(files) => {
-            let reported = now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX);
+            let reported = (!faults.artifact_timestamps_missing)
+                .then(|| now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX));
             report.artifacts = files.len();
             report.records = files.iter().map(|f| f.num_records).sum();
             export.artifacts.extend(files.into_iter().map(|f| Artifact {

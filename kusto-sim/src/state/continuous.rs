@@ -37,7 +37,8 @@ pub struct ContinuousExport {
 
 #[derive(Debug, Clone)]
 pub struct Artifact {
-    pub timestamp: i64,
+    /// None lists the artifact with a null Timestamp (a fault).
+    pub timestamp: Option<i64>,
     pub external_table: String,
     pub path: String,
     pub num_records: u64,
@@ -87,7 +88,7 @@ impl ContinuousExport {
         let mut out = ResultTable::with_schema(ARTIFACTS_SCHEMA);
         for a in &self.artifacts {
             out.push(vec![
-                Value::DateTime(a.timestamp),
+                a.timestamp.map_or(Value::Null, Value::DateTime),
                 Value::String(a.external_table.clone()),
                 Value::String(a.path.clone()),
                 Value::Long(a.num_records as i64),

@@ -78,6 +78,7 @@ async fn new_artifacts(
     // Paths taken in this harvest: one listing can repeat a file, and a linear scan per row
     // would make a large backlog quadratic.
     let mut taken = HashSet::new();
+    let unknown_time = h.watermark.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
         let url = row.str("Path").map_err(field)?;
         let Some(located) = layout.artifact_from_url(url, container, &t.database, &t.table) else {
@@ -100,10 +101,12 @@ async fn new_artifacts(
             source: ArtifactSource::ContinuousExport {
                 export: export.clone(),
             },
+            // No time from Kusto: the watermark (the epoch before the first), never the
+            // present, which would move the watermark past files not yet listed.
             produced_at: row
                 .opt_datetime("Timestamp")
                 .map_err(field)?
-                .unwrap_or_else(OffsetDateTime::now_utc),
+                .unwrap_or(unknown_time),
         });
     }
     Ok(fresh)

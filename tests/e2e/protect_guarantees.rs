@@ -239,6 +239,35 @@ async fn harvest_catches_an_artifact_listed_late_within_the_overlap_window() {
     assert_eq!(artifacts.iter().map(|a| a.rows).sum::<u64>(), 5);
 }
 
+#[tokio::test]
+async fn an_artifact_without_a_timestamp_does_not_make_harvest_skip_a_later_listed_one() {
+    let stack = events_stack().await;
+    let app = stack.app();
+    let t = table_ref("Events");
+    protect::run_once(&app).await.unwrap();
+    stack.run_exports().await;
+    stack.sim.state().set_faults(FaultConfig {
+        artifact_timestamps_missing: true,
+        ..FaultConfig::default()
+    });
+    ingest(&stack, "Events", &events_on("2026-07-03", 0, 3)).await;
+    stack.run_exports().await;
+    assert_eq!(protect::protect_table(&app, &t).await.unwrap().harvested, 1);
+
+    // Listed after that harvest, stamped three hours back: an unknown time must not have
+    // moved the watermark to the present.
+    stack.sim.state().set_faults(FaultConfig {
+        artifact_report_lag_ms: 3 * 60 * 60 * 1000,
+        ..FaultConfig::default()
+    });
+    ingest(&stack, "Events", &events_on("2026-07-04", 3, 2)).await;
+    stack.run_exports().await;
+    assert_eq!(protect::protect_table(&app, &t).await.unwrap().harvested, 1);
+    let artifacts = catalog(&app, "Events").await;
+    assert_eq!(artifacts.len(), 2, "{artifacts:?}");
+    assert_eq!(artifacts.iter().map(|a| a.rows).sum::<u64>(), 5);
+}
+
 /// Every `Timestamp` in the export's exported-artifacts, read from kusto-sim directly.
 async fn export_artifact_timestamps(stack: &Stack) -> Vec<OffsetDateTime> {
     let table = stack

@@ -452,7 +452,7 @@ async fn objects_it_did_not_create_are_never_touched_and_leaving_scope_keeps_the
     stack
         .kusto(".create table Notes (Timestamp:datetime, Text:string)")
         .await;
-    let foreign = ".create-or-alter external table adxbk_Notes (Timestamp:datetime, Text:string) kind=storage dataformat=parquet (h@'http://127.0.0.1:1/elsewhere') with (docString='made by hand')";
+    let foreign = ".create-or-alter external table adxbk_Notes (Timestamp:datetime, Text:string) kind=storage dataformat=parquet (h@'http://127.0.0.1:0/elsewhere') with (docString='made by hand')";
     stack.kusto(foreign).await;
     protect::run_once(&stack.app()).await.unwrap();
     match table_state(&stack.app(), "Notes").await.unwrap().protection {

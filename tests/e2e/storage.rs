@@ -25,7 +25,7 @@ const AZURITE_HINT: &str = "is Azurite running? (node node_modules/azurite/dist/
 fn settings_from(connection_string: &str) -> StorageSettings {
     let env = Env::from_pairs([
         ("BackupStorage", connection_string),
-        ("AdxBackup__ClusterUri", "http://127.0.0.1:9"),
+        ("AdxBackup__ClusterUri", "http://127.0.0.1:0"),
         ("AdxBackup__Databases", "db"),
     ]);
     Settings::load(&env).expect("storage settings").storage

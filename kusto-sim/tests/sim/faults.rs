@@ -8,7 +8,7 @@ use super::roundtrip::wait_for;
 use super::support::{Client, azurite, container, start};
 use kusto_sim::FaultConfig;
 
-const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
+const NO_STORAGE: &str = "http://127.0.0.1:0/devstoreaccount1";
 
 #[tokio::test]
 async fn throttling_and_transient_errors_follow_the_rates() {

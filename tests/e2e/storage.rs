@@ -8,8 +8,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
 use adx_backup::retry::RetryPolicy;
 use adx_backup::settings::{Env, Settings, StorageAuth, StorageSettings};
+use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
+use adx_backup::storage::layout::Layout;
 use adx_backup::storage::state::Versioned;
 use adx_backup::storage::{BlobStore, StorageError, TaskQueue, connect};
 use base64::Engine;
@@ -223,6 +226,50 @@ async fn storage_versioned_save_refuses_a_stale_etag() {
         .save(&store, path)
         .await
         .expect("a save updates the version it holds");
+    store.delete_container().await.expect("delete container");
+}
+
+/// A catalog segment is written once: a second append of the same number (another worker,
+/// or a retry that does not know the first landed) is a conflict and the first stays whole.
+#[tokio::test]
+async fn storage_catalog_segments_are_written_once() {
+    let store = fresh_container("catalog").await;
+    let layout = Layout::new("backup");
+    let catalog = Catalog::new(&store, &layout);
+    let (db, table) = (
+        DatabaseName::new("db").unwrap(),
+        TableName::new("t").unwrap(),
+    );
+    let artifact = |name: &str, rows: u64| Artifact {
+        path: format!("backup/db/t/20260101/{name}.parquet"),
+        day: Day::parse_folder("20260101").unwrap(),
+        rows,
+        bytes: Some(10),
+        source: ArtifactSource::ContinuousExport {
+            export: ExportName::new("adxbk_t").unwrap(),
+        },
+        produced_at: time::macros::datetime!(2026-01-01 10:00 UTC),
+    };
+    let first = vec![artifact("a", 1), artifact("b", 2)];
+    catalog
+        .append(&db, &table, 0, &first)
+        .await
+        .expect("append");
+    let err = catalog
+        .append(&db, &table, 0, &[artifact("c", 3)])
+        .await
+        .expect_err("segment 0 exists");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(
+        catalog.read_segment(&db, &table, 0).await.expect("read"),
+        Some(first.clone())
+    );
+    catalog
+        .append(&db, &table, 1, &[artifact("c", 3)])
+        .await
+        .expect("the next segment");
+    let all: Vec<Artifact> = catalog.stream(&db, &table).try_collect().await.unwrap();
+    assert_eq!(all, [first, vec![artifact("c", 3)]].concat());
     store.delete_container().await.expect("delete container");
 }
 

@@ -23,7 +23,7 @@ start() {
     return 0
   fi
   # --skipApiVersionCheck: the official Rust storage crates default to an API version newer
-  # than this Azurite knows (functions-host.md §B). In-memory: every run starts empty.
+  # than this Azurite knows (docs/functions-host.md §azurite). In-memory: every run starts empty.
   node node_modules/azurite/dist/src/azurite.js --silent --disableTelemetry --skipApiVersionCheck \
     --blobHost 127.0.0.1 --blobPort "$blob_port" \
     --queueHost 127.0.0.1 --queuePort "$queue_port" \

@@ -2,9 +2,9 @@
 # The main job end to end on the local stack: Azurite + kusto-sim + adx-backup.
 # Today that is `protect` (backfill, disaster, restore and verify join as they land):
 #   1. a source database with three tables, one excluded by pattern, one without a datetime column;
-#   2. `adx-backup protect --once` creates external tables and continuous exports;
+#   2. `adx-backup protect` creates external tables and continuous exports;
 #   3. rows are ingested and the continuous exports run (real parquet into Azurite);
-#   4. `adx-backup protect --once` harvests the exported files into the catalog;
+#   4. `adx-backup protect` harvests the exported files into the catalog;
 #   5. the backup is checked against the source: row counts and a content hash per table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +43,8 @@ kusto mgmt '.create table Events (Timestamp:datetime, DeviceId:long, Reading:rea
 kusto mgmt '.create table Devices (DeviceId:long, Name:string, Location:string)' > /dev/null
 kusto mgmt '.create table TempLoad (Timestamp:datetime, X:long)' > /dev/null
 
-echo "== adx-backup protect --once"
-target/debug/adx-backup protect --once
+echo "== adx-backup protect"
+target/debug/adx-backup protect
 curl -s -X POST "http://127.0.0.1:$port/sim/continuous-export/run" > /dev/null  # first run fixes StartCursor
 
 echo "== ingesting rows, then the continuous exports run"
@@ -60,8 +60,8 @@ for table, rows in (("Events", events), ("Devices", devices), ("TempLoad", temp)
 PY
 curl -s -X POST "http://127.0.0.1:$port/sim/continuous-export/run" > /dev/null
 
-echo "== adx-backup protect --once (harvests exported files into the catalog)"
-target/debug/adx-backup protect --once
+echo "== adx-backup protect (harvests exported files into the catalog)"
+target/debug/adx-backup protect
 
 echo "== verify: source vs backup (parquet in Azurite, read back through the external tables)"
 status=0

@@ -25,6 +25,7 @@ rm -rf .local/kql && mkdir -p .local/kql
 export KUSTO_SIM_COMMAND_LOG_DIR="$PWD/.local/kql"
 export ADXBACKUP_KQL_SAMPLES="$PWD/.local/kql/builder-samples.jsonl"
 cargo test --workspace 2>&1 | tee .local/cargo-test.log
+# The node scripts' own tests, and the check that every link and citation stays inside the repo.
 node --test scripts/
 node scripts/validate-kql.mjs .local/kql/*.jsonl
 

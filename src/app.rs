@@ -5,6 +5,7 @@ use tokio::sync::OnceCell;
 
 use crate::kusto::KustoClient;
 use crate::settings::Settings;
+use crate::storage::layout::Layout;
 use crate::storage::{self, BlobStore, TaskQueue};
 
 /// What a capability needs to do its work.
@@ -13,16 +14,18 @@ pub struct App {
     pub kusto: KustoClient,
     pub blobs: BlobStore,
     pub tasks: TaskQueue,
+    /// Where everything lives in the backup container, under the configured prefix.
+    pub layout: Layout,
     storage_ready: OnceCell<()>,
 }
 
 /// A client could not be built from the settings.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("cannot build the Kusto client: {0}")]
-    Kusto(Box<crate::kusto::KustoError>),
-    #[error("cannot build the storage clients: {0}")]
-    Storage(Box<storage::StorageError>),
+    #[error("cannot build the Kusto client")]
+    Kusto(#[source] Box<crate::kusto::KustoError>),
+    #[error("cannot build the storage clients")]
+    Storage(#[source] Box<storage::StorageError>),
 }
 
 impl App {
@@ -31,6 +34,7 @@ impl App {
         let (blobs, tasks) =
             storage::connect(&settings.storage).map_err(|e| AppError::Storage(Box::new(e)))?;
         Ok(Self {
+            layout: Layout::new(&settings.storage.prefix),
             settings,
             kusto,
             blobs,

@@ -36,10 +36,11 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         retry_after: u64,
     },
-    /// Run one protect pass now, including every table's step, without the task queue.
+    /// Run one protect pass now, including every table's step, without the task queue, and
+    /// exit (the timer schedule lives in functions/protect).
     Protect {
-        /// Run once and exit (the only mode; the timer schedule lives in functions/protect).
-        #[arg(long, required = true)]
+        /// Accepted for scripts written for earlier versions; `protect` always runs once.
+        #[arg(long, hide = true)]
         once: bool,
     },
 }

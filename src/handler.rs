@@ -1,5 +1,6 @@
-//! The Azure Functions custom-handler edge: axum routes that decode an invocation, call one
-//! capability and encode the host's response envelope.
+//! The Azure Functions custom-handler edge: axum routes that decode an invocation, hand it to
+//! the worker and encode the host's response envelope; and `run-local`, which plays the host's
+//! timer and queue trigger and settles each message as the worker's verdict says.
 //!
 //! One POST route per folder under `functions/`; `GET /` answers readiness before anything
 //! else is touched, so the host sees the worker up even when Kusto or storage are down.

@@ -128,6 +128,157 @@ entity_name!(
     "continuous-export"
 );
 
+/// One table of one database: what a protect task carries, and the unit every job works on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TableRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+}
+
+impl fmt::Display for TableRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// Why a piece of text is not a valid job, batch, chunk or tag id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{kind} id is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} id is {len} characters long; at most {max} are allowed")]
+    TooLong {
+        kind: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{kind} id {id:?} contains {bad:?}; only ASCII letters, digits{} are allowed", extra_chars(.allowed))]
+    BadCharacter {
+        kind: &'static str,
+        id: String,
+        bad: char,
+        allowed: &'static [char],
+    },
+}
+
+fn extra_chars(allowed: &[char]) -> String {
+    allowed.iter().map(|c| format!(", '{c}'")).collect()
+}
+
+/// Ids end up in blob paths, queue messages and extent tags, so they are kept to ASCII
+/// letters, digits and a few separators: nothing a path, a URL or a KQL string could read as
+/// syntax, and no case-folding surprises.
+fn validate_id(
+    kind: &'static str,
+    id: &str,
+    max: usize,
+    allowed: &'static [char],
+) -> Result<(), IdError> {
+    if id.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if id.len() > max {
+        return Err(IdError::TooLong {
+            kind,
+            len: id.chars().count(),
+            max,
+        });
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || allowed.contains(c)))
+    {
+        return Err(IdError::BadCharacter {
+            kind,
+            id: id.to_owned(),
+            bad,
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+/// Declares a validated id newtype that (de)serializes as a plain string.
+macro_rules! validated_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
+                let id = id.into();
+                validate_id($kind, &id, $max, $allowed)?;
+                Ok(Self(id))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// Separators an id may use besides letters and digits.
+const ID_SEPARATORS: &[char] = &['-', '_'];
+
+validated_id!(
+    /// One backfill or restore job, e.g. `bf-20261125-0a1b2c`: a folder under `$state/jobs/`.
+    JobId,
+    "job",
+    64,
+    ID_SEPARATORS
+);
+validated_id!(
+    /// One batch of a backfill job (a slice of the table's history exported at once).
+    BatchId,
+    "batch",
+    64,
+    ID_SEPARATORS
+);
+validated_id!(
+    /// One chunk of a restore job (a set of files ingested at once).
+    ChunkId,
+    "chunk",
+    64,
+    ID_SEPARATORS
+);
+validated_id!(
+    /// An extent tag, e.g. `ingest-by:<job>-<chunk>`: how a restore finds what it already
+    /// ingested. Kusto reads the `ingest-by:` and `drop-by:` prefixes, hence `:`.
+    ExtentTag,
+    "extent tag",
+    256,
+    &['-', '_', ':', '.']
+);
+
 /// A database cursor as issued by Kusto. Opaque: only ever passed back, always as an escaped
 /// string literal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -300,5 +451,68 @@ mod tests {
         assert!(bad.is_err());
         let good: TableName = serde_json::from_str("\"Events\"").unwrap();
         assert_eq!(good.as_str(), "Events");
+    }
+
+    #[test]
+    fn ids_accept_plain_tokens() {
+        assert_eq!(
+            JobId::new("bf-20261125-0a1b2c").unwrap().as_str(),
+            "bf-20261125-0a1b2c"
+        );
+        assert!(BatchId::new("000042").is_ok());
+        assert!(ChunkId::new("chunk_7").is_ok());
+        assert!(ExtentTag::new("ingest-by:rs-1.chunk_7").is_ok());
+        assert!(JobId::new("j".repeat(64)).is_ok());
+        assert!(ExtentTag::new("t".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn ids_reject_hostile_text() {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "a b",
+            "a'b",
+            "a\"b",
+            "x]",
+            "new\nline",
+            "semi;colon",
+            "p%41th",
+            "q?x=1",
+            "Täg",
+            "ingest-by:x",
+        ] {
+            assert!(JobId::new(bad).is_err(), "job {bad:?}");
+            assert!(BatchId::new(bad).is_err(), "batch {bad:?}");
+            assert!(ChunkId::new(bad).is_err(), "chunk {bad:?}");
+        }
+        for bad in ["", "a b", "a'b", "ingest-by:x]", "drop-by:a/b", "x\u{0}"] {
+            assert!(ExtentTag::new(bad).is_err(), "tag {bad:?}");
+        }
+        assert!(JobId::new("j".repeat(65)).is_err());
+        assert!(ExtentTag::new("t".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn id_errors_name_the_input_and_deserializing_validates() {
+        let err = JobId::new("a/b").unwrap_err().to_string();
+        assert!(
+            err.contains("job") && err.contains("a/b") && err.contains("'/'"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<ChunkId>("\"../x\"").is_err());
+        let ok: BatchId = serde_json::from_str("\"b-1\"").unwrap();
+        assert_eq!(serde_json::to_string(&ok).unwrap(), "\"b-1\"");
+    }
+
+    #[test]
+    fn table_refs_validate_both_names() {
+        let t: TableRef = serde_json::from_str(r#"{"database":"Sales","table":"Orders"}"#).unwrap();
+        assert_eq!(t.to_string(), "Sales.Orders");
+        assert!(
+            serde_json::from_str::<TableRef>(r#"{"database":"Sales","table":"x'; .drop"}"#)
+                .is_err()
+        );
     }
 }

@@ -2,21 +2,30 @@
 //!
 //! The modules follow the flow of work, and imports go one way, top to bottom:
 //!
-//! - `handler` (the Functions custom-handler protocol) and `cli` decode a request and call one
-//!   capability; `task` is the typed queue message both of them dispatch;
+//! - `handler` (the Functions custom-handler protocol and `run-local`) and `cli` decode a
+//!   request and hand it on;
+//! - `worker` runs a delivered task and owns the one failure policy: its verdict (done,
+//!   retry later, failed and recorded, poison) is applied by both the Functions queue route
+//!   and run-local's poller; it also fans the protect timer's plan out as tasks;
 //! - capabilities (`protect`; later `backfill`, `restore`, `verify`) do the work;
-//! - `kusto` (client, wire formats, the one command builder) and `storage` (blobs, queues,
-//!   layout, catalog, job state) talk to the outside world;
-//! - `ids`, `retry`, `settings` and `telemetry` are the shared vocabulary underneath.
+//! - `job` holds the mechanics multi-step capabilities share (ETag-guarded steps, delayed
+//!   follow-up tasks, recorded failures); `task` is the queue message, vocabulary only, so a
+//!   capability can send one; `app` holds the clients and blob layout built once;
+//! - `kusto` (client, wire formats, typed rows and operations, the one command builder) and
+//!   `storage` (blobs, queues, layout, catalog, job state) talk to the outside world;
+//! - `ids`, `retry`, `redact`, `settings` and `telemetry` are the shared vocabulary underneath.
 
 pub mod app;
 pub mod cli;
 pub mod handler;
 pub mod ids;
+pub mod job;
 pub mod kusto;
 pub mod protect;
+pub mod redact;
 pub mod retry;
 pub mod settings;
 pub mod storage;
 pub mod task;
 pub mod telemetry;
+pub mod worker;

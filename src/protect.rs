@@ -4,7 +4,7 @@
 //!
 //! 1. [`plan`] (the timer): under a run lock, list each database's tables, keep those in scope
 //!    and snapshot the database schema when it changed. The caller fans one task per table
-//!    out over the task queue (or, for `protect --once`, runs them inline).
+//!    out over the task queue (or, for `adx-backup protect`, runs them inline).
 //! 2. [`protect_table`] (one task): make sure the table's external table and continuous export
 //!    exist and match the table ([`ensure`]), harvest newly exported files into the catalog
 //!    ([`harvest`]) and record the export's health ([`health`]), all in the table's state
@@ -31,33 +31,37 @@ pub use error::ProtectError;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
-use crate::ids::{DatabaseName, TableName};
-use crate::kusto::command;
-use crate::storage::layout::Layout;
+use crate::ids::{DatabaseName, TableName, TableRef};
+use crate::kusto::{Step, command};
 use crate::storage::state::Versioned;
 
-/// One table to protect: what a protect task carries.
+/// A database or table that could not be protected, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableRef {
+pub struct FailureReport {
     pub database: DatabaseName,
-    pub table: TableName,
+    pub table: Option<TableName>,
+    pub error: String,
 }
 
-impl fmt::Display for TableRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.database, self.table)
+impl FailureReport {
+    fn new(database: &DatabaseName, table: Option<&TableName>, err: &ProtectError) -> Self {
+        Self {
+            database: database.clone(),
+            table: table.cloned(),
+            error: err.to_string(),
+        }
     }
 }
 
 /// What the timer half decided.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProtectPlan {
     pub tables: Vec<TableRef>,
     pub schema_snapshots_written: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
     /// Databases that could not be planned, with why.
-    pub failures: Vec<String>,
+    pub failures: Vec<FailureReport>,
 }
 
 impl fmt::Display for ProtectPlan {
@@ -72,16 +76,12 @@ impl fmt::Display for ProtectPlan {
                     self.schema_snapshots_written
                 )?;
                 for failure in &self.failures {
-                    write!(f, "\nFAILED: {failure}")?;
+                    write!(f, "\nFAILED: {}", failure.error)?;
                 }
                 Ok(())
             }
         }
     }
-}
-
-pub(crate) fn layout(app: &App) -> Layout {
-    Layout::new(&app.settings.storage.prefix)
 }
 
 /// The timer half: discover the tables in scope and snapshot schemas, under the run lock.
@@ -105,7 +105,7 @@ pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
             }
             Err(err) => {
                 tracing::error!(database = %db, error = %err, "database not planned; the others go on");
-                plan.failures.push(err.to_string());
+                plan.failures.push(FailureReport::new(db, None, &err));
             }
         }
     }
@@ -127,16 +127,11 @@ async fn plan_database(
 }
 
 async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, ProtectError> {
-    let tables = app
-        .kusto
-        .mgmt(db, &command::show_tables())
-        .await
-        .map_err(|e| ProtectError::kusto(db, None, "list tables", e))?;
+    let step = Step::database(db, "list tables");
+    let tables = step.mgmt(&app.kusto, &command::show_tables()).await?;
     let mut found = Vec::new();
     for row in tables.first().into_iter().flat_map(|t| t.rows()) {
-        let name = row
-            .str("TableName")
-            .map_err(|e| ProtectError::kusto(db, None, "list tables", e.into()))?;
+        let name = row.str("TableName").map_err(|e| step.error(e))?;
         let table = TableName::new(name).map_err(|e| ProtectError::BadName {
             database: db.clone(),
             source: e,
@@ -153,13 +148,13 @@ async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, Protect
     Ok(found)
 }
 
-/// What one table's step did, for the invocation log and `protect --once`.
-#[derive(Debug)]
+/// What one table's step did, for the invocation log and `protect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableOutcome {
     pub table: TableRef,
     pub changes: Vec<String>,
     pub harvested: usize,
-    pub status: String,
+    pub protection: Protection,
 }
 
 impl fmt::Display for TableOutcome {
@@ -167,7 +162,9 @@ impl fmt::Display for TableOutcome {
         write!(
             f,
             "{}: {}; harvested {} artifact(s)",
-            self.table, self.status, self.harvested
+            self.table,
+            self.protection.summary(),
+            self.harvested
         )?;
         if !self.changes.is_empty() {
             write!(f, "; changed: {}", self.changes.join(", "))?;
@@ -181,7 +178,7 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     app.ensure_storage()
         .await
         .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
-    let path = layout(app).table_state(&t.database, &t.table);
+    let path = app.layout.table_state(&t.database, &t.table);
     let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
         .await
         .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
@@ -201,9 +198,9 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         table: t.clone(),
         changes: ensured.changes,
         harvested,
-        status: state.value.protection.summary(),
+        protection: state.value.protection.clone(),
     };
-    tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.status, "table protected");
+    tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.protection.summary(), "table protected");
     Ok(outcome)
 }
 
@@ -212,8 +209,8 @@ pub async fn record_failure(
     app: &App,
     t: &TableRef,
     err: &ProtectError,
-) -> Result<(), ProtectError> {
-    let path = layout(app).table_state(&t.database, &t.table);
+) -> Result<FailureReport, ProtectError> {
+    let path = app.layout.table_state(&t.database, &t.table);
     let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
         .await
         .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
@@ -224,10 +221,11 @@ pub async fn record_failure(
     state
         .save(&app.blobs, &path)
         .await
-        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))
+        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))?;
+    Ok(FailureReport::new(&t.database, Some(&t.table), err))
 }
 
-/// `protect --once`: plan, then every table inline, without the queue. Tables that fail are
+/// `protect`: plan, then every table inline, without the queue. Tables that fail are
 /// reported and recorded; the others still run.
 pub async fn run_once(app: &App) -> Result<String, ProtectError> {
     let plan = plan(app).await?;

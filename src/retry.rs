@@ -91,6 +91,35 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// As [`RetryPolicy::run`], with every attempt bounded by `attempt_timeout`: an attempt
+    /// that gets no answer in time fails with `timed_out()`, which should be transient, so a
+    /// silently dropped connection costs one attempt instead of hanging the caller.
+    pub async fn run_bounded<T, E, F, Fut>(
+        &self,
+        what: &str,
+        attempt_timeout: Duration,
+        timed_out: impl Fn() -> E,
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        E: Retryable + std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(what, || {
+            let attempt = op();
+            let timed_out = &timed_out;
+            async move {
+                tokio::time::timeout(attempt_timeout, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()))
+            }
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +180,29 @@ mod tests {
             .await;
         assert!(out.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_hung_attempt_times_out_and_is_retried() {
+        let calls = AtomicU32::new(0);
+        let out: Result<u32, Fail> = RetryPolicy::fast(3)
+            .run_bounded(
+                "t",
+                Duration::from_millis(20),
+                || Fail(true),
+                || async {
+                    let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    if n == 1 {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Ok(n)
+                },
+            )
+            .await;
+        assert_eq!(
+            out.unwrap(),
+            2,
+            "the first attempt hung, the second answered"
+        );
     }
 }

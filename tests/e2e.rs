@@ -11,6 +11,8 @@ mod harness;
 
 #[path = "e2e/handler.rs"]
 mod handler;
+#[path = "e2e/jobs.rs"]
+mod jobs;
 #[path = "e2e/kusto_client.rs"]
 mod kusto_client;
 #[path = "e2e/protect.rs"]
@@ -21,3 +23,5 @@ mod protect_guarantees;
 mod run_local;
 #[path = "e2e/storage.rs"]
 mod storage;
+#[path = "e2e/worker.rs"]
+mod worker;

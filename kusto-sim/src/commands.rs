@@ -11,12 +11,12 @@ mod script;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::backend::Backend;
 use crate::engine::{self, Ctx};
 use crate::error::SimError;
 use crate::parse::command::{Command, parse_command};
 use crate::protocol::QueryOutcome;
-use crate::query::{self, Limits};
-use crate::sim::Sim;
+use crate::query_runner::{self, Limits};
 use crate::table::ResultTable;
 
 /// A management endpoint result: a plain command result (V1 `Table_0`), or a query-shaped
@@ -27,9 +27,9 @@ pub enum MgmtResult {
     Query(QueryOutcome),
 }
 
-pub async fn execute(sim: &Sim, db: &str, csl: &str) -> Result<MgmtResult, SimError> {
+pub async fn execute(sim: &Backend, db: &str, csl: &str) -> Result<MgmtResult, SimError> {
     if !csl.trim_start().starts_with('.') {
-        return query::run(sim, db, csl, &Limits::default())
+        return query_runner::run(sim, db, csl, &Limits::default())
             .await
             .map(MgmtResult::Query);
     }
@@ -49,7 +49,7 @@ pub async fn execute(sim: &Sim, db: &str, csl: &str) -> Result<MgmtResult, SimEr
 type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<ResultTable, SimError>> + Send + 'a>>;
 
 /// Boxed so `.execute database script` can run commands recursively.
-pub(crate) fn run<'a>(sim: &'a Sim, db: &'a str, command: Command) -> BoxedResult<'a> {
+pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedResult<'a> {
     Box::pin(async move {
         use Command::*;
         match command {

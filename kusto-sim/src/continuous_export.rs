@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::backend::Backend;
 use crate::error::SimError;
-use crate::export::{self, FileOptions};
+use crate::export_writer::{self, FileOptions};
 use crate::parse::query::parse_query;
-use crate::query::{CursorWindow, evaluate};
-use crate::sim::Sim;
+use crate::query_runner::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
 use crate::value::Value;
 use crate::value::temporal::DOTNET_EPOCH_OFFSET;
@@ -31,7 +31,7 @@ pub struct RunReport {
 
 /// Runs the enabled exports of every database: all of them when `force`, else those whose
 /// interval has elapsed.
-pub async fn run_all(sim: &Sim, force: bool) -> Vec<RunReport> {
+pub async fn run_all(sim: &Backend, force: bool) -> Vec<RunReport> {
     let due: Vec<(String, String)> = {
         let now = sim.now();
         let cluster = sim.cluster();
@@ -56,7 +56,7 @@ pub async fn run_all(sim: &Sim, force: bool) -> Vec<RunReport> {
 }
 
 /// Runs due exports every `tick` until the simulator is dropped.
-pub fn spawn_scheduler(sim: &Arc<Sim>, tick: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(sim);
     tokio::spawn(async move {
         loop {
@@ -75,7 +75,7 @@ struct Start {
     exported_to: i64,
 }
 
-async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
+async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     let mut report = RunReport {
         database: db.to_string(),
         name: name.to_string(),
@@ -93,7 +93,7 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
     };
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
-    let faults = sim.fault_config();
+    let faults = sim.faults().config.clone();
     let lag = Duration::from_millis(faults.artifact_report_lag_ms);
     let mut cluster = sim.cluster();
     let Ok(export) = cluster
@@ -136,7 +136,7 @@ async fn run_one(sim: &Sim, db: &str, name: &str) -> RunReport {
 
 /// Marks the export running and picks its cursor window; `None` when there is nothing to
 /// export (disabled, already running, or the first run, which only sets StartCursor).
-fn begin(sim: &Sim, db: &str, name: &str) -> Result<Option<Start>, SimError> {
+fn begin(sim: &Backend, db: &str, name: &str) -> Result<Option<Start>, SimError> {
     let now = sim.now();
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
@@ -178,10 +178,10 @@ fn begin(sim: &Sim, db: &str, name: &str) -> Result<Option<Start>, SimError> {
 }
 
 async fn export_window(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     start: &Start,
-) -> Result<Vec<export::ExportedFile>, SimError> {
+) -> Result<Vec<export_writer::ExportedFile>, SimError> {
     if sim.faults().continuous_export_fails(&start.export.name) {
         return Err(SimError::Storage(format!(
             "Continuous export '{}' failed: injected failure (kusto-sim fault)",
@@ -190,7 +190,7 @@ async fn export_window(
     }
     let query = parse_query(&start.export.query)?;
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
-    let rows = export::conform(&start.ext, result)?;
+    let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {
         name_prefix: None,
         size_limit: start
@@ -201,7 +201,7 @@ async fn export_window(
             .and_then(|v| u64::try_from(v).ok()),
         memory_budget_rows: None,
     };
-    export::write(sim, &start.ext, rows, &opts)
+    export_writer::write(sim, &start.ext, rows, &opts)
         .await
         .map_err(|(e, _)| e)
 }

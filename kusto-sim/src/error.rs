@@ -2,6 +2,9 @@
 
 use thiserror::Error;
 
+/// The text Kusto reports when an export runs out of memory.
+pub const LOW_MEMORY_TEXT: &str = "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION). (message: 'bad allocation', details: '')";
+
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum SimError {
     /// Valid Kusto that kusto-sim doesn't implement; the text is the command's first words.
@@ -29,7 +32,7 @@ pub enum SimError {
     #[error("storage: {0}")]
     Storage(String),
     /// An export ran out of (simulated) memory.
-    #[error("{}", crate::faults::LOW_MEMORY_TEXT)]
+    #[error("{}", LOW_MEMORY_TEXT)]
     LowMemory,
 }
 

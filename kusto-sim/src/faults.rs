@@ -28,9 +28,6 @@ pub struct FaultConfig {
     pub artifact_timestamps_missing: bool,
 }
 
-/// The text Kusto reports when an export runs out of memory.
-pub const LOW_MEMORY_TEXT: &str = "Query execution lacks memory resources to complete (80DA0007): Partial query failure: Low memory condition (E_LOW_MEMORY_CONDITION). (message: 'bad allocation', details: '')";
-
 #[derive(Debug)]
 pub struct Faults {
     pub config: FaultConfig,

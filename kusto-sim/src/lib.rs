@@ -6,10 +6,28 @@
 //! Anything outside the supported subset is answered with a 400 "not supported by
 //! kusto-sim: ...". See `README.md` for the supported commands.
 //!
-//! Layers: `server` (HTTP) → `commands` / `query` (execution) → `engine` (operators),
-//! `export` / `ingest` / `continuous_export` (data movement) → `state` (the cluster),
-//! `blob` / `parquet_io` (storage), with `parse` + `lexer` for the text.
+//! Adding a command, one place per layer:
+//! - parser: a `Command` variant in `parse/command.rs`, parsed in `parse/command/ddl.rs`
+//!   (schema) or `parse/command/data.rs` (data movement, extents, operations);
+//! - command: a match arm in `commands::run` and its `command_type`, the execution in the
+//!   `commands/` module of its concern;
+//! - state: what it keeps in `state` (the cluster behind the `Backend`'s one mutex); no I/O
+//!   there, storage goes through `blob` / `export_writer` / `storage_reader`.
+//!
+//! Layers, each importing only from its own layer or those below (no import loop except the
+//! evaluator's own `engine::expr` ↔ `engine::functions`):
+//! 1. `server` (HTTP) and [`Server`];
+//! 2. `api`: [`Sim`], the in-process API (`mgmt`, `query`, `run_continuous_exports_now`, ...);
+//! 3. `commands` (one module per concern) and `continuous_export` (runs and scheduler);
+//! 4. `query_runner`, `export_writer`, `storage_reader`: running queries, writing and reading
+//!    parquet in storage;
+//! 5. `backend`: what all of those run against (state, storage client, faults, log, clock);
+//! 6. `state` (the cluster), `engine` (operators), `blob` / `parquet_io` (storage),
+//!    `faults`, `config`, `command_log`;
+//! 7. `parse` + `lexer` (the text), `protocol` (wire shapes), `table`, `value`, `error`.
 
+mod api;
+mod backend;
 mod blob;
 mod command_log;
 mod commands;
@@ -17,35 +35,33 @@ pub mod config;
 mod continuous_export;
 mod engine;
 pub mod error;
-mod export;
+mod export_writer;
 pub mod faults;
-mod ingest;
 mod lexer;
 mod parquet_io;
 pub mod parse;
 mod protocol;
-mod query;
+mod query_runner;
 mod server;
-mod sim;
 mod state;
+mod storage_reader;
 pub mod table;
 pub mod value;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
+pub use api::Sim;
 pub use command_log::LoggedCommand;
 pub use config::{Config, StorageAccount};
 pub use continuous_export::RunReport;
 pub use error::SimError;
 pub use faults::FaultConfig;
 pub use protocol::QueryOutcome;
-pub use sim::Sim;
 
 /// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
 pub struct Server {
     addr: SocketAddr,
-    sim: Arc<Sim>,
+    sim: Sim,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -68,7 +84,7 @@ impl Server {
             }
         })];
         if let Some(tick) = tick {
-            tasks.push(continuous_export::spawn_scheduler(&sim, tick));
+            tasks.push(continuous_export::spawn_scheduler(sim.backend(), tick));
         }
         Ok(Self { addr, sim, tasks })
     }
@@ -83,7 +99,7 @@ impl Server {
     }
 
     /// The simulator behind the server: seed data, run exports, set faults, read the log.
-    pub fn state(&self) -> &Arc<Sim> {
+    pub fn state(&self) -> &Sim {
         &self.sim
     }
 

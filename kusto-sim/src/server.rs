@@ -1,8 +1,6 @@
 //! HTTP: the Kusto REST endpoints (auth, request decoding, fault injection, V1/V2/error
 //! encoding) and the `/sim/*` control endpoints.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,15 +10,16 @@ use axum::routing::{get, post};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
+use crate::api::Sim;
+use crate::backend::Backend;
 use crate::command_log::LoggedCommand;
 use crate::commands::{self, MgmtResult};
 use crate::error::SimError;
 use crate::faults::FaultConfig;
 use crate::protocol::{RequestIds, error::error_json, v1, v2};
-use crate::query::{self, Limits};
-use crate::sim::Sim;
+use crate::query_runner::{self, Limits};
 
-pub fn router(sim: Arc<Sim>) -> Router {
+pub fn router(sim: Sim) -> Router {
     Router::new()
         .route("/", get(|| async { "kusto-sim" }))
         .route("/v1/rest/mgmt", post(mgmt))
@@ -47,19 +46,19 @@ struct KustoRequest {
     options: Option<Json>,
 }
 
-async fn mgmt(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&sim, Endpoint::Mgmt, &headers, &body).await
+async fn mgmt(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(sim.backend(), Endpoint::Mgmt, &headers, &body).await
 }
 
-async fn query_v1(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&sim, Endpoint::QueryV1, &headers, &body).await
+async fn query_v1(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(sim.backend(), Endpoint::QueryV1, &headers, &body).await
 }
 
-async fn query_v2(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&sim, Endpoint::QueryV2, &headers, &body).await
+async fn query_v2(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(sim.backend(), Endpoint::QueryV2, &headers, &body).await
 }
 
-async fn handle(sim: &Sim, endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn handle(sim: &Backend, endpoint: Endpoint, headers: &HeaderMap, body: &[u8]) -> Response {
     let ids = RequestIds {
         client_request_id: header(headers, "x-ms-client-request-id")
             .unwrap_or_else(|| format!("KustoSim;{}", Uuid::new_v4())),
@@ -86,7 +85,7 @@ async fn handle(sim: &Sim, endpoint: Endpoint, headers: &HeaderMap, body: &[u8])
 }
 
 async fn respond(
-    sim: &Sim,
+    sim: &Backend,
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: &[u8],
@@ -124,7 +123,7 @@ async fn respond(
         ));
     }
     let limits = Limits::from_options(req.options.as_ref());
-    let outcome = query::run(sim, &req.db, &req.csl, &limits).await?;
+    let outcome = query_runner::run(sim, &req.db, &req.csl, &limits).await?;
     Ok(match endpoint {
         Endpoint::QueryV2 => v2::frames(&outcome, ids),
         _ => v1::query(&outcome, ids),
@@ -138,7 +137,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn authorize(sim: &Sim, headers: &HeaderMap) -> Result<(), SimError> {
+fn authorize(sim: &Backend, headers: &HeaderMap) -> Result<(), SimError> {
     let auth = header(headers, "authorization").unwrap_or_default();
     let token = auth
         .strip_prefix("Bearer ")
@@ -185,11 +184,11 @@ async fn auth_metadata() -> axum::Json<Json> {
     }}))
 }
 
-async fn get_faults(State(sim): State<Arc<Sim>>) -> axum::Json<FaultConfig> {
+async fn get_faults(State(sim): State<Sim>) -> axum::Json<FaultConfig> {
     axum::Json(sim.fault_config())
 }
 
-async fn set_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+async fn set_faults(State(sim): State<Sim>, body: Bytes) -> Response {
     match serde_json::from_slice::<FaultConfig>(&body) {
         Ok(config) => {
             sim.set_faults(config.clone());
@@ -203,7 +202,7 @@ async fn set_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     }
 }
 
-async fn run_exports(State(sim): State<Arc<Sim>>) -> axum::Json<Json> {
+async fn run_exports(State(sim): State<Sim>) -> axum::Json<Json> {
     let reports = sim.run_continuous_exports_now().await;
     let rows: Vec<Json> = reports
         .into_iter()
@@ -212,6 +211,6 @@ async fn run_exports(State(sim): State<Arc<Sim>>) -> axum::Json<Json> {
     axum::Json(Json::Array(rows))
 }
 
-async fn commands_log(State(sim): State<Arc<Sim>>) -> axum::Json<Vec<LoggedCommand>> {
+async fn commands_log(State(sim): State<Sim>) -> axum::Json<Vec<LoggedCommand>> {
     axum::Json(sim.commands())
 }

@@ -1,5 +1,5 @@
 //! The simulated cluster: databases, tables with extents, external tables, continuous
-//! exports and async operations. Everything lives behind one mutex in [`crate::Sim`];
+//! exports and async operations. Everything lives behind one mutex in the `Backend`;
 //! nothing here does I/O.
 
 pub mod continuous;

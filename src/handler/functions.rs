@@ -1,11 +1,10 @@
 //! The functions this handler serves, one per folder under `functions/`, and the binding each
 //! reads. A test loads every `functions/*/function.json` and fails when the two drift.
 
-use serde_json::Value;
-
 use super::protocol::{Invocation, InvocationResponse, ProtocolError};
 use crate::app::App;
-use crate::task::{self, Task, TaskError};
+use crate::task::NotATask;
+use crate::worker::{self, Verdict, WorkerError};
 
 /// A function the host can invoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +33,10 @@ pub enum FunctionError {
     BadMessage {
         queue_function: &'static str,
         #[source]
-        source: serde_json::Error,
+        source: NotATask,
     },
     #[error(transparent)]
-    Task(#[from] TaskError),
+    Task(#[from] WorkerError),
 }
 
 impl Function {
@@ -78,21 +77,25 @@ impl Function {
         let value = inv.binding(self.binding())?;
         match self {
             Function::Protect => Ok(InvocationResponse::with_log(
-                task::fan_out_protect(app).await?,
+                worker::fan_out_protect(app).await?.to_string(),
             )),
-            Function::Tasks => {
-                let task = decode_task(value)?;
-                Ok(InvocationResponse::with_log(
-                    task.run(app, inv.dequeue_count().unwrap_or(1)).await?,
-                ))
-            }
+            Function::Tasks => answer(worker::deliver(app, value, inv.dequeue_count()).await),
         }
     }
 }
 
-fn decode_task(value: &Value) -> Result<Task, FunctionError> {
-    serde_json::from_value(value.clone()).map_err(|source| FunctionError::BadMessage {
-        queue_function: Function::Tasks.name(),
-        source,
-    })
+/// The worker's verdict as the host needs it: a 2xx answer makes the host delete the message
+/// ([`Settle::Delete`](worker::Settle)); a failed one makes it deliver the message again, and
+/// poison it after the last delivery.
+fn answer(verdict: Verdict) -> Result<InvocationResponse, FunctionError> {
+    match verdict {
+        Verdict::Done(_) | Verdict::Recorded(_) => {
+            Ok(InvocationResponse::with_log(verdict.to_string()))
+        }
+        Verdict::RetryLater(err) => Err(err.into()),
+        Verdict::Poison(source) => Err(FunctionError::BadMessage {
+            queue_function: Function::Tasks.name(),
+            source,
+        }),
+    }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::storage::{ReceivedMessage, StorageError, TaskQueue};
-use crate::task::{self, MAX_DEQUEUE_COUNT, Task};
+use crate::task::MAX_DEQUEUE_COUNT;
+use crate::worker::{self, Settle, Verdict};
 
 /// How `run-local` paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +50,7 @@ async fn timer(app: &App, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match task::fan_out_protect(app).await {
+        match worker::fan_out_protect(app).await {
             Ok(summary) => tracing::info!(%summary, "protect timer ran"),
             Err(err) => {
                 tracing::error!(error = %err, "protect timer failed; it runs again next tick")
@@ -60,21 +61,32 @@ async fn timer(app: &App, every: Duration) {
 
 async fn poll(app: &App, poison: &TaskQueue, retry_after: Duration) {
     loop {
-        match app.tasks.receive(BATCH, retry_after).await {
-            Ok(batch) if batch.is_empty() => tokio::time::sleep(IDLE_POLL).await,
-            Ok(batch) => {
-                for msg in batch {
-                    if let Err(err) = handle(app, poison, msg).await {
-                        tracing::error!(error = %err, "could not settle a task message; it will be delivered again");
-                    }
-                }
-            }
+        match poll_once(app, poison, retry_after).await {
+            Ok(0) => tokio::time::sleep(IDLE_POLL).await,
+            Ok(_) => {}
             Err(err) => {
                 tracing::error!(error = %err, "could not read the task queue; polling again shortly");
                 tokio::time::sleep(IDLE_POLL).await;
             }
         }
     }
+}
+
+/// Takes one batch of messages off the task queue and settles each as the worker's verdict
+/// says; returns how many it took. Public so a test can drive the poller one batch at a time.
+pub async fn poll_once(
+    app: &App,
+    poison: &TaskQueue,
+    retry_after: Duration,
+) -> Result<usize, StorageError> {
+    let batch = app.tasks.receive(BATCH, retry_after).await?;
+    let taken = batch.len();
+    for msg in batch {
+        if let Err(err) = handle(app, poison, msg).await {
+            tracing::error!(error = %err, "could not settle a task message; it will be delivered again");
+        }
+    }
+    Ok(taken)
 }
 
 /// Runs one message's task and settles the message: delete, leave for redelivery, or poison.
@@ -86,26 +98,24 @@ async fn handle(app: &App, poison: &TaskQueue, msg: ReceivedMessage) -> Result<(
             return to_poison(app, poison, &msg, &undecodable.raw).await;
         }
     };
-    let task: Task = match serde_json::from_str(&text) {
-        Ok(task) => task,
-        Err(err) => {
-            tracing::error!(message_id = %msg.id, error = %err, "task message is not a task this version understands; moved to the poison queue");
-            return to_poison(app, poison, &msg, &text).await;
-        }
-    };
     let dequeue_count = u64::from(msg.dequeue_count);
-    match task.run(app, dequeue_count).await {
-        Ok(outcome) => {
-            tracing::info!(message_id = %msg.id, %outcome, "task done");
+    let verdict = worker::deliver_text(app, &text, Some(dequeue_count)).await;
+    match (verdict.settle(dequeue_count), &verdict) {
+        (Settle::Delete, _) => {
+            tracing::info!(message_id = %msg.id, outcome = %verdict, "task settled");
             app.tasks.delete(&msg.id, &msg.pop_receipt).await
         }
-        Err(err) if dequeue_count >= MAX_DEQUEUE_COUNT => {
-            tracing::error!(message_id = %msg.id, dequeue_count, error = %err, "task failed on its last delivery; moved to the poison queue");
+        (Settle::Redeliver, _) => {
+            tracing::warn!(message_id = %msg.id, dequeue_count, error = %verdict, "task failed; it will be delivered again");
+            Ok(())
+        }
+        (Settle::Poison, Verdict::Poison(_)) => {
+            tracing::error!(message_id = %msg.id, error = %verdict, "moved to the poison queue");
             to_poison(app, poison, &msg, &text).await
         }
-        Err(err) => {
-            tracing::warn!(message_id = %msg.id, dequeue_count, error = %err, "task failed; it will be delivered again");
-            Ok(())
+        (Settle::Poison, _) => {
+            tracing::error!(message_id = %msg.id, dequeue_count, max = MAX_DEQUEUE_COUNT, error = %verdict, "task failed on its last delivery; moved to the poison queue");
+            to_poison(app, poison, &msg, &text).await
         }
     }
 }

@@ -4,7 +4,8 @@
 //! stores the result as a string, so a queue message arrives JSON-encoded inside a string and
 //! numbers arrive as strings; the docs show a "plain" shape with neither. Both are accepted:
 //! data values are unwrapped through at most two layers of JSON string, metadata strings lose
-//! one layer of quoting, and numbers may be numbers or strings (functions-host.md §A1).
+//! one layer of quoting, and numbers may be numbers or strings
+//! (docs/functions-host.md §invocation-request).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -129,7 +130,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The real capture from Core Tools 4.0.6610 (functions-host.md §A1).
+    /// The real capture from Core Tools 4.0.6610 (docs/functions-host.md §invocation-request).
     const HOST_CAPTURE: &str = r#"{ "Data": { "queue": "\"hello!!\"" },
       "Metadata": {
         "DequeueCount": "1",

@@ -15,10 +15,9 @@ use url::Url;
 
 use super::auth::TokenSource;
 use super::command::{Command, CommandKind};
-use super::error::{
-    ErrorClass, ErrorEnvelope, KustoError, RequestContext, ServiceError, classify, truncate,
-};
+use super::error::{ErrorClass, ErrorEnvelope, KustoError, RequestContext, ServiceError, classify};
 use super::frames::{DecodeError, KustoTable, QueryResult, TableKind, parse_v1, parse_v2};
+use super::service_error::truncate;
 use crate::ids::DatabaseName;
 use crate::retry::RetryPolicy;
 use crate::settings::KustoSettings;

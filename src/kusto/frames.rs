@@ -25,7 +25,7 @@ pub(crate) use v2::parse_v2;
 use serde_json::Value;
 
 use crate::ids::Cursor;
-use crate::kusto::error::ServiceError;
+use crate::kusto::service_error::ServiceError;
 use crate::kusto::types::KustoType;
 
 /// What a table in a response is for.

@@ -7,18 +7,17 @@
 //! table's schema by itself once the external table matches again; until then its runs fail
 //! and its cursor stays put, so no row is lost or exported twice.
 
-use std::time::Duration;
-
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
+use super::ProtectError;
 use super::state::{Protection, TableState};
-use super::{ProtectError, TableRef, layout};
 use crate::app::App;
+use crate::ids::TableRef;
 use crate::ids::{ColumnName, Cursor, ExportName, NameError, TableName};
 use crate::kusto::command::{self, ContinuousExportSpec, ExternalTableSpec};
-use crate::kusto::frames::{KustoTable, Row};
 use crate::kusto::types::KustoType;
+use crate::kusto::{ContinuousExportRow, Step};
 
 /// Marks objects adx-backup created; what lacks it is never altered.
 const DOC_MARKER: &str = "adx-backup:";
@@ -27,21 +26,7 @@ const DOC_MARKER: &str = "adx-backup:";
 pub struct Ensured {
     pub changes: Vec<String>,
     /// The continuous export as it now stands; None when the table is unprotected.
-    pub export: Option<ExportRow>,
-}
-
-/// One row of `.show continuous-export(s)`.
-#[derive(Debug, Clone)]
-pub struct ExportRow {
-    pub name: ExportName,
-    pub external_table: String,
-    pub query: String,
-    pub interval: Option<Duration>,
-    pub disabled: bool,
-    pub last_run_result: Option<String>,
-    pub last_run_time: Option<OffsetDateTime>,
-    pub exported_to: Option<OffsetDateTime>,
-    pub start_cursor: Option<String>,
+    pub export: Option<ContinuousExportRow>,
 }
 
 /// The names of the objects protecting one table.
@@ -62,18 +47,17 @@ pub async fn ensure(
             return Ok(unprotected(
                 state,
                 format!(
-                    "the IngestionTime policy is off, and continuous export needs it; run `.alter table ['{}'] policy ingestiontime true` or set AdxBackup__EnableIngestionTimePolicy=true",
-                    t.table
+                    "the IngestionTime policy is off, and continuous export needs it; run `{}` or set AdxBackup__EnableIngestionTimePolicy=true",
+                    command::alter_table_ingestiontime_policy(&t.table, true).as_str()
                 ),
             ));
         }
-        mgmt(
-            app,
-            t,
-            "enable the IngestionTime policy",
-            &command::alter_table_ingestiontime_policy(&t.table, true),
-        )
-        .await?;
+        Step::table(t, "enable the IngestionTime policy")
+            .mgmt(
+                &app.kusto,
+                &command::alter_table_ingestiontime_policy(&t.table, true),
+            )
+            .await?;
         changes.push("enabled the IngestionTime policy".to_owned());
     }
     let partition = match choose_partition(app, t, &columns) {
@@ -100,13 +84,9 @@ pub async fn ensure(
                 doc_string: format!("{DOC_MARKER}{fingerprint}"),
                 ..spec
             };
-            mgmt(
-                app,
-                t,
-                "create the external table",
-                &command::create_or_alter_external_table(&spec),
-            )
-            .await?;
+            Step::table(t, "create the external table")
+                .mgmt(&app.kusto, &command::create_or_alter_external_table(&spec))
+                .await?;
             let verb = if existing.is_some() {
                 "updated"
             } else {
@@ -144,38 +124,21 @@ fn unprotected(state: &mut TableState, reason: String) -> Ensured {
     }
 }
 
-async fn mgmt(
-    app: &App,
-    t: &TableRef,
-    step: &'static str,
-    cmd: &command::Command,
-) -> Result<Vec<KustoTable>, ProtectError> {
-    app.kusto
-        .mgmt(&t.database, cmd)
-        .await
-        .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))
-}
-
-fn field<T>(
-    t: &TableRef,
-    step: &'static str,
-    value: Result<T, crate::kusto::frames::FrameError>,
-) -> Result<T, ProtectError> {
-    value.map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e.into()))
-}
-
 async fn table_columns(
     app: &App,
     t: &TableRef,
 ) -> Result<Vec<(ColumnName, KustoType)>, ProtectError> {
-    let step = "read the table schema";
-    let tables = mgmt(app, t, step, &command::show_table_schema_as_json(&t.table)).await?;
+    let step = Step::table(t, "read the table schema");
+    let tables = step
+        .mgmt(&app.kusto, &command::show_table_schema_as_json(&t.table))
+        .await?;
     let row = tables
         .first()
         .and_then(|tb| tb.rows().next())
         .ok_or_else(|| unexpected(t, "the table schema came back empty"))?;
-    let schema: serde_json::Value = serde_json::from_str(field(t, step, row.str("Schema"))?)
-        .map_err(|e| unexpected(t, format!("the table schema is not JSON: {e}")))?;
+    let schema: serde_json::Value =
+        serde_json::from_str(row.str("Schema").map_err(|e| step.error(e))?)
+            .map_err(|e| unexpected(t, format!("the table schema is not JSON: {e}")))?;
     let mut columns = Vec::new();
     for col in schema["OrderedColumns"].as_array().into_iter().flatten() {
         let name = col["Name"].as_str().unwrap_or_default();
@@ -204,20 +167,35 @@ fn unexpected(t: &TableRef, message: impl Into<String>) -> ProtectError {
 }
 
 async fn ingestion_time_enabled(app: &App, t: &TableRef) -> Result<bool, ProtectError> {
-    let step = "read the IngestionTime policy";
-    let tables = mgmt(
-        app,
-        t,
-        step,
-        &command::show_table_ingestiontime_policy(&t.table),
-    )
-    .await?;
+    let step = Step::table(t, "read the IngestionTime policy");
+    let tables = step
+        .mgmt(
+            &app.kusto,
+            &command::show_table_ingestiontime_policy(&t.table),
+        )
+        .await?;
     let Some(row) = tables.first().and_then(|tb| tb.rows().next()) else {
         return Ok(false);
     };
-    let policy = field(t, step, row.opt_str("Policy"))?.unwrap_or_default();
-    let parsed: serde_json::Value = serde_json::from_str(policy).unwrap_or(serde_json::Value::Null);
-    Ok(parsed["IsEnabled"].as_bool().unwrap_or(false))
+    let policy = row.opt_str("Policy").map_err(|e| step.error(e))?;
+    policy_enabled(policy).map_err(|e| {
+        unexpected(
+            t,
+            format!("its IngestionTime policy is not the JSON Kusto documents ({e}); check `.show table policy ingestiontime`"),
+        )
+    })
+}
+
+/// No policy (null or empty) is a disabled one; a policy that does not parse is an error,
+/// not a silent "disabled" that would make protect alter the table.
+fn policy_enabled(policy: Option<&str>) -> Result<bool, serde_json::Error> {
+    match policy.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(false),
+        Some(text) => {
+            let parsed: serde_json::Value = serde_json::from_str(text)?;
+            Ok(parsed["IsEnabled"].as_bool().unwrap_or(false))
+        }
+    }
 }
 
 /// The override if set (it must name a datetime column), else the first datetime column,
@@ -271,7 +249,7 @@ fn external_table_spec(
     partition: Option<ColumnName>,
 ) -> ExternalTableSpec {
     let s = &app.settings;
-    let url = layout(app).table_data_url(
+    let url = app.layout.table_data_url(
         &s.protect.cluster_storage_uri,
         &s.storage.container,
         &t.database,
@@ -289,12 +267,28 @@ fn external_table_spec(
     }
 }
 
+/// What the fingerprint covers, serialized as JSON with fields in this order: a stable text
+/// that no change to a type's `Debug` output can alter.
+#[derive(Serialize)]
+struct FingerprintInput<'a> {
+    columns: Vec<(&'a str, &'a str)>,
+    partition: Option<&'a str>,
+    storage_uri: &'a str,
+}
+
 fn fingerprint(spec: &ExternalTableSpec) -> String {
-    let text = format!(
-        "{:?}|{:?}|{}",
-        spec.columns, spec.partition, spec.storage_uri
-    );
-    hex(&Sha256::digest(text.as_bytes()))[..16].to_owned()
+    let input = FingerprintInput {
+        columns: spec
+            .columns
+            .iter()
+            .map(|(c, ty)| (c.as_str(), ty.as_str()))
+            .collect(),
+        partition: spec.partition.as_ref().map(ColumnName::as_str),
+        storage_uri: &spec.storage_uri,
+    };
+    // Serializing strings and tuples cannot fail; an empty text would only cost one alter.
+    let text = serde_json::to_vec(&input).unwrap_or_default();
+    hex(&Sha256::digest(&text))[..16].to_owned()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -307,15 +301,14 @@ async fn external_table_doc(
     t: &TableRef,
     name: &TableName,
 ) -> Result<Option<String>, ProtectError> {
-    let step = "list external tables";
-    let tables = mgmt(app, t, step, &command::find_external_table(name)).await?;
+    let step = Step::table(t, "list external tables");
+    let tables = step
+        .mgmt(&app.kusto, &command::find_external_table(name))
+        .await?;
     for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
-        if field(t, step, row.str("TableName"))? == name.as_str() {
-            return Ok(Some(
-                field(t, step, row.opt_str("DocString"))?
-                    .unwrap_or_default()
-                    .to_owned(),
-            ));
+        if row.str("TableName").map_err(|e| step.error(e))? == name.as_str() {
+            let doc = row.opt_str("DocString").map_err(|e| step.error(e))?;
+            return Ok(Some(doc.unwrap_or_default().to_owned()));
         }
     }
     Ok(None)
@@ -326,16 +319,12 @@ async fn ensure_export(
     t: &TableRef,
     names: &ObjectNames,
     changes: &mut Vec<String>,
-) -> Result<ExportRow, ProtectError> {
-    let step = "read the continuous export";
-    let current = mgmt(
-        app,
-        t,
-        step,
-        &command::find_continuous_export(&names.export),
-    )
-    .await?;
-    let existing = find_export(t, &current, &names.export)?;
+) -> Result<ContinuousExportRow, ProtectError> {
+    let read = Step::table(t, "read the continuous export");
+    let current = read
+        .mgmt(&app.kusto, &command::find_continuous_export(&names.export))
+        .await?;
+    let existing = ContinuousExportRow::find(&current, &names.export).map_err(|e| read.error(e))?;
     let interval = app.settings.protect.export_interval;
     if let Some(row) = existing.filter(|r| {
         r.external_table == names.external.as_str()
@@ -352,18 +341,19 @@ async fn ensure_export(
         forced_latency: None,
         size_limit: None,
     };
-    let created = mgmt(
-        app,
-        t,
-        "create the continuous export",
-        &command::create_or_alter_continuous_export(&spec),
-    )
-    .await?;
+    let create = Step::table(t, "create the continuous export");
+    let created = create
+        .mgmt(
+            &app.kusto,
+            &command::create_or_alter_continuous_export(&spec),
+        )
+        .await?;
     changes.push(format!(
         "created or updated continuous export {}",
         names.export
     ));
-    find_export(t, &created, &names.export)?.ok_or_else(|| {
+    let listed = ContinuousExportRow::find(&created, &names.export).map_err(|e| read.error(e))?;
+    listed.ok_or_else(|| {
         unexpected(
             t,
             format!(
@@ -371,36 +361,6 @@ async fn ensure_export(
                 names.export
             ),
         )
-    })
-}
-
-fn find_export(
-    t: &TableRef,
-    tables: &[KustoTable],
-    name: &ExportName,
-) -> Result<Option<ExportRow>, ProtectError> {
-    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
-        if field(t, "read the continuous export", row.str("Name"))? == name.as_str() {
-            return export_row(t, name, &row).map(Some);
-        }
-    }
-    Ok(None)
-}
-
-fn export_row(t: &TableRef, name: &ExportName, row: &Row<'_>) -> Result<ExportRow, ProtectError> {
-    let step = "read the continuous export";
-    Ok(ExportRow {
-        name: name.clone(),
-        external_table: field(t, step, row.str("ExternalTableName"))?.to_owned(),
-        query: field(t, step, row.str("Query"))?.to_owned(),
-        interval: field(t, step, row.opt_timespan("IntervalBetweenRuns"))?,
-        disabled: field(t, step, row.opt_bool("IsDisabled"))?.unwrap_or(false),
-        last_run_result: field(t, step, row.opt_str("LastRunResult"))?
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        last_run_time: field(t, step, row.opt_datetime("LastRunTime"))?,
-        exported_to: field(t, step, row.opt_datetime("ExportedTo"))?,
-        start_cursor: field(t, step, row.opt_str("StartCursor"))?.map(str::to_owned),
     })
 }
 
@@ -442,5 +402,40 @@ mod tests {
         assert!(query_is_table("['My Table']", &t));
         assert!(query_is_table(" ['My Table'] ", &t));
         assert!(!query_is_table("['My Table'] | where x > 1", &t));
+    }
+
+    #[test]
+    fn fingerprint_is_pinned() {
+        let spec = ExternalTableSpec {
+            name: TableName::new("adxbk_Events").unwrap(),
+            columns: vec![
+                (ColumnName::new("Timestamp").unwrap(), KustoType::DateTime),
+                (ColumnName::new("Id").unwrap(), KustoType::Long),
+            ],
+            partition: Some(ColumnName::new("Timestamp").unwrap()),
+            storage_uri: "https://acct.blob.core.windows.net/backup/data/Sales/Events;managed_identity=system".into(),
+            folder: "adx-backup".into(),
+            file_extension: ".parquet".into(),
+            doc_string: String::new(),
+        };
+        // The first 16 hex digits of the sha256 of this JSON text, computed outside this code:
+        // {"columns":[["Timestamp","datetime"],["Id","long"]],"partition":"Timestamp","storage_uri":"https://acct.blob.core.windows.net/backup/data/Sales/Events;managed_identity=system"}
+        // computed outside this code; a change here re-alters every external table on upgrade.
+        assert_eq!(fingerprint(&spec), "2aefd526d59d0b8c");
+        let unpartitioned = ExternalTableSpec {
+            partition: None,
+            ..spec.clone()
+        };
+        assert_ne!(fingerprint(&unpartitioned), fingerprint(&spec));
+    }
+
+    #[test]
+    fn policy_json() {
+        assert!(!policy_enabled(None).unwrap());
+        assert!(!policy_enabled(Some("")).unwrap());
+        assert!(!policy_enabled(Some("null")).unwrap());
+        assert!(policy_enabled(Some(r#"{"IsEnabled":true}"#)).unwrap());
+        assert!(!policy_enabled(Some(r#"{"IsEnabled":false}"#)).unwrap());
+        assert!(policy_enabled(Some("{not json")).is_err());
     }
 }

@@ -1,20 +1,14 @@
 //! What can go wrong while protecting, with the database, table and step it happened in.
 
 use crate::ids::{DatabaseName, NameError, TableName};
-use crate::kusto::KustoError;
+use crate::kusto::StepError;
 use crate::retry::Retryable;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProtectError {
-    #[error("protect could not {step} in database {database}{}: {source}", table.as_ref().map(|t| format!(", table {t}")).unwrap_or_default())]
-    Kusto {
-        database: DatabaseName,
-        table: Option<TableName>,
-        step: &'static str,
-        #[source]
-        source: Box<KustoError>,
-    },
+    #[error("protect {0}")]
+    Kusto(#[from] StepError),
     #[error("protect could not {what}: {source}")]
     Storage {
         what: String,
@@ -40,20 +34,6 @@ pub enum ProtectError {
 }
 
 impl ProtectError {
-    pub(crate) fn kusto(
-        db: &DatabaseName,
-        table: Option<&TableName>,
-        step: &'static str,
-        source: KustoError,
-    ) -> Self {
-        Self::Kusto {
-            database: db.clone(),
-            table: table.cloned(),
-            step,
-            source: Box::new(source),
-        }
-    }
-
     pub(crate) fn storage(what: impl Into<String>, source: StorageError) -> Self {
         Self::Storage {
             what: what.into(),
@@ -67,7 +47,7 @@ impl Retryable for ProtectError {
     /// (the retry starts from a fresh read).
     fn is_transient(&self) -> bool {
         match self {
-            Self::Kusto { source, .. } => source.is_transient(),
+            Self::Kusto(e) => e.source.is_transient(),
             Self::Storage { source, .. } => source.is_transient() || source.is_conflict(),
             Self::BadName { .. } | Self::Unexpected { .. } | Self::TablesFailed { .. } => false,
         }

@@ -12,12 +12,12 @@ use std::collections::HashSet;
 
 use time::{Duration, OffsetDateTime};
 
+use super::ProtectError;
 use super::state::HarvestState;
-use super::{ProtectError, TableRef, layout};
 use crate::app::App;
 use crate::ids::ExportName;
-use crate::kusto::command;
-use crate::kusto::frames::FrameError;
+use crate::ids::TableRef;
+use crate::kusto::{ExportedArtifactRow, Step, command};
 use crate::storage::catalog::{Artifact, ArtifactSource, Catalog};
 
 /// How far behind the watermark each harvest looks again.
@@ -30,8 +30,8 @@ pub async fn harvest(
     export: &ExportName,
     h: &mut HarvestState,
 ) -> Result<usize, ProtectError> {
-    let layout = layout(app);
-    let catalog = Catalog::new(&app.blobs, &layout);
+    let layout = &app.layout;
+    let catalog = Catalog::new(&app.blobs, layout);
     let storage_err = |e| ProtectError::storage(format!("write the catalog of {t}"), e);
     while let Some(segment) = catalog
         .read_segment(&t.database, &t.table, h.next_segment)
@@ -61,28 +61,24 @@ async fn new_artifacts(
     export: &ExportName,
     h: &HarvestState,
 ) -> Result<Vec<Artifact>, ProtectError> {
-    let step = "read exported artifacts";
+    let step = Step::table(t, "read exported artifacts");
     let since = h.watermark.map(|w| w - OVERLAP);
-    let tables = app
-        .kusto
-        .mgmt(
-            &t.database,
-            &command::show_exported_artifacts(export, since),
-        )
-        .await
-        .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))?;
-    let field = |e: FrameError| ProtectError::kusto(&t.database, Some(&t.table), step, e.into());
-    let layout = layout(app);
+    let tables = step
+        .mgmt(&app.kusto, &command::show_exported_artifacts(export, since))
+        .await?;
+    let rows = ExportedArtifactRow::all(&tables).map_err(|e| step.error(e))?;
     let container = &app.settings.storage.container;
     let mut fresh: Vec<Artifact> = Vec::new();
     // Paths taken in this harvest: one listing can repeat a file, and a linear scan per row
     // would make a large backlog quadratic.
     let mut taken = HashSet::new();
     let unknown_time = h.watermark.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
-        let url = row.str("Path").map_err(field)?;
-        let Some(located) = layout.artifact_from_url(url, container, &t.database, &t.table) else {
-            tracing::error!(database = %t.database, table = %t.table, path = url,
+    for row in rows {
+        let Some(located) =
+            app.layout
+                .artifact_from_url(&row.path, container, &t.database, &t.table)
+        else {
+            tracing::error!(database = %t.database, table = %t.table, path = row.path,
                 "exported artifact lies outside the table's backup folder; not cataloged (check the external table's connection string)");
             continue;
         };
@@ -92,21 +88,14 @@ async fn new_artifacts(
         fresh.push(Artifact {
             path: located.path,
             day: located.day,
-            rows: u64::try_from(row.i64("NumRecords").map_err(field)?).unwrap_or(0),
-            bytes: row
-                .opt_i64("SizeInBytes")
-                .ok()
-                .flatten()
-                .and_then(|b| u64::try_from(b).ok()),
+            rows: u64::try_from(row.num_records).unwrap_or(0),
+            bytes: row.size_in_bytes.and_then(|b| u64::try_from(b).ok()),
             source: ArtifactSource::ContinuousExport {
                 export: export.clone(),
             },
             // No time from Kusto: the watermark (the epoch before the first), never the
             // present, which would move the watermark past files not yet listed.
-            produced_at: row
-                .opt_datetime("Timestamp")
-                .map_err(field)?
-                .unwrap_or(unknown_time),
+            produced_at: row.timestamp.unwrap_or(unknown_time),
         });
     }
     Ok(fresh)

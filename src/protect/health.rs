@@ -6,11 +6,11 @@
 
 use time::OffsetDateTime;
 
-use super::ensure::ExportRow;
+use super::ProtectError;
 use super::state::{ExportFailure, ExportHealth, TableState};
-use super::{ProtectError, TableRef};
 use crate::app::App;
-use crate::kusto::command;
+use crate::ids::TableRef;
+use crate::kusto::{ContinuousExportRow, ExportFailureRow, Step, command};
 
 /// How many failures the state keeps; older ones stay in Kusto for 14 days.
 const KEEP_FAILURES: usize = 10;
@@ -18,7 +18,7 @@ const KEEP_FAILURES: usize = 10;
 pub async fn check(
     app: &App,
     t: &TableRef,
-    export: &ExportRow,
+    export: &ContinuousExportRow,
     state: &mut TableState,
 ) -> Result<(), ProtectError> {
     let since = state.health.as_ref().map(|h| h.checked_at);
@@ -26,20 +26,9 @@ pub async fn check(
     let failures = failures_since(app, t, export, since).await?;
     let mut disabled = export.disabled;
     if disabled && app.settings.protect.reenable_exports {
-        app.kusto
-            .mgmt(
-                &t.database,
-                &command::enable_continuous_export(&export.name),
-            )
-            .await
-            .map_err(|e| {
-                ProtectError::kusto(
-                    &t.database,
-                    Some(&t.table),
-                    "re-enable the continuous export",
-                    e,
-                )
-            })?;
+        Step::table(t, "re-enable the continuous export")
+            .mgmt(&app.kusto, &command::enable_continuous_export(&export.name))
+            .await?;
         tracing::warn!(database = %t.database, table = %t.table, export = %export.name, "re-enabled a disabled continuous export");
         disabled = false;
     }
@@ -59,49 +48,34 @@ pub async fn check(
 async fn failures_since(
     app: &App,
     t: &TableRef,
-    export: &ExportRow,
+    export: &ContinuousExportRow,
     since: Option<OffsetDateTime>,
 ) -> Result<Vec<ExportFailure>, ProtectError> {
-    let step = "read the continuous export's failures";
-    let tables = app
-        .kusto
+    let step = Step::table(t, "read the continuous export's failures");
+    let tables = step
         .mgmt(
-            &t.database,
+            &app.kusto,
             &command::show_continuous_export_failures(&export.name),
         )
-        .await
-        .map_err(|e| ProtectError::kusto(&t.database, Some(&t.table), step, e))?;
-    let field = |e: crate::kusto::frames::FrameError| {
-        ProtectError::kusto(&t.database, Some(&t.table), step, e.into())
-    };
-    let mut out = Vec::new();
-    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
-        let Some(at) = row.opt_datetime("Timestamp").map_err(field)? else {
-            continue;
-        };
-        if since.is_some_and(|s| at <= s) {
-            continue;
-        }
-        out.push(ExportFailure {
-            at,
-            kind: row
-                .opt_str("FailureKind")
-                .map_err(field)?
-                .unwrap_or_default()
-                .to_owned(),
-            details: row
-                .opt_str("Details")
-                .map_err(field)?
-                .unwrap_or_default()
-                .to_owned(),
-        });
-    }
+        .await?;
+    let rows = ExportFailureRow::all(&tables).map_err(|e| step.error(e))?;
+    let mut out: Vec<ExportFailure> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let at = row.at?;
+            since.is_none_or(|s| at > s).then_some(ExportFailure {
+                at,
+                kind: row.kind,
+                details: row.details,
+            })
+        })
+        .collect();
     out.sort_by_key(|f| std::cmp::Reverse(f.at));
     out.truncate(KEEP_FAILURES);
     Ok(out)
 }
 
-fn report(t: &TableRef, export: &ExportRow, health: &ExportHealth) {
+fn report(t: &TableRef, export: &ContinuousExportRow, health: &ExportHealth) {
     if health.disabled {
         tracing::error!(database = %t.database, table = %t.table, export = %export.name,
             "continuous export is DISABLED: new rows are not backed up; fix the cause, then `.enable continuous-export` (or set AdxBackup__ReenableExports=true)");

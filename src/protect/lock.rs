@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{ProtectError, layout};
+use super::ProtectError;
 use crate::app::App;
 use crate::storage::StorageError;
 use crate::storage::blob::ETag;
@@ -33,7 +33,7 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock, or returns None when another live run holds it.
     pub async fn acquire(app: &App) -> Result<Option<RunLock>, ProtectError> {
-        let path = layout(app).protect_lock();
+        let path = app.layout.protect_lock();
         let holder = uuid::Uuid::new_v4().to_string();
         let body = doc(&holder, OffsetDateTime::now_utc() + HOLD_FOR);
         let current = app

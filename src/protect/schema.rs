@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{ProtectError, layout};
+use super::ProtectError;
 use crate::app::App;
 use crate::ids::DatabaseName;
-use crate::kusto::command;
+use crate::kusto::{Step, command};
 use crate::storage::state::Versioned;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ struct LatestSnapshot {
 pub async fn snapshot(app: &App, db: &DatabaseName) -> Result<bool, ProtectError> {
     let script = read_script(app, db).await?;
     let hash = hex(&Sha256::digest(script.as_bytes()));
-    let layout = layout(app);
+    let layout = &app.layout;
     let latest_path = layout.schema_latest(db);
     let mut latest = Versioned::load_or(&app.blobs, &latest_path, LatestSnapshot::default)
         .await
@@ -60,17 +60,15 @@ pub async fn snapshot(app: &App, db: &DatabaseName) -> Result<bool, ProtectError
 }
 
 async fn read_script(app: &App, db: &DatabaseName) -> Result<String, ProtectError> {
-    let step = "read the database schema script";
-    let tables = app
-        .kusto
-        .mgmt(db, &command::show_database_schema_csl_script(db))
-        .await
-        .map_err(|e| ProtectError::kusto(db, None, step, e))?;
+    let step = Step::database(db, "read the database schema script");
+    let tables = step
+        .mgmt(&app.kusto, &command::show_database_schema_csl_script(db))
+        .await?;
     let mut lines = Vec::new();
     for row in tables.first().into_iter().flat_map(|t| t.rows()) {
         lines.push(
             row.str("DatabaseSchemaScript")
-                .map_err(|e| ProtectError::kusto(db, None, step, e.into()))?
+                .map_err(|e| step.error(e))?
                 .to_owned(),
         );
     }

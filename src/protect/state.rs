@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::TableRef;
+use crate::ids::TableRef;
 use crate::ids::{ColumnName, Cursor, DatabaseName, ExportName, TableName};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

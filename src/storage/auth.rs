@@ -10,7 +10,7 @@
 //!
 //! Nothing here does network I/O: building clients must succeed while storage is unreachable.
 //! The SAS is as powerful as the key; it lives only inside client URLs and is never logged
-//! (errors redact URL queries, see `error.rs`).
+//! (errors redact URL queries, see `crate::redact`).
 
 use std::sync::Arc;
 

@@ -27,7 +27,7 @@ use crate::retry::RetryPolicy;
 use crate::settings::StorageSettings;
 
 use super::auth::{Service, ServiceAccess};
-use super::error::{StorageError, error_code, retrying};
+use super::error::{ATTEMPT_TIMEOUT, StorageError, error_code};
 
 /// The most blobs the service returns in one listing page.
 pub const MAX_PAGE_SIZE: u32 = 5000;
@@ -145,36 +145,52 @@ impl BlobStore {
     /// Creates the container if it does not exist yet; safe to call on every start.
     pub async fn ensure_container(&self) -> Result<(), StorageError> {
         let target = format!("container {}", self.name);
-        retrying(&self.retry, "container.create", &target, || async {
-            match self.container.create(None).await {
-                Ok(_) => Ok(()),
-                Err(e) if error_code(&e) == Some("ContainerAlreadyExists") => Ok(()),
-                Err(e) => Err(StorageError::from_sdk("container.create", &target, &e)),
-            }
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "container.create",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("container.create", &target),
+                || async {
+                    match self.container.create(None).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if error_code(&e) == Some("ContainerAlreadyExists") => Ok(()),
+                        Err(e) => Err(StorageError::from_sdk("container.create", &target, &e)),
+                    }
+                },
+            )
+            .await
     }
 
     /// Deletes the whole container and everything in it; missing is fine.
     pub async fn delete_container(&self) -> Result<(), StorageError> {
         let target = format!("container {}", self.name);
-        retrying(&self.retry, "container.delete", &target, || async {
-            match self.container.delete(None).await {
-                Ok(_) => Ok(()),
-                Err(e) if error_code(&e) == Some("ContainerNotFound") => Ok(()),
-                Err(e) => Err(StorageError::from_sdk("container.delete", &target, &e)),
-            }
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "container.delete",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("container.delete", &target),
+                || async {
+                    match self.container.delete(None).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if error_code(&e) == Some("ContainerNotFound") => Ok(()),
+                        Err(e) => Err(StorageError::from_sdk("container.delete", &target, &e)),
+                    }
+                },
+            )
+            .await
     }
 
     /// The blob's content and current ETag.
     pub async fn read(&self, path: &str) -> Result<(Bytes, ETag), StorageError> {
         let target = self.target(path);
-        retrying(&self.retry, "blob.read", &target, || {
-            self.read_once(path, &target)
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "blob.read",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("blob.read", &target),
+                || self.read_once(path, &target),
+            )
+            .await
     }
 
     /// Like [`BlobStore::read`], with a missing blob as `None`.
@@ -213,15 +229,22 @@ impl BlobStore {
     /// Deletes the blob; a blob that is already gone is fine.
     pub async fn delete(&self, path: &str) -> Result<(), StorageError> {
         let target = self.target(path);
-        let deleted = retrying(&self.retry, "blob.delete", &target, || async {
-            self.container
-                .blob_client(path)
-                .delete(None)
-                .await
-                .map(|_| ())
-                .map_err(|e| StorageError::from_sdk("blob.delete", &target, &e))
-        })
-        .await;
+        let deleted = self
+            .retry
+            .run_bounded(
+                "blob.delete",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("blob.delete", &target),
+                || async {
+                    self.container
+                        .blob_client(path)
+                        .delete(None)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| StorageError::from_sdk("blob.delete", &target, &e))
+                },
+            )
+            .await;
         match deleted {
             Err(StorageError::NotFound { .. }) => Ok(()),
             other => other,
@@ -230,14 +253,20 @@ impl BlobStore {
 
     pub async fn exists(&self, path: &str) -> Result<bool, StorageError> {
         let target = self.target(path);
-        retrying(&self.retry, "blob.exists", &target, || async {
-            self.container
-                .blob_client(path)
-                .exists()
-                .await
-                .map_err(|e| StorageError::from_sdk("blob.exists", &target, &e))
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "blob.exists",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("blob.exists", &target),
+                || async {
+                    self.container
+                        .blob_client(path)
+                        .exists()
+                        .await
+                        .map_err(|e| StorageError::from_sdk("blob.exists", &target, &e))
+                },
+            )
+            .await
     }
 
     /// One page of blobs under `prefix`, starting at `marker` (`None` for the first page).
@@ -248,10 +277,14 @@ impl BlobStore {
         page_size: u32,
     ) -> Result<ListPage, StorageError> {
         let target = format!("container {} prefix {prefix:?}", self.name);
-        retrying(&self.retry, "blob.list", &target, || {
-            self.list_page_once(prefix, marker, page_size, &target)
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "blob.list",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("blob.list", &target),
+                || self.list_page_once(prefix, marker, page_size, &target),
+            )
+            .await
     }
 
     /// Every blob under `prefix`, page by page (pages of `page_size`, at most 5000).
@@ -316,11 +349,18 @@ impl BlobStore {
     ) -> Result<ETag, StorageError> {
         let target = self.target(path);
         let mut attempts = 0u32;
-        let written = retrying(&self.retry, op, &target, || {
-            attempts += 1;
-            self.upload_once(op, path, &target, body.clone(), &condition)
-        })
-        .await;
+        let written = self
+            .retry
+            .run_bounded(
+                op,
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout(op, &target),
+                || {
+                    attempts += 1;
+                    self.upload_once(op, path, &target, body.clone(), &condition)
+                },
+            )
+            .await;
         match written {
             Err(conflict @ StorageError::Conflict { .. }) if attempts > 1 => {
                 self.landed_earlier(path, &body).await?.ok_or(conflict)

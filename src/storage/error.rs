@@ -16,18 +16,18 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
 use azure_core::error::ErrorKind;
 use azure_core::http::RawResponse;
 
-use crate::retry::{RetryPolicy, Retryable};
+use crate::redact::redact_urls;
+use crate::retry::Retryable;
 
 /// Longest a single storage request may take before it counts as a transient failure. The SDK
 /// sets no timeout, and a silently dropped connection would otherwise hang an invocation.
 /// Generous because `read` may download a large blob in one attempt.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
 
 const HINT_ROLES: &str = "grant the app's managed identity 'Storage Blob Data Contributor' on the \
     backup container and 'Storage Queue Data Contributor' on the queues (for Azurite, check the \
@@ -172,7 +172,8 @@ impl StorageError {
         }
     }
 
-    fn timeout(op: &'static str, target: &str) -> Self {
+    /// An attempt that got no answer within [`ATTEMPT_TIMEOUT`]: worth another try.
+    pub(crate) fn timeout(op: &'static str, target: &str) -> Self {
         let reason = format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs());
         Self::Transient {
             op,
@@ -326,57 +327,6 @@ impl fmt::Display for Cause {
 
 impl StdError for Cause {}
 
-/// Replaces the query of every http(s) URL in `text` with `?…`.
-pub(crate) fn redact_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = [rest.find("http://"), rest.find("https://")]
-        .into_iter()
-        .flatten()
-        .min()
-    {
-        let (before, url_and_after) = rest.split_at(start);
-        out.push_str(before);
-        let end = url_and_after
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | '<'))
-            .unwrap_or(url_and_after.len());
-        let url = &url_and_after[..end];
-        match url.find('?') {
-            Some(q) => {
-                out.push_str(&url[..q]);
-                out.push_str("?…");
-            }
-            None => out.push_str(url),
-        }
-        rest = &url_and_after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Runs one storage call under the retry policy, bounding each attempt by [`ATTEMPT_TIMEOUT`].
-pub(crate) async fn retrying<T, F, Fut>(
-    policy: &RetryPolicy,
-    op: &'static str,
-    target: &str,
-    mut call: F,
-) -> Result<T, StorageError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, StorageError>>,
-{
-    policy
-        .run(op, || {
-            let attempt = call();
-            async move {
-                tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
-                    .await
-                    .unwrap_or_else(|_| Err(StorageError::timeout(op, target)))
-            }
-        })
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,17 +403,6 @@ mod tests {
         }
         .classify("op", "queue q".into());
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn url_queries_are_redacted() {
-        let text = "see https://a.b/c?sig=x and error sending request for url (http://127.0.0.1:10000/devstoreaccount1/c/x?sv=2022-11-02&sig=abc%2B)";
-        let out = redact_urls(text);
-        assert_eq!(
-            out,
-            "see https://a.b/c?… and error sending request for url (http://127.0.0.1:10000/devstoreaccount1/c/x?…)"
-        );
-        assert_eq!(redact_urls("no urls"), "no urls");
     }
 
     #[test]

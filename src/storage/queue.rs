@@ -27,7 +27,7 @@ use crate::retry::RetryPolicy;
 use crate::settings::StorageSettings;
 
 use super::auth::{Service, ServiceAccess};
-use super::error::{StorageError, error_code, retrying};
+use super::error::{ATTEMPT_TIMEOUT, StorageError, error_code};
 
 /// The service's limit on a message as sent (after base64): 64 KiB.
 const MAX_ENCODED_LEN: usize = 64 * 1024;
@@ -135,27 +135,39 @@ impl TaskQueue {
     /// Creates the queue if it does not exist yet; safe to call on every start.
     pub async fn ensure_exists(&self) -> Result<(), StorageError> {
         let target = self.target();
-        retrying(&self.retry, "queue.create", &target, || async {
-            match self.client.create(None).await {
-                Ok(_) => Ok(()),
-                Err(e) if error_code(&e) == Some("QueueAlreadyExists") => Ok(()),
-                Err(e) => Err(StorageError::from_sdk("queue.create", &target, &e)),
-            }
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.create",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.create", &target),
+                || async {
+                    match self.client.create(None).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if error_code(&e) == Some("QueueAlreadyExists") => Ok(()),
+                        Err(e) => Err(StorageError::from_sdk("queue.create", &target, &e)),
+                    }
+                },
+            )
+            .await
     }
 
     /// Deletes the queue and its messages; missing is fine.
     pub async fn delete_queue(&self) -> Result<(), StorageError> {
         let target = self.target();
-        retrying(&self.retry, "queue.delete", &target, || async {
-            match self.client.delete(None).await {
-                Ok(_) => Ok(()),
-                Err(e) if error_code(&e) == Some("QueueNotFound") => Ok(()),
-                Err(e) => Err(StorageError::from_sdk("queue.delete", &target, &e)),
-            }
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.delete",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.delete", &target),
+                || async {
+                    match self.client.delete(None).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if error_code(&e) == Some("QueueNotFound") => Ok(()),
+                        Err(e) => Err(StorageError::from_sdk("queue.delete", &target, &e)),
+                    }
+                },
+            )
+            .await
     }
 
     /// Enqueues `text` base64-encoded, invisible for `visible_after` (rounded up to whole
@@ -177,10 +189,14 @@ impl TaskQueue {
             return Err(StorageError::refused("queue.send", &target, reason, hint));
         }
         let visibility = visible_after.map(|d| whole_seconds(d.min(MAX_VISIBILITY)));
-        retrying(&self.retry, "queue.send", &target, || {
-            self.send_once(&encoded, visibility, &target)
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.send",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.send", &target),
+                || self.send_once(&encoded, visibility, &target),
+            )
+            .await
     }
 
     /// Receives up to `max` (1..=32) messages, hiding them for `visibility_timeout`.
@@ -195,31 +211,44 @@ impl TaskQueue {
             visibility_timeout: Some(whole_seconds(visibility_timeout.min(MAX_VISIBILITY)).max(1)),
             ..Default::default()
         };
-        retrying(&self.retry, "queue.receive", &target, || async {
-            let received = self
-                .client
-                .receive_messages(Some(options.clone()))
-                .await
-                .and_then(|r| r.into_model())
-                .map_err(|e| StorageError::from_sdk("queue.receive", &target, &e))?;
-            let items = received.items.unwrap_or_default();
-            items.into_iter().map(|m| decode(m, &target)).collect()
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.receive",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.receive", &target),
+                || async {
+                    let received = self
+                        .client
+                        .receive_messages(Some(options.clone()))
+                        .await
+                        .and_then(|r| r.into_model())
+                        .map_err(|e| StorageError::from_sdk("queue.receive", &target, &e))?;
+                    let items = received.items.unwrap_or_default();
+                    items.into_iter().map(|m| decode(m, &target)).collect()
+                },
+            )
+            .await
     }
 
     /// Deletes a handled message. Already gone is fine; [`StorageError::Conflict`] means
     /// another receiver holds it now (our visibility timeout had expired).
     pub async fn delete(&self, id: &str, pop_receipt: &str) -> Result<(), StorageError> {
         let target = self.message_target(id);
-        let deleted = retrying(&self.retry, "queue.delete_message", &target, || async {
-            self.client
-                .delete_message(id, pop_receipt, None)
-                .await
-                .map(|_| ())
-                .map_err(|e| StorageError::from_sdk("queue.delete_message", &target, &e))
-        })
-        .await;
+        let deleted = self
+            .retry
+            .run_bounded(
+                "queue.delete_message",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.delete_message", &target),
+                || async {
+                    self.client
+                        .delete_message(id, pop_receipt, None)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| StorageError::from_sdk("queue.delete_message", &target, &e))
+                },
+            )
+            .await;
         match deleted {
             Err(StorageError::NotFound { .. }) => Ok(()),
             other => other,
@@ -236,43 +265,55 @@ impl TaskQueue {
     ) -> Result<String, StorageError> {
         let target = self.message_target(id);
         let seconds = whole_seconds(visibility.min(MAX_VISIBILITY));
-        retrying(&self.retry, "queue.update_message", &target, || async {
-            let updated = self
-                .client
-                .update_message(id, pop_receipt, seconds, None)
-                .await
-                .map_err(|e| StorageError::from_sdk("queue.update_message", &target, &e))?;
-            updated
-                .headers()
-                .get_optional_string(&HeaderName::from_static("x-ms-popreceipt"))
-                .ok_or_else(|| {
-                    StorageError::bad_answer(
-                        "queue.update_message",
-                        &target,
-                        "no x-ms-popreceipt header",
-                    )
-                })
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.update_message",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.update_message", &target),
+                || async {
+                    let updated = self
+                        .client
+                        .update_message(id, pop_receipt, seconds, None)
+                        .await
+                        .map_err(|e| StorageError::from_sdk("queue.update_message", &target, &e))?;
+                    updated
+                        .headers()
+                        .get_optional_string(&HeaderName::from_static("x-ms-popreceipt"))
+                        .ok_or_else(|| {
+                            StorageError::bad_answer(
+                                "queue.update_message",
+                                &target,
+                                "no x-ms-popreceipt header",
+                            )
+                        })
+                },
+            )
+            .await
     }
 
     /// The service's estimate of the queue's length (never lower than the truth).
     pub async fn approximate_count(&self) -> Result<u64, StorageError> {
         let target = self.target();
-        retrying(&self.retry, "queue.properties", &target, || async {
-            let properties = self
-                .client
-                .get_properties(None)
-                .await
-                .map_err(|e| StorageError::from_sdk("queue.properties", &target, &e))?;
-            let count = properties
-                .approximate_messages_count()
-                .map_err(|e| StorageError::from_sdk("queue.properties", &target, &e))?;
-            count.and_then(|c| u64::try_from(c).ok()).ok_or_else(|| {
-                StorageError::bad_answer("queue.properties", &target, "no message count")
-            })
-        })
-        .await
+        self.retry
+            .run_bounded(
+                "queue.properties",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.properties", &target),
+                || async {
+                    let properties = self
+                        .client
+                        .get_properties(None)
+                        .await
+                        .map_err(|e| StorageError::from_sdk("queue.properties", &target, &e))?;
+                    let count = properties
+                        .approximate_messages_count()
+                        .map_err(|e| StorageError::from_sdk("queue.properties", &target, &e))?;
+                    count.and_then(|c| u64::try_from(c).ok()).ok_or_else(|| {
+                        StorageError::bad_answer("queue.properties", &target, "no message count")
+                    })
+                },
+            )
+            .await
     }
 
     fn target(&self) -> String {

@@ -1,6 +1,7 @@
 //! The Kusto client against a replay server that answers with V1, V2 and error payloads built
-//! from reference/kusto.md §1.4–§1.6: typed parsing, cursor extraction, every error class,
-//! which failures are retried and how often, and the headers every attempt carries.
+//! from docs/kusto.md §v1-results, §v2-frames, §errors: typed parsing, cursor extraction,
+//! every error class, which failures are retried and how often, and the headers every attempt
+//! carries.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -49,7 +50,7 @@ fn count_query() -> command::Command {
         .command()
 }
 
-/// §1.4: `.show continuous-export` (first four columns).
+/// docs/kusto.md §v1-results: `.show continuous-export` (first four columns).
 fn v1_export() -> Value {
     json!({"Tables":[{"TableName":"Table_0","Columns":[
         {"ColumnName":"Name","DataType":"String","ColumnType":"string"},
@@ -68,7 +69,7 @@ fn v2_count_table(rows: Value) -> Value {
            "Columns":[{"ColumnName":"Count","ColumnType":"long"}],"Rows":rows})
 }
 
-/// §1.5, the reference example.
+/// docs/kusto.md §v2-frames: a count with its cursor.
 fn v2_count() -> Value {
     json!([v2_header(),
         {"FrameType":"DataTable","TableId":0,"TableKind":"QueryProperties","TableName":"@ExtendedProperties",
@@ -87,7 +88,7 @@ fn v2_partial(error: Value) -> Value {
            {"FrameType":"DataSetCompletion","HasErrors":true,"Cancelled":false,"OneApiErrors":[error]}])
 }
 
-/// §1.6 error JSON.
+/// docs/kusto.md §errors: the error JSON.
 fn error_json(code: &str, type_name: &str, message: &str, permanent: bool) -> Value {
     json!({"error":{"code":code,"message":"Request is invalid and cannot be executed.","@type":type_name,
         "@message":message,"@context":{"timestamp":"2026-01-01T10:00:00Z","clientRequestId":"x","activityId":"y"},

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use adx_backup::app::App;
-use adx_backup::ids::{DatabaseName, TableName};
-use adx_backup::protect::{TableRef, TableState};
+use adx_backup::ids::{DatabaseName, TableName, TableRef};
+use adx_backup::protect::TableState;
 use adx_backup::storage::catalog::{Artifact, Catalog};
 use adx_backup::storage::layout::Layout;
 use futures::TryStreamExt;

@@ -1,5 +1,5 @@
 //! A Functions host emulator: it starts the built binary the way the Azure Functions host
-//! does, and talks to it the way the host does (functions-host.md §A1, §A3).
+//! does, and talks to it the way the host does (docs/functions-host.md §host-emulator).
 //!
 //! - spawn with FUNCTIONS_CUSTOMHANDLER_PORT and friends, cwd = app root, arguments from
 //!   host.json; poll `GET /` every 25 ms, any status means ready, give up after 30 s;

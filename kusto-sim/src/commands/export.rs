@@ -3,17 +3,17 @@
 use uuid::Uuid;
 
 use super::extents::EXPORT_CAPACITY;
+use crate::backend::Backend;
 use crate::error::SimError;
-use crate::export::{self, ExportedFile, FileOptions};
+use crate::export_writer::{self, ExportedFile, FileOptions};
 use crate::parse::command::Props;
 use crate::parse::query::parse_query;
-use crate::sim::Sim;
 use crate::state::{ExternalTable, Operation, OperationState, operation};
 use crate::table::ResultTable;
 use crate::value::Value;
 
 pub async fn export(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     is_async: bool,
     ext_name: &str,
@@ -27,8 +27,8 @@ pub async fn export(
         .external_table(ext_name)?
         .clone();
     // The query runs now, at the current cursor, whatever happens to the data later.
-    let (result, _) = crate::query::evaluate(sim, db, &parsed, None).await?;
-    let rows = export::conform(&ext, result)?;
+    let (result, _) = crate::query_runner::evaluate(sim, db, &parsed, None).await?;
+    let rows = export_writer::conform(&ext, result)?;
     let opts = FileOptions {
         name_prefix: props.get_str("namePrefix"),
         size_limit: props
@@ -38,16 +38,16 @@ pub async fn export(
         memory_budget_rows: sim.faults().config.export_max_rows,
     };
     if !is_async {
-        return export::write(sim, &ext, rows, &opts)
+        return export_writer::write(sim, &ext, rows, &opts)
             .await
-            .map(|files| export::details(&ext.name, &files))
+            .map(|files| export_writer::details(&ext.name, &files))
             .map_err(|(e, _)| e);
     }
     let id = start_operation(sim, db)?;
     let owned = sim.handle()?;
     tokio::spawn(async move {
         tokio::time::sleep(owned.operation_latency()).await;
-        let outcome = export::write(&owned, &ext, rows, &opts).await;
+        let outcome = export_writer::write(&owned, &ext, rows, &opts).await;
         finish(&owned, id, &ext, outcome);
     });
     let mut out = ResultTable::with_schema("(OperationId: guid)");
@@ -56,7 +56,7 @@ pub async fn export(
 }
 
 /// Registers a `TableExport` operation, or throttles when export capacity is used up.
-fn start_operation(sim: &Sim, db: &str) -> Result<Uuid, SimError> {
+fn start_operation(sim: &Backend, db: &str) -> Result<Uuid, SimError> {
     let now = sim.now();
     let mut cluster = sim.cluster();
     let running = cluster
@@ -74,7 +74,7 @@ fn start_operation(sim: &Sim, db: &str) -> Result<Uuid, SimError> {
 }
 
 fn finish(
-    sim: &Sim,
+    sim: &Backend,
     id: Uuid,
     ext: &ExternalTable,
     outcome: Result<Vec<ExportedFile>, (SimError, Vec<ExportedFile>)>,
@@ -85,12 +85,12 @@ fn finish(
         return;
     };
     match outcome {
-        Ok(files) => op.complete(export::details(&ext.name, &files), now),
+        Ok(files) => op.complete(export_writer::details(&ext.name, &files), now),
         Err((e, _partial)) => op.fail(e.to_string(), !e.permanent(), now),
     }
 }
 
-pub fn show_operations(sim: &Sim, ids: &[Uuid]) -> ResultTable {
+pub fn show_operations(sim: &Backend, ids: &[Uuid]) -> ResultTable {
     let cluster = sim.cluster();
     let mut out = ResultTable::with_schema(operation::SHOW_SCHEMA);
     cluster
@@ -101,7 +101,7 @@ pub fn show_operations(sim: &Sim, ids: &[Uuid]) -> ResultTable {
     out
 }
 
-pub fn operation_details(sim: &Sim, id: Uuid) -> Result<ResultTable, SimError> {
+pub fn operation_details(sim: &Backend, id: Uuid) -> Result<ResultTable, SimError> {
     let cluster = sim.cluster();
     let op = cluster
         .operations

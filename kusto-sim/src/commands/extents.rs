@@ -1,12 +1,12 @@
 //! Extents (`.show/.drop/.move extents`), soft delete, and `.show capacity`.
 
+use crate::backend::Backend;
 use crate::engine::expr::{Row, eval, truthy, type_of};
 use crate::engine::{Ctx, Scope};
 use crate::error::{SimError, not_supported};
 use crate::parse::command::ExtentSelector;
 use crate::parse::query::{Op, Source, parse_query};
-use crate::query::reshape;
-use crate::sim::Sim;
+use crate::query_runner::reshape;
 use crate::state::{Extent, OperationState};
 use crate::table::ResultTable;
 use crate::value::Value;
@@ -28,7 +28,7 @@ fn selected(e: &Extent, sel: &ExtentSelector) -> bool {
     id_ok && tags_ok
 }
 
-pub fn show(sim: &Sim, db: &str, sel: &ExtentSelector) -> Result<ResultTable, SimError> {
+pub fn show(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable, SimError> {
     let cluster = sim.cluster();
     let database = cluster.database(db)?;
     let table = database.table(&sel.table)?;
@@ -57,7 +57,7 @@ pub fn show(sim: &Sim, db: &str, sel: &ExtentSelector) -> Result<ResultTable, Si
     Ok(out)
 }
 
-pub fn drop(sim: &Sim, db: &str, sel: &ExtentSelector) -> Result<ResultTable, SimError> {
+pub fn drop(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     let table = cluster.database_mut(db)?.table_mut(&sel.table)?;
     let (dropped, kept): (Vec<Extent>, Vec<Extent>) =
@@ -78,7 +78,7 @@ pub fn drop(sim: &Sim, db: &str, sel: &ExtentSelector) -> Result<ResultTable, Si
 /// Moves whole extents (ingestion times and cursors kept, as Kusto does without
 /// `setNewIngestionTime`); rows are mapped onto the target's columns by name.
 pub fn move_to(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     from: &ExtentSelector,
     to_table: &str,
@@ -109,7 +109,7 @@ pub fn move_to(
 
 /// `.delete table T records <| T | where ...`: only `where` predicates over T itself.
 pub fn delete_records(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     table_name: &str,
     query: &str,
@@ -177,7 +177,7 @@ pub fn delete_records(
 pub const EXPORT_CAPACITY: i64 = 4;
 pub const INGESTION_CAPACITY: i64 = 8;
 
-pub fn capacity(sim: &Sim, resource: Option<&str>) -> ResultTable {
+pub fn capacity(sim: &Backend, resource: Option<&str>) -> ResultTable {
     let cluster = sim.cluster();
     let running = |kind: &str| {
         cluster

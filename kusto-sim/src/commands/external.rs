@@ -1,9 +1,9 @@
 //! External tables and continuous-export definitions.
 
+use crate::backend::Backend;
 use crate::error::{SimError, not_supported};
 use crate::parse::command::{Command, CreateMode, ExternalTableDef, Props};
 use crate::parse::query::{Source, parse_query};
-use crate::sim::Sim;
 use crate::state::{ContinuousExport, Database, ExternalTable, continuous};
 use crate::table::ResultTable;
 use crate::value::Value;
@@ -13,7 +13,7 @@ const EXTERNAL: &str = "(TableName: string, TableType: string, Folder: string, D
 const EXTERNAL_FULL: &str = "(TableName: string, TableType: string, Folder: string, DocString: string, Schema: string, Properties: string)";
 
 pub fn create_or_alter_table(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     def: &ExternalTableDef,
 ) -> Result<ResultTable, SimError> {
@@ -50,7 +50,7 @@ pub fn create_or_alter_table(
 }
 
 /// `.show external tables` and `.drop external table` (which returns the dropped table).
-pub fn tables(sim: &Sim, db: &str, command: Command) -> Result<ResultTable, SimError> {
+pub fn tables(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     let mut out = ResultTable::with_schema(EXTERNAL);
@@ -100,7 +100,7 @@ fn timespan_prop(props: &Props, name: &str, default: i64) -> Result<i64, SimErro
 }
 
 pub fn create_or_alter_export(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     name: String,
     over: Vec<String>,
@@ -156,7 +156,7 @@ pub fn create_or_alter_export(
     Ok(out)
 }
 
-pub fn exports(sim: &Sim, db: &str, command: Command) -> Result<ResultTable, SimError> {
+pub fn exports(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     match command {

@@ -3,11 +3,11 @@
 
 use uuid::Uuid;
 
+use crate::backend::Backend;
 use crate::error::{SimError, not_supported};
 use crate::parse::command::{AppendMode, Props};
 use crate::parse::query::parse_query;
-use crate::query::reshape;
-use crate::sim::Sim;
+use crate::query_runner::reshape;
 use crate::state::{ExtentProps, Operation, Table};
 use crate::table::{Column, ResultTable};
 use crate::value::temporal::parse_datetime;
@@ -44,12 +44,12 @@ fn json_list(props: &Props, name: &str) -> Result<Vec<String>, SimError> {
     })
 }
 
-fn table_columns(sim: &Sim, db: &str, table: &str) -> Result<Vec<Column>, SimError> {
+fn table_columns(sim: &Backend, db: &str, table: &str) -> Result<Vec<Column>, SimError> {
     Ok(sim.cluster().database(db)?.table(table)?.columns.clone())
 }
 
 pub fn ingest_inline(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     table: &str,
     props: &Props,
@@ -112,7 +112,7 @@ fn push_char(cells: &mut [String], c: char) {
 }
 
 pub async fn set_or_append(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     mode: AppendMode,
     table: &str,
@@ -120,7 +120,7 @@ pub async fn set_or_append(
     query: &str,
 ) -> Result<ResultTable, SimError> {
     let parsed = parse_query(query)?;
-    let (result, _) = crate::query::evaluate(sim, db, &parsed, None).await?;
+    let (result, _) = crate::query_runner::evaluate(sim, db, &parsed, None).await?;
     let extent = extent_props(props)?;
     let now = sim.now();
     let mut cluster = sim.cluster();
@@ -171,7 +171,7 @@ pub async fn set_or_append(
 }
 
 pub async fn ingest(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     is_async: bool,
     table: &str,
@@ -224,7 +224,7 @@ struct Request {
 
 /// Reads every source, then commits one extent per source in a single commit; skipped
 /// (one zero-guid row) when an extent already carries one of the `ingest-by:` tags.
-async fn run(sim: &Sim, req: &Request, operation_id: Uuid) -> Result<ResultTable, SimError> {
+async fn run(sim: &Backend, req: &Request, operation_id: Uuid) -> Result<ResultTable, SimError> {
     let mut out = ResultTable::with_schema(INGEST_RESULT);
     if already_ingested(sim, req)? {
         out.push(result_row(Uuid::nil(), "", operation_id));
@@ -233,7 +233,7 @@ async fn run(sim: &Sim, req: &Request, operation_id: Uuid) -> Result<ResultTable
     let columns = table_columns(sim, &req.db, &req.table)?;
     let mut extents = Vec::new();
     for uri in &req.uris {
-        let rows = crate::ingest::read_blob(sim, uri, &columns).await?;
+        let rows = crate::storage_reader::read_blob(sim, uri, &columns).await?;
         extents.push((rows, req.extent.clone()));
     }
     let now = sim.now();
@@ -256,7 +256,7 @@ async fn run(sim: &Sim, req: &Request, operation_id: Uuid) -> Result<ResultTable
     Ok(out)
 }
 
-fn already_ingested(sim: &Sim, req: &Request) -> Result<bool, SimError> {
+fn already_ingested(sim: &Backend, req: &Request) -> Result<bool, SimError> {
     let cluster = sim.cluster();
     Ok(has_tags(
         cluster.database(&req.db)?.table(&req.table)?,

@@ -4,9 +4,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::backend::Backend;
 use crate::error::{SimError, not_supported};
 use crate::parse::command::{ColumnDefs, Command, Props};
-use crate::sim::Sim;
 use crate::state::{Database, Table};
 use crate::table::{Column, ResultTable};
 use crate::value::Value;
@@ -17,7 +17,7 @@ const TABLE_SCHEMA: &str =
     "(TableName: string, Schema: string, DatabaseName: string, Folder: string, DocString: string)";
 const POLICY: &str = "(PolicyName: string, EntityName: string, Policy: string, ChildEntities: string, EntityType: string)";
 
-pub fn execute(sim: &Sim, db: &str, command: Command) -> Result<ResultTable, SimError> {
+pub fn execute(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     if matches!(command, Command::ShowDatabases) {
         let mut out = ResultTable::with_schema(DATABASES);

@@ -4,9 +4,9 @@
 use uuid::Uuid;
 
 use super::{command_type, run};
+use crate::backend::Backend;
 use crate::error::SimError;
 use crate::parse::command::{Command, Props, parse_command};
-use crate::sim::Sim;
 use crate::table::ResultTable;
 use crate::value::Value;
 
@@ -14,7 +14,7 @@ const RESULT: &str =
     "(OperationId: guid, CommandType: string, CommandText: string, Result: string, Reason: string)";
 
 pub async fn execute(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     props: &Props,
     script: &str,

@@ -221,6 +221,11 @@ pub fn show_operations(ids: &[OperationId]) -> Option<Command> {
     Some(Command::mgmt(format!(".show operations ({list})")))
 }
 
+/// `.show operations <id>`: the latest state of one operation (younger than 6 hours).
+pub fn show_operation(id: &OperationId) -> Command {
+    Command::mgmt(format!(".show operations {}", operation_id(id)))
+}
+
 /// `.show operation <id> details`: the result of a completed async command.
 pub fn show_operation_details(id: &OperationId) -> Command {
     Command::mgmt(format!(".show operation {} details", operation_id(id)))
@@ -404,6 +409,10 @@ pub(super) mod tests {
             ".show operations (8b1a2c3d-0000-4000-8000-000000000001, 8b1a2c3d-0000-4000-8000-000000000002)"
         );
         assert!(show_operations(&[]).is_none());
+        assert_eq!(
+            show_operation(&a).as_str(),
+            ".show operations 8b1a2c3d-0000-4000-8000-000000000001"
+        );
         assert_eq!(
             show_operation_details(&a).as_str(),
             ".show operation 8b1a2c3d-0000-4000-8000-000000000001 details"

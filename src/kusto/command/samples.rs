@@ -82,6 +82,7 @@ fn samples() -> Vec<Command> {
         ),
         show_operations(std::slice::from_ref(&op)).expect("one id"),
         show_operations(&[op.clone(), OperationId::new("not a guid')")]).expect("two ids"),
+        show_operation(&op),
         show_operation_details(&op),
         ingest_async(
             &t,

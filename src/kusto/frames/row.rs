@@ -172,7 +172,7 @@ impl<'a> Row<'a> {
             return Ok(None);
         }
         convert(value).map(Some).ok_or_else(|| {
-            let found = crate::kusto::error::truncate(value.to_string(), FOUND_MAX);
+            let found = crate::kusto::service_error::truncate(value.to_string(), FOUND_MAX);
             self.error(column, RowProblem::Mistyped { expected, found })
         })
     }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Column, ColumnType, DecodeError, KustoTable, TableKind, exception_error, split_rows};
-use crate::kusto::error::ServiceError;
+use crate::kusto::service_error::ServiceError;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

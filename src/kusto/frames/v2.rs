@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{
     Column, ColumnType, DecodeError, KustoTable, QueryResult, TableKind, one_api_errors, split_rows,
 };
-use crate::kusto::error::ServiceError;
+use crate::kusto::service_error::ServiceError;
 
 #[derive(Deserialize)]
 #[serde(tag = "FrameType", rename_all_fields = "PascalCase")]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
+use crate::backend::Backend;
 use crate::error::SimError;
 use crate::parquet_io;
-use crate::sim::Sim;
 use crate::state::{ExternalTable, value_size};
 use crate::table::ResultTable;
 use crate::value::Value;
@@ -51,7 +51,7 @@ pub fn conform(ext: &ExternalTable, result: ResultTable) -> Result<Vec<Vec<Value
             crate::state::csl_schema(&ext.columns)
         )));
     }
-    Ok(crate::query::reshape(
+    Ok(crate::query_runner::reshape(
         &result.columns,
         result.rows,
         &ext.columns,
@@ -60,7 +60,7 @@ pub fn conform(ext: &ExternalTable, result: ResultTable) -> Result<Vec<Vec<Value
 
 /// Writes `rows`; on failure returns the error with the files already written.
 pub async fn write(
-    sim: &Sim,
+    sim: &Backend,
     ext: &ExternalTable,
     rows: Vec<Vec<Value>>,
     opts: &FileOptions,
@@ -125,7 +125,7 @@ fn split_by_size(rows: &[Vec<Value>], limit: u64) -> Vec<Vec<&Vec<Value>>> {
 }
 
 async fn write_file(
-    sim: &Sim,
+    sim: &Backend,
     ext: &ExternalTable,
     conn: &str,
     folder: &str,

@@ -1,8 +1,9 @@
-//! Reading parquet from Blob Storage: `.ingest` sources and `external_table()` scans.
+//! Reading rows back out of Blob Storage (parquet): `.ingest` sources and `external_table()`
+//! scans.
 
+use crate::backend::Backend;
 use crate::error::SimError;
 use crate::parquet_io;
-use crate::sim::Sim;
 use crate::state::ExternalTable;
 use crate::table::Column;
 use crate::value::Value;
@@ -10,7 +11,7 @@ use crate::value::Value;
 /// The rows of one parquet blob (`url` may carry a SAS or `;managed_identity=...`), mapped
 /// by name onto `columns`.
 pub async fn read_blob(
-    sim: &Sim,
+    sim: &Backend,
     url: &str,
     columns: &[Column],
 ) -> Result<Vec<Vec<Value>>, SimError> {
@@ -22,7 +23,7 @@ pub async fn read_blob(
 
 /// Every row under the external table's roots, from the files with its extension.
 pub async fn read_external_table(
-    sim: &Sim,
+    sim: &Backend,
     ext: &ExternalTable,
 ) -> Result<Vec<Vec<Value>>, SimError> {
     let extension = ext.file_extension();

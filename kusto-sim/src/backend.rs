@@ -1,5 +1,6 @@
-//! One simulated cluster: its state, storage client, faults, command log and clock. The
-//! HTTP server and tests both drive it through [`Sim`].
+//! What every command runs against: the cluster state, the storage client, faults, the
+//! command log and the clock. It knows nothing of commands; [`crate::Sim`] (in `api`) is the
+//! in-process API that runs them against a backend.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -8,13 +9,12 @@ use crate::blob::BlobClient;
 use crate::command_log::{CommandLog, LoggedCommand};
 use crate::config::Config;
 use crate::error::SimError;
-use crate::faults::{FaultConfig, Faults};
-use crate::protocol::QueryOutcome;
+use crate::faults::Faults;
 use crate::state::{Cluster, Database};
-use crate::table::ResultTable;
 use crate::value::temporal::now_ticks;
 
-pub struct Sim {
+/// One simulated cluster's shared parts, held by [`crate::Sim`] and passed to every command.
+pub struct Backend {
     cluster: Mutex<Cluster>,
     faults: Mutex<Faults>,
     pub(crate) blob: BlobClient,
@@ -23,11 +23,11 @@ pub struct Sim {
     clock_offset: Mutex<i64>,
     pub(crate) config: Config,
     /// Lets commands hand an owned handle to the tasks they spawn (async operations).
-    me: Weak<Sim>,
+    me: Weak<Backend>,
 }
 
-impl Sim {
-    pub fn new(config: Config) -> Arc<Self> {
+impl Backend {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
         let mut cluster = Cluster::default();
         for name in &config.databases {
             cluster.databases.insert(name.clone(), Database::new(name));
@@ -43,8 +43,8 @@ impl Sim {
         })
     }
 
-    /// An owned handle to this simulator, for spawned tasks.
-    pub(crate) fn handle(&self) -> Result<Arc<Sim>, SimError> {
+    /// An owned handle to this backend, for spawned tasks.
+    pub(crate) fn handle(&self) -> Result<Arc<Backend>, SimError> {
         self.me
             .upgrade()
             .ok_or_else(|| SimError::Storage("the simulator is shutting down".into()))
@@ -61,69 +61,24 @@ impl Sim {
     }
 
     /// The simulator's clock, in ticks since the Unix epoch.
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         now_ticks() + *self.clock_offset.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Moves the simulator's clock forward (ingestion times, cursors, export schedules).
-    pub fn advance_clock(&self, by: Duration) {
+    pub(crate) fn advance_clock(&self, by: Duration) {
         let ticks = i64::try_from(by.as_nanos() / 100).unwrap_or(i64::MAX);
         let mut offset = self.clock_offset.lock().unwrap_or_else(|p| p.into_inner());
         *offset = offset.saturating_add(ticks);
     }
 
-    pub fn create_database(&self, name: &str) {
-        self.cluster()
-            .databases
-            .entry(name.to_string())
-            .or_insert_with(|| Database::new(name));
-    }
-
-    pub fn set_faults(&self, config: FaultConfig) {
-        *self.faults() = Faults::new(config);
-    }
-
-    pub fn fault_config(&self) -> FaultConfig {
-        self.faults().config.clone()
-    }
-
     /// Every command and query text received over HTTP, in order.
-    pub fn commands(&self) -> Vec<LoggedCommand> {
+    pub(crate) fn commands(&self) -> Vec<LoggedCommand> {
         self.log.entries()
     }
 
     pub(crate) fn record(&self, entry: LoggedCommand) {
         self.log.record(entry);
-    }
-
-    /// Runs a management command in-process, as `/v1/rest/mgmt` would.
-    pub async fn mgmt(&self, db: &str, csl: &str) -> Result<ResultTable, SimError> {
-        match crate::commands::execute(self, db, csl).await? {
-            crate::commands::MgmtResult::Command(t) => Ok(t),
-            crate::commands::MgmtResult::Query(q) => Ok(q.primary),
-        }
-    }
-
-    /// Runs a query in-process, as `/v2/rest/query` would.
-    pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
-        crate::query::run(self, db, csl, &crate::query::Limits::default()).await
-    }
-
-    /// Runs every enabled continuous export once, now, whatever its schedule.
-    pub async fn run_continuous_exports_now(&self) -> Vec<crate::continuous_export::RunReport> {
-        crate::continuous_export::run_all(self, true).await
-    }
-
-    /// Creates the container a storage URL points into, with the configured account key
-    /// (a convenience for tests and the demo; Kusto itself never creates containers).
-    pub async fn ensure_container(&self, url: &str) -> Result<(), SimError> {
-        let loc = self.blob.locate(url)?;
-        self.blob.create_container(&loc).await
-    }
-
-    /// The current database cursor of `db`.
-    pub fn cursor(&self, db: &str) -> Result<String, SimError> {
-        Ok(self.cluster().database(db)?.cursor.to_string())
     }
 
     pub(crate) fn operation_latency(&self) -> Duration {

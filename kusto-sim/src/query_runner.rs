@@ -3,12 +3,12 @@
 
 use serde_json::Value as Json;
 
+use crate::backend::Backend;
 use crate::engine::{self, Ctx};
 use crate::error::SimError;
 use crate::parse::query::{Query, Source, parse_query};
 use crate::protocol::QueryOutcome;
 use crate::protocol::error::truncation_error;
-use crate::sim::Sim;
 use crate::state::Table;
 use crate::table::{Column, ResultTable};
 use crate::value::Value;
@@ -51,7 +51,7 @@ pub struct CursorWindow {
 }
 
 pub async fn run(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     text: &str,
     limits: &Limits,
@@ -79,7 +79,7 @@ pub async fn run(
 /// Evaluates a parsed query; `window` restricts table sources to a cursor range
 /// (continuous export runs).
 pub async fn evaluate(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     query: &Query,
     window: Option<CursorWindow>,
@@ -90,7 +90,7 @@ pub async fn evaluate(
 }
 
 async fn load_source(
-    sim: &Sim,
+    sim: &Backend,
     db: &str,
     source: &Source,
     window: Option<CursorWindow>,
@@ -109,7 +109,7 @@ async fn load_source(
                 let database = cluster.database(db)?;
                 (database.external_table(name)?.clone(), database.cursor)
             };
-            let rows = crate::ingest::read_external_table(sim, &ext).await?;
+            let rows = crate::storage_reader::read_external_table(sim, &ext).await?;
             let mut table = ResultTable::new(ext.columns.clone());
             table.rows = rows;
             let mut ctx = Ctx::new(cursor);

@@ -1,0 +1,99 @@
+//! The in-process API of one simulated cluster: what the HTTP server and tests call to run
+//! commands and queries, step the clock, set faults and read the command log. It sits above
+//! the commands it runs, so nothing below it (commands, engine, state, storage) refers back
+//! up to it; they all run against the shared [`Backend`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::command_log::LoggedCommand;
+use crate::commands::{self, MgmtResult};
+use crate::config::Config;
+use crate::continuous_export::{self, RunReport};
+use crate::error::SimError;
+use crate::faults::{FaultConfig, Faults};
+use crate::protocol::QueryOutcome;
+use crate::query_runner::{self, Limits};
+use crate::state::Database;
+use crate::table::ResultTable;
+
+/// A handle to one simulated cluster; clones share it.
+#[derive(Clone)]
+pub struct Sim {
+    backend: Arc<Backend>,
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Self {
+        Self {
+            backend: Backend::new(config),
+        }
+    }
+
+    /// What commands run against (the server's and the scheduler's way in).
+    pub(crate) fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+
+    /// The simulator's clock, in ticks since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.backend.now()
+    }
+
+    /// Moves the simulator's clock forward (ingestion times, cursors, export schedules).
+    pub fn advance_clock(&self, by: Duration) {
+        self.backend.advance_clock(by);
+    }
+
+    pub fn create_database(&self, name: &str) {
+        self.backend
+            .cluster()
+            .databases
+            .entry(name.to_string())
+            .or_insert_with(|| Database::new(name));
+    }
+
+    pub fn set_faults(&self, config: FaultConfig) {
+        *self.backend.faults() = Faults::new(config);
+    }
+
+    pub fn fault_config(&self) -> FaultConfig {
+        self.backend.faults().config.clone()
+    }
+
+    /// Every command and query text received over HTTP, in order.
+    pub fn commands(&self) -> Vec<LoggedCommand> {
+        self.backend.commands()
+    }
+
+    /// Runs a management command in-process, as `/v1/rest/mgmt` would.
+    pub async fn mgmt(&self, db: &str, csl: &str) -> Result<ResultTable, SimError> {
+        match commands::execute(&self.backend, db, csl).await? {
+            MgmtResult::Command(t) => Ok(t),
+            MgmtResult::Query(q) => Ok(q.primary),
+        }
+    }
+
+    /// Runs a query in-process, as `/v2/rest/query` would.
+    pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
+        query_runner::run(&self.backend, db, csl, &Limits::default()).await
+    }
+
+    /// Runs every enabled continuous export once, now, whatever its schedule.
+    pub async fn run_continuous_exports_now(&self) -> Vec<RunReport> {
+        continuous_export::run_all(&self.backend, true).await
+    }
+
+    /// Creates the container a storage URL points into, with the configured account key
+    /// (a convenience for tests and the demo; Kusto itself never creates containers).
+    pub async fn ensure_container(&self, url: &str) -> Result<(), SimError> {
+        let loc = self.backend.blob.locate(url)?;
+        self.backend.blob.create_container(&loc).await
+    }
+
+    /// The current database cursor of `db`.
+    pub fn cursor(&self, db: &str) -> Result<String, SimError> {
+        Ok(self.backend.cluster().database(db)?.cursor.to_string())
+    }
+}

@@ -1,0 +1,229 @@
+//! Typed rows of the management commands whose results the capabilities read: a continuous
+//! export as `.show continuous-export(s)` lists it, its failures, and its exported artifacts.
+//! Each reads its columns by name through [`Row`], so a missing or mistyped column is a
+//! [`FrameError`] naming the table and column.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::frames::{FrameError, KustoTable, Row};
+use crate::ids::ExportName;
+
+/// The rows of the primary (first) table of a management command's result.
+fn primary_rows(tables: &[KustoTable]) -> impl Iterator<Item = Row<'_>> {
+    tables.first().into_iter().flat_map(|t| t.rows())
+}
+
+/// One row of `.show continuous-export(s)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContinuousExportRow {
+    pub name: ExportName,
+    pub external_table: String,
+    pub query: String,
+    pub interval: Option<Duration>,
+    pub disabled: bool,
+    pub last_run_result: Option<String>,
+    pub last_run_time: Option<OffsetDateTime>,
+    pub exported_to: Option<OffsetDateTime>,
+    pub start_cursor: Option<String>,
+}
+
+impl ContinuousExportRow {
+    /// The row of export `name`, if the result lists it.
+    pub fn find(tables: &[KustoTable], name: &ExportName) -> Result<Option<Self>, FrameError> {
+        for row in primary_rows(tables) {
+            if row.str("Name")? == name.as_str() {
+                return Self::read(name, &row).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn read(name: &ExportName, row: &Row<'_>) -> Result<Self, FrameError> {
+        Ok(Self {
+            name: name.clone(),
+            external_table: row.str("ExternalTableName")?.to_owned(),
+            query: row.str("Query")?.to_owned(),
+            interval: row.opt_timespan("IntervalBetweenRuns")?,
+            disabled: row.opt_bool("IsDisabled")?.unwrap_or(false),
+            last_run_result: row
+                .opt_str("LastRunResult")?
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            last_run_time: row.opt_datetime("LastRunTime")?,
+            exported_to: row.opt_datetime("ExportedTo")?,
+            start_cursor: row.opt_str("StartCursor")?.map(str::to_owned),
+        })
+    }
+}
+
+/// One row of `.show continuous-export E failures`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFailureRow {
+    /// None when Kusto left the Timestamp empty.
+    pub at: Option<OffsetDateTime>,
+    pub kind: String,
+    pub details: String,
+}
+
+impl ExportFailureRow {
+    pub fn all(tables: &[KustoTable]) -> Result<Vec<Self>, FrameError> {
+        primary_rows(tables)
+            .map(|row| {
+                Ok(Self {
+                    at: row.opt_datetime("Timestamp")?,
+                    kind: row.opt_str("FailureKind")?.unwrap_or_default().to_owned(),
+                    details: row.opt_str("Details")?.unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One row of `.show continuous-export E exported-artifacts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedArtifactRow {
+    /// The file's full URL, as the external table's connection string names it.
+    pub path: String,
+    pub num_records: i64,
+    /// Optional: older clusters do not report it, and a bad value is not worth failing for.
+    pub size_in_bytes: Option<i64>,
+    pub timestamp: Option<OffsetDateTime>,
+}
+
+impl ExportedArtifactRow {
+    pub fn all(tables: &[KustoTable]) -> Result<Vec<Self>, FrameError> {
+        primary_rows(tables)
+            .map(|row| {
+                Ok(Self {
+                    path: row.str("Path")?.to_owned(),
+                    num_records: row.i64("NumRecords")?,
+                    size_in_bytes: row.opt_i64("SizeInBytes").ok().flatten(),
+                    timestamp: row.opt_datetime("Timestamp")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kusto::frames::parse_v1;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn tables(columns: &[(&str, &str)], rows: serde_json::Value) -> Vec<KustoTable> {
+        let columns: Vec<_> = columns
+            .iter()
+            .map(|(name, ty)| json!({"ColumnName": name, "ColumnType": ty}))
+            .collect();
+        let body = json!({"Tables":[{"TableName":"Table_0","Columns":columns,"Rows":rows}]});
+        parse_v1(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn continuous_export_row_by_name() {
+        let t = tables(
+            &[
+                ("Name", "string"),
+                ("ExternalTableName", "string"),
+                ("Query", "string"),
+                ("IntervalBetweenRuns", "timespan"),
+                ("IsDisabled", "bool"),
+                ("LastRunResult", "string"),
+                ("LastRunTime", "datetime"),
+                ("ExportedTo", "datetime"),
+                ("StartCursor", "string"),
+            ],
+            json!([
+                ["other", "x", "x", null, false, "", null, null, null],
+                [
+                    "ce_T",
+                    "bk_T",
+                    "['T']",
+                    "00:05:00",
+                    true,
+                    "Failed",
+                    "2026-11-25T10:00:00Z",
+                    null,
+                    "638"
+                ],
+            ]),
+        );
+        let name = ExportName::new("ce_T").unwrap();
+        let row = ContinuousExportRow::find(&t, &name).unwrap().unwrap();
+        assert_eq!(row.external_table, "bk_T");
+        assert_eq!(row.interval, Some(Duration::from_secs(300)));
+        assert!(row.disabled);
+        assert_eq!(row.last_run_result.as_deref(), Some("Failed"));
+        assert_eq!(row.last_run_time, Some(datetime!(2026-11-25 10:00 UTC)));
+        assert_eq!(row.exported_to, None);
+        assert_eq!(row.start_cursor.as_deref(), Some("638"));
+        let missing = ExportName::new("ce_U").unwrap();
+        assert_eq!(ContinuousExportRow::find(&t, &missing).unwrap(), None);
+    }
+
+    #[test]
+    fn a_missing_column_names_itself() {
+        let t = tables(&[("Name", "string")], json!([["ce_T"]]));
+        let err = ContinuousExportRow::find(&t, &ExportName::new("ce_T").unwrap()).unwrap_err();
+        assert_eq!(err.column, "ExternalTableName");
+    }
+
+    #[test]
+    fn failures_and_artifacts() {
+        let f = tables(
+            &[
+                ("Timestamp", "datetime"),
+                ("FailureKind", "string"),
+                ("Details", "string"),
+            ],
+            json!([
+                ["2026-11-25T10:00:00Z", "Permanent", "boom"],
+                [null, null, null]
+            ]),
+        );
+        let rows = ExportFailureRow::all(&f).unwrap();
+        assert_eq!(rows[0].at, Some(datetime!(2026-11-25 10:00 UTC)));
+        assert_eq!(
+            (rows[0].kind.as_str(), rows[0].details.as_str()),
+            ("Permanent", "boom")
+        );
+        assert_eq!(
+            rows[1],
+            ExportFailureRow {
+                at: None,
+                kind: String::new(),
+                details: String::new()
+            }
+        );
+
+        let a = tables(
+            &[
+                ("Timestamp", "datetime"),
+                ("Path", "string"),
+                ("NumRecords", "long"),
+                ("SizeInBytes", "long"),
+            ],
+            json!([[
+                "2026-11-25T10:00:00Z",
+                "https://a/c/x.parquet",
+                10,
+                "not a number"
+            ]]),
+        );
+        let rows = ExportedArtifactRow::all(&a).unwrap();
+        assert_eq!(rows[0].path, "https://a/c/x.parquet");
+        assert_eq!((rows[0].num_records, rows[0].size_in_bytes), (10, None));
+        let bad = tables(
+            &[("Path", "string"), ("NumRecords", "long")],
+            json!([["p", "ten"]]),
+        );
+        assert_eq!(
+            ExportedArtifactRow::all(&bad).unwrap_err().column,
+            "NumRecords"
+        );
+    }
+}

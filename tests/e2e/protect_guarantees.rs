@@ -328,11 +328,27 @@ async fn a_schema_change_stores_a_new_snapshot_with_the_new_text_and_moves_lates
     );
     assert_eq!(app.blobs.read(&first).await.unwrap().0, first_text);
 
+    // An unchanged schema stores nothing more: no new snapshot, and neither the snapshot nor
+    // the pointer is written again (a rewrite within the same second keeps the same name).
+    let versions = |path: String| {
+        let app = &app;
+        async move { app.blobs.read(&path).await.unwrap().1 }
+    };
+    let before = (
+        versions(second.clone()).await,
+        versions(latest_path.clone()).await,
+    );
     protect::run_once(&app).await.unwrap();
+    assert_eq!(
+        (
+            versions(second.clone()).await,
+            versions(latest_path.clone()).await
+        ),
+        before
+    );
     assert_eq!(
         list(&app, &layout().schema_dir(&db)).await,
         BTreeSet::from([first, second, latest_path]),
-        "an unchanged schema stores nothing more"
     );
 }
 

@@ -15,7 +15,8 @@ use crate::error::SimError;
 use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
 use crate::query_runner::{self, Limits};
-use crate::state::Database;
+use crate::queued_ingestion::{self, IngestionReport};
+use crate::state::{Database, OperationState};
 use crate::table::ResultTable;
 
 /// A handle to one simulated cluster; clones share it.
@@ -83,6 +84,31 @@ impl Sim {
     /// Runs every enabled continuous export once, now, whatever its schedule.
     pub async fn run_continuous_exports_now(&self) -> Vec<RunReport> {
         continuous_export::run_all(&self.backend, true).await
+    }
+
+    /// Takes every message off the ingestion queues now and ingests it, as the scheduler
+    /// does each tick (a no-op before the first `.get ingestion resources`).
+    pub async fn run_queued_ingestion_now(&self) -> IngestionReport {
+        queued_ingestion::run_once(&self.backend).await
+    }
+
+    /// Puts operation `id` in `state` (e.g. Throttled, Abandoned, Canceled), so a poller
+    /// can be tested against every state `.show operations` documents.
+    pub fn set_operation_state(
+        &self,
+        id: uuid::Uuid,
+        state: OperationState,
+    ) -> Result<(), SimError> {
+        let now = self.backend.now();
+        let mut cluster = self.backend.cluster();
+        let op = cluster
+            .operation_mut(id)
+            .ok_or_else(|| SimError::NotFound {
+                kind: "Operation",
+                name: id.to_string(),
+            })?;
+        op.end(state, op.status.clone(), now);
+        Ok(())
     }
 
     /// Creates the container a storage URL points into, with the configured account key

@@ -10,6 +10,7 @@ use crate::command_log::{CommandLog, LoggedCommand};
 use crate::config::Config;
 use crate::error::SimError;
 use crate::faults::Faults;
+use crate::queue::QueueClient;
 use crate::state::{Cluster, Database};
 use crate::value::temporal::now_ticks;
 
@@ -18,6 +19,11 @@ pub struct Backend {
     cluster: Mutex<Cluster>,
     faults: Mutex<Faults>,
     pub(crate) blob: BlobClient,
+    /// The queue service of the account that holds the ingestion queues, if configured.
+    pub(crate) queues: Option<QueueClient>,
+    /// Held while queued-ingestion resources are created or a consumer pass runs, so two
+    /// passes never take the same messages.
+    pub(crate) queued_ingestion: tokio::sync::Mutex<()>,
     log: CommandLog,
     /// Added to the real clock; lets tests step past `forcedLatency` or intervals.
     clock_offset: Mutex<i64>,
@@ -36,6 +42,8 @@ impl Backend {
             cluster: Mutex::new(cluster),
             faults: Mutex::new(Faults::new(config.faults.clone())),
             blob: BlobClient::new(config.storage_accounts.clone()),
+            queues: config.queue_account().and_then(QueueClient::new),
+            queued_ingestion: tokio::sync::Mutex::new(()),
             log: CommandLog::new(config.command_log.clone()),
             clock_offset: Mutex::new(0),
             config,

@@ -142,6 +142,16 @@ impl BlobClient {
         }
     }
 
+    pub async fn delete(&self, loc: &BlobLocation) -> Result<(), SimError> {
+        let resp = send(loc, || {
+            self.http
+                .delete(loc.signed(""))
+                .header("x-ms-version", API_VERSION)
+        })
+        .await;
+        check(resp, loc).await.map(|_| ())
+    }
+
     pub async fn get(&self, loc: &BlobLocation) -> Result<Bytes, SimError> {
         let resp = send(loc, || {
             self.http
@@ -232,6 +242,14 @@ async fn send(
     loc: &BlobLocation,
     request: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    send_with_retry(&loc.public_url(), request).await
+}
+
+/// [`send`] for any storage request (queues too); `what` names the target in the log.
+pub(crate) async fn send_with_retry(
+    what: &str,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, reqwest::Error> {
     const ATTEMPTS: u32 = 4;
     let mut attempt = 1;
     loop {
@@ -243,7 +261,7 @@ async fn send(
         if !transient || attempt == ATTEMPTS {
             return result;
         }
-        tracing::warn!(blob = %loc.public_url(), attempt, "storage request failed; retrying");
+        tracing::warn!(resource = %what, attempt, "storage request failed; retrying");
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         attempt += 1;
     }
@@ -266,7 +284,7 @@ async fn check(
     )))
 }
 
-fn xml_field(xml: &str, tag: &str) -> Option<String> {
+pub(crate) fn xml_field(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let start = xml.find(&open)? + open.len();
     let end = xml[start..].find(&format!("</{tag}>"))? + start;
@@ -280,17 +298,26 @@ fn xml_field(xml: &str, tag: &str) -> Option<String> {
     )
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// An account SAS valid for one hour (layout for sv ≥ 2020-12-06:
-/// `account\nsp\nss\nsrt\nst\nse\nsip\nspr\nsv\nses\n`).
+/// A blob-service account SAS valid for one hour.
 fn account_sas(a: &StorageAccount) -> Result<String, SimError> {
+    account_sas_for(a, "b", 3600)
+}
+
+/// An account SAS for the services `ss` (`b` blob, `q` queue) valid for `seconds` (layout
+/// for sv ≥ 2020-12-06: `account\nsp\nss\nsrt\nst\nse\nsip\nspr\nsv\nses\n`).
+pub(crate) fn account_sas_for(
+    a: &StorageAccount,
+    ss: &str,
+    seconds: i64,
+) -> Result<String, SimError> {
     let now = now_ticks();
     let st = format_pattern(now - 300 * TICKS_PER_SECOND, "yyyy-MM-ddTHH:mm:ssZ");
-    let se = format_pattern(now + 3600 * TICKS_PER_SECOND, "yyyy-MM-ddTHH:mm:ssZ");
-    let (sp, ss, srt, spr) = ("rwdlacup", "b", "sco", "https,http");
+    let se = format_pattern(now + seconds * TICKS_PER_SECOND, "yyyy-MM-ddTHH:mm:ssZ");
+    let (sp, srt, spr) = ("rwdlacup", "sco", "https,http");
     let to_sign = format!(
         "{}\n{sp}\n{ss}\n{srt}\n{st}\n{se}\n\n{spr}\n{API_VERSION}\n\n",
         a.name

@@ -5,6 +5,7 @@ mod export;
 mod extents;
 mod external;
 mod ingestion;
+mod queued;
 mod schema;
 mod script;
 
@@ -101,6 +102,9 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             DropExtents(sel) => extents::drop(sim, db, &sel),
             MoveExtents { from, to_table } => extents::move_to(sim, db, &from, &to_table),
             ShowCapacity { resource } => Ok(extents::capacity(sim, resource.as_deref())),
+            GetIngestionResources => queued::ingestion_resources(sim).await,
+            GetKustoIdentityToken => queued::identity_token(sim).await,
+            ShowIngestionFailures { operation_id } => Ok(queued::failures(sim, operation_id)),
             other => schema::execute(sim, db, other),
         }
     })

@@ -11,6 +11,7 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 pub const AZURITE_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+pub const AZURITE_QUEUE_ENDPOINT: &str = "http://127.0.0.1:10001/devstoreaccount1";
 
 /// A storage account whose key kusto-sim uses for `;managed_identity=...` URLs, standing in
 /// for the cluster's managed identity.
@@ -20,6 +21,9 @@ pub struct StorageAccount {
     pub key: String,
     /// e.g. `http://127.0.0.1:10000/devstoreaccount1` or `https://acct.blob.core.windows.net`.
     pub blob_endpoint: String,
+    /// The account's queue service (e.g. `http://127.0.0.1:10001/devstoreaccount1`): where
+    /// queued ingestion's queues live. `None` = no queued ingestion.
+    pub queue_endpoint: Option<String>,
 }
 
 impl StorageAccount {
@@ -29,6 +33,7 @@ impl StorageAccount {
             name: AZURITE_ACCOUNT.to_string(),
             key: AZURITE_KEY.to_string(),
             blob_endpoint: blob_endpoint.trim_end_matches('/').to_string(),
+            queue_endpoint: None,
         }
     }
 }
@@ -53,7 +58,10 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             databases: Vec::new(),
-            storage_accounts: vec![StorageAccount::azurite(AZURITE_ENDPOINT)],
+            storage_accounts: vec![StorageAccount {
+                queue_endpoint: Some(AZURITE_QUEUE_ENDPOINT.to_string()),
+                ..StorageAccount::azurite(AZURITE_ENDPOINT)
+            }],
             required_token: None,
             command_log: std::env::var_os("KUSTO_SIM_COMMAND_LOG")
                 .filter(|v| !v.is_empty())
@@ -72,5 +80,20 @@ impl Config {
             storage_accounts: vec![StorageAccount::azurite(blob_endpoint)],
             ..Self::default()
         }
+    }
+
+    /// Serves queued ingestion from queues at `queue_endpoint`, in the first storage account.
+    pub fn with_queue_endpoint(mut self, queue_endpoint: &str) -> Self {
+        if let Some(account) = self.storage_accounts.first_mut() {
+            account.queue_endpoint = Some(queue_endpoint.trim_end_matches('/').to_string());
+        }
+        self
+    }
+
+    /// The account that holds the ingestion queues, if any.
+    pub(crate) fn queue_account(&self) -> Option<&StorageAccount> {
+        self.storage_accounts
+            .iter()
+            .find(|a| a.queue_endpoint.is_some())
     }
 }

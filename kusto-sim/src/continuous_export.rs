@@ -91,6 +91,7 @@ async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
             return report;
         }
     };
+    tokio::time::sleep(sim.operation_latency()).await;
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
     let faults = sim.faults().config.clone();
@@ -105,12 +106,12 @@ async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     export.is_running = false;
     match outcome {
         Ok(files) => {
-            let reported = (!faults.artifact_timestamps_missing)
-                .then(|| now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX));
+            let reported = now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX);
             report.artifacts = files.len();
             report.records = files.iter().map(|f| f.num_records).sum();
             export.artifacts.extend(files.into_iter().map(|f| Artifact {
                 timestamp: reported,
+                timestamp_missing: faults.artifact_timestamps_missing,
                 external_table: start.ext.name.clone(),
                 path: f.path,
                 num_records: f.num_records,

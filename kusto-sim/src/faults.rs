@@ -16,7 +16,8 @@ pub struct FaultConfig {
     pub throttle_rate: f64,
     /// Share of requests answered 503.
     pub transient_rate: f64,
-    /// Extra time every async operation stays InProgress.
+    /// Extra time every async operation stays InProgress and every continuous export run
+    /// stays running (IsRunning, its files not yet in exported-artifacts).
     pub operation_latency_ms: u64,
     /// Continuous exports whose runs fail (`"*"` = all).
     pub fail_continuous_exports: Vec<String>,

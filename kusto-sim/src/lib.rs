@@ -18,11 +18,12 @@
 //! evaluator's own `engine::expr` ↔ `engine::functions`):
 //! 1. `server` (HTTP) and [`Server`];
 //! 2. `api`: [`Sim`], the in-process API (`mgmt`, `query`, `run_continuous_exports_now`, ...);
-//! 3. `commands` (one module per concern) and `continuous_export` (runs and scheduler);
+//! 3. `commands` (one module per concern), `continuous_export` (runs and scheduler) and
+//!    `queued_ingestion` (the queue consumer);
 //! 4. `query_runner`, `export_writer`, `storage_reader`: running queries, writing and reading
 //!    parquet in storage;
 //! 5. `backend`: what all of those run against (state, storage client, faults, log, clock);
-//! 6. `state` (the cluster), `engine` (operators), `blob` / `parquet_io` (storage),
+//! 6. `state` (the cluster), `engine` (operators), `blob` / `queue` / `parquet_io` (storage),
 //!    `faults`, `config`, `command_log`;
 //! 7. `parse` + `lexer` (the text), `protocol` (wire shapes), `table`, `value`, `error`.
 
@@ -42,6 +43,8 @@ mod parquet_io;
 pub mod parse;
 mod protocol;
 mod query_runner;
+mod queue;
+mod queued_ingestion;
 mod server;
 mod state;
 mod storage_reader;
@@ -57,6 +60,8 @@ pub use continuous_export::RunReport;
 pub use error::SimError;
 pub use faults::FaultConfig;
 pub use protocol::QueryOutcome;
+pub use queued_ingestion::IngestionReport;
+pub use state::OperationState;
 
 /// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
 pub struct Server {
@@ -85,6 +90,7 @@ impl Server {
         })];
         if let Some(tick) = tick {
             tasks.push(continuous_export::spawn_scheduler(sim.backend(), tick));
+            tasks.push(queued_ingestion::spawn_consumer(sim.backend(), tick));
         }
         Ok(Self { addr, sim, tasks })
     }

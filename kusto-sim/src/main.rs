@@ -13,13 +13,18 @@ use kusto_sim::{Config, FaultConfig, Server, StorageAccount};
     about = "A wire-compatible Azure Data Explorer stand-in"
 )]
 struct Args {
-    /// Address to listen on [env: KUSTO_SIM_LISTEN]
+    /// Address to listen on; port 0 picks a free one, which the first line printed names
+    /// [env: KUSTO_SIM_LISTEN]
     #[arg(long)]
     listen: Option<String>,
     /// Blob endpoint of the Azurite account used for managed-identity URLs
     /// [env: KUSTO_SIM_STORAGE_ENDPOINT]
     #[arg(long)]
     storage_endpoint: Option<String>,
+    /// Queue endpoint of that account, for queued ingestion
+    /// [env: KUSTO_SIM_QUEUE_ENDPOINT; default: Azurite's, next to the default blob endpoint]
+    #[arg(long)]
+    queue_endpoint: Option<String>,
     /// Append every received command as a JSON line to this file [env: KUSTO_SIM_COMMAND_LOG]
     #[arg(long)]
     command_log: Option<PathBuf>,
@@ -50,6 +55,10 @@ fn config(args: Args) -> anyhow::Result<(String, Config)> {
         .storage_endpoint
         .or_else(|| env("KUSTO_SIM_STORAGE_ENDPOINT"))
         .unwrap_or_else(|| kusto_sim::config::AZURITE_ENDPOINT.into());
+    let queue_endpoint = args
+        .queue_endpoint
+        .or_else(|| env("KUSTO_SIM_QUEUE_ENDPOINT"))
+        .unwrap_or_else(|| kusto_sim::config::AZURITE_QUEUE_ENDPOINT.into());
     let mut databases = args.databases;
     if databases.is_empty() {
         databases = env("KUSTO_SIM_DATABASES")
@@ -74,7 +83,10 @@ fn config(args: Args) -> anyhow::Result<(String, Config)> {
     }
     let config = Config {
         databases,
-        storage_accounts: vec![StorageAccount::azurite(&endpoint)],
+        storage_accounts: vec![StorageAccount {
+            queue_endpoint: Some(queue_endpoint),
+            ..StorageAccount::azurite(&endpoint)
+        }],
         required_token: args.token.or_else(|| env("KUSTO_SIM_TOKEN")),
         command_log: args
             .command_log

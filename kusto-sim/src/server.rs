@@ -18,6 +18,7 @@ use crate::error::SimError;
 use crate::faults::FaultConfig;
 use crate::protocol::{RequestIds, error::error_json, v1, v2};
 use crate::query_runner::{self, Limits};
+use crate::queued_ingestion::IngestionReport;
 
 pub fn router(sim: Sim) -> Router {
     Router::new()
@@ -28,6 +29,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/v1/rest/auth/metadata", get(auth_metadata))
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/continuous-export/run", post(run_exports))
+        .route("/sim/queued-ingestion/run", post(run_queued_ingestion))
         .route("/sim/commands", get(commands_log))
         .with_state(sim)
 }
@@ -209,6 +211,10 @@ async fn run_exports(State(sim): State<Sim>) -> axum::Json<Json> {
         .map(|r| json!({"database": r.database, "name": r.name, "artifacts": r.artifacts, "records": r.records, "error": r.error}))
         .collect();
     axum::Json(Json::Array(rows))
+}
+
+async fn run_queued_ingestion(State(sim): State<Sim>) -> axum::Json<IngestionReport> {
+    axum::Json(sim.run_queued_ingestion_now().await)
 }
 
 async fn commands_log(State(sim): State<Sim>) -> axum::Json<Vec<LoggedCommand>> {

@@ -4,6 +4,7 @@
 
 pub mod continuous;
 pub mod external;
+pub mod ingestion;
 pub mod operation;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 pub use continuous::{Artifact, ContinuousExport, ExportFailure};
 pub use external::ExternalTable;
+pub use ingestion::{IngestionFailure, IngestionResources};
 pub use operation::{Operation, OperationState};
 
 use crate::error::SimError;
@@ -23,6 +25,9 @@ use crate::value::temporal::DOTNET_EPOCH_OFFSET;
 pub struct Cluster {
     pub databases: BTreeMap<String, Database>,
     pub operations: Vec<Operation>,
+    /// Created by the first `.get ingestion resources`; queued ingestion runs only after.
+    pub ingestion_resources: Option<IngestionResources>,
+    pub ingestion_failures: Vec<IngestionFailure>,
 }
 
 impl Cluster {

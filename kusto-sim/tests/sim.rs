@@ -8,5 +8,7 @@ mod sim {
     mod continuous;
     mod faults;
     mod protocol;
+    mod queued;
     mod roundtrip;
+    mod time_limits;
 }

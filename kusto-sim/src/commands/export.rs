@@ -90,13 +90,18 @@ fn finish(
     }
 }
 
+/// By id, operations updated in the last 6 hours; without ids (the history form), those of
+/// the last two weeks. Older ones are gone, as on a real cluster.
 pub fn show_operations(sim: &Backend, ids: &[Uuid]) -> ResultTable {
+    let now = sim.now();
+    let by_id = !ids.is_empty();
     let cluster = sim.cluster();
     let mut out = ResultTable::with_schema(operation::SHOW_SCHEMA);
     cluster
         .operations
         .iter()
-        .filter(|o| ids.is_empty() || ids.contains(&o.id))
+        .filter(|o| !by_id || ids.contains(&o.id))
+        .filter(|o| o.visible(now, by_id))
         .for_each(|o| o.push_row(&mut out));
     out
 }

@@ -157,6 +157,7 @@ pub fn create_or_alter_export(
 }
 
 pub fn exports(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, SimError> {
+    let now = sim.now();
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     match command {
@@ -167,10 +168,10 @@ pub fn exports(sim: &Backend, db: &str, command: Command) -> Result<ResultTable,
             Ok(out)
         }
         Command::ShowContinuousExportArtifacts { name } => {
-            Ok(database.continuous_export_mut(&name)?.artifacts_table())
+            Ok(database.continuous_export_mut(&name)?.artifacts_table(now))
         }
         Command::ShowContinuousExportFailures { name } => {
-            Ok(database.continuous_export_mut(&name)?.failures_table())
+            Ok(database.continuous_export_mut(&name)?.failures_table(now))
         }
         Command::SetContinuousExportDisabled { name, disabled } => {
             let export = database.continuous_export_mut(&name)?;

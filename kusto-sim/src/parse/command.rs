@@ -159,6 +159,11 @@ pub enum Command {
     ShowCapacity {
         resource: Option<String>,
     },
+    GetIngestionResources,
+    GetKustoIdentityToken,
+    ShowIngestionFailures {
+        operation_id: Option<Uuid>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +216,7 @@ fn is_show(c: &Command) -> bool {
             | ShowOperationDetails { .. }
             | ShowExtents(_)
             | ShowCapacity { .. }
+            | ShowIngestionFailures { .. }
     )
 }
 
@@ -218,6 +224,8 @@ fn is_show(c: &Command) -> bool {
 pub(crate) fn command(p: &mut Parser, text: &str) -> Result<Command, SimError> {
     let parsed = if p.eat_kw("show") {
         show(p)?
+    } else if p.eat_kw("get") {
+        data::get(p)
     } else if is_data_command(p) {
         data::parse(p)?
     } else if p.is_kw("delete") && p.peek_at(1) == Some(&Tok::Ident("table".into())) {
@@ -269,6 +277,9 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
         } else {
             Command::ShowContinuousExports { name: Some(name) }
         }));
+    }
+    if p.eat_kw("ingestion") {
+        return data::show_ingestion_failures(p).map(Some);
     }
     data::show_operations(p)
 }

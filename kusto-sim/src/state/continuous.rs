@@ -6,11 +6,14 @@ use uuid::Uuid;
 use crate::parse::command::Props;
 use crate::table::ResultTable;
 use crate::value::Value;
+use crate::value::temporal::TICKS_PER_DAY;
 
 pub const SHOW_SCHEMA: &str = "(Name: string, ExternalTableName: string, Query: string, ForcedLatency: timespan, IntervalBetweenRuns: timespan, CursorScopedTables: string, ExportProperties: string, LastRunTime: datetime, StartCursor: string, IsDisabled: bool, LastRunResult: string, ExportedTo: datetime, IsRunning: bool)";
 /// The grammar's four columns plus `SizeInBytes`, which the docs' sample output shows.
 pub const ARTIFACTS_SCHEMA: &str = "(Timestamp: datetime, ExternalTableName: string, Path: string, NumRecords: long, SizeInBytes: long)";
 pub const FAILURES_SCHEMA: &str = "(Timestamp: datetime, OperationId: string, Name: string, LastSuccessRun: datetime, FailureKind: string, Details: string)";
+/// Exported artifacts and failures are kept 14 days (the two commands' pages).
+pub const RETENTION: i64 = 14 * TICKS_PER_DAY;
 
 #[derive(Debug, Clone)]
 pub struct ContinuousExport {
@@ -37,8 +40,9 @@ pub struct ContinuousExport {
 
 #[derive(Debug, Clone)]
 pub struct Artifact {
-    /// None lists the artifact with a null Timestamp (a fault).
-    pub timestamp: Option<i64>,
+    pub timestamp: i64,
+    /// Listed with a null Timestamp (a fault); `timestamp` still ages it out.
+    pub timestamp_missing: bool,
     pub external_table: String,
     pub path: String,
     pub num_records: u64,
@@ -84,11 +88,20 @@ impl ContinuousExport {
         ]);
     }
 
-    pub fn artifacts_table(&self) -> ResultTable {
+    /// The artifacts younger than 14 days at `now`.
+    pub fn artifacts_table(&self, now: i64) -> ResultTable {
         let mut out = ResultTable::with_schema(ARTIFACTS_SCHEMA);
-        for a in &self.artifacts {
+        for a in self
+            .artifacts
+            .iter()
+            .filter(|a| now - a.timestamp < RETENTION)
+        {
             out.push(vec![
-                a.timestamp.map_or(Value::Null, Value::DateTime),
+                if a.timestamp_missing {
+                    Value::Null
+                } else {
+                    Value::DateTime(a.timestamp)
+                },
                 Value::String(a.external_table.clone()),
                 Value::String(a.path.clone()),
                 Value::Long(a.num_records as i64),
@@ -98,9 +111,14 @@ impl ContinuousExport {
         out
     }
 
-    pub fn failures_table(&self) -> ResultTable {
+    /// The failures younger than 14 days at `now`.
+    pub fn failures_table(&self, now: i64) -> ResultTable {
         let mut out = ResultTable::with_schema(FAILURES_SCHEMA);
-        for f in &self.failures {
+        for f in self
+            .failures
+            .iter()
+            .filter(|f| now - f.timestamp < RETENTION)
+        {
             out.push(vec![
                 Value::DateTime(f.timestamp),
                 Value::String(f.operation_id.to_string()),

@@ -4,14 +4,29 @@ use uuid::Uuid;
 
 use crate::table::ResultTable;
 use crate::value::Value;
+use crate::value::temporal::{TICKS_PER_DAY, TICKS_PER_SECOND};
 
 pub const SHOW_SCHEMA: &str = "(OperationId: guid, Operation: string, NodeId: string, StartedOn: datetime, LastUpdatedOn: datetime, Duration: timespan, State: string, Status: string, RootActivityId: guid, ShouldRetry: bool, Database: string, Principal: string, User: string, AdminEpochStartTime: datetime, VirtualCluster: string)";
 
+/// An operation lives in `.show operations (id)` for 6 hours after its last update...
+pub const BY_ID_WINDOW: i64 = 6 * 3600 * TICKS_PER_SECOND;
+/// ...and in the history form, `.show operations`, for two weeks (`.show operations` page).
+pub const HISTORY_WINDOW: i64 = 14 * TICKS_PER_DAY;
+
+/// The states the `.show operations` page lists (its "State table"). Pollers must handle
+/// each; [`crate::Sim::set_operation_state`] puts an operation in any of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperationState {
     InProgress,
     Completed,
     Failed,
+    PartiallySucceeded,
+    Abandoned,
+    BadInput,
+    Scheduled,
+    Throttled,
+    Canceled,
+    Skipped,
 }
 
 impl OperationState {
@@ -20,6 +35,13 @@ impl OperationState {
             Self::InProgress => "InProgress",
             Self::Completed => "Completed",
             Self::Failed => "Failed",
+            Self::PartiallySucceeded => "PartiallySucceeded",
+            Self::Abandoned => "Abandoned",
+            Self::BadInput => "BadInput",
+            Self::Scheduled => "Scheduled",
+            Self::Throttled => "Throttled",
+            Self::Canceled => "Canceled",
+            Self::Skipped => "Skipped",
         }
     }
 }
@@ -66,6 +88,19 @@ impl Operation {
         self.status = status;
         self.should_retry = should_retry;
         self.last_updated_on = now;
+    }
+
+    /// Ends the operation in `state` with `status` as its Status text.
+    pub fn end(&mut self, state: OperationState, status: String, now: i64) {
+        self.state = state;
+        self.status = status;
+        self.last_updated_on = now;
+    }
+
+    /// Whether `.show operations` still lists it at `now` (by id, or in the history form).
+    pub fn visible(&self, now: i64, by_id: bool) -> bool {
+        let window = if by_id { BY_ID_WINDOW } else { HISTORY_WINDOW };
+        now - self.last_updated_on < window
     }
 
     pub fn push_row(&self, out: &mut ResultTable) {

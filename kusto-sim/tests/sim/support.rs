@@ -11,15 +11,22 @@ use kusto_sim::{Config, Server};
 /// `KUSTO_SIM_REQUIRE_AZURITE=1` (set by `make test`) the test fails; otherwise it is skipped
 /// with a `SKIPPED` line naming it, so a bare `cargo test` says what it did not run.
 pub fn azurite() -> Option<String> {
-    if let Some(endpoint) = std::env::var("AZURITE_BLOB_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    {
+    endpoint("AZURITE_BLOB_ENDPOINT")
+}
+
+/// Azurite's queue endpoint from `AZURITE_QUEUE_ENDPOINT`, under the same rule as
+/// [`azurite`].
+pub fn azurite_queues() -> Option<String> {
+    endpoint("AZURITE_QUEUE_ENDPOINT")
+}
+
+fn endpoint(variable: &str) -> Option<String> {
+    if let Some(endpoint) = std::env::var(variable).ok().filter(|e| !e.is_empty()) {
         return Some(endpoint.trim_end_matches('/').to_string());
     }
     assert!(
         std::env::var("KUSTO_SIM_REQUIRE_AZURITE").as_deref() != Ok("1"),
-        "AZURITE_BLOB_ENDPOINT is not set and KUSTO_SIM_REQUIRE_AZURITE=1: this test needs Azurite"
+        "{variable} is not set and KUSTO_SIM_REQUIRE_AZURITE=1: this test needs Azurite"
     );
     let test = std::thread::current()
         .name()
@@ -29,7 +36,7 @@ pub fn azurite() -> Option<String> {
     // in a plain `cargo test` run among the `ok` lines.
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED {test}: needs Azurite; set AZURITE_BLOB_ENDPOINT (make test does)"
+        "SKIPPED {test}: needs Azurite; set {variable} (make test does)"
     );
     None
 }

@@ -220,6 +220,34 @@ pub(super) fn show_operations(p: &mut Parser) -> Result<Option<Command>, SimErro
     Ok(None)
 }
 
+/// The data-management commands queued-ingestion clients start with:
+/// `.get ingestion resources` and `.get kusto identity token`.
+pub(super) fn get(p: &mut Parser) -> Option<Command> {
+    if p.eat_kw("ingestion") && p.eat_kw("resources") {
+        return Some(Command::GetIngestionResources);
+    }
+    (p.eat_kw("kusto") && p.eat_kw("identity") && p.eat_kw("token"))
+        .then_some(Command::GetKustoIdentityToken)
+}
+
+/// `failures [with (OperationId = <guid>)]` after `.show ingestion`.
+pub(super) fn show_ingestion_failures(p: &mut Parser) -> Result<Command, SimError> {
+    p.expect_kw("failures")?;
+    if !p.eat_kw("with") {
+        return Ok(Command::ShowIngestionFailures { operation_id: None });
+    }
+    p.expect_punct("(")?;
+    if !p.name()?.eq_ignore_ascii_case("OperationId") {
+        return Err(p.unexpected("OperationId"));
+    }
+    p.expect_punct("=")?;
+    let id = guid(p)?;
+    p.expect_punct(")")?;
+    Ok(Command::ShowIngestionFailures {
+        operation_id: Some(id),
+    })
+}
+
 fn guid_list(p: &mut Parser) -> Result<Vec<Uuid>, SimError> {
     p.paren_list(guid)
 }

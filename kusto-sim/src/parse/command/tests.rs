@@ -140,3 +140,44 @@ fn unsupported_commands_name_their_first_words() {
     assert!(parse_command("").is_err());
     assert!(parse_command(".").is_err());
 }
+
+#[test]
+fn queued_ingestion_commands() {
+    assert_eq!(
+        parse(".get ingestion resources").command,
+        Command::GetIngestionResources
+    );
+    assert_eq!(
+        parse(".get kusto identity token").command,
+        Command::GetKustoIdentityToken
+    );
+    assert_eq!(
+        parse(".show ingestion failures").command,
+        Command::ShowIngestionFailures { operation_id: None }
+    );
+    let id = "3b4c0ab2-180e-46d8-b97e-593e6aea1e7a";
+    for text in [
+        format!(".show ingestion failures with (OperationId = '{id}')"),
+        format!(".show ingestion failures with (OperationId={id})"),
+    ] {
+        assert_eq!(
+            parse(&text).command,
+            Command::ShowIngestionFailures {
+                operation_id: Uuid::parse_str(id).ok()
+            }
+        );
+    }
+    assert_eq!(
+        parse(".show ingestion failures | where Table == 'T'")
+            .pipe
+            .len(),
+        1
+    );
+    for bad in [
+        ".get ingestion",
+        ".get kusto identity",
+        ".show ingestion failures with (Table = 'T')",
+    ] {
+        assert!(parse_command(bad).is_err(), "{bad}");
+    }
+}

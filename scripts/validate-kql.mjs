@@ -2,8 +2,10 @@
 // Validates every command text kusto-sim received (its JSON-lines command log:
 // {"endpoint","db","csl"} per line) with Microsoft's Kusto parser,
 // @kusto/language-service-next. Prints each command with syntax errors and their
-// diagnostics, then "N commands checked"; exits 1 if any command has a syntax error
-// (or a log line is not valid JSON), 2 on usage errors.
+// diagnostics, then "N commands checked"; exits 1 if any command has a syntax error, a log
+// line is not valid JSON or has no command text, or nothing at all was checked (an empty
+// log means the tests sent nothing through it, not that everything is valid); 2 on usage
+// errors.
 //
 // Usage: node scripts/validate-kql.mjs <command-log.jsonl>...
 
@@ -51,8 +53,13 @@ function main(files) {
         console.log(`${where}: not a JSON command-log line: ${e.message}`);
         return;
       }
+      if (typeof entry?.csl !== 'string' || entry.csl.trim() === '') {
+        failed++;
+        console.log(`${where}: command-log entry without command text: ${line}`);
+        return;
+      }
       checked++;
-      const errors = syntaxErrors(String(entry.csl ?? ''));
+      const errors = syntaxErrors(entry.csl);
       if (errors.length > 0) {
         failed++;
         console.log(`${where} [${entry.endpoint} ${entry.db}]\n  ${entry.csl}`);
@@ -61,6 +68,10 @@ function main(files) {
     });
   }
   console.log(`${checked} commands checked, ${failed} with syntax errors`);
+  if (checked === 0) {
+    console.log('no command was checked: the command logs are empty, so nothing was validated');
+    return 1;
+  }
   return failed === 0 ? 0 : 1;
 }
 

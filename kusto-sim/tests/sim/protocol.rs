@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::support::{Client, start};
 
-const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
+const NO_STORAGE: &str = "http://127.0.0.1:0/devstoreaccount1";
 
 #[tokio::test]
 async fn requests_without_a_bearer_token_get_401() {

@@ -57,3 +57,12 @@ test('an entry without command text fails instead of parsing as an empty, valid 
     assert.match(r.stdout, /4 commands checked, 1 with syntax errors/);
   }
 });
+
+test('texts kusto-sim refused are counted, not checked; accepted ones still are', () => {
+  const refused = { endpoint: 'mgmt', db: 'db', csl: ".show tables | where Name == 'a\\q'", refused: 'Syntax error: unknown escape' };
+  const r = run([...good, refused, { endpoint: 'mgmt', db: 'db', csl: '.create tabel T (a:long)' }]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors \(1 refused by kusto-sim's parser, not checked\)/);
+  const onlyRefused = run([refused]);
+  assert.equal(onlyRefused.status, 1, 'a log of refused texts only checked nothing');
+});

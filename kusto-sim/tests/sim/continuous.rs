@@ -140,7 +140,7 @@ async fn failed_runs_are_reported_and_retried_without_loss() {
 #[tokio::test]
 async fn the_scheduler_runs_exports_on_their_interval() {
     let Some(endpoint) = azurite() else { return };
-    let mut config = kusto_sim::Config::new(&["db"], &endpoint);
+    let mut config = super::support::config(&["db"], &endpoint);
     config.scheduler_tick = Some(Duration::from_millis(50));
     let server = kusto_sim::Server::start(config).await.unwrap();
     let c = Client::new(&server);

@@ -43,9 +43,22 @@ fn endpoint(variable: &str) -> Option<String> {
 
 /// A server with the given databases, storage at `endpoint`, and no scheduled runs.
 pub async fn start(databases: &[&str], endpoint: &str) -> Server {
+    Server::start(config(databases, endpoint))
+        .await
+        .expect("start kusto-sim")
+}
+
+/// The configuration every test server starts from: no scheduled runs, and, when
+/// `KUSTO_SIM_COMMAND_LOG_DIR` is set (`make test` sets it), a command log of its own there,
+/// so Microsoft's parser checks every text these tests got kusto-sim to accept.
+pub fn config(databases: &[&str], endpoint: &str) -> Config {
     let mut config = Config::new(databases, endpoint);
     config.scheduler_tick = None;
-    Server::start(config).await.expect("start kusto-sim")
+    if let Some(dir) = std::env::var_os("KUSTO_SIM_COMMAND_LOG_DIR") {
+        let name = format!("sim-{}.jsonl", uuid::Uuid::new_v4().simple());
+        config.command_log = Some(std::path::PathBuf::from(dir).join(name));
+    }
+    config
 }
 
 pub struct Client {

@@ -11,6 +11,7 @@ export AZURITE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_BLOB_PORT/devstoreaccoun
 export AZURITE_QUEUE_ENDPOINT="http://127.0.0.1:$AZURITE_QUEUE_PORT/devstoreaccount1"
 export AZURITE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$AZURITE_BLOB_ENDPOINT;QueueEndpoint=$AZURITE_QUEUE_ENDPOINT"
 # With these set, no test skips for want of Azurite: each one uses it or fails.
+export KUSTO_SIM_REQUIRE_AZURITE=1
 
 started=$(scripts/azurite.sh ensure)
 cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }

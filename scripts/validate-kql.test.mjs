@@ -41,3 +41,28 @@ test('no files is a usage error', () => {
   const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
   assert.equal(r.status, 2);
 });
+
+test('an empty command log fails: zero commands checked is not a pass', () => {
+  const r = run([]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /0 commands checked/);
+  assert.match(r.stdout, /nothing was validated/);
+});
+
+test('an entry without command text fails instead of parsing as an empty, valid query', () => {
+  for (const entry of [{ endpoint: 'mgmt', db: 'db' }, { endpoint: 'mgmt', db: 'db', csl: '' }, { endpoint: 'mgmt', db: 'db', csl: 42 }, null]) {
+    const r = run([...good, entry]);
+    assert.equal(r.status, 1, `${JSON.stringify(entry)}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /entry without command text/);
+    assert.match(r.stdout, /4 commands checked, 1 with syntax errors/);
+  }
+});
+
+test('texts kusto-sim refused are counted, not checked; accepted ones still are', () => {
+  const refused = { endpoint: 'mgmt', db: 'db', csl: ".show tables | where Name == 'a\\q'", refused: 'Syntax error: unknown escape' };
+  const r = run([...good, refused, { endpoint: 'mgmt', db: 'db', csl: '.create tabel T (a:long)' }]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors \(1 refused by kusto-sim's parser, not checked\)/);
+  const onlyRefused = run([refused]);
+  assert.equal(onlyRefused.status, 1, 'a log of refused texts only checked nothing');
+});

@@ -19,6 +19,8 @@ mod jobs;
 mod kusto_client;
 #[path = "e2e/protect.rs"]
 mod protect;
+#[path = "e2e/protect_guarantees.rs"]
+mod protect_guarantees;
 #[path = "e2e/restore.rs"]
 mod restore;
 #[path = "e2e/run_local.rs"]

@@ -16,8 +16,8 @@ use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
 use crate::query_runner::{self, Limits};
 use crate::queued_ingestion::{self, IngestionReport};
-use crate::state::Database;
-use crate::state::OperationState;
+use crate::state::merge::Merged;
+use crate::state::{Database, OperationState};
 use crate::table::ResultTable;
 
 /// A handle to one simulated cluster; clones share it.
@@ -57,6 +57,7 @@ impl Sim {
     }
 
     pub fn set_faults(&self, config: FaultConfig) {
+        self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);
     }
 
@@ -71,6 +72,8 @@ impl Sim {
 
     /// Runs a management command in-process, as `/v1/rest/mgmt` would.
     pub async fn mgmt(&self, db: &str, csl: &str) -> Result<ResultTable, SimError> {
+        self.backend
+            .record_in_process(LoggedCommand::new("mgmt", db, csl));
         match commands::execute(&self.backend, db, csl).await? {
             MgmtResult::Command(t) => Ok(t),
             MgmtResult::Query(q) => Ok(q.primary),
@@ -79,7 +82,16 @@ impl Sim {
 
     /// Runs a query in-process, as `/v2/rest/query` would.
     pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
+        self.backend
+            .record_in_process(LoggedCommand::new("query", db, csl));
         query_runner::run(&self.backend, db, csl, &Limits::default()).await
+    }
+
+    /// Runs the cluster's extent maintenance once, now: extent-tags retention, then merges
+    /// (what the scheduler does every tick).
+    pub fn merge_extents_now(&self) -> Vec<Merged> {
+        let now = self.backend.now();
+        self.backend.cluster().maintain(now)
     }
 
     /// Runs every enabled continuous export once, now, whatever its schedule.

@@ -41,7 +41,10 @@ impl Backend {
         Arc::new_cyclic(|me| Self {
             cluster: Mutex::new(cluster),
             faults: Mutex::new(Faults::new(config.faults.clone())),
-            blob: BlobClient::new(config.storage_accounts.clone()),
+            blob: BlobClient::new(
+                config.storage_accounts.clone(),
+                config.faults.deny_storage.clone(),
+            ),
             queues: config.queue_account().and_then(QueueClient::new),
             queued_ingestion: tokio::sync::Mutex::new(()),
             log: CommandLog::new(config.command_log.clone()),
@@ -87,6 +90,11 @@ impl Backend {
 
     pub(crate) fn record(&self, entry: LoggedCommand) {
         self.log.record(entry);
+    }
+
+    /// Logs a text run in-process (not a request) to the command-log file only.
+    pub(crate) fn record_in_process(&self, entry: LoggedCommand) {
+        self.log.record_in_process(entry);
     }
 
     pub(crate) fn operation_latency(&self) -> Duration {

@@ -4,6 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -62,14 +64,35 @@ impl BlobLocation {
 pub struct BlobClient {
     http: reqwest::Client,
     accounts: Vec<StorageAccount>,
+    /// Container URLs (`service/container`) the cluster's identity may not use (the
+    /// `deny_storage` fault); shared by clones so the fault can change at run time.
+    denied: Arc<Mutex<Vec<String>>>,
 }
 
 impl BlobClient {
-    pub fn new(accounts: Vec<StorageAccount>) -> Self {
+    pub fn new(accounts: Vec<StorageAccount>, denied: Vec<String>) -> Self {
         Self {
             http: reqwest::Client::new(),
             accounts,
+            denied: Arc::new(Mutex::new(denied)),
         }
+    }
+
+    pub fn set_denied(&self, denied: Vec<String>) {
+        *self.denied.lock().unwrap_or_else(|p| p.into_inner()) = denied;
+    }
+
+    /// Refuses, as storage would with 403, a container the `deny_storage` fault names.
+    fn check_access(&self, loc: &BlobLocation) -> Result<(), SimError> {
+        let container = format!("{}/{}", loc.service, loc.container);
+        let denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
+        if denied.iter().any(|d| d.trim_end_matches('/') == container) {
+            return Err(SimError::StorageDenied {
+                url: loc.public_url(),
+                code: "AuthorizationPermissionMismatch".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Resolves a Kusto storage connection string (`url[;managed_identity=..][?sas]`).
@@ -109,6 +132,7 @@ impl BlobClient {
     }
 
     pub async fn put(&self, loc: &BlobLocation, data: Vec<u8>) -> Result<(), SimError> {
+        self.check_access(loc)?;
         let data = Bytes::from(data);
         let resp = send(loc, || {
             self.http
@@ -124,6 +148,7 @@ impl BlobClient {
 
     /// Creates the container of `loc`; an existing one is fine.
     pub async fn create_container(&self, loc: &BlobLocation) -> Result<(), SimError> {
+        self.check_access(loc)?;
         let url = format!("{}/{}?restype=container", loc.service, loc.container);
         let url = if loc.sas.is_empty() {
             url
@@ -142,7 +167,18 @@ impl BlobClient {
         }
     }
 
+    pub async fn delete(&self, loc: &BlobLocation) -> Result<(), SimError> {
+        let resp = send(loc, || {
+            self.http
+                .delete(loc.signed(""))
+                .header("x-ms-version", API_VERSION)
+        })
+        .await;
+        check(resp, loc).await.map(|_| ())
+    }
+
     pub async fn get(&self, loc: &BlobLocation) -> Result<Bytes, SimError> {
+        self.check_access(loc)?;
         let resp = send(loc, || {
             self.http
                 .get(loc.signed(""))
@@ -158,6 +194,7 @@ impl BlobClient {
 
     /// Every blob under `loc.path` as (location, size), following continuation markers.
     pub async fn list(&self, loc: &BlobLocation) -> Result<Vec<(BlobLocation, u64)>, SimError> {
+        self.check_access(loc)?;
         let mut out = Vec::new();
         let mut marker = String::new();
         loop {
@@ -251,7 +288,7 @@ pub(crate) async fn send_with_retry(
         if !transient || attempt == ATTEMPTS {
             return result;
         }
-        tracing::warn!(target = what, attempt, "storage request failed; retrying");
+        tracing::warn!(resource = %what, attempt, "storage request failed; retrying");
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
         attempt += 1;
     }
@@ -268,6 +305,12 @@ async fn check(
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
     let code = xml_field(&body, "Code").unwrap_or_default();
+    if status == reqwest::StatusCode::FORBIDDEN {
+        return Err(SimError::StorageDenied {
+            url: loc.public_url(),
+            code,
+        });
+    }
     Err(SimError::Storage(format!(
         "{} answered {status} {code}",
         loc.public_url()
@@ -333,9 +376,12 @@ mod tests {
     use super::*;
 
     fn client() -> BlobClient {
-        BlobClient::new(vec![StorageAccount::azurite(
-            "http://127.0.0.1:10000/devstoreaccount1",
-        )])
+        BlobClient::new(
+            vec![StorageAccount::azurite(
+                "http://127.0.0.1:10000/devstoreaccount1",
+            )],
+            Vec::new(),
+        )
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod export;
 mod extents;
 mod external;
 mod ingestion;
+mod policies;
 mod queued;
 mod schema;
 mod script;
@@ -100,7 +101,22 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             DeleteRecords { table, query, .. } => extents::delete_records(sim, db, &table, &query),
             ShowExtents(sel) => extents::show(sim, db, &sel),
             DropExtents(sel) => extents::drop(sim, db, &sel),
-            MoveExtents { from, to_table } => extents::move_to(sim, db, &from, &to_table),
+            MoveExtents {
+                is_async: true,
+                from,
+                to_table,
+                props,
+            } => extents::move_async(sim, db, from, to_table, props),
+            MoveExtents {
+                from,
+                to_table,
+                props,
+                ..
+            } => extents::move_to(sim, db, &from, &to_table, &props),
+            DropExtentTags { table, tags } => extents::drop_tags(sim, db, &table, &tags),
+            ShowTablePolicy { table, kind } => policies::show(sim, db, &table, kind),
+            AlterTablePolicy { table, change } => policies::alter(sim, db, &table, change),
+            DeleteTablePolicy { table, kind } => policies::delete(sim, db, &table, kind),
             ShowCapacity { resource } => Ok(extents::capacity(sim, resource.as_deref())),
             GetIngestionResources => queued::ingestion_resources(sim).await,
             GetKustoIdentityToken => queued::identity_token(sim).await,
@@ -114,7 +130,7 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
 pub(crate) fn command_type(c: &Command) -> &'static str {
     use Command::*;
     match c {
-        CreateTable { .. } => "TableCreate",
+        CreateTable { .. } | CreateTableBasedOn { .. } => "TableCreate",
         CreateMergeTables { .. } | AlterMergeTable { .. } => "TableCreateMerge",
         DropTables { .. } => "TableDrop",
         AlterIngestionTimePolicy { .. } => "TableSetIngestionTimePolicy",
@@ -129,6 +145,9 @@ pub(crate) fn command_type(c: &Command) -> &'static str {
         DeleteRecords { .. } => "TableDeleteRecords",
         DropExtents(_) => "ExtentsDrop",
         MoveExtents { .. } => "ExtentsMove",
+        DropExtentTags { .. } => "ExtentsTagsDrop",
+        AlterTablePolicy { .. } => "TableAlterPolicy",
+        DeleteTablePolicy { .. } => "TableDeletePolicy",
         ExecuteScript { .. } => "DatabaseScriptExecute",
         _ => "Show",
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, FileOptions};
-use crate::parse::query::parse_query;
+use crate::parse::query::{Query, Source, parse_query};
 use crate::query_runner::{CursorWindow, evaluate};
 use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
 use crate::value::Value;
@@ -55,7 +55,8 @@ pub async fn run_all(sim: &Backend, force: bool) -> Vec<RunReport> {
     reports
 }
 
-/// Runs due exports every `tick` until the simulator is dropped.
+/// Every `tick` until the simulator is dropped: runs due exports, then the cluster's
+/// background extent maintenance (tag retention, merges).
 pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(sim);
     tokio::spawn(async move {
@@ -63,6 +64,8 @@ pub fn spawn_scheduler(sim: &Arc<Backend>, tick: Duration) -> tokio::task::JoinH
             tokio::time::sleep(tick).await;
             let Some(sim) = weak.upgrade() else { return };
             run_all(&sim, false).await;
+            let now = sim.now();
+            sim.cluster().maintain(now);
         }
     })
 }
@@ -94,6 +97,8 @@ async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     tokio::time::sleep(sim.operation_latency()).await;
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
+    let faults = sim.faults().config.clone();
+    let lag = Duration::from_millis(faults.artifact_report_lag_ms);
     let mut cluster = sim.cluster();
     let Ok(export) = cluster
         .database_mut(db)
@@ -104,10 +109,12 @@ async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     export.is_running = false;
     match outcome {
         Ok(files) => {
+            let reported = now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX);
             report.artifacts = files.len();
             report.records = files.iter().map(|f| f.num_records).sum();
             export.artifacts.extend(files.into_iter().map(|f| Artifact {
-                timestamp: now,
+                timestamp: reported,
+                timestamp_missing: faults.artifact_timestamps_missing,
                 external_table: start.ext.name.clone(),
                 path: f.path,
                 num_records: f.num_records,
@@ -174,6 +181,31 @@ fn begin(sim: &Backend, db: &str, name: &str) -> Result<Option<Start>, SimError>
     }))
 }
 
+/// Continuous export doesn't support tables with a restricted view access policy; kusto-sim
+/// fails the run (recorded in `failures`) when the query's table or an `over` table has one.
+fn refuse_restricted_tables(
+    sim: &Backend,
+    db: &str,
+    export: &ContinuousExport,
+    query: &Query,
+) -> Result<(), SimError> {
+    let cluster = sim.cluster();
+    let database = cluster.database(db)?;
+    let source = match &query.source {
+        Source::Table(t) => Some(t),
+        _ => None,
+    };
+    for table in source.into_iter().chain(&export.over) {
+        if database.table(table)?.policies.restricted_view_access {
+            return Err(SimError::semantic(format!(
+                "Continuous export '{}': table '{table}' has a restricted view access policy, which continuous export doesn't support",
+                export.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn export_window(
     sim: &Backend,
     db: &str,
@@ -186,10 +218,10 @@ async fn export_window(
         )));
     }
     let query = parse_query(&start.export.query)?;
+    refuse_restricted_tables(sim, db, &start.export, &query)?;
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
     let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {
-        name_prefix: None,
         size_limit: start
             .export
             .props
@@ -198,7 +230,19 @@ async fn export_window(
             .and_then(|v| u64::try_from(v).ok()),
         memory_budget_rows: None,
     };
-    export_writer::write(sim, &start.ext, rows, &opts)
+    // Files written before a failure stay in storage, unlisted, as Kusto's do.
+    let files = export_writer::write(sim, &start.ext, rows, &opts)
         .await
-        .map_err(|(e, _)| e)
+        .map_err(|(e, _)| e)?;
+    if sim
+        .faults()
+        .continuous_export_fails_after_write(&start.export.name)
+    {
+        return Err(SimError::Storage(format!(
+            "Continuous export '{}' failed after writing {} file(s): injected failure (kusto-sim fault)",
+            start.export.name,
+            files.len()
+        )));
+    }
+    Ok(files)
 }

@@ -31,6 +31,20 @@ pub enum SimError {
     Transient,
     #[error("storage: {0}")]
     Storage(String),
+    /// Storage answered 403 to the cluster's identity (or the `deny_storage` fault said it
+    /// would): no retry helps until someone grants access.
+    #[error(
+        "Access to storage '{url}' was denied to the cluster's identity: 403 {code} (This request is not authorized to perform this operation using this permission). Grant the cluster's managed identity Storage Blob Data Contributor on the container"
+    )]
+    StorageDenied { url: String, code: String },
+    #[error(
+        "Ingestion into table '{table}' refused: creationTime {creation_time} is earlier than the table's soft-delete period ({soft_delete_period}) (BadRequest_CreationTimeEarlierThanSoftDeletePeriod)"
+    )]
+    CreationTimeEarlierThanSoftDeletePeriod {
+        table: String,
+        creation_time: String,
+        soft_delete_period: String,
+    },
     /// An export ran out of (simulated) memory.
     #[error("{}", LOW_MEMORY_TEXT)]
     LowMemory,
@@ -47,6 +61,7 @@ impl SimError {
             Self::Throttled(_) => 429,
             Self::Transient => 503,
             Self::Storage(_) => 520,
+            Self::StorageDenied { .. } => 403,
             _ => 400,
         }
     }
@@ -61,6 +76,10 @@ impl SimError {
             Self::Throttled(_) => "TooManyRequests",
             Self::Transient => "ServiceUnavailable",
             Self::Storage(_) => "ServiceError",
+            Self::StorageDenied { .. } => "Forbidden",
+            Self::CreationTimeEarlierThanSoftDeletePeriod { .. } => {
+                "BadRequest_CreationTimeEarlierThanSoftDeletePeriod"
+            }
             Self::LowMemory => "LowMemoryCondition",
             Self::NotSupported(_) | Self::Semantic(_) => "General_BadRequest",
         }
@@ -77,6 +96,10 @@ impl SimError {
             Self::Throttled(_) => "Kusto.DataNode.Exceptions.ControlCommandThrottledException",
             Self::Transient => "Kusto.Data.Exceptions.KustoServiceException",
             Self::Storage(_) => "Kusto.Data.Exceptions.KustoServiceException",
+            Self::StorageDenied { .. } => "Kusto.Data.Exceptions.KustoRequestDeniedException",
+            Self::CreationTimeEarlierThanSoftDeletePeriod { .. } => {
+                "Kusto.Data.Exceptions.KustoBadRequestException"
+            }
             Self::LowMemory => {
                 "Kusto.Data.Exceptions.KustoServicePartialQueryFailureLowMemoryConditionException"
             }

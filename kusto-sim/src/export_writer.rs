@@ -23,10 +23,9 @@ pub struct ExportedFile {
     pub size: u64,
 }
 
-/// How to name and cut the files of one export.
+/// How to cut the files of one export (their names come from the external table).
 #[derive(Debug, Clone, Default)]
 pub struct FileOptions {
-    pub name_prefix: Option<String>,
     pub size_limit: Option<u64>,
     /// Rows the export may hold before failing with E_LOW_MEMORY_CONDITION (fault
     /// injection); files written until then stay, as they do in Kusto.
@@ -85,7 +84,7 @@ pub async fn write(
             let n = written.len();
             let conn = &ext.connection_strings[n % ext.connection_strings.len()];
             let name = file_name(
-                opts.name_prefix.as_deref().or(ext.name_prefix().as_deref()),
+                ext.name_prefix().as_deref(),
                 batch,
                 n,
                 &ext.file_extension(),

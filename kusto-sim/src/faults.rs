@@ -21,6 +21,18 @@ pub struct FaultConfig {
     pub operation_latency_ms: u64,
     /// Continuous exports whose runs fail (`"*"` = all).
     pub fail_continuous_exports: Vec<String>,
+    /// Continuous exports whose runs write their files and then fail, leaving the files in
+    /// storage but out of `exported-artifacts` (`"*"` = all).
+    pub fail_continuous_exports_after_write: Vec<String>,
+    /// Container URLs (`http://host/account/container`) the cluster's identity is refused:
+    /// every read, write and list there fails as storage's 403 makes it fail.
+    pub deny_storage: Vec<String>,
+    /// How far before the end of its run an exported artifact's `Timestamp` lies: a run's
+    /// files show up in `exported-artifacts` stamped earlier than files already listed.
+    pub artifact_report_lag_ms: u64,
+    /// Lists a run's artifacts with a null `Timestamp`: the column is nullable like every
+    /// Kusto column, and a reader must not trust it to be set.
+    pub artifact_timestamps_missing: bool,
 }
 
 #[derive(Debug)]
@@ -55,11 +67,16 @@ impl Faults {
     }
 
     pub fn continuous_export_fails(&self, name: &str) -> bool {
-        self.config
-            .fail_continuous_exports
-            .iter()
-            .any(|n| n == "*" || n == name)
+        names(&self.config.fail_continuous_exports, name)
     }
+
+    pub fn continuous_export_fails_after_write(&self, name: &str) -> bool {
+        names(&self.config.fail_continuous_exports_after_write, name)
+    }
+}
+
+fn names(list: &[String], name: &str) -> bool {
+    list.iter().any(|n| n == "*" || n == name)
 }
 
 #[cfg(test)]

@@ -59,6 +59,65 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, SimError> {
     Ok(lx.out)
 }
 
+/// `text` with every hidden string literal (`h'..'`, `h@'..'`, ...) replaced by `h'*****'`
+/// (prefix and quote kept, so the text still parses), as Kusto keeps them out of its logs.
+/// A hidden literal that doesn't end hides the rest of the text.
+pub fn redact_hidden(text: &str) -> String {
+    let mut lx = Lexer {
+        text,
+        pos: 0,
+        out: Vec::new(),
+    };
+    let mut redacted = String::with_capacity(text.len());
+    while let Some(c) = lx.rest().chars().next() {
+        let start = lx.pos;
+        let after_word = text[..start]
+            .chars()
+            .next_back()
+            .is_some_and(|p| p.is_alphanumeric() || p == '_');
+        let literal_start =
+            matches!(c, '\'' | '"' | '@') || (matches!(c, 'h' | 'H') && !after_word);
+        if lx.rest().starts_with("//") {
+            lx.pos += lx.rest().find('\n').unwrap_or(lx.rest().len());
+            redacted.push_str(&text[start..lx.pos]);
+            continue;
+        }
+        if !literal_start {
+            lx.pos += c.len_utf8();
+            redacted.push(c);
+            continue;
+        }
+        let hidden = matches!(c, 'h' | 'H');
+        match lx.string_literal() {
+            Ok(None) => {
+                lx.pos += c.len_utf8();
+                redacted.push(c);
+            }
+            Ok(Some(_)) if !hidden => redacted.push_str(&text[start..lx.pos]),
+            Ok(Some(_)) => redacted.push_str(&hidden_placeholder(&text[start..])),
+            Err(_) if hidden => {
+                redacted.push_str(&hidden_placeholder(&text[start..]));
+                return redacted;
+            }
+            Err(_) => {
+                redacted.push_str(&text[start..]);
+                return redacted;
+            }
+        }
+    }
+    redacted
+}
+
+/// `h'*****'` with the literal's own prefix letter, `@` and quote.
+fn hidden_placeholder(literal: &str) -> String {
+    let head: String = literal
+        .chars()
+        .take_while(|c| !matches!(c, '\'' | '"'))
+        .collect();
+    let quote = literal[head.len()..].chars().next().unwrap_or('\'');
+    format!("{head}{quote}*****{quote}")
+}
+
 struct Lexer<'a> {
     text: &'a str,
     pos: usize,
@@ -193,30 +252,37 @@ impl<'a> Lexer<'a> {
     }
 
     /// Body of a `'..'` or `".."` literal with backslash escapes; `pos` is on the quote.
+    /// Scanned and decoded as Kusto.Language does (`TokenParser.ScanStringLiteralContent`,
+    /// `KustoFacts.GetStringLiteralValue`): an escape it doesn't know, or a raw line break,
+    /// ends the token, so both are syntax errors here.
     fn quoted_body(&mut self) -> Result<String, SimError> {
         let start = self.pos;
-        let mut chars = self.rest().char_indices();
-        let Some((_, quote)) = chars.next() else {
+        let body = self.rest();
+        let Some(quote) = body.chars().next() else {
             return Err(syntax("expected a quote", start));
         };
-        let mut out = String::new();
-        while let Some((i, c)) = chars.next() {
+        let mut units: Vec<u16> = Vec::new();
+        let mut i = quote.len_utf8();
+        while let Some(c) = body[i..].chars().next() {
             if c == quote {
                 self.pos += i + 1;
-                return Ok(out);
+                return String::from_utf16(&units)
+                    .map_err(|_| syntax("a \\u escape leaves a lone UTF-16 surrogate", start));
             }
-            if c != '\\' {
-                out.push(c);
-                continue;
+            match c {
+                '\r' | '\n' => return Err(syntax("a line break ends a string literal", start)),
+                '\\' => {
+                    let (len, decoded) = escape(&body[i..])
+                        .ok_or_else(|| syntax("invalid escape sequence", start + i))?;
+                    units.extend(decoded);
+                    i += len;
+                }
+                c => {
+                    let mut buf = [0u16; 2];
+                    units.extend_from_slice(c.encode_utf16(&mut buf));
+                    i += c.len_utf8();
+                }
             }
-            let Some((_, e)) = chars.next() else { break };
-            out.push(match e {
-                'n' => '\n',
-                't' => '\t',
-                'r' => '\r',
-                '0' => '\0',
-                other => other,
-            });
         }
         Err(syntax("unterminated string literal", start))
     }
@@ -289,6 +355,51 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// One escape at the start of `s` (which starts with `\\`): the bytes it takes and the UTF-16
+/// units it stands for; `None` when Kusto.Language's `ScanStringEscape` rejects it. Octal
+/// follows the parser's split between scanning (1-3 octal digits, 3 only from `\\0`..`\\3`)
+/// and decoding (up to 3 decimal digits, each shifting by 3 bits), so `'\\400'` is U+0100.
+fn escape(s: &str) -> Option<(usize, Vec<u16>)> {
+    let b = s.as_bytes();
+    let simple = |u: u8| Some((2, vec![u16::from(u)]));
+    match *b.get(1)? {
+        c @ (b'\\' | b'\'' | b'"') => simple(c),
+        b'a' => simple(0x07),
+        b'b' => simple(0x08),
+        b'f' => simple(0x0c),
+        b'n' => simple(b'\n'),
+        b'r' => simple(b'\r'),
+        b't' => simple(b'\t'),
+        b'v' => simple(0x0b),
+        b'u' => Some((6, vec![u16::try_from(hex(s, 4)?).ok()?])),
+        b'x' => Some((4, vec![u16::try_from(hex(s, 2)?).ok()?])),
+        b'U' => {
+            // Kusto.Language's .NET build decodes `\\U` with `char.ConvertFromUtf32`, which
+            // refuses a value that isn't a Unicode scalar; so does this.
+            let c = char::from_u32(hex(s, 8)?)?;
+            let mut buf = [0u16; 2];
+            Some((10, c.encode_utf16(&mut buf).to_vec()))
+        }
+        b'0'..=b'7' => {
+            let digits = b[1..].iter().take(3).take_while(|d| d.is_ascii_digit());
+            let (count, value) = digits.fold((0, 0u16), |(n, v), d| {
+                (n + 1, (v << 3) + u16::from(d - b'0'))
+            });
+            Some((1 + count, vec![value]))
+        }
+        _ => None,
+    }
+}
+
+/// The value of exactly `n` hex digits after a two-byte escape prefix (`\\u`, `\\x`, `\\U`).
+fn hex(s: &str, n: usize) -> Option<u32> {
+    let digits = s.get(2..2 + n)?;
+    if !digits.bytes().all(|d| d.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
+}
+
 fn syntax(msg: &str, at: usize) -> SimError {
     SimError::Syntax(format!("{msg} at position {at}"))
 }
@@ -324,6 +435,76 @@ mod tests {
                 Tok::Ident("datetime".into()),
             ]
         );
+    }
+
+    /// Each case's expected value is what Microsoft's parser (@kusto/language-service-next,
+    /// `SyntaxToken.ValueText` of `print <literal>`) gives, as UTF-16 code units; except
+    /// `\U`, which that JavaScript build leaves undecoded (`#if !BRIDGE` in
+    /// `KustoFacts.DecodeEscapes`) and the .NET build decodes as a code point.
+    #[test]
+    fn escapes_decode_as_kusto_language_does() {
+        let cases: &[(&str, &[u16])] = &[
+            (r"'a\\b'", &[97, 92, 98]),
+            (r"'\''", &[39]),
+            (r#"'\"'"#, &[34]),
+            (r#""q\"z""#, &[113, 34, 122]),
+            (r#""a\'b""#, &[97, 39, 98]),
+            (r"'\a\b\f\n\r\t\v'", &[7, 8, 12, 10, 13, 9, 11]),
+            (r"'\u0041\u00e9'", &[65, 233]),
+            (r"'\uD83D\uDE00'", &[55357, 56832]),
+            (r"'\U0001F600'", &[55357, 56832]),
+            (r"'\x41\x7a'", &[65, 122]),
+            (r"'\101\0\7'", &[65, 0, 7]),
+            (r"'\400'", &[256]),
+            (r"'\18'", &[16]),
+            (r"'\377\378'", &[255, 256]),
+            (r"'\0101'", &[8, 49]),
+            (r"'\7777'", &[511, 55]),
+            (r"'\\\''", &[92, 39]),
+            (r"@'c:\d''e'", &[99, 58, 92, 100, 39, 101]),
+            (r#"@"a""b""#, &[97, 34, 98]),
+            (r"h's\n'", &[115, 10]),
+            (r"H'k'", &[107]),
+            (r"h@'x''y'", &[120, 39, 121]),
+            (r#"H@"p""q""#, &[112, 34, 113]),
+        ];
+        for (literal, units) in cases {
+            let expected = String::from_utf16(units).unwrap();
+            assert_eq!(toks(literal), vec![Tok::Str(expected)], "{literal}");
+        }
+    }
+
+    /// Texts Microsoft's parser reports "Missing: '" or "Unexpected: \\" for.
+    #[test]
+    fn unknown_escapes_and_line_breaks_are_syntax_errors() {
+        for bad in [
+            r"'\q'",
+            r"'\8'",
+            r"'\u12'",
+            r"'\x4'",
+            r"'\xZZ'",
+            "'x\ny'",
+            "'ab\\\r\n'",
+            r"'a\'",
+        ] {
+            assert!(
+                matches!(tokenize(bad), Err(SimError::Syntax(_))),
+                "{bad:?} must be a syntax error"
+            );
+        }
+    }
+
+    #[test]
+    fn hidden_literals_are_redacted_and_the_text_still_parses() {
+        let text = ".create external table E (a:long) kind=storage dataformat=parquet (h@'http://a/c;key', H\"s\\n\", 'h', hx'x') with (docString=h'')";
+        let redacted = redact_hidden(text);
+        assert_eq!(
+            redacted,
+            ".create external table E (a:long) kind=storage dataformat=parquet (h@'*****', H\"*****\", 'h', hx'x') with (docString=h'*****')"
+        );
+        assert!(tokenize(&redacted).is_ok());
+        assert_eq!(redact_hidden("print h'open"), "print h'*****'");
+        assert_eq!(redact_hidden("// h'x'\nprint 1"), "// h'x'\nprint 1");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! Adding a command, one place per layer:
 //! - parser: a `Command` variant in `parse/command.rs`, parsed in `parse/command/ddl.rs`
-//!   (schema) or `parse/command/data.rs` (data movement, extents, operations);
+//!   (schema), `parse/command/policy.rs` (table policies) or `parse/command/data.rs` (data
+//!   movement, extents, operations);
 //! - command: a match arm in `commands::run` and its `command_type`, the execution in the
 //!   `commands/` module of its concern;
 //! - state: what it keeps in `state` (the cluster behind the `Backend`'s one mutex); no I/O
@@ -62,6 +63,7 @@ pub use faults::FaultConfig;
 pub use protocol::QueryOutcome;
 pub use queued_ingestion::IngestionReport;
 pub use state::OperationState;
+pub use state::merge::Merged;
 
 /// A running kusto-sim: an HTTP server plus its scheduler, stopped when dropped.
 pub struct Server {

@@ -10,7 +10,7 @@ use crate::parse::query::{Query, Source, parse_query};
 use crate::protocol::QueryOutcome;
 use crate::protocol::error::truncation_error;
 use crate::state::Table;
-use crate::table::{Column, ResultTable};
+use crate::table::{Column, ResultTable, RowMeta};
 use crate::value::Value;
 
 /// Kusto's default result limit (`truncationmaxrecords`).
@@ -144,16 +144,13 @@ async fn load_source(
 pub fn snapshot(table: &Table, window: Option<CursorWindow>) -> ResultTable {
     let mut out = ResultTable::new(table.columns.clone());
     let mut meta = Vec::new();
+    let in_window = |m: &RowMeta| window.is_none_or(|w| m.cursor > w.after && m.cursor <= w.upto);
     for extent in &table.extents {
-        if let Some(w) = window
-            && (extent.cursor <= w.after || extent.cursor > w.upto)
-        {
-            continue;
-        }
-        for (row, deleted) in extent.rows.iter().zip(&extent.deleted) {
-            if !deleted {
+        let rows = extent.rows.iter().zip(&extent.deleted).zip(&extent.metas);
+        for ((row, deleted), m) in rows {
+            if !deleted && in_window(m) {
                 out.rows.push(row.clone());
-                meta.push(extent.meta());
+                meta.push(*m);
             }
         }
     }

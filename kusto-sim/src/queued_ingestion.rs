@@ -107,6 +107,9 @@ struct Message {
     raw_data_size: Option<u64>,
     database_name: String,
     table_name: String,
+    /// Absent means false: the service deletes the blob once it is ingested.
+    #[serde(default)]
+    retain_blob_on_success: bool,
     #[serde(default)]
     report_level: u8,
     #[serde(default)]
@@ -144,6 +147,7 @@ impl Source {
 struct Decoded {
     source: Source,
     raw_size: Option<u64>,
+    retain_blob: bool,
     extent: ExtentProps,
     if_not_exists: Vec<String>,
 }
@@ -275,6 +279,7 @@ fn validate(
     Ok(Decoded {
         source,
         raw_size: message.raw_data_size,
+        retain_blob: message.retain_blob_on_success,
         extent: ExtentProps {
             creation_time,
             tags: json_list(props, "tags")?,
@@ -370,7 +375,12 @@ impl Pass<'_> {
         self.finish_operation(operation_id, &outcomes);
         for (m, outcome) in batch.iter().zip(&outcomes) {
             match outcome {
-                Outcome::Succeeded => self.report.succeeded += 1,
+                Outcome::Succeeded => {
+                    self.report.succeeded += 1;
+                    if !m.retain_blob {
+                        self.delete_source(&m.source.path).await;
+                    }
+                }
                 Outcome::Skipped => self.report.skipped += 1,
                 Outcome::Failed(f) => {
                     self.report.failed += 1;
@@ -379,6 +389,18 @@ impl Pass<'_> {
             }
             self.send_status(&m.source, outcome, operation_id, root_activity)
                 .await;
+        }
+    }
+
+    /// `RetainBlobOnSuccess: false` (the default) hands the blob to the service, which
+    /// deletes it once ingested; a failed delete loses nothing, so it is only logged.
+    async fn delete_source(&self, path: &str) {
+        let deleted = match self.sim.blob.locate(path) {
+            Ok(loc) => self.sim.blob.delete(&loc).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "cannot delete an ingested source blob");
         }
     }
 
@@ -506,12 +528,12 @@ async fn ingest_batch(sim: &Backend, db: &str, table: &str, batch: &[Decoded]) -
     let committed = cluster
         .database_mut(db)
         .and_then(|d| d.ingest(table, vec![(rows, first.extent.clone())], now));
+    // Only a table dropped while its blobs were read fails the commit.
     if let Err(e) = committed {
-        let f = Failure {
-            code: "General_TransientSchemaMismatch",
-            details: format!("the commit failed: {e}"),
-            status: FailureStatus::Transient,
-        };
+        let f = Failure::permanent(
+            "BadRequest_EntityNotFound",
+            format!("the table went away during the ingestion: {e}"),
+        );
         return batch.iter().map(|_| Outcome::Failed(f.clone())).collect();
     }
     outcomes

@@ -30,6 +30,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/sim/faults", get(get_faults).post(set_faults))
         .route("/sim/continuous-export/run", post(run_exports))
         .route("/sim/queued-ingestion/run", post(run_queued_ingestion))
+        .route("/sim/extents/merge", post(merge_extents))
         .route("/sim/commands", get(commands_log))
         .with_state(sim)
 }
@@ -95,16 +96,12 @@ async fn respond(
 ) -> Result<Json, SimError> {
     authorize(sim, headers)?;
     let req = decode(body)?;
-    sim.record(LoggedCommand {
-        endpoint: if endpoint == Endpoint::Mgmt {
-            "mgmt"
-        } else {
-            "query"
-        }
-        .to_string(),
-        db: req.db.clone(),
-        csl: req.csl.clone(),
-    });
+    let endpoint_name = if endpoint == Endpoint::Mgmt {
+        "mgmt"
+    } else {
+        "query"
+    };
+    sim.record(LoggedCommand::new(endpoint_name, &req.db, &req.csl));
     let kind = if endpoint == Endpoint::Mgmt {
         "Management"
     } else {
@@ -215,6 +212,18 @@ async fn run_exports(State(sim): State<Sim>) -> axum::Json<Json> {
 
 async fn run_queued_ingestion(State(sim): State<Sim>) -> axum::Json<IngestionReport> {
     axum::Json(sim.run_queued_ingestion_now().await)
+}
+
+async fn merge_extents(State(sim): State<Sim>) -> axum::Json<Json> {
+    let merges: Vec<Json> = sim
+        .merge_extents_now()
+        .into_iter()
+        .map(|m| {
+            let sources: Vec<String> = m.sources.iter().map(ToString::to_string).collect();
+            json!({"table": m.table, "sources": sources, "result": m.result.to_string()})
+        })
+        .collect();
+    axum::Json(Json::Array(merges))
 }
 
 async fn commands_log(State(sim): State<Sim>) -> axum::Json<Vec<LoggedCommand>> {

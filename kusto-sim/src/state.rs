@@ -5,7 +5,9 @@
 pub mod continuous;
 pub mod external;
 pub mod ingestion;
+pub mod merge;
 pub mod operation;
+pub mod policy;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,7 @@ pub use continuous::{Artifact, ContinuousExport, ExportFailure};
 pub use external::ExternalTable;
 pub use ingestion::{IngestionFailure, IngestionResources};
 pub use operation::{Operation, OperationState};
+pub use policy::TablePolicies;
 
 use crate::error::SimError;
 use crate::table::{Column, RowMeta};
@@ -111,25 +114,39 @@ impl Database {
     }
 
     /// Appends extents to `table` as one ingestion commit (one cursor); returns their ids.
+    /// A `creationTime` older than the table's soft-delete period fails the whole commit,
+    /// as Kusto refuses data its retention would delete at once.
     pub fn ingest(
         &mut self,
         table: &str,
         extents: Vec<(Vec<Vec<Value>>, ExtentProps)>,
         now_ticks: i64,
     ) -> Result<Vec<Uuid>, SimError> {
-        self.table(table)?;
-        let cursor = self.commit_cursor(now_ticks);
+        let policies = &self.table(table)?.policies;
+        for (_, props) in &extents {
+            if let Some(created) = props.creation_time {
+                policies.check_creation_time(table, created, now_ticks)?;
+            }
+        }
+        let meta = self.commit_meta(table, now_ticks)?;
         let t = self.table_mut(table)?;
-        let ingestion_time = t
-            .ingestion_time_policy
-            .then(|| cursor as i64 - DOTNET_EPOCH_OFFSET);
         let mut ids = Vec::new();
         for (rows, props) in extents {
-            let extent = Extent::new(rows, props, ingestion_time, cursor, now_ticks);
+            let extent = Extent::new(rows, props, meta, now_ticks);
             ids.push(extent.id);
             t.extents.push(extent);
         }
         Ok(ids)
+    }
+
+    /// A new commit's cursor, and its ingestion time when `table` has the policy on.
+    pub fn commit_meta(&mut self, table: &str, now_ticks: i64) -> Result<RowMeta, SimError> {
+        let policy_on = self.table(table)?.ingestion_time_policy;
+        let cursor = self.commit_cursor(now_ticks);
+        Ok(RowMeta {
+            ingestion_time: policy_on.then(|| cursor as i64 - DOTNET_EPOCH_OFFSET),
+            cursor,
+        })
     }
 }
 
@@ -140,6 +157,7 @@ pub struct Table {
     pub folder: String,
     pub docstring: String,
     pub ingestion_time_policy: bool,
+    pub policies: TablePolicies,
     pub extents: Vec<Extent>,
 }
 
@@ -152,6 +170,7 @@ impl Table {
             docstring: String::new(),
             // On by default for new tables, as in Kusto.
             ingestion_time_policy: true,
+            policies: TablePolicies::default(),
             extents: Vec::new(),
         }
     }
@@ -209,29 +228,27 @@ pub struct Extent {
     pub rows: Vec<Vec<Value>>,
     /// Soft-deleted rows (`.delete table records`); same length as `rows`.
     pub deleted: Vec<bool>,
-    pub ingestion_time: Option<i64>,
-    pub cursor: u64,
-    pub created_on: i64,
+    /// Each row's ingestion time and cursor; same length as `rows`. Per row, because a
+    /// merged extent holds rows of several commits and each keeps its own.
+    pub metas: Vec<RowMeta>,
+    /// Creation time range: one value for an ingested extent, the sources' range once merged.
+    pub min_created_on: i64,
+    pub max_created_on: i64,
     pub tags: Vec<String>,
     pub original_size: u64,
 }
 
 impl Extent {
-    fn new(
-        rows: Vec<Vec<Value>>,
-        props: ExtentProps,
-        ingestion_time: Option<i64>,
-        cursor: u64,
-        now: i64,
-    ) -> Self {
+    fn new(rows: Vec<Vec<Value>>, props: ExtentProps, meta: RowMeta, now: i64) -> Self {
         let original_size = rows.iter().flatten().map(value_size).sum();
+        let created_on = props.creation_time.unwrap_or(now);
         Self {
             id: Uuid::new_v4(),
             deleted: vec![false; rows.len()],
+            metas: vec![meta; rows.len()],
             rows,
-            ingestion_time,
-            cursor,
-            created_on: props.creation_time.unwrap_or(now),
+            min_created_on: created_on,
+            max_created_on: created_on,
             tags: props.tags,
             original_size,
         }
@@ -239,13 +256,6 @@ impl Extent {
 
     pub fn live_rows(&self) -> usize {
         self.deleted.iter().filter(|d| !**d).count()
-    }
-
-    pub fn meta(&self) -> RowMeta {
-        RowMeta {
-            ingestion_time: self.ingestion_time,
-            cursor: self.cursor,
-        }
     }
 }
 
@@ -279,8 +289,8 @@ mod tests {
         db.ingest("T", one(1), now).unwrap();
         db.ingest("T", one(2), now).unwrap();
         let t = db.table("T").unwrap();
-        assert!(t.extents[1].cursor > t.extents[0].cursor);
-        assert_eq!(t.extents[0].ingestion_time, Some(now));
+        assert!(t.extents[1].metas[0].cursor > t.extents[0].metas[0].cursor);
+        assert_eq!(t.extents[0].metas[0].ingestion_time, Some(now));
         assert_eq!(db.cursor.to_string().len(), 18);
     }
 

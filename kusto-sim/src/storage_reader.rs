@@ -21,12 +21,12 @@ pub async fn read_blob(
         .map_err(|e| SimError::Storage(format!("{}: {e}", loc.public_url())))
 }
 
-/// Every row under the external table's roots, from the files with its extension.
+/// Every row under the external table's roots, from the files its `namePrefix` and
+/// `fileExtension` name.
 pub async fn read_external_table(
     sim: &Backend,
     ext: &ExternalTable,
 ) -> Result<Vec<Vec<Value>>, SimError> {
-    let extension = ext.file_extension();
     let mut rows = Vec::new();
     for conn in &ext.connection_strings {
         let root = sim.blob.locate(conn)?;
@@ -37,7 +37,7 @@ pub async fn read_external_table(
             root.child("")
         };
         for (loc, _) in sim.blob.list(&under).await? {
-            if !loc.path.ends_with(&extension) {
+            if !ext.holds_file(&loc.path) {
                 continue;
             }
             let data = sim.blob.get(&loc).await?;

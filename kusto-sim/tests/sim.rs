@@ -7,8 +7,11 @@ mod sim {
     mod commands;
     mod continuous;
     mod faults;
+    mod literals;
     mod protocol;
     mod queued;
     mod roundtrip;
+    mod staging;
+    mod storage;
     mod time_limits;
 }

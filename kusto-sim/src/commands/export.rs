@@ -20,6 +20,7 @@ pub async fn export(
     props: &Props,
     query: &str,
 ) -> Result<ResultTable, SimError> {
+    check_properties(ext_name, props)?;
     let parsed = parse_query(query)?;
     let ext = sim
         .cluster()
@@ -30,7 +31,6 @@ pub async fn export(
     let (result, _) = crate::query_runner::evaluate(sim, db, &parsed, None).await?;
     let rows = export_writer::conform(&ext, result)?;
     let opts = FileOptions {
-        name_prefix: props.get_str("namePrefix"),
         size_limit: props
             .get("sizeLimit")
             .and_then(Value::as_i64)
@@ -53,6 +53,41 @@ pub async fn export(
     let mut out = ResultTable::with_schema("(OperationId: guid)");
     out.push(vec![Value::Guid(id)]);
     Ok(out)
+}
+
+/// The properties `.export to table` documents. `namePrefix` and `fileExtension` belong to
+/// the external table (export-data-to-an-external-table: "no namePrefix"), so Kusto refuses
+/// them here, and so does kusto-sim.
+const EXPORT_TO_TABLE_PROPERTIES: &[&str] = &[
+    "sizeLimit",
+    "distributed",
+    "distribution",
+    "distributionKind",
+    "concurrency",
+    "spread",
+    "parquetRowGroupSize",
+];
+
+fn check_properties(ext_name: &str, props: &Props) -> Result<(), SimError> {
+    let unknown: Vec<&str> = props
+        .0
+        .keys()
+        .filter(|k| {
+            !EXPORT_TO_TABLE_PROPERTIES
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(k))
+        })
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(SimError::semantic(format!(
+        ".export to table '{ext_name}': unknown propert{} '{}'; .export to table takes only {} (file names come from the external table's namePrefix and fileExtension)",
+        if unknown.len() == 1 { "y" } else { "ies" },
+        unknown.join("', '"),
+        EXPORT_TO_TABLE_PROPERTIES.join(", ")
+    )))
 }
 
 /// Registers a `TableExport` operation, or throttles when export capacity is used up.

@@ -4,10 +4,10 @@ use crate::backend::Backend;
 use crate::engine::expr::{Row, eval, truthy, type_of};
 use crate::engine::{Ctx, Scope};
 use crate::error::{SimError, not_supported};
-use crate::parse::command::ExtentSelector;
+use crate::parse::command::{ExtentSelector, Props};
 use crate::parse::query::{Op, Source, parse_query};
 use crate::query_runner::reshape;
-use crate::state::{Extent, OperationState};
+use crate::state::{Extent, Operation, OperationState};
 use crate::table::ResultTable;
 use crate::value::Value;
 
@@ -39,7 +39,7 @@ pub fn show(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable
             Value::Guid(e.id),
             Value::String(database.name.clone()),
             Value::String(table.name.clone()),
-            Value::DateTime(e.created_on),
+            Value::DateTime(e.max_created_on),
             Value::Real(size),
             Value::Real(size),
             Value::Real(size),
@@ -48,7 +48,7 @@ pub fn show(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable
             Value::Long(1),
             Value::String(String::new()),
             Value::Long(e.rows.len() as i64),
-            Value::DateTime(e.created_on),
+            Value::DateTime(e.min_created_on),
             Value::String(e.tags.join("\r\n")),
             Value::String("StorageV3".into()),
             Value::Long((e.rows.len() - e.live_rows()) as i64),
@@ -69,23 +69,51 @@ pub fn drop(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable
         out.push(vec![
             Value::Guid(e.id),
             Value::String(sel.table.clone()),
-            Value::DateTime(e.created_on),
+            Value::DateTime(e.max_created_on),
         ]);
     }
     Ok(out)
 }
 
-/// Moves whole extents (ingestion times and cursors kept, as Kusto does without
-/// `setNewIngestionTime`); rows are mapped onto the target's columns by name.
+/// Moves whole extents; rows are mapped onto the target's columns by name. Ingestion times
+/// and cursors are kept, so a continuous export may never see the rows, unless
+/// `setNewIngestionTime=true` gives them a new commit (new cursor, new ingestion time).
 pub fn move_to(
     sim: &Backend,
     db: &str,
     from: &ExtentSelector,
     to_table: &str,
+    props: &Props,
 ) -> Result<ResultTable, SimError> {
+    for name in props.0.keys() {
+        if !name.eq_ignore_ascii_case("setNewIngestionTime") {
+            return Err(not_supported(&format!(".move extents with {name}")));
+        }
+    }
+    let now = sim.now();
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     let target_columns = database.table(to_table)?.columns.clone();
+    if from.ids.iter().any(|id| {
+        database
+            .table(&from.table)
+            .is_ok_and(|t| !t.extents.iter().any(|e| e.id == *id))
+    }) {
+        return Err(SimError::semantic(format!(
+            "Extents to move must all be in table '{}'; some of ({}) are not",
+            from.table,
+            from.ids
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let new_meta = if props.get_bool("setNewIngestionTime") == Some(true) {
+        Some(database.commit_meta(to_table, now)?)
+    } else {
+        None
+    };
     let source = database.table_mut(&from.table)?;
     let source_columns = source.columns.clone();
     let (moved, kept): (Vec<Extent>, Vec<Extent>) =
@@ -97,12 +125,80 @@ pub fn move_to(
     let target = database.table_mut(to_table)?;
     for mut e in moved {
         e.rows = reshape(&source_columns, e.rows, &target_columns);
+        if let Some(meta) = new_meta {
+            e.metas.iter_mut().for_each(|m| *m = meta);
+        }
         out.push(vec![
             Value::String(e.id.to_string()),
             Value::String(e.id.to_string()),
             Value::String(String::new()),
         ]);
         target.extents.push(e);
+    }
+    Ok(out)
+}
+
+/// `.move async extents`: answers an `OperationId` at once and moves in the background
+/// (after the `operation_latency_ms` fault, if any); the operation's details are the move's
+/// result. Both tables must exist when the command is sent.
+pub fn move_async(
+    sim: &Backend,
+    db: &str,
+    from: ExtentSelector,
+    to_table: String,
+    props: Props,
+) -> Result<ResultTable, SimError> {
+    let now = sim.now();
+    let op = Operation::start("ExtentsMove", db, now);
+    let id = op.id;
+    {
+        let mut cluster = sim.cluster();
+        let database = cluster.database(db)?;
+        database.table(&from.table)?;
+        database.table(&to_table)?;
+        cluster.operations.push(op);
+    }
+    let owned = sim.handle()?;
+    let db = db.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(owned.operation_latency()).await;
+        let outcome = move_to(&owned, &db, &from, &to_table, &props);
+        let now = owned.now();
+        let mut cluster = owned.cluster();
+        if let Some(op) = cluster.operation_mut(id) {
+            match outcome {
+                Ok(details) => op.complete(details, now),
+                Err(e) => op.fail(e.to_string(), !e.permanent(), now),
+            }
+        }
+    });
+    let mut out = ResultTable::with_schema("(OperationId: guid)");
+    out.push(vec![Value::Guid(id)]);
+    Ok(out)
+}
+
+/// `.drop table T extent tags ('a', ...)`: removes those tags from every extent of `T`.
+pub fn drop_tags(
+    sim: &Backend,
+    db: &str,
+    table: &str,
+    tags: &[String],
+) -> Result<ResultTable, SimError> {
+    let mut cluster = sim.cluster();
+    let t = cluster.database_mut(db)?.table_mut(table)?;
+    let mut out = ResultTable::with_schema(
+        "(OriginalExtentId: string, ResultExtentId: string, ResultExtentTags: string)",
+    );
+    for e in &mut t.extents {
+        let before = e.tags.len();
+        e.tags.retain(|t| !tags.contains(t));
+        if e.tags.len() != before {
+            out.push(vec![
+                Value::String(e.id.to_string()),
+                Value::String(e.id.to_string()),
+                Value::String(e.tags.join("\r\n")),
+            ]);
+        }
     }
     Ok(out)
 }
@@ -142,15 +238,15 @@ pub fn delete_records(
         "(TableName: string, DatabaseName: string, ExtentId: guid, RecordsMatchPredicate: long)",
     );
     for extent in &mut table.extents {
-        let meta = extent.meta();
         let mut matched = 0;
-        for (row, deleted) in extent.rows.iter().zip(extent.deleted.iter_mut()) {
+        let rows = extent.rows.iter().zip(&extent.metas);
+        for ((row, meta), deleted) in rows.zip(extent.deleted.iter_mut()) {
             if *deleted {
                 continue;
             }
             let r = Row {
                 values: row,
-                meta: Some(meta),
+                meta: Some(*meta),
             };
             let mut all = true;
             for p in &predicates {

@@ -40,6 +40,12 @@ pub fn execute(sim: &Backend, db: &str, command: Command) -> Result<ResultTable,
             columns,
             props,
         } => create(database, &name, &columns, &props),
+        Command::CreateTableBasedOn {
+            name,
+            source,
+            if_not_exists,
+            props,
+        } => create_based_on(database, &name, &source, if_not_exists, &props),
         Command::CreateMergeTables {
             tables: defs,
             props,
@@ -272,6 +278,33 @@ fn create(
         Some(_) => {}
         None => {
             let mut t = Table::new(name, wanted);
+            apply_props(&mut t, props);
+            db.tables.insert(name.to_string(), t);
+        }
+    }
+    Ok(table_schema(db, db.table(name)?, false))
+}
+
+/// A new table with `source`'s columns (not its data, nor its policies other than the
+/// IngestionTime default); an existing table fails unless `ifnotexists`.
+fn create_based_on(
+    db: &mut Database,
+    name: &str,
+    source: &str,
+    if_not_exists: bool,
+    props: &Props,
+) -> Result<ResultTable, SimError> {
+    let columns = db.table(source)?.columns.clone();
+    match db.tables.get(name) {
+        Some(_) if if_not_exists => {}
+        Some(_) => {
+            return Err(SimError::AlreadyExists {
+                kind: "Table",
+                name: name.to_string(),
+            });
+        }
+        None => {
+            let mut t = Table::new(name, columns);
             apply_props(&mut t, props);
             db.tables.insert(name.to_string(), t);
         }

@@ -1,5 +1,6 @@
 //! Management commands: the AST and the entry point. Table and schema commands are parsed
-//! in `ddl`, data movement (ingest, export, extents, operations) in `data`.
+//! in `ddl`, table policies in `policy`, data movement (ingest, export, extents, operations)
+//! in `data`.
 
 mod data;
 mod ddl;
@@ -17,6 +18,9 @@ use crate::value::{ColumnType, Value};
 
 pub use data::{ExtentSelector, TagFilter};
 pub use ddl::{CreateMode, ExternalTableDef, PartitionDef, PartitionFn, PathPart};
+pub use policy::{PolicyChange, PolicyKind};
+
+mod policy;
 
 /// `with (name=value, ...)`; names are case-insensitive, so keys are lower-cased.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,6 +64,13 @@ pub enum Command {
         columns: ColumnDefs,
         props: Props,
     },
+    /// `.create table T based-on S [ifnotexists] [with (folder, docstring)]`.
+    CreateTableBasedOn {
+        name: String,
+        source: String,
+        if_not_exists: bool,
+        props: Props,
+    },
     CreateMergeTables {
         tables: Vec<(String, ColumnDefs)>,
         props: Props,
@@ -81,6 +92,18 @@ pub enum Command {
         tables: Vec<String>,
         enabled: bool,
     },
+    ShowTablePolicy {
+        table: String,
+        kind: PolicyKind,
+    },
+    AlterTablePolicy {
+        table: String,
+        change: PolicyChange,
+    },
+    DeleteTablePolicy {
+        table: String,
+        kind: PolicyKind,
+    },
     ExecuteScript {
         props: Props,
         script: String,
@@ -91,6 +114,7 @@ pub enum Command {
     },
     DropExternalTable {
         name: String,
+        if_exists: bool,
     },
     CreateOrAlterContinuousExport {
         name: String,
@@ -153,8 +177,15 @@ pub enum Command {
     ShowExtents(ExtentSelector),
     DropExtents(ExtentSelector),
     MoveExtents {
+        is_async: bool,
         from: ExtentSelector,
         to_table: String,
+        props: Props,
+    },
+    /// `.drop table T extent tags ('a', ...)`.
+    DropExtentTags {
+        table: String,
+        tags: Vec<String>,
     },
     ShowCapacity {
         resource: Option<String>,
@@ -208,6 +239,7 @@ fn is_show(c: &Command) -> bool {
             | ShowDatabaseSchemaScript
             | ShowDatabaseSchemaJson
             | ShowIngestionTimePolicy { .. }
+            | ShowTablePolicy { .. }
             | ShowExternalTables { .. }
             | ShowContinuousExports { .. }
             | ShowContinuousExportArtifacts { .. }
@@ -296,9 +328,10 @@ fn show_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return Ok(Some(Command::ShowTableSchema { table, json: true }));
     }
     if p.eat_kw("policy") {
-        return Ok(p
-            .eat_kw("ingestiontime")
-            .then_some(Command::ShowIngestionTimePolicy { table }));
+        if p.eat_kw("ingestiontime") {
+            return Ok(Some(Command::ShowIngestionTimePolicy { table }));
+        }
+        return Ok(policy::kind(p).map(|kind| Command::ShowTablePolicy { table, kind }));
     }
     if p.is_kw("extents") {
         return data::show_extents_of(p, table).map(Some);
@@ -331,12 +364,13 @@ fn delete_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
     p.expect_kw("table")?;
     let table = p.name()?;
     if p.eat_kw("policy") {
-        return Ok(p
-            .eat_kw("ingestiontime")
-            .then_some(Command::AlterIngestionTimePolicy {
+        if p.eat_kw("ingestiontime") {
+            return Ok(Some(Command::AlterIngestionTimePolicy {
                 tables: vec![table],
                 enabled: false,
             }));
+        }
+        return Ok(policy::kind(p).map(|kind| Command::DeleteTablePolicy { table, kind }));
     }
     p.expect_kw("records")?;
     let props = with_props(p)?;

@@ -8,6 +8,8 @@ use crate::table::Column;
 use crate::value::Value;
 use crate::value::temporal::{TICKS_PER_DAY, format_pattern};
 
+const TICKS_PER_HOUR: i64 = TICKS_PER_DAY / 24;
+
 /// Kusto's folder name for a null or invalid partition value.
 pub const DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
 
@@ -77,6 +79,16 @@ impl ExternalTable {
         self.props.get_str("namePrefix")
     }
 
+    /// Whether a blob is one of this table's files: reads see only the names that writes
+    /// give (`namePrefix` and `fileExtension` "apply to writes and filter reads").
+    pub fn holds_file(&self, blob_path: &str) -> bool {
+        let name = blob_path.rsplit('/').next().unwrap_or(blob_path);
+        name.ends_with(&self.file_extension())
+            && self
+                .name_prefix()
+                .is_none_or(|prefix| name.starts_with(&prefix))
+    }
+
     /// The partition folder a row lands in (empty for an unpartitioned table).
     pub fn partition_path(&self, row: &[Value]) -> String {
         let values: Vec<(String, Value)> = self
@@ -90,12 +102,20 @@ impl ExternalTable {
                 .find(|(n, _)| n == name)
                 .map_or(Value::Null, |(_, v)| v.clone())
         };
+        // A partition named in the path format without a pattern renders in its function's
+        // default format, as it does when there is no path format at all.
+        let default_of = |name: &str| {
+            self.partitions
+                .iter()
+                .find(|p| p.name == name)
+                .map_or("yyyy/MM/dd", |p| default_pattern(&p.func))
+        };
         match &self.path_format {
             Some(parts) => parts
                 .iter()
                 .map(|part| match part {
                     PathPart::Separator(s) => s.clone(),
-                    PathPart::Partition(n) => render(&value_of(n), "yyyy/MM/dd"),
+                    PathPart::Partition(n) => render(&value_of(n), default_of(n)),
                     PathPart::DatetimePattern(f, n) => render(&value_of(n), f),
                 })
                 .collect(),
@@ -196,6 +216,7 @@ fn default_pattern(f: &PartitionFn) -> &'static str {
     match f {
         PartitionFn::StartOf("startofyear", _) => "yyyy",
         PartitionFn::StartOf("startofmonth", _) => "yyyy/MM",
+        PartitionFn::Bin(_, span) if *span < TICKS_PER_HOUR => "yyyy/MM/dd/HH/mm",
         PartitionFn::Bin(_, span) if *span < TICKS_PER_DAY => "yyyy/MM/dd/HH",
         _ => "yyyy/MM/dd",
     }
@@ -239,6 +260,32 @@ mod tests {
             t.partition_path(&[Value::Null, Value::Long(1)]),
             DEFAULT_PARTITION
         );
+    }
+
+    #[test]
+    fn partitions_without_a_pattern_take_their_function_default() {
+        let t = table(
+            ".create-or-alter external table E (a:datetime, s:string) kind=storage partition by (M:datetime = startofmonth(a), H:datetime = bin(a, 1h), S:string = s) pathformat = (\"m=\" M \"/h=\" H \"/\" S) dataformat=parquet ('http://x/c/p')",
+        );
+        let ts = parse_datetime("2024-01-15T10:11:12Z").unwrap();
+        assert_eq!(
+            t.partition_path(&[Value::DateTime(ts), Value::String("eu".into())]),
+            "m=2024/01/h=2024/01/15/10/eu"
+        );
+        assert_eq!(
+            t.partition_path(&[Value::Null, Value::Null]),
+            "m=__DEFAULT_PARTITION__/h=__DEFAULT_PARTITION__/__DEFAULT_PARTITION__"
+        );
+        let plain = table(
+            ".create external table P (a:datetime) kind=storage partition by (D:datetime = bin(a, 15m)) dataformat=parquet ('http://x/c/p') with (namePrefix='bk', fileExtension='.pq')",
+        );
+        assert_eq!(
+            plain.partition_path(&[Value::DateTime(ts)]),
+            "2024/01/15/10/00"
+        );
+        assert!(plain.holds_file("c/p/2024/bk_1.pq"));
+        assert!(!plain.holds_file("c/p/2024/other_1.pq"));
+        assert!(!plain.holds_file("c/p/2024/bk_1.parquet"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::support::{Client, start};
 
-const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
+const NO_STORAGE: &str = "http://127.0.0.1:0/devstoreaccount1";
 
 const TABLE_SCHEMA: &str =
     "TableName:string, Schema:string, DatabaseName:string, Folder:string, DocString:string";
@@ -58,7 +58,7 @@ async fn result_columns_follow_the_reference() {
             "ExtentId:guid, DatabaseName:string, TableName:string, MaxCreatedOn:datetime, OriginalSize:real, ExtentSize:real, CompressedSize:real, IndexSize:real, Blocks:long, Segments:long, ExtentContainerId:string, RowCount:long, MinCreatedOn:datetime, Tags:string, Kind:string, DeletedRowCount:long",
         ),
         (
-            ".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long, ['c']:string, ['d']:dynamic) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:9/devstoreaccount1/c/p;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')",
+            ".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long, ['c']:string, ['d']:dynamic) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:0/devstoreaccount1/c/p;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')",
             "TableName:string, TableType:string, Folder:string, DocString:string, Schema:string, Properties:string",
         ),
         (

@@ -11,14 +11,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value as Json, json};
 
-use kusto_sim::{Config, IngestionReport, Server};
+use kusto_sim::{IngestionReport, Server};
 
 use super::support::{Client, azurite, azurite_queues, container};
 
 /// A simulator with queued ingestion on Azurite; `None` when Azurite is not configured.
 async fn start(tick: Option<Duration>) -> Option<(Server, String)> {
     let (blobs, queues) = (azurite()?, azurite_queues()?);
-    let mut config = Config::new(&["db"], &blobs).with_queue_endpoint(&queues);
+    let mut config = super::support::config(&["db"], &blobs).with_queue_endpoint(&queues);
     config.scheduler_tick = tick;
     let server = Server::start(config).await.expect("start kusto-sim");
     Some((server, blobs))
@@ -286,7 +286,7 @@ async fn a_blob_sent_twice_with_ingest_if_not_exists_lands_once_and_reports_skip
 }
 
 #[tokio::test]
-async fn blobs_for_one_table_are_batched_into_one_extent() {
+async fn blobs_for_one_table_share_an_extent_and_handed_over_blobs_are_deleted() {
     let Some((server, blobs)) = start(None).await else {
         return;
     };
@@ -297,16 +297,18 @@ async fn blobs_for_one_table_are_batched_into_one_extent() {
         .await;
     let r = resources(&c).await;
     let token = identity_token(&c).await;
-    let quiet = json!({});
-    for (i, blob) in [&one, &two].into_iter().enumerate() {
+    // The first is handed over (RetainBlobOnSuccess false: the service deletes it), the
+    // second is kept, as the SDKs always ask.
+    for (i, (blob, retain)) in [(&one, false), (&two, true)].into_iter().enumerate() {
         let mut m = sdk_message(
             &format!("00000000-0000-4000-8000-00000000000{i}"),
             blob,
             "T",
             &token,
-            quiet.clone(),
+            json!({}),
         );
         m["ReportLevel"] = json!(0);
+        m["RetainBlobOnSuccess"] = json!(retain);
         put_message(&r["SecuredReadyForAggregationQueue"][0], &encoded(&m)).await;
     }
     let report = server.state().run_queued_ingestion_now().await;

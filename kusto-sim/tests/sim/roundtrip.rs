@@ -11,19 +11,20 @@ const COLUMNS: &str = "(['ts']:datetime, ['i']:int, ['l']:long, ['r']:real, ['d'
 
 /// Polls `.show operations <id>` until the operation leaves InProgress.
 pub async fn wait_for(client: &Client, db: &str, id: &str) -> super::support::Table {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let t = client.ok(db, &format!(".show operations {id}")).await;
         if t.cell(0, "State") != "InProgress" {
             return t;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("operation {id} never finished");
+    panic!("operation {id} did not finish within 60 s");
 }
 
 fn external_table(name: &str, root: &str) -> String {
     format!(
-        ".create-or-alter external table ['{name}'] {COLUMNS} kind=storage partition by (['Day']:datetime = startofday(['ts'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'{root};managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')"
+        ".create-or-alter external table ['{name}'] {COLUMNS} kind=storage partition by (['Day']:datetime = startofday(['ts'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'{root};managed_identity=system') with (folder='adxbackup', fileExtension='.parquet', namePrefix='bf-job1-b3')"
     )
 }
 
@@ -43,7 +44,7 @@ async fn export_then_ingest_keeps_every_type_and_value() {
     s.ok("src", &external_table("bk_T", &root)).await;
     let cursor = source.state().cursor("src").unwrap();
     let started = s
-        .ok("src", &format!(".export async to table ['bk_T'] with (namePrefix='bf-job1-b3', sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('{cursor}') | where ingestion_time() >= datetime(2020-01-01) and ingestion_time() < datetime(2100-01-01)"))
+        .ok("src", &format!(".export async to table ['bk_T'] with (sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('{cursor}') | where ingestion_time() >= datetime(2020-01-01) and ingestion_time() < datetime(2100-01-01)"))
         .await;
     let id = started.rows[0][0].as_str().unwrap().to_string();
     let op = wait_for(&s, "src", &id).await;

@@ -49,9 +49,9 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return drop_extents(p).map(Some);
     }
     if p.eat_kw("move") {
-        p.eat_kw("async");
+        let is_async = p.eat_kw("async");
         p.expect_kw("extents")?;
-        return move_extents(p).map(Some);
+        return move_extents(p, is_async).map(Some);
     }
     set_or_append(p)
 }
@@ -123,15 +123,21 @@ fn drop_extents(p: &mut Parser) -> Result<Command, SimError> {
     }))
 }
 
-/// `all from table S to table T`, `from table S to table T (ids)`,
-/// or `to table T <| .show table S extents ...`.
-fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
+/// `all from table S to table T [with (..)]`, `from table S to table T [with (..)] (ids)`,
+/// or `to table T [with (..)] <| .show table S extents ...`.
+fn move_extents(p: &mut Parser, is_async: bool) -> Result<Command, SimError> {
     if p.eat_kw("to") {
         p.expect_kw("table")?;
         let to_table = p.name()?;
+        let props = with_props(p)?;
         p.expect_punct("<|")?;
         let from = nested_show_extents(p)?;
-        return Ok(Command::MoveExtents { from, to_table });
+        return Ok(Command::MoveExtents {
+            is_async,
+            from,
+            to_table,
+            props,
+        });
     }
     let all = p.eat_kw("all");
     p.expect_kw("from")?;
@@ -140,13 +146,21 @@ fn move_extents(p: &mut Parser) -> Result<Command, SimError> {
     p.expect_kw("to")?;
     p.expect_kw("table")?;
     let to_table = p.name()?;
+    // `with (...)` follows the tables in both forms (the docs give it for `all`, the
+    // Kusto.Language grammar for the id list, which it puts last).
+    let props = with_props(p)?;
     let ids = if all { Vec::new() } else { guid_list(p)? };
     let from = ExtentSelector {
         table,
         ids,
         tags: Vec::new(),
     };
-    Ok(Command::MoveExtents { from, to_table })
+    Ok(Command::MoveExtents {
+        is_async,
+        from,
+        to_table,
+        props,
+    })
 }
 
 fn nested_show_extents(outer: &mut Parser) -> Result<ExtentSelector, SimError> {

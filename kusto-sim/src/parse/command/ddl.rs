@@ -58,7 +58,15 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("alter-merge") {
         p.expect_kw("table")?;
-        let (name, columns) = table_schema(p)?;
+        let name = p.name()?;
+        if p.eat_kw("policy") {
+            let change = super::policy::change(p, true)?;
+            return Ok(change.map(|change| Command::AlterTablePolicy {
+                table: name,
+                change,
+            }));
+        }
+        let columns = column_defs(p)?;
         let props = with_props(p)?;
         return Ok(Some(Command::AlterMergeTable {
             name,
@@ -68,7 +76,19 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("create") {
         if p.eat_kw("table") {
-            let (name, columns) = table_schema(p)?;
+            let name = p.name()?;
+            if p.eat_kw("based-on") {
+                let source = p.name()?;
+                let if_not_exists = p.eat_kw("ifnotexists");
+                let props = with_props(p)?;
+                return Ok(Some(Command::CreateTableBasedOn {
+                    name,
+                    source,
+                    if_not_exists,
+                    props,
+                }));
+            }
+            let columns = column_defs(p)?;
             let props = with_props(p)?;
             return Ok(Some(Command::CreateTable {
                 name,
@@ -151,8 +171,18 @@ fn alter(p: &mut Parser) -> Result<Option<Command>, SimError> {
     } else {
         return create_or_alter(p, CreateMode::Alter);
     };
-    if !(p.eat_kw("policy") && p.eat_kw("ingestiontime")) {
+    if !p.eat_kw("policy") {
         return Ok(None);
+    }
+    if !p.eat_kw("ingestiontime") {
+        let [table] = tables.as_slice() else {
+            return Ok(None);
+        };
+        let change = super::policy::change(p, false)?;
+        return Ok(change.map(|change| Command::AlterTablePolicy {
+            table: table.clone(),
+            change,
+        }));
     }
     let enabled = match p.advance() {
         Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => true,
@@ -169,13 +199,24 @@ fn drop(p: &mut Parser) -> Result<Option<Command>, SimError> {
         } else {
             vec![p.name()?]
         };
+        if let [table] = names.as_slice()
+            && p.eat_kw("extent")
+        {
+            p.expect_kw("tags")?;
+            let tags = p.paren_list(Parser::string)?;
+            return Ok(Some(Command::DropExtentTags {
+                table: table.clone(),
+                tags,
+            }));
+        }
         let if_exists = p.eat_kw("ifexists");
         return Ok(Some(Command::DropTables { names, if_exists }));
     }
     if p.eat_kw("external") {
         p.expect_kw("table")?;
         let name = p.name()?;
-        return Ok(Some(Command::DropExternalTable { name }));
+        let if_exists = p.eat_kw("ifexists");
+        return Ok(Some(Command::DropExternalTable { name, if_exists }));
     }
     if p.eat_kw("continuous-export") {
         let name = p.name()?;

@@ -80,7 +80,7 @@ fn continuous_export_forms() {
 
 #[test]
 fn export_and_ingest_forms() {
-    let text = ".export async to table ['bk_T'] with (namePrefix='bf-job1-b3', sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('123') | where ingestion_time() >= datetime(2024-01-01) and ingestion_time() < datetime(2024-01-02)";
+    let text = ".export async to table ['bk_T'] with (parquetRowGroupSize=1000, sizeLimit=104857600) <| ['T'] | where cursor_before_or_at('123') | where ingestion_time() >= datetime(2024-01-01) and ingestion_time() < datetime(2024-01-02)";
     let Command::ExportToTable {
         is_async,
         props,
@@ -91,7 +91,10 @@ fn export_and_ingest_forms() {
         panic!("wrong command")
     };
     assert!(is_async);
-    assert_eq!(props.get_str("nameprefix").as_deref(), Some("bf-job1-b3"));
+    assert_eq!(
+        props.get_str("parquetrowgroupsize").as_deref(),
+        Some("1000")
+    );
     assert!(query.starts_with("['T'] | where"));
 
     let text = r#".ingest async into table ['T'] (h'http://127.0.0.1:10000/devstoreaccount1/c/p/x.parquet;managed_identity=system', h'http://h/c/y.parquet?sv=1&sig=2') with (format='parquet', creationTime='2024-01-15T00:00:00Z', tags='["ingest-by:job-chunk"]', ingestIfNotExists='["job-chunk"]')"#;
@@ -139,4 +142,97 @@ fn unsupported_commands_name_their_first_words() {
     assert!(parse_command(".create table T (a:long) | where x").is_err());
     assert!(parse_command("").is_err());
     assert!(parse_command(".").is_err());
+}
+
+#[test]
+fn queued_ingestion_commands() {
+    assert_eq!(
+        parse(".get ingestion resources").command,
+        Command::GetIngestionResources
+    );
+    assert_eq!(
+        parse(".get kusto identity token").command,
+        Command::GetKustoIdentityToken
+    );
+    assert_eq!(
+        parse(".show ingestion failures").command,
+        Command::ShowIngestionFailures { operation_id: None }
+    );
+    let id = "3b4c0ab2-180e-46d8-b97e-593e6aea1e7a";
+    for text in [
+        format!(".show ingestion failures with (OperationId = '{id}')"),
+        format!(".show ingestion failures with (OperationId={id})"),
+    ] {
+        assert_eq!(
+            parse(&text).command,
+            Command::ShowIngestionFailures {
+                operation_id: Uuid::parse_str(id).ok()
+            }
+        );
+    }
+    assert_eq!(
+        parse(".show ingestion failures | where Table == 'T'")
+            .pipe
+            .len(),
+        1
+    );
+    for bad in [
+        ".get ingestion",
+        ".get kusto identity",
+        ".show ingestion failures with (Table = 'T')",
+    ] {
+        assert!(parse_command(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn staging_and_policy_forms() {
+    let Command::MoveExtents {
+        is_async,
+        from,
+        props,
+        ..
+    } = parse(".move async extents from table ['S'] to table ['T'] with (setNewIngestionTime=true) (3b4c0ab2-180e-46d8-b97e-593e6aea1e7a)").command
+    else {
+        panic!("wrong command")
+    };
+    assert!(is_async && from.ids.len() == 1 && from.table == "S");
+    assert_eq!(props.get_bool("setnewingestiontime"), Some(true));
+    assert_eq!(
+        parse(".drop table ['T'] extent tags ('ingest-by:a', 'drop-by:b')").command,
+        Command::DropExtentTags {
+            table: "T".into(),
+            tags: vec!["ingest-by:a".into(), "drop-by:b".into()],
+        }
+    );
+    assert_eq!(
+        parse(".alter-merge table T policy retention softdelete = 10d").command,
+        Command::AlterTablePolicy {
+            table: "T".into(),
+            change: PolicyChange::Retention {
+                soft_delete: parse_span_literal("10d"),
+                recoverability: None,
+            },
+        }
+    );
+    let Command::MoveExtents { from, props, .. } =
+        parse(".move extents all from table S to table T with (setNewIngestionTime=true)").command
+    else {
+        panic!("wrong command")
+    };
+    assert!(from.ids.is_empty() && props.get_bool("setNewIngestionTime") == Some(true));
+    assert!(matches!(
+        parse(".create table S based-on T ifnotexists with (folder='f')").command,
+        Command::CreateTableBasedOn {
+            if_not_exists: true,
+            ..
+        }
+    ));
+    for bad in [
+        ".alter-merge table T policy retention",
+        ".alter table T policy restricted_view_access maybe",
+        ".alter-merge table T policy restricted_view_access true",
+    ] {
+        assert!(parse_command(bad).is_err(), "{bad} must not parse");
+    }
 }

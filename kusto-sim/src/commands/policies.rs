@@ -1,0 +1,158 @@
+//! Table policies other than IngestionTime: merge, retention, extent-tags retention,
+//! partitioning, restricted view access (`.show|.alter|.alter-merge|.delete table T policy`).
+
+use serde_json::{Value as Json, json};
+
+use crate::backend::Backend;
+use crate::error::SimError;
+use crate::parse::command::{PolicyChange, PolicyKind};
+use crate::state::policy::{self, Retention};
+use crate::state::{Database, Table};
+use crate::table::ResultTable;
+use crate::value::Value;
+
+const POLICY: &str = "(PolicyName: string, EntityName: string, Policy: string, ChildEntities: string, EntityType: string)";
+
+pub fn show(
+    sim: &Backend,
+    db: &str,
+    table: &str,
+    kind: PolicyKind,
+) -> Result<ResultTable, SimError> {
+    let cluster = sim.cluster();
+    let database = cluster.database(db)?;
+    Ok(policy_table(database, database.table(table)?, kind))
+}
+
+pub fn alter(
+    sim: &Backend,
+    db: &str,
+    table: &str,
+    change: PolicyChange,
+) -> Result<ResultTable, SimError> {
+    let mut cluster = sim.cluster();
+    let database = cluster.database_mut(db)?;
+    let policies = &mut database.table_mut(table)?.policies;
+    let kind = match change {
+        PolicyChange::RestrictedViewAccess(enabled) => {
+            policies.restricted_view_access = enabled;
+            PolicyKind::RestrictedViewAccess
+        }
+        PolicyChange::Retention {
+            soft_delete,
+            recoverability,
+        } => {
+            let mut r = policies.retention.unwrap_or(Retention {
+                soft_delete: None,
+                recoverability: true,
+            });
+            if soft_delete.is_some() {
+                r.soft_delete = soft_delete;
+            }
+            if let Some(word) = recoverability {
+                r.recoverability = policy::recoverability(&word)?;
+            }
+            policies.retention = Some(r);
+            PolicyKind::Retention
+        }
+        PolicyChange::Json {
+            kind,
+            merge,
+            policy: text,
+        } => {
+            set_json(policies, kind, merge, &text)?;
+            kind
+        }
+    };
+    Ok(policy_table(database, database.table(table)?, kind))
+}
+
+fn set_json(
+    policies: &mut policy::TablePolicies,
+    kind: PolicyKind,
+    merge: bool,
+    text: &str,
+) -> Result<(), SimError> {
+    match kind {
+        PolicyKind::Merge => {
+            let changes = policy::parse_object("merge", text)?;
+            let base = if merge { policies.merge.as_ref() } else { None };
+            policies.merge = Some(policy::merged(base, changes));
+        }
+        PolicyKind::Retention => {
+            let changes = policy::parse_object("retention", text)?;
+            let base = if merge { policies.retention } else { None };
+            policies.retention = Some(Retention::from_json(&changes, base)?);
+        }
+        PolicyKind::ExtentTagsRetention => {
+            policies.extent_tags_retention = Some(policy::parse_tag_retention(text)?);
+        }
+        PolicyKind::Partitioning => {
+            let changes = policy::parse_object("partitioning", text)?;
+            let base = if merge {
+                policies.partitioning.as_ref()
+            } else {
+                None
+            };
+            policies.partitioning = Some(policy::merged(base, changes));
+        }
+        PolicyKind::RestrictedViewAccess => {
+            return Err(SimError::semantic(
+                "The restricted_view_access policy is set with true or false",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deleting a policy the table doesn't have is fine, as in Kusto.
+pub fn delete(
+    sim: &Backend,
+    db: &str,
+    table: &str,
+    kind: PolicyKind,
+) -> Result<ResultTable, SimError> {
+    let mut cluster = sim.cluster();
+    let database = cluster.database_mut(db)?;
+    let policies = &mut database.table_mut(table)?.policies;
+    match kind {
+        PolicyKind::Merge => policies.merge = None,
+        PolicyKind::Retention => policies.retention = None,
+        PolicyKind::ExtentTagsRetention => policies.extent_tags_retention = None,
+        PolicyKind::Partitioning => policies.partitioning = None,
+        PolicyKind::RestrictedViewAccess => policies.restricted_view_access = false,
+    }
+    Ok(policy_table(database, database.table(table)?, kind))
+}
+
+fn policy_table(db: &Database, t: &Table, kind: PolicyKind) -> ResultTable {
+    let p = &t.policies;
+    let (name, policy): (&str, Json) = match kind {
+        PolicyKind::Merge => ("ExtentsMergePolicy", p.merge.clone().unwrap_or(Json::Null)),
+        PolicyKind::Retention => (
+            "RetentionPolicy",
+            p.retention.map_or(Json::Null, Retention::to_json),
+        ),
+        PolicyKind::ExtentTagsRetention => (
+            "ExtentTagsRetentionPolicy",
+            p.extent_tags_retention.clone().unwrap_or(Json::Null),
+        ),
+        PolicyKind::Partitioning => (
+            "PartitioningPolicy",
+            p.partitioning.clone().unwrap_or(Json::Null),
+        ),
+        PolicyKind::RestrictedViewAccess => (
+            "RestrictedViewAccessPolicy",
+            json!(p.restricted_view_access),
+        ),
+    };
+    let mut out = ResultTable::with_schema(POLICY);
+    out.push(vec![
+        Value::String(name.into()),
+        Value::String(format!("[{}].[{}]", db.name, t.name)),
+        Value::String(policy.to_string()),
+        Value::String(String::new()),
+        Value::String("Table".into()),
+    ]);
+    out
+}

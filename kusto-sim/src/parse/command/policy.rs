@@ -1,0 +1,94 @@
+//! Table policies: `.show|.alter|.alter-merge|.delete table T policy <kind> ...`.
+
+use crate::error::SimError;
+use crate::lexer::Tok;
+use crate::parse::Parser;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Merge,
+    Retention,
+    ExtentTagsRetention,
+    Partitioning,
+    RestrictedViewAccess,
+}
+
+/// What an `.alter[-merge] table T policy ...` sets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyChange {
+    /// A JSON policy text; `merge` for `.alter-merge` (properties set over the current ones).
+    Json {
+        kind: PolicyKind,
+        merge: bool,
+        policy: String,
+    },
+    /// `.alter-merge table T policy retention softdelete = 10d [recoverability = ..]`.
+    Retention {
+        soft_delete: Option<i64>,
+        recoverability: Option<String>,
+    },
+    RestrictedViewAccess(bool),
+}
+
+pub(super) fn kind(p: &mut Parser) -> Option<PolicyKind> {
+    [
+        ("merge", PolicyKind::Merge),
+        ("retention", PolicyKind::Retention),
+        ("extent_tags_retention", PolicyKind::ExtentTagsRetention),
+        ("partitioning", PolicyKind::Partitioning),
+        ("restricted_view_access", PolicyKind::RestrictedViewAccess),
+    ]
+    .into_iter()
+    .find_map(|(word, kind)| p.eat_kw(word).then_some(kind))
+}
+
+/// The part after `.alter[-merge] table T policy`.
+pub(super) fn change(p: &mut Parser, merge: bool) -> Result<Option<PolicyChange>, SimError> {
+    let Some(kind) = kind(p) else {
+        return Ok(None);
+    };
+    if kind == PolicyKind::RestrictedViewAccess && !merge {
+        let enabled = match p.advance() {
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => true,
+            Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("false") => false,
+            _ => return Err(p.unexpected("true or false")),
+        };
+        return Ok(Some(PolicyChange::RestrictedViewAccess(enabled)));
+    }
+    if kind == PolicyKind::Retention && merge && !matches!(p.peek(), Some(Tok::Str(_))) {
+        return retention_words(p).map(Some);
+    }
+    if kind == PolicyKind::RestrictedViewAccess {
+        return Ok(None);
+    }
+    let policy = p.string()?;
+    Ok(Some(PolicyChange::Json {
+        kind,
+        merge,
+        policy,
+    }))
+}
+
+/// `softdelete = 10d [recoverability = disabled|enabled]` or `recoverability = ..`.
+fn retention_words(p: &mut Parser) -> Result<PolicyChange, SimError> {
+    let mut soft_delete = None;
+    if p.eat_kw("softdelete") {
+        p.expect_punct("=")?;
+        match p.advance() {
+            Some(Tok::Span(t)) => soft_delete = Some(t),
+            _ => return Err(p.unexpected("a timespan")),
+        }
+    }
+    let mut recoverability = None;
+    if p.eat_kw("recoverability") {
+        p.expect_punct("=")?;
+        recoverability = Some(p.name()?);
+    }
+    if soft_delete.is_none() && recoverability.is_none() {
+        return Err(p.unexpected("'softdelete' or 'recoverability'"));
+    }
+    Ok(PolicyChange::Retention {
+        soft_delete,
+        recoverability,
+    })
+}

@@ -123,8 +123,9 @@ fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
 #[derive(Clone, Copy, PartialEq)]
 enum Delivery {
     Once,
-    /// Every task message invoked twice, and every ingestion message on the target's queue
-    /// doubled before the target's consumer runs.
+    /// Every task message invoked twice, every ingestion message on the target's queue
+    /// doubled before the target's consumer runs, and the target's extents merged after
+    /// every pass (merged extents carry the union of their tags).
     Twice,
 }
 
@@ -151,6 +152,7 @@ async fn run_restore(
     requests.send(text, None).await.unwrap();
     let job = JobId::new(job).unwrap();
     let started = Instant::now();
+    let mut merges = 0;
     loop {
         work(&host, &requests, "restore", "request", delivery).await;
         work(&host, &app.tasks, "tasks", "task", delivery).await;
@@ -158,9 +160,16 @@ async fn run_restore(
             double_ingestion_messages(target).await;
         }
         target.state().run_queued_ingestion_now().await;
+        if delivery == Delivery::Twice {
+            merges += target.state().merge_extents_now().len();
+        }
         if let Ok(state) = restore::load_job(app, &job).await
             && state.status.is_final()
         {
+            assert!(
+                delivery == Delivery::Once || merges > 0,
+                "the target merged extents during the restore"
+            );
             return state;
         }
         assert!(
@@ -266,24 +275,30 @@ async fn a_backup_comes_back_exactly_once_with_every_message_delivered_twice() {
     let report = state.report.unwrap();
     assert!(report.missing.is_empty(), "{report:?}");
 
-    // Extents carry the job's tag and their day as creation time.
+    // Extents carry the job's tag and their day as creation time (merges keep the range).
     let extents = mgmt(&target, DR, ".show table Wide extents").await;
-    let created = extents.column_index("MinCreatedOn").unwrap();
     let tags = extents.column_index("Tags").unwrap();
-    let mut days: Vec<String> = extents
-        .rows
-        .iter()
-        .map(|r| {
+    let mut days = std::collections::BTreeSet::new();
+    for column in ["MinCreatedOn", "MaxCreatedOn"] {
+        let i = extents.column_index(column).unwrap();
+        for r in &extents.rows {
             assert!(
                 format!("{:?}", r[tags]).contains("drop-by:r-twice"),
                 "{r:?}"
             );
-            format!("{:?}", r[created])
-        })
-        .collect();
-    days.sort();
-    days.dedup();
-    assert_eq!(days.len(), 3, "one creation time per day: {days:?}");
+            let kusto_sim::value::Value::DateTime(ticks) = r[i] else {
+                panic!("{column}: {r:?}");
+            };
+            const TICKS_PER_DAY: i64 = 864_000_000_000;
+            assert_eq!(ticks % TICKS_PER_DAY, 0, "{column} is a midnight: {r:?}");
+            days.insert(ticks / TICKS_PER_DAY);
+        }
+    }
+    // 2026-03-01..03 as days since 1970-01-01.
+    assert_eq!(
+        days,
+        std::collections::BTreeSet::from([20513, 20514, 20515])
+    );
 
     // Restored rows are visible to database cursors, so protect can back them up again.
     let after_cursor = query(&target, DR, "Plain | where cursor_after('') | count").await;

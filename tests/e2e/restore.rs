@@ -560,3 +560,69 @@ async fn point_in_time_window_rename_and_dry_run() {
         "a dry run creates nothing"
     );
 }
+
+#[tokio::test]
+async fn a_catalog_past_the_portals_10000_files_is_planned_whole_in_bounded_steps() {
+    use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
+    use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
+
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    let (db, table) = (
+        DatabaseName::new(SRC).unwrap(),
+        TableName::new("Plain").unwrap(),
+    );
+    let catalog = Catalog::new(&app.blobs, &app.layout);
+    let mut seq = 0;
+    let mut real = 0;
+    while let Some(segment) = catalog.read_segment(&db, &table, seq).await.unwrap() {
+        real += segment.len();
+        seq += 1;
+    }
+    // 12,000 more cataloged files (planning reads the catalog only; a dry run opens none).
+    const EXTRA: usize = 12_000;
+    let export = ExportName::new("adxbk_Plain").unwrap();
+    for s in 0..(EXTRA / 500) {
+        let segment: Vec<Artifact> = (0..500)
+            .map(|i| Artifact {
+                path: format!("backup/{SRC}/Plain/00010101/extra-{s}-{i}.parquet"),
+                day: Day::UNDATED,
+                rows: 2,
+                bytes: Some(1000),
+                source: ArtifactSource::ContinuousExport {
+                    export: export.clone(),
+                },
+                produced_at: time::OffsetDateTime::now_utc(),
+            })
+            .collect();
+        catalog.append(&db, &table, seq, &segment).await.unwrap();
+        seq += 1;
+    }
+    let mut stack = stack;
+    stack.set("AdxBackup__RestoreChunkBlobs", "100");
+    let app = stack.app();
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-many",
+            &target,
+            json!({"tables": ["Plain"], "dryRun": true}),
+        ),
+        "r-many",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Planned, "{state:#?}");
+    let totals = state.report.unwrap().totals;
+    assert_eq!(totals.artifacts, (real + EXTRA) as u64, "{totals:?}");
+    assert_eq!(totals.rows, 15 + 2 * EXTRA as u64);
+    // 100 files a chunk; a step plans at most 10 chunks' worth, so more than 12 steps ran.
+    assert!(totals.chunks >= (EXTRA / 100) as u64, "{totals:?}");
+    assert!(
+        state.tick > (EXTRA / 1000) as u64,
+        "bounded steps: {}",
+        state.tick
+    );
+}

@@ -356,7 +356,7 @@ async fn a_failing_export_shows_in_health_with_table_and_message() {
 async fn ingestion_time_policy_off_is_reported_then_fixed_when_allowed() {
     let mut stack = events_stack().await;
     stack
-        .kusto(".alter table Events policy ingestiontime false")
+        .kusto(".delete table Events policy ingestiontime")
         .await;
     protect::run_once(&stack.app()).await.unwrap();
     let state = table_state(&stack.app(), "Events").await.unwrap();

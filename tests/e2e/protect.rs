@@ -26,10 +26,12 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
     let app = stack.app();
     let host = FunctionsHost::start(&stack.settings).await;
 
+    let first = timer_then_tasks(&host, &app, None).await;
     assert_eq!(
-        timer_then_tasks(&host, &app, None).await,
-        4,
-        "one task per table in scope"
+        (first.succeeded, first.failed_attempts),
+        (4, 0),
+        "one task per table in scope: {:?}",
+        first.logs
     );
     let protected: BTreeSet<String> =
         ["adxbk_Events", "adxbk_NoDate", "adxbk_Orders", "adxbk_Wide"]
@@ -50,9 +52,12 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
     for report in stack.run_exports().await {
         assert!(report.error.is_none(), "{report:?}");
     }
+    let run = timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await;
     assert_eq!(
-        timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await,
-        4
+        (run.succeeded, run.failed_attempts),
+        (4, 0),
+        "{:?}",
+        run.logs
     );
 
     for (table, days) in &expected {
@@ -123,9 +128,12 @@ async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
         "DocString",
     )
     .await;
+    let run = timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await;
     assert_eq!(
-        timer_then_tasks(&host, &app, Some("2026-11-25T10:00:00+00:00")).await,
-        4
+        (run.succeeded, run.failed_attempts),
+        (4, 0),
+        "{:?}",
+        run.logs
     );
     let writes: Vec<_> = stack.commands()[before..]
         .iter()
@@ -356,7 +364,7 @@ async fn a_failing_export_shows_in_health_with_table_and_message() {
 async fn ingestion_time_policy_off_is_reported_then_fixed_when_allowed() {
     let mut stack = events_stack().await;
     stack
-        .kusto(".alter table Events policy ingestiontime false")
+        .kusto(".delete table Events policy ingestiontime")
         .await;
     protect::run_once(&stack.app()).await.unwrap();
     let state = table_state(&stack.app(), "Events").await.unwrap();

@@ -236,3 +236,26 @@ fn staging_and_policy_forms() {
         assert!(parse_command(bad).is_err(), "{bad} must not parse");
     }
 }
+
+#[test]
+fn the_ingestion_time_policy_is_altered_to_true_and_deleted_to_turn_it_off() {
+    assert_eq!(
+        parse(".alter tables (T, U) policy ingestiontime true").command,
+        Command::AlterIngestionTimePolicy {
+            tables: vec!["T".into(), "U".into()],
+            enabled: true,
+        }
+    );
+    assert_eq!(
+        parse(".delete table T policy ingestiontime").command,
+        Command::AlterIngestionTimePolicy {
+            tables: vec!["T".into()],
+            enabled: false,
+        }
+    );
+    // Kusto.Language rejects `false` here ("Expected: true"); kusto-sim must not accept it.
+    assert!(matches!(
+        parse_command(".alter table T policy ingestiontime false"),
+        Err(SimError::Syntax(_))
+    ));
+}

@@ -131,8 +131,83 @@ async fn send(
 }
 
 /// Looks at the target: a file is in once an extent carries its `ingest-by:` tag, failed
-/// once the failed-ingestions queue reported it (or it stayed unseen past the timeout).
+/// once the failed-ingestions queue reported it (or it stayed unseen past the timeout). The
+/// queue is read only while some file is still unaccounted for.
 async fn observe(
+    app: &App,
+    owner: &RestoreJob,
+    request: &RestoreRequestV1,
+    chunk: &mut RestoreChunk,
+) -> Result<(), RestoreError> {
+    let job = &owner.job;
+    let seen = chunk_extents(app, job, request, chunk).await?;
+    for i in 0..chunk.blobs.len() {
+        if chunk.blobs[i].outcome == BlobOutcome::Pending
+            && seen
+                .tags
+                .contains(&format!("ingest-by:{}", chunk.blob_key(i)))
+        {
+            chunk.blobs[i].outcome = BlobOutcome::Ingested;
+        }
+    }
+    if chunk
+        .blobs
+        .iter()
+        .any(|b| b.outcome == BlobOutcome::Pending)
+    {
+        account_for_pending(app, owner, request, chunk).await?;
+    }
+    settle(chunk, seen.rows, seen.merged_with_others);
+    Ok(())
+}
+
+/// What the target's extents say about a chunk.
+struct Seen {
+    /// Every `ingest-by:` tag on an extent that carries one of the chunk's.
+    tags: BTreeSet<String>,
+    rows: i64,
+    merged_with_others: bool,
+}
+
+async fn chunk_extents(
+    app: &App,
+    job: &JobId,
+    request: &RestoreRequestV1,
+    chunk: &RestoreChunk,
+) -> Result<Seen, RestoreError> {
+    let target = target_client(app, job, &request.target.cluster_uri)?;
+    let prefix = RestoreChunk::tag_prefix(job, &chunk.chunk);
+    let step = Step::database(&request.target.database, "read the chunk's extents");
+    let tables = step
+        .mgmt(
+            &target,
+            &show_table_extents_tag_contains(&chunk.target_table, &prefix),
+        )
+        .await
+        .map_err(kusto_err(job))?;
+    let mut seen = Seen {
+        tags: BTreeSet::new(),
+        rows: 0,
+        merged_with_others: false,
+    };
+    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
+        let tags = row.str("Tags").map_err(|e| kusto_err(job)(step.error(e)))?;
+        let ingest_by: Vec<&str> = tags
+            .split_whitespace()
+            .filter(|t| t.starts_with("ingest-by:"))
+            .collect();
+        seen.merged_with_others |= ingest_by.iter().any(|t| !t.starts_with(&prefix));
+        seen.tags.extend(ingest_by.into_iter().map(str::to_owned));
+        seen.rows += row
+            .i64("RowCount")
+            .map_err(|e| kusto_err(job)(step.error(e)))?;
+    }
+    Ok(seen)
+}
+
+/// Files the target's failure reports and marks each pending file failed that one names (or
+/// that stayed unseen past the timeout).
+async fn account_for_pending(
     app: &App,
     owner: &RestoreJob,
     request: &RestoreRequestV1,
@@ -156,32 +231,6 @@ async fn observe(
         )
         .await
         .map_err(storage_err(job, "read the failed-ingestions queue"))?;
-    let target = target_client(app, job, &request.target.cluster_uri)?;
-    let db = &request.target.database;
-    let prefix = RestoreChunk::tag_prefix(job, &chunk.chunk);
-    let step = Step::database(db, "read the chunk's extents");
-    let tables = step
-        .mgmt(
-            &target,
-            &show_table_extents_tag_contains(&chunk.target_table, &prefix),
-        )
-        .await
-        .map_err(kusto_err(job))?;
-    let mut present = BTreeSet::new();
-    let mut own_rows = 0i64;
-    let mut merged_with_others = false;
-    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
-        let tags = row.str("Tags").map_err(|e| kusto_err(job)(step.error(e)))?;
-        let ingest_by: Vec<&str> = tags
-            .split_whitespace()
-            .filter(|t| t.starts_with("ingest-by:"))
-            .collect();
-        merged_with_others |= ingest_by.iter().any(|t| !t.starts_with(&prefix));
-        present.extend(ingest_by.into_iter().map(str::to_owned));
-        own_rows += row
-            .i64("RowCount")
-            .map_err(|e| kusto_err(job)(step.error(e)))?;
-    }
     let timed_out = chunk
         .sent_at
         .is_some_and(|at| OffsetDateTime::now_utc() - at > app.settings.restore.ingest_timeout);
@@ -189,12 +238,7 @@ async fn observe(
         if chunk.blobs[i].outcome != BlobOutcome::Pending {
             continue;
         }
-        let key = chunk.blob_key(i);
-        if present.contains(&format!("ingest-by:{key}")) {
-            chunk.blobs[i].outcome = BlobOutcome::Ingested;
-            continue;
-        }
-        let id = source_id(&[job.as_str(), &key]);
+        let id = source_id(&[job.as_str(), &chunk.blob_key(i)]);
         let report = app
             .blobs
             .read_opt(&app.layout.ingest_failure(&id))
@@ -218,7 +262,6 @@ async fn observe(
             _ => {}
         }
     }
-    settle(chunk, own_rows, merged_with_others);
     Ok(())
 }
 

@@ -123,7 +123,7 @@ fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
 #[derive(Clone, Copy, PartialEq)]
 enum Delivery {
     Once,
-    /// Every task message invoked twice, every ingestion message on the target's queue
+    /// Every task message invoked twice at once, every ingestion message on the target's queue
     /// doubled before the target's consumer runs, and the target's extents merged after
     /// every pass (merged extents carry the union of their tags).
     Twice,
@@ -181,19 +181,20 @@ async fn run_restore(
     }
 }
 
-/// One pass over a queue: every visible message invoked (twice with `Delivery::Twice`),
-/// deleted when the function succeeded, released at once when it failed.
+/// One pass over a queue, as several workers at once: every visible message invoked
+/// concurrently with the others (and, with `Delivery::Twice`, two copies of it at the same
+/// time), deleted when the function succeeded, released at once when it failed.
 async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: &str, d: Delivery) {
     let batch = queue.receive(32, Duration::from_secs(30)).await.unwrap();
-    for msg in batch {
+    let copies = if d == Delivery::Twice { 2 } else { 1 };
+    let runs = batch.iter().map(|msg| async move {
         let text = msg.text.clone().unwrap();
-        let mut ok = true;
-        for _ in 0..if d == Delivery::Twice { 2 } else { 1 } {
-            let verdict = host
-                .invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host)
-                .await;
-            ok &= verdict.succeeded();
-        }
+        let invocations = (0..copies)
+            .map(|_| host.invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host));
+        let ok = futures::future::join_all(invocations)
+            .await
+            .iter()
+            .all(|v| v.succeeded());
         if ok {
             queue.delete(&msg.id, &msg.pop_receipt).await.unwrap();
         } else {
@@ -202,7 +203,8 @@ async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: 
                 .await
                 .unwrap();
         }
-    }
+    });
+    futures::future::join_all(runs).await;
 }
 
 /// Every message waiting on the target's ingestion queues, sent again.
@@ -624,5 +626,49 @@ async fn a_catalog_past_the_portals_10000_files_is_planned_whole_in_bounded_step
         state.tick > (EXTRA / 1000) as u64,
         "bounded steps: {}",
         state.tick
+    );
+}
+
+#[tokio::test]
+async fn files_older_than_the_targets_soft_delete_period_are_reported_not_dropped() {
+    let (stack, app) = protected_source().await;
+    let target = Stack::target_cluster(DR).await;
+    mgmt(&target, DR, NULLS).await;
+    mgmt(
+        &target,
+        DR,
+        ".alter-merge table Nulls policy retention softdelete = 10d",
+    )
+    .await;
+    let job = "r-old";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Nulls"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::PartiallySucceeded, "{state:#?}");
+    let report = state.report.unwrap();
+    let dated = crate::harness::parquet::catalog(&app, SRC, "Nulls")
+        .await
+        .into_iter()
+        .filter(|a| a.day != adx_backup::ids::Day::UNDATED)
+        .count();
+    assert_eq!(report.failed.len(), dated, "{report:#?}");
+    for f in &report.failed {
+        assert!(
+            f.reason
+                .contains("BadRequest_CreationTimeEarlierThanSoftDeletePeriod"),
+            "{}",
+            f.reason
+        );
+    }
+    // The undated rows (null Timestamp) carry no creation time and are in.
+    assert_eq!(
+        query(&target, DR, "Nulls").await,
+        query(&stack.sim, SRC, "Nulls | where isnull(Timestamp)").await
     );
 }

@@ -79,6 +79,8 @@ pub enum RestoreError {
     Name(#[from] crate::ids::NameError),
     #[error("restore job {job} does not exist (no {path})")]
     NoSuchJob { job: JobId, path: String },
+    #[error("restore job {job}: {reason}")]
+    Refused { job: JobId, reason: String },
     #[error("restore job {job} is {status:?}; {what}")]
     WrongStatus {
         job: JobId,
@@ -102,6 +104,7 @@ impl Retryable for RestoreError {
             | Self::Id(_)
             | Self::Name(_)
             | Self::NoSuchJob { .. }
+            | Self::Refused { .. }
             | Self::WrongStatus { .. } => false,
         }
     }
@@ -267,6 +270,14 @@ pub async fn record_failure(
     match chunk {
         Some(chunk) => {
             let path = app.layout.restore_chunk(job, chunk);
+            if !app
+                .blobs
+                .exists(&path)
+                .await
+                .map_err(storage_err(job, "read the chunk"))?
+            {
+                return Ok(());
+            }
             let placeholder = unknown_chunk(job, chunk)?;
             let doc = StepDoc::<state::RestoreChunk>::load(&app.blobs, &path, || placeholder)
                 .await
@@ -310,7 +321,7 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// A chunk document that should exist but does not: recorded as failed with no files.
+/// Stands in for a chunk document that does not exist; it has no files, so no step acts on it.
 fn unknown_chunk(job: &JobId, chunk: &ChunkId) -> Result<state::RestoreChunk, RestoreError> {
     Ok(state::RestoreChunk {
         job: job.clone(),
@@ -418,10 +429,10 @@ fn backup(app: &App, job: &JobId, request: &RestoreRequestV1) -> Result<Backup, 
         (Some(db), _) => db.clone(),
         (None, [only]) => only.clone(),
         (None, _) => {
-            return Err(RestoreError::WrongStatus {
+            return Err(RestoreError::Refused {
                 job: job.clone(),
-                status: JobStatus::Rejected,
-                what: "the request must name source.database: this app backs up several",
+                reason: "the request must name source.database: this app backs up several"
+                    .to_owned(),
             });
         }
     };

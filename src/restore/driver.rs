@@ -113,8 +113,8 @@ async fn start(
     let id = job.job.clone();
     let src = match backup(app, &id, request) {
         Ok(src) => src,
-        Err(e @ RestoreError::WrongStatus { .. }) => {
-            reject(job, "resolve the source", &e.to_string());
+        Err(RestoreError::Refused { reason, .. }) => {
+            reject(job, "resolve the source", &reason);
             return Ok(());
         }
         Err(e) => return Err(e),

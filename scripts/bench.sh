@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, with the figures they print: handler start-up and idle memory, then the
-# catalog streamed at scale against Azurite (started here if none is running).
+# catalog streamed and planned for restore at scale against Azurite (started here if none is running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(scripts/azurite.sh ensure)
@@ -8,3 +8,4 @@ cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }
 trap cleanup EXIT
 scripts/bench-startup.sh
 cargo bench --quiet --bench catalog -- "$@"
+cargo bench --quiet --bench restore_plan -- "$@"

@@ -27,6 +27,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use ensure::current_external_table;
 pub use error::ProtectError;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
@@ -188,20 +189,49 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         health::check(app, t, export, &mut state.value).await?;
         harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
     }
+    let backfill = request_backfill(app, t, &mut state.value).await?;
     state.value.last_error = None;
     state.value.updated_at = Some(time::OffsetDateTime::now_utc());
     state
         .save(&app.blobs, &path)
         .await
         .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))?;
+    let mut changes = ensured.changes;
+    changes.extend(backfill);
     let outcome = TableOutcome {
         table: t.clone(),
-        changes: ensured.changes,
+        changes,
         harvested,
         protection: state.value.protection.clone(),
     };
     tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.protection.summary(), "table protected");
     Ok(outcome)
+}
+
+/// Asks for a backfill of the table's history once its export has a StartCursor, when
+/// `AdxBackup__Backfill` is on and none was asked for that cursor. The task is sent before
+/// the state that remembers it is saved: a crash in between sends it again, and the backfill
+/// finds its job already planned.
+async fn request_backfill(
+    app: &App,
+    t: &TableRef,
+    state: &mut TableState,
+) -> Result<Option<String>, ProtectError> {
+    let Some(cursor) = state.start_cursor.clone() else {
+        return Ok(None);
+    };
+    if !app.settings.backfill.enabled || state.backfill_requested.as_ref() == Some(&cursor) {
+        return Ok(None);
+    }
+    app.tasks
+        .send(
+            &crate::task::Task::BackfillTableV1(t.clone()).to_json(),
+            None,
+        )
+        .await
+        .map_err(|e| ProtectError::storage(format!("queue the backfill of {t}"), e))?;
+    state.backfill_requested = Some(cursor);
+    Ok(Some("asked for a backfill of its history".to_owned()))
 }
 
 /// Records a permanent failure in the table's state, where `status` shows it.

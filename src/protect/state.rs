@@ -18,6 +18,9 @@ pub struct TableState {
     /// The export's StartCursor: rows at or before it are history for the backfill; rows
     /// after it are exported continuously.
     pub start_cursor: Option<Cursor>,
+    /// The StartCursor a backfill of the history was asked for (the task sent).
+    #[serde(default)]
+    pub backfill_requested: Option<Cursor>,
     pub harvest: HarvestState,
     pub health: Option<ExportHealth>,
     pub last_error: Option<RecordedError>,
@@ -112,6 +115,7 @@ impl TableState {
             table: t.table.clone(),
             protection: Protection::New,
             start_cursor: None,
+            backfill_requested: None,
             harvest: HarvestState::default(),
             health: None,
             last_error: None,

@@ -109,6 +109,15 @@ impl QueryBuilder {
         .build()
     }
 
+    /// Row count and ingestion-time range of what is left →
+    /// `RowCount, MinIngestionTime, MaxIngestionTime` (one row).
+    pub fn ingestion_time_summary(self) -> Query {
+        self.pipe(
+            "summarize RowCount=count(), MinIngestionTime=min(ingestion_time()), MaxIngestionTime=max(ingestion_time())",
+        )
+        .build()
+    }
+
     pub fn build(self) -> Query {
         Query(self.text)
     }
@@ -182,6 +191,14 @@ mod tests {
                 .as_str(),
             "['T'] | summarize RowCount=count(), MinIngestionTime=min(ingestion_time()), \
              MaxIngestionTime=max(ingestion_time()) by Bin=bin(ingestion_time(), time(0.01:00:00.0000000))"
+        );
+        assert_eq!(
+            QueryBuilder::table(&t("T"))
+                .cursor_before_or_at(&Cursor::new("9"))
+                .ingestion_time_summary()
+                .as_str(),
+            "['T'] | where cursor_before_or_at('9') | summarize RowCount=count(), \
+             MinIngestionTime=min(ingestion_time()), MaxIngestionTime=max(ingestion_time())"
         );
     }
 

@@ -9,6 +9,8 @@
 
 mod harness;
 
+#[path = "e2e/backfill.rs"]
+mod backfill;
 #[path = "e2e/handler.rs"]
 mod handler;
 #[path = "e2e/jobs.rs"]

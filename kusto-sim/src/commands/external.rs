@@ -55,15 +55,17 @@ pub fn tables(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, 
     let database = cluster.database_mut(db)?;
     let mut out = ResultTable::with_schema(EXTERNAL);
     match command {
-        Command::DropExternalTable { name } => {
-            let t = database
-                .external_tables
-                .remove(&name)
-                .ok_or(SimError::NotFound {
-                    kind: "External table",
-                    name,
-                })?;
-            push_external(&mut out, &t);
+        Command::DropExternalTable { name, if_exists } => {
+            match database.external_tables.remove(&name) {
+                Some(t) => push_external(&mut out, &t),
+                None if if_exists => {}
+                None => {
+                    return Err(SimError::NotFound {
+                        kind: "External table",
+                        name,
+                    });
+                }
+            }
         }
         _ => database
             .external_tables

@@ -91,6 +91,8 @@ pub enum Command {
     },
     DropExternalTable {
         name: String,
+        /// `ifexists`: a missing table is not an error (documented for `.drop external table`).
+        if_exists: bool,
     },
     CreateOrAlterContinuousExport {
         name: String,

@@ -175,7 +175,8 @@ fn drop(p: &mut Parser) -> Result<Option<Command>, SimError> {
     if p.eat_kw("external") {
         p.expect_kw("table")?;
         let name = p.name()?;
-        return Ok(Some(Command::DropExternalTable { name }));
+        let if_exists = p.eat_kw("ifexists");
+        return Ok(Some(Command::DropExternalTable { name, if_exists }));
     }
     if p.eat_kw("continuous-export") {
         let name = p.name()?;

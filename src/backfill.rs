@@ -169,8 +169,9 @@ pub async fn start(
         .map_err(|e| BackfillError::storage(format!("write the backfill plan of {t}"), e))?;
     let started = dispatch(app, t, &job).await?;
     tracing::info!(database = %t.database, table = %t.table, job = %job, batches = planned.batches.len(), rows = planned.planned_rows, started, "backfill planned");
+    let now = load_job(app, &path).await?;
     Ok(report(
-        &planned,
+        now.as_ref().map_or(&planned, |doc| doc.state()),
         format!(
             "planned {} batch(es), started {started}",
             planned.batches.len()

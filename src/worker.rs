@@ -163,53 +163,53 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
                 }
             }
         },
-        Task::BackfillTableV1(t) => {
-            let result = backfill::start(app, &t, false).await;
-            backfill_verdict(app, &t, None, "plan the backfill", result, last_delivery).await
+        Task::BackfillTableV1(ref t) => {
+            let result = backfill::start(app, t, false).await;
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, t, None, "plan the backfill", result, last).await
         }
-        Task::BackfillBatchV1(b) => {
-            let result = backfill::start_batch(app, &b).await;
+        Task::BackfillBatchV1(ref b) => {
+            let result = backfill::start_batch(app, b).await;
             let step = format!("start batch {}", b.batch);
-            backfill_verdict(
-                app,
-                &b.table_ref(),
-                Some(&b.job),
-                &step,
-                result,
-                last_delivery,
-            )
-            .await
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
-        Task::BackfillPollV1 { batch: b, poll } => {
-            let result = backfill::poll_batch(app, &b, poll).await;
+        Task::BackfillPollV1 { batch: ref b, poll } => {
+            let result = backfill::poll_batch(app, b, poll).await;
             let step = format!("poll batch {}", b.batch);
-            backfill_verdict(
-                app,
-                &b.table_ref(),
-                Some(&b.job),
-                &step,
-                result,
-                last_delivery,
-            )
-            .await
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
     }
 }
 
 /// The one policy, for backfill steps: transient failures are retried by another delivery;
-/// permanent ones, and any on the last delivery, are recorded in the job's state.
+/// permanent ones, and any on the last delivery (`last` is then the task), are recorded in
+/// the job's state. A step that failed transiently on its last delivery is also sent again,
+/// as a new message after the poll interval: every backfill step is safe to repeat, and a
+/// batch must not be left waiting for a poll that never comes because Kusto was away for
+/// a while.
 async fn backfill_verdict(
     app: &App,
     t: &TableRef,
     job: Option<&JobId>,
     step: &str,
     result: Result<BackfillReport, BackfillError>,
-    last_delivery: bool,
+    last: Option<&Task>,
 ) -> Verdict {
     match result {
         Ok(report) => Verdict::Done(TaskOutcome::Backfill(report)),
-        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) if err.is_transient() && last.is_none() => Verdict::RetryLater(err.into()),
         Err(err) => {
+            if let Some(task) = last.filter(|_| err.is_transient()) {
+                let delay = app.settings.backfill.poll_interval;
+                if let Err(unsent) = crate::job::follow_up(&app.tasks, task, delay).await {
+                    return Verdict::RetryLater(WorkerError::Enqueue {
+                        queue: app.settings.storage.task_queue.clone(),
+                        source: Box::new(unsent),
+                    });
+                }
+            }
             tracing::error!(database = %t.database, table = %t.table, step, error = %err,
                 "backfill step failed for good; recorded in the job's state, message acknowledged");
             let recorded = match job {

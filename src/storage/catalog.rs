@@ -4,7 +4,8 @@
 //! exactly-once only for the files it reports in `exported-artifacts`, and failed runs can
 //! leave stray files beside them. Each harvest appends one segment (`seg-<n>.jsonl`, one
 //! artifact per line) created with If-None-Match, so a segment is written once and two
-//! harvesters cannot both append segment n. Readers stream segments in order, a page of the
+//! harvesters cannot both append segment n. Each completed backfill batch is one segment
+//! named by its job and batch (`bf-<job>-<batch>.jsonl`), so it is cataloged at most once. Readers stream segments in order, a page of the
 //! listing and one segment at a time, so millions of artifacts never sit in memory together.
 
 use bytes::Bytes;

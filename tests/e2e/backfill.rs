@@ -45,9 +45,23 @@ struct History {
     rows: u64,
 }
 
+/// kusto-sim's export memory budget: an export of more rows fails with
+/// E_LOW_MEMORY_CONDITION, leaving what it wrote so far.
+fn budget(rows: u64) -> FaultConfig {
+    FaultConfig {
+        export_max_rows: Some(rows),
+        ..FaultConfig::default()
+    }
+}
+
 /// A stack with `extents` ingestions of `per_extent` rows each into `History`, one simulated
-/// minute apart, before anything is protected; export memory budget `budget` rows.
-async fn history(extents: u64, per_extent: u64, batch_max_rows: u64, budget: u64) -> History {
+/// minute apart, before anything is protected; then kusto-sim's `faults`.
+async fn history(
+    extents: u64,
+    per_extent: u64,
+    batch_max_rows: u64,
+    faults: FaultConfig,
+) -> History {
     let mut stack = Stack::start(DB).await;
     stack.set("AdxBackup__Backfill", "on");
     stack.set(
@@ -66,10 +80,7 @@ async fn history(extents: u64, per_extent: u64, batch_max_rows: u64, budget: u64
         ingest_rows(&stack, e * per_extent, per_extent).await;
         stack.sim.state().advance_clock(Duration::from_secs(60));
     }
-    stack.sim.state().set_faults(FaultConfig {
-        export_max_rows: Some(budget),
-        ..FaultConfig::default()
-    });
+    stack.sim.state().set_faults(faults);
     let app = stack.app();
     let host = FunctionsHost::start(&stack.settings).await;
     History {
@@ -345,10 +356,13 @@ async fn assert_no_stray_files(h: &History, artifacts: &[Artifact]) {
     assert!(stray.is_empty(), "files no catalog entry names: {stray:?}");
 }
 
-/// The whole scenario, delivered as `delivery` says.
-async fn backfill_scenario(delivery: Delivery) {
-    let h = history(30, 2_000, 20_000, 12_000).await;
+/// The whole scenario, delivered as `delivery` says, with kusto-sim's `faults` on top of a
+/// 12,000-row export memory budget while the backfill runs.
+/// Returns the backfill's verdict lines.
+async fn backfill_scenario(delivery: Delivery, faults: FaultConfig) -> Vec<String> {
+    let h = history(30, 2_000, 20_000, faults).await;
     let logs = protect_and_backfill(&h, delivery).await;
+    h.stack.sim.state().set_faults(budget(12_000));
     // The simulated crash after cataloging rolls a batch back to Exporting after the step
     // already started the next one, which a real crash would not have; not counted there.
     if delivery != Delivery::Crashes {
@@ -432,26 +446,43 @@ async fn backfill_scenario(delivery: Delivery) {
     );
     assert_no_stray_files(&h, &artifacts).await;
     assert_backup_equals_source(&h, &artifacts).await;
+    logs
 }
 
 #[tokio::test]
 async fn history_is_backfilled_exactly_once_in_batches_split_to_the_memory_budget() {
-    backfill_scenario(Delivery::Once).await;
+    backfill_scenario(Delivery::Once, budget(12_000)).await;
+}
+
+#[tokio::test]
+async fn throttling_server_errors_and_slow_exports_still_give_the_same_exact_backup() {
+    let faults = FaultConfig {
+        seed: 7,
+        throttle_rate: 0.1,
+        transient_rate: 0.1,
+        operation_latency_ms: 1_500,
+        ..budget(12_000)
+    };
+    let logs = backfill_scenario(Delivery::Once, faults).await;
+    assert!(
+        logs.iter().any(|l| l.contains(" is InProgress")),
+        "a poll found an export still running and looked again: {logs:#?}"
+    );
 }
 
 #[tokio::test]
 async fn every_message_delivered_twice_gives_the_same_exact_backup() {
-    backfill_scenario(Delivery::Twice).await;
+    backfill_scenario(Delivery::Twice, budget(12_000)).await;
 }
 
 #[tokio::test]
 async fn workers_dying_before_recording_an_export_or_its_catalog_give_the_same_exact_backup() {
-    backfill_scenario(Delivery::Crashes).await;
+    backfill_scenario(Delivery::Crashes, budget(12_000)).await;
 }
 
 #[tokio::test]
 async fn rows_without_ingestion_time_are_counted_and_reported_not_lost_silently() {
-    let h = history(0, 0, 20_000, 1_000_000).await;
+    let h = history(0, 0, 20_000, FaultConfig::default()).await;
     h.stack
         .kusto(&format!(".alter table {TABLE} policy ingestiontime false"))
         .await;
@@ -482,7 +513,7 @@ async fn rows_without_ingestion_time_are_counted_and_reported_not_lost_silently(
 
 #[tokio::test]
 async fn a_dry_run_shows_the_plan_and_starts_nothing() {
-    let h = history(10, 1_000, 3_000, 1_000_000).await;
+    let h = history(10, 1_000, 3_000, FaultConfig::default()).await;
     let verdict = h.host.invoke_timer("protect", "timer", None, false).await;
     assert!(verdict.succeeded(), "{}", verdict.raw);
     drive(&h, Delivery::Once).await;
@@ -575,7 +606,7 @@ async fn a_dry_run_shows_the_plan_and_starts_nothing() {
 #[ignore = "long: one million rows"]
 async fn a_million_rows_with_a_150k_row_budget() {
     let started = Instant::now();
-    let h = history(40, 25_000, 200_000, 150_000).await;
+    let h = history(40, 25_000, 200_000, budget(150_000)).await;
     protect_and_backfill(&h, Delivery::Once).await;
     let job = job(&h).await;
     assert!(job.progress.finished, "{:?}", job.progress);

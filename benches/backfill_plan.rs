@@ -59,6 +59,8 @@ fn main() {
         database: DatabaseName::new("Sales").expect("name"),
         table: TableName::new("Events").expect("name"),
         start_cursor: Cursor::new("638712345678901234"),
+        after_cursor: None,
+        ingested_after: None,
         reason: "history before the continuous export's StartCursor".into(),
         created_at: OffsetDateTime::now_utc(),
         planned_rows: total,

@@ -122,12 +122,57 @@ pub fn job_id(t: &TableRef, cursor: &Cursor) -> Result<JobId, BackfillError> {
     JobId::new(format!("bf-{hex}")).map_err(|e| BackfillError::name(t, e))
 }
 
-/// The export query of one batch: the rows of `range` that are history, i.e. at or before
-/// the StartCursor. Both bounds matter: rows after the cursor belong to the continuous
-/// export, and adjacent ranges are half-open so no row is in two batches.
-pub fn batch_query(table: &TableName, cursor: &Cursor, range: &Range) -> Query {
-    QueryBuilder::table(table)
-        .cursor_before_or_at(cursor)
+/// The job that closes a gap: the same id for the same table and window.
+pub fn gap_job_id(t: &TableRef, bounds: &Bounds) -> Result<JobId, BackfillError> {
+    let mut hash = Sha256::new();
+    let after = bounds.after.as_ref().map_or("", Cursor::as_str);
+    for part in [
+        t.database.as_str(),
+        t.table.as_str(),
+        after,
+        bounds.until.as_str(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let hex: String = hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    JobId::new(format!("gap-{hex}")).map_err(|e| BackfillError::name(t, e))
+}
+
+/// Which rows a job backs up: those committed at or before `until` (the export's
+/// StartCursor); for a gap, also committed after `after` (the old export's StartCursor) and
+/// ingested after `ingested_after` (how far the old export got).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounds {
+    pub until: Cursor,
+    pub after: Option<Cursor>,
+    pub ingested_after: Option<OffsetDateTime>,
+}
+
+impl Bounds {
+    /// The table's rows within the bounds.
+    pub fn rows(&self, table: &TableName) -> QueryBuilder {
+        let mut q = QueryBuilder::table(table);
+        if let Some(after) = &self.after {
+            q = q.cursor_after(after);
+        }
+        q = q.cursor_before_or_at(&self.until);
+        if let Some(at) = self.ingested_after {
+            q = q.ingestion_time_after(at);
+        }
+        q
+    }
+}
+
+/// The export query of one batch: the rows of `range` within the job's bounds. The cursor
+/// bounds matter: rows after the StartCursor belong to the continuous export; and adjacent
+/// ranges are half-open so no row is in two batches.
+pub fn batch_query(table: &TableName, bounds: &Bounds, range: &Range) -> Query {
+    bounds
+        .rows(table)
         .ingestion_time_between(range.from, range.to)
         .build()
 }
@@ -142,11 +187,42 @@ pub async fn start(
     app.ensure_storage()
         .await
         .map_err(|e| BackfillError::storage("create the backup container and task queue", e))?;
-    let cursor = table_state(app, t)
-        .await?
-        .and_then(|s| s.start_cursor)
+    let state = table_state(app, t).await?;
+    let cursor = state
+        .as_ref()
+        .and_then(|s| s.start_cursor.clone())
         .ok_or_else(|| BackfillError::NotProtected { table: t.clone() })?;
-    let job = job_id(t, &cursor)?;
+    let bounds = Bounds {
+        until: cursor.clone(),
+        after: None,
+        ingested_after: None,
+    };
+    let mut history = start_job(app, t, job_id(t, &cursor)?, bounds, HISTORY, dry_run).await?;
+    for gap in state.iter().flat_map(|s| &s.gaps) {
+        let bounds = Bounds {
+            until: gap.until_cursor.clone(),
+            after: Some(gap.after_cursor.clone()),
+            ingested_after: gap.ingested_after,
+        };
+        let job = gap_job_id(t, &bounds)?;
+        let closed = start_job(app, t, job, bounds, &gap.reason, dry_run).await?;
+        history
+            .did
+            .push_str(&format!("\ngap {}: {closed}", gap.reason));
+    }
+    Ok(history)
+}
+
+/// Plans job `job` over the rows within `bounds` and, unless `dry_run`, writes the plan and
+/// starts batches. A job already planned is resumed, not planned again.
+async fn start_job(
+    app: &App,
+    t: &TableRef,
+    job: JobId,
+    bounds: Bounds,
+    reason: &str,
+    dry_run: bool,
+) -> Result<BackfillReport, BackfillError> {
     let path = app.layout.backfill_job(&t.database, &t.table, &job);
     if let Some(existing) = load_job(app, &path).await? {
         let existing = existing.state().clone();
@@ -155,7 +231,7 @@ pub async fn start(
         }
         return Ok(report(&existing, "already planned"));
     }
-    let mut planned = make_plan(app, t, job.clone(), cursor, HISTORY).await?;
+    let mut planned = make_plan(app, t, job.clone(), bounds, reason).await?;
     planned.recount();
     if dry_run {
         return Ok(report(&planned, "dry run, nothing started"));
@@ -201,11 +277,11 @@ async fn make_plan(
     app: &App,
     t: &TableRef,
     job: JobId,
-    cursor: Cursor,
+    bounds: Bounds,
     reason: &str,
 ) -> Result<BackfillJob, BackfillError> {
     let settings = &app.settings.backfill;
-    let history = || QueryBuilder::table(&t.table).cursor_before_or_at(&cursor);
+    let history = || bounds.rows(&t.table);
     let step = Step::table(t, "count the history to back up");
     let summary = query(app, &step, &history().ingestion_time_summary()).await?;
     let row = summary.rows().next();
@@ -236,24 +312,28 @@ async fn make_plan(
             });
         }
     }
-    let step = Step::table(t, "count the rows without an ingestion time");
-    let table = query(
-        app,
-        &step,
-        &QueryBuilder::table(&t.table)
+    // Only history has rows without an ingestion time: a gap is a cursor window, and such
+    // rows are in no cursor window.
+    let no_time = if bounds.after.is_none() {
+        let step = Step::table(t, "count the rows without an ingestion time");
+        let q = QueryBuilder::table(&t.table)
             .ingestion_time_is_null()
-            .count(),
-    )
-    .await?;
-    let no_time = match table.rows().next() {
-        Some(row) => count(&row, "Count").map_err(|e| step.error(e))?,
-        None => 0,
+            .count();
+        let table = query(app, &step, &q).await?;
+        match table.rows().next() {
+            Some(row) => count(&row, "Count").map_err(|e| step.error(e))?,
+            None => 0,
+        }
+    } else {
+        0
     };
     let mut doc = BackfillJob {
         job,
         database: t.database.clone(),
         table: t.table.clone(),
-        start_cursor: cursor,
+        start_cursor: bounds.until.clone(),
+        after_cursor: bounds.after.clone(),
+        ingested_after: bounds.ingested_after,
         reason: reason.to_owned(),
         created_at: OffsetDateTime::now_utc(),
         planned_rows: rows,
@@ -452,7 +532,7 @@ enum Launch {
         attempt: u32,
         stale: Option<u32>,
         range: Range,
-        cursor: Cursor,
+        bounds: Bounds,
     },
     Busy(u32),
     Nothing,
@@ -466,7 +546,7 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
     let lease = launch_lease(app);
     let mut launch = Launch::Nothing;
     let written = update(app, &path, |j| {
-        let cursor = j.start_cursor.clone();
+        let bounds = j.bounds();
         let Some(batch) = j.batches.get_mut(&b.batch) else {
             launch = Launch::Nothing;
             return Change::AlreadyDone;
@@ -492,21 +572,21 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
             attempt: batch.attempts,
             stale,
             range: batch.range(),
-            cursor,
+            bounds,
         };
         Change::Made
     })
     .await?;
-    let (attempt, stale, range, cursor) = match (launch, written) {
+    let (attempt, stale, range, bounds) = match (launch, written) {
         (
             Launch::Go {
                 attempt,
                 stale,
                 range,
-                cursor,
+                bounds,
             },
             Some(_),
-        ) => (attempt, stale, range, cursor),
+        ) => (attempt, stale, range, bounds),
         (Launch::Busy(attempt), _) => {
             return Err(BackfillError::Busy {
                 batch: b.clone(),
@@ -523,7 +603,7 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
         let message = format!("gave up after {MAX_ATTEMPTS} export attempts");
         return end_attempt(app, b, attempt, Ending::Fail(message)).await;
     }
-    match launch_export(app, b, attempt, &cursor, &range).await {
+    match launch_export(app, b, attempt, &bounds, &range).await {
         Ok(operation) => {
             let op = operation.clone();
             update(app, &path, |j| match j.batches.get_mut(&b.batch) {
@@ -577,7 +657,7 @@ async fn launch_export(
     app: &App,
     b: &BatchRef,
     attempt: u32,
-    cursor: &Cursor,
+    bounds: &Bounds,
     range: &Range,
 ) -> Result<OperationId, BackfillError> {
     let t = b.table_ref();
@@ -591,7 +671,7 @@ async fn launch_export(
             &app.kusto,
             &command::export_async_to_table(
                 &spec.name,
-                &batch_query(&b.table, cursor, range),
+                &batch_query(&b.table, bounds, range),
                 ExportToTableOptions::default(),
             ),
         )
@@ -912,13 +992,13 @@ async fn split(
             return Ok(format!("batch {} FAILED: {message}", b.batch));
         }
     };
-    let cursor = job.start_cursor.clone();
+    let bounds = job.bounds();
     let mut halves = Vec::new();
     for (from, to) in [(range.from, mid), (mid, range.to)] {
         let half = Range { from, to, rows: 0 };
         let step = Step::table(&t, "count the rows of a half batch");
-        let q = QueryBuilder::table(&b.table)
-            .cursor_before_or_at(&cursor)
+        let q = bounds
+            .rows(&b.table)
             .ingestion_time_between(from, to)
             .count();
         let table = query(app, &step, &q).await?;
@@ -1064,10 +1144,28 @@ mod tests {
             to: datetime!(2024-01-15 00:00:01.5 UTC),
             rows: 10,
         };
-        let q = batch_query(&t().table, &Cursor::new("638712345678901234"), &range);
+        let history = Bounds {
+            until: Cursor::new("638712345678901234"),
+            after: None,
+            ingested_after: None,
+        };
+        let q = batch_query(&t().table, &history, &range);
         assert_eq!(
             q.as_str(),
             "['Orders'] | where cursor_before_or_at('638712345678901234') \
+             | where ingestion_time() >= datetime(2024-01-15T00:00:00.0000000Z) \
+             and ingestion_time() < datetime(2024-01-15T00:00:01.5000000Z)"
+        );
+        let gap = Bounds {
+            after: Some(Cursor::new("638712345600000000")),
+            ingested_after: Some(datetime!(2024-01-14 23:00 UTC)),
+            ..history
+        };
+        assert_eq!(
+            batch_query(&t().table, &gap, &range).as_str(),
+            "['Orders'] | where cursor_after('638712345600000000') \
+             | where cursor_before_or_at('638712345678901234') \
+             | where ingestion_time() > datetime(2024-01-14T23:00:00.0000000Z) \
              | where ingestion_time() >= datetime(2024-01-15T00:00:00.0000000Z) \
              and ingestion_time() < datetime(2024-01-15T00:00:01.5000000Z)"
         );

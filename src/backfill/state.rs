@@ -31,6 +31,12 @@ pub struct BackfillJob {
     /// Every batch exports only rows at or before this cursor: the continuous export's
     /// StartCursor, after which the export itself covers the table.
     pub start_cursor: Cursor,
+    /// For a gap: only rows committed after this cursor (the old export's StartCursor)...
+    #[serde(default)]
+    pub after_cursor: Option<Cursor>,
+    /// ...and ingested after this time (how far the old export got).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub ingested_after: Option<OffsetDateTime>,
     /// Why this backfill exists, e.g. "history before the continuous export's StartCursor".
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -186,6 +192,8 @@ impl BackfillJob {
             database: t.database.clone(),
             table: t.table.clone(),
             start_cursor: Cursor::new(""),
+            after_cursor: None,
+            ingested_after: None,
             reason: String::new(),
             created_at: OffsetDateTime::UNIX_EPOCH,
             planned_rows: 0,
@@ -201,6 +209,15 @@ impl BackfillJob {
     pub fn new_batch_id(&mut self) -> Result<BatchId, IdError> {
         self.next_batch += 1;
         BatchId::new(format!("b{:06}", self.next_batch))
+    }
+
+    /// Which rows the job backs up.
+    pub fn bounds(&self) -> crate::backfill::Bounds {
+        crate::backfill::Bounds {
+            until: self.start_cursor.clone(),
+            after: self.after_cursor.clone(),
+            ingested_after: self.ingested_after,
+        }
     }
 
     /// Recounts [`Progress`] from the batches; called before every write.

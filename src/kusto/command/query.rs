@@ -79,6 +79,15 @@ impl QueryBuilder {
         ))
     }
 
+    /// `| where ingestion_time() > t`: rows ingested after a moment, e.g. after what an
+    /// earlier continuous export reached.
+    pub fn ingestion_time_after(self, at: OffsetDateTime) -> Self {
+        self.pipe(&format!(
+            "where ingestion_time() > {}",
+            datetime_literal(at)
+        ))
+    }
+
     /// `| where isnull(ingestion_time())`: rows ingested while the policy was off, which every
     /// time range misses.
     pub fn ingestion_time_is_null(self) -> Self {

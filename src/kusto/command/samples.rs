@@ -121,6 +121,12 @@ fn samples() -> Vec<Command> {
             .ingestion_time_summary()
             .command(),
         QueryBuilder::table(&t)
+            .cursor_after(&Cursor::new("638712345678901234"))
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_after(datetime!(2024-01-14 23:00:00.5 UTC))
+            .ingestion_time_summary()
+            .command(),
+        QueryBuilder::table(&t)
             .cursor_before_or_at(&Cursor::new("638712399999999999"))
             .ingestion_time_between(
                 datetime!(2024-01-15 00:00:00.1234567 UTC),

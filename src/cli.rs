@@ -6,8 +6,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::backfill;
 use crate::handler::local::{self, LocalOptions};
 use crate::handler::routes;
+use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::protect;
 
 /// Backup and restore for Azure Data Explorer.
@@ -43,6 +45,17 @@ pub enum Command {
         #[arg(long, hide = true)]
         once: bool,
     },
+    /// Back up a protected table's history (the rows before its continuous export started)
+    /// in bounded batches over the task queue, or show the plan.
+    Backfill {
+        #[arg(long)]
+        database: DatabaseName,
+        #[arg(long)]
+        table: TableName,
+        /// Show the batches it would run, start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A verb failed; main prints it and exits non-zero.
@@ -52,6 +65,8 @@ pub enum CliError {
     Serve(#[from] std::io::Error),
     #[error(transparent)]
     Protect(#[from] protect::ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] backfill::BackfillError),
     #[error("run-local cannot reach its queues: {0}")]
     RunLocal(#[from] crate::storage::StorageError),
 }
@@ -73,6 +88,14 @@ impl Command {
             Command::Protect { .. } => {
                 let report = protect::run_once(&app).await?;
                 println!("{report}");
+            }
+            Command::Backfill {
+                database,
+                table,
+                dry_run,
+            } => {
+                let t = TableRef { database, table };
+                println!("{}", backfill::start(&app, &t, dry_run).await?);
             }
         }
         Ok(())

@@ -15,6 +15,8 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::backfill::{self, BackfillError, BackfillReport};
+use crate::ids::{JobId, TableRef};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
@@ -24,6 +26,8 @@ use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
 pub enum WorkerError {
     #[error(transparent)]
     Protect(#[from] ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] BackfillError),
     #[error(
         "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
     )]
@@ -41,12 +45,14 @@ pub enum WorkerError {
 #[serde(tag = "kind")]
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
+    Backfill(BackfillReport),
 }
 
 impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskOutcome::ProtectTableV1(outcome) => outcome.fmt(f),
+            TaskOutcome::Backfill(report) => report.fmt(f),
         }
     }
 }
@@ -127,8 +133,11 @@ pub async fn deliver_text(app: &App, text: &str, dequeue_count: Option<u64>) -> 
 pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     let dequeue_count = dequeue_count.unwrap_or(1);
     let span = match &task {
-        Task::ProtectTableV1(t) => {
+        Task::ProtectTableV1(t) | Task::BackfillTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
+        }
+        Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
+            tracing::info_span!("task", kind = task.kind(), database = %b.database, table = %b.table, job = %b.job, batch = %b.batch, dequeue_count)
         }
     };
     async {
@@ -154,6 +163,81 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
                 }
             }
         },
+        Task::BackfillTableV1(ref t) => {
+            let result = backfill::start(app, t, false).await;
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, t, None, "plan the backfill", result, last).await
+        }
+        Task::BackfillBatchV1(ref b) => {
+            let result = backfill::start_batch(app, b).await;
+            let step = format!("start batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+        Task::BackfillPollV1 { batch: ref b, poll } => {
+            let result = backfill::poll_batch(app, b, poll).await;
+            let step = format!("poll batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+    }
+}
+
+/// The one policy, for backfill steps: transient failures are retried by another delivery;
+/// permanent ones, and any on the last delivery (`last` is then the task), are recorded in
+/// the job's state. A step that failed transiently on its last delivery is also sent again,
+/// as a new message after the poll interval: every backfill step is safe to repeat, and a
+/// batch must not be left waiting for a poll that never comes because Kusto was away for
+/// a while.
+async fn backfill_verdict(
+    app: &App,
+    t: &TableRef,
+    job: Option<&JobId>,
+    step: &str,
+    result: Result<BackfillReport, BackfillError>,
+    last: Option<&Task>,
+) -> Verdict {
+    match result {
+        Ok(report) => Verdict::Done(TaskOutcome::Backfill(report)),
+        Err(err) if err.is_transient() && last.is_none() => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            if let Some(task) = last.filter(|_| err.is_transient()) {
+                let delay = app.settings.backfill.poll_interval;
+                if let Err(unsent) = crate::job::follow_up(&app.tasks, task, delay).await {
+                    return Verdict::RetryLater(WorkerError::Enqueue {
+                        queue: app.settings.storage.task_queue.clone(),
+                        source: Box::new(unsent),
+                    });
+                }
+            }
+            tracing::error!(database = %t.database, table = %t.table, step, error = %err,
+                "backfill step failed for good; recorded in the job's state, message acknowledged");
+            let recorded = match job {
+                Some(job) => backfill::record_failure(app, t, job, step, &err)
+                    .await
+                    .map_err(WorkerError::from),
+                // No job yet (planning failed): the table's state shows it.
+                None => {
+                    let err = ProtectError::Unexpected {
+                        database: t.database.clone(),
+                        table: t.table.clone(),
+                        message: format!("could not {step}: {err}"),
+                    };
+                    protect::record_failure(app, t, &err)
+                        .await
+                        .map(|_| ())
+                        .map_err(WorkerError::from)
+                }
+            };
+            match recorded {
+                Ok(()) => Verdict::Recorded(FailureReport {
+                    database: t.database.clone(),
+                    table: Some(t.table.clone()),
+                    error: err.to_string(),
+                }),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded),
+            }
+        }
     }
 }
 

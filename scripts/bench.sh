@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark, with the figures they print: handler start-up and idle memory, then the
-# catalog streamed and planned for restore at scale against Azurite (started here if none is running).
+# catalog streamed at scale against Azurite (started here if none is running), then backfill
+# planning for a billion rows (no cluster needed), then restore planning of the catalog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(scripts/azurite.sh ensure)
@@ -8,4 +9,5 @@ cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }
 trap cleanup EXIT
 scripts/bench-startup.sh
 cargo bench --quiet --bench catalog -- "$@"
+cargo bench --quiet --bench backfill_plan
 cargo bench --quiet --bench restore_plan -- "$@"

@@ -66,3 +66,13 @@ test('texts kusto-sim refused are counted, not checked; accepted ones still are'
   const onlyRefused = run([refused]);
   assert.equal(onlyRefused.status, 1, 'a log of refused texts only checked nothing');
 });
+
+test('inline ingestion data is cut to its first line; the command itself is still checked', async () => {
+  const { withoutInlineData } = await import('./validate-kql.mjs');
+  const rows = Array.from({ length: 2000 }, (_, i) => `2026-01-01T00:00:00Z,${i},"row ${i}"`).join('\n');
+  assert.equal(withoutInlineData(`.ingest inline into table T <|\n${rows}`), '.ingest inline into table T <|\n2026-01-01T00:00:00Z,0,"row 0"');
+  assert.equal(withoutInlineData(".show tables"), ".show tables");
+  const r = run([...good, { endpoint: 'mgmt', db: 'db', csl: `.ingest inline intoo table T <|\n${rows}` }]);
+  assert.equal(r.status, 1, 'a broken command head still fails');
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors/);
+});

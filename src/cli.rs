@@ -6,8 +6,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::backfill;
 use crate::handler::local::{self, LocalOptions};
 use crate::handler::routes;
+use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::protect;
 use crate::restore::{self, RestoreError};
 use crate::retry::RetryPolicy;
@@ -45,6 +47,17 @@ pub enum Command {
         /// Accepted for scripts written for earlier versions; `protect` always runs once.
         #[arg(long, hide = true)]
         once: bool,
+    },
+    /// Back up a protected table's history (the rows before its continuous export started)
+    /// in bounded batches over the task queue, or show the plan.
+    Backfill {
+        #[arg(long)]
+        database: DatabaseName,
+        #[arg(long)]
+        table: TableName,
+        /// Show the batches it would run, start nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Post a restore request on the restore queue (the same message `az storage message put`
     /// would post), print its job id, and with --wait follow it to its report. With --undo,
@@ -107,6 +120,8 @@ pub enum CliError {
     Serve(#[from] std::io::Error),
     #[error(transparent)]
     Protect(#[from] protect::ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] backfill::BackfillError),
     #[error("run-local cannot reach its queues: {0}")]
     RunLocal(#[from] crate::storage::StorageError),
     #[error(transparent)]
@@ -134,6 +149,14 @@ impl Command {
             Command::Protect { .. } => {
                 let report = protect::run_once(&app).await?;
                 println!("{report}");
+            }
+            Command::Backfill {
+                database,
+                table,
+                dry_run,
+            } => {
+                let t = TableRef { database, table };
+                println!("{}", backfill::start(&app, &t, dry_run).await?);
             }
             Command::Restore(args) => run_restore(&app, *args).await?,
         }

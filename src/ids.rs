@@ -149,6 +149,34 @@ impl fmt::Display for TableRef {
     }
 }
 
+/// One batch of one backfill job of one table: what a batch task carries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BatchRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+    pub job: JobId,
+    pub batch: BatchId,
+}
+
+impl BatchRef {
+    pub fn table_ref(&self) -> TableRef {
+        TableRef {
+            database: self.database.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+impl fmt::Display for BatchRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{} backfill {} batch {}",
+            self.database, self.table, self.job, self.batch
+        )
+    }
+}
+
 /// Why a piece of text is not a valid job, batch, chunk or tag id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {

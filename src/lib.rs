@@ -16,6 +16,7 @@
 //! - `ids`, `retry`, `redact`, `settings` and `telemetry` are the shared vocabulary underneath.
 
 pub mod app;
+pub mod backfill;
 pub mod cli;
 pub mod handler;
 pub mod ids;

@@ -14,6 +14,7 @@
 //! delivered twice finds its work done. Only objects whose names carry the configured prefix
 //! are ever altered; a table that leaves the scope keeps everything it had.
 
+pub mod coverage;
 mod ensure;
 mod error;
 mod harvest;
@@ -27,6 +28,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use ensure::current_external_table;
 pub use error::ProtectError;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
@@ -184,24 +186,64 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
     let ensured = ensure::ensure(app, t, &mut state.value).await?;
     let mut harvested = 0;
+    let mut found = Vec::new();
     if let Some(export) = &ensured.export {
+        let now = time::OffsetDateTime::now_utc();
+        found.extend(coverage::observe(&mut state.value, export, now));
         health::check(app, t, export, &mut state.value).await?;
         harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
     }
+    let backfill = request_backfill(app, t, &mut state.value).await?;
     state.value.last_error = None;
     state.value.updated_at = Some(time::OffsetDateTime::now_utc());
     state
         .save(&app.blobs, &path)
         .await
         .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))?;
+    let mut changes = ensured.changes;
+    changes.extend(found);
+    changes.extend(backfill);
     let outcome = TableOutcome {
         table: t.clone(),
-        changes: ensured.changes,
+        changes,
         harvested,
         protection: state.value.protection.clone(),
     };
     tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.protection.summary(), "table protected");
     Ok(outcome)
+}
+
+/// Asks for a backfill of the table's history once its export has a StartCursor, and of
+/// every gap found since, when `AdxBackup__Backfill` is on and none was asked for yet. The task is sent before
+/// the state that remembers it is saved: a crash in between sends it again, and the backfill
+/// finds its job already planned.
+async fn request_backfill(
+    app: &App,
+    t: &TableRef,
+    state: &mut TableState,
+) -> Result<Option<String>, ProtectError> {
+    let Some(cursor) = state.start_cursor.clone() else {
+        return Ok(None);
+    };
+    let history = state.backfill_requested.as_ref() != Some(&cursor);
+    let gaps = state.gaps.len() > state.gaps_requested;
+    if !app.settings.backfill.enabled || !(history || gaps) {
+        return Ok(None);
+    }
+    app.tasks
+        .send(
+            &crate::task::Task::BackfillTableV1(t.clone()).to_json(),
+            None,
+        )
+        .await
+        .map_err(|e| ProtectError::storage(format!("queue the backfill of {t}"), e))?;
+    state.backfill_requested = Some(cursor);
+    state.gaps_requested = state.gaps.len();
+    Ok(Some(if gaps {
+        "asked for a backfill of the gaps in its coverage".to_owned()
+    } else {
+        "asked for a backfill of its history".to_owned()
+    }))
 }
 
 /// Records a permanent failure in the table's state, where `status` shows it.

@@ -13,16 +13,19 @@ use url::Url;
 
 use crate::ids::DatabaseName;
 
+mod backfill;
 mod kusto;
 mod protect;
 mod restore;
 mod storage;
 
+pub use backfill::BackfillSettings;
 pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
 pub use restore::RestoreSettings;
 pub use storage::{StorageAuth, StorageSettings};
 
+use backfill::load_backfill;
 use kusto::load_kusto;
 use protect::load_protect;
 use restore::load_restore;
@@ -90,6 +93,7 @@ pub struct Settings {
     /// Source databases to protect.
     pub databases: Vec<DatabaseName>,
     pub protect: ProtectSettings,
+    pub backfill: BackfillSettings,
     pub restore: RestoreSettings,
     pub log_format: LogFormat,
 }
@@ -200,6 +204,11 @@ pub const KEY_ENABLE_INGESTION_TIME: &str = "AdxBackup__EnableIngestionTimePolic
 pub const KEY_REENABLE_EXPORTS: &str = "AdxBackup__ReenableExports";
 pub const KEY_CLUSTER_STORAGE_URI: &str = "AdxBackup__ClusterStorageUri";
 pub const KEY_CLUSTER_STORAGE_AUTH: &str = "AdxBackup__ClusterStorageAuth";
+pub const KEY_BACKFILL: &str = "AdxBackup__Backfill";
+pub const KEY_BACKFILL_BATCH_MAX_ROWS: &str = "AdxBackup__BackfillBatchMaxRows";
+pub const KEY_BACKFILL_MAX_CONCURRENT: &str = "AdxBackup__BackfillMaxConcurrentBatches";
+pub const KEY_BACKFILL_SPLIT_FLOOR_ROWS: &str = "AdxBackup__BackfillSplitFloorRows";
+pub const KEY_BACKFILL_POLL_SECONDS: &str = "AdxBackup__BackfillPollSeconds";
 // Restore.
 pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
 pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
@@ -234,6 +243,11 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_CLUSTER_STORAGE_URI,
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
+    KEY_BACKFILL,
+    KEY_BACKFILL_BATCH_MAX_ROWS,
+    KEY_BACKFILL_MAX_CONCURRENT,
+    KEY_BACKFILL_SPLIT_FLOOR_ROWS,
+    KEY_BACKFILL_POLL_SECONDS,
     STORAGE_PREFIX,
     // Restore.
     KEY_RESTORE_QUEUE,
@@ -250,6 +264,7 @@ impl Settings {
         Ok(Self {
             kusto: load_kusto(env)?,
             protect: load_protect(env, &storage)?,
+            backfill: load_backfill(env)?,
             restore: load_restore(env)?,
             storage,
             databases: load_databases(env)?,
@@ -309,6 +324,8 @@ mod tests {
         assert!(s.protect.exclude.is_empty());
         assert_eq!(s.protect.export_interval, Duration::from_secs(300));
         assert_eq!(s.protect.cluster_storage_uri, s.storage.blob_service_uri);
+        assert!(s.backfill.enabled, "backfill is on by default");
+        assert_eq!(s.backfill.batch_max_rows, 5_000_000);
     }
 
     #[test]
@@ -349,6 +366,11 @@ mod tests {
             (KEY_PARTITION_COLUMNS, "Orders=OrderDate"),
             (KEY_OBJECT_PREFIX, "bad'prefix"),
             (KEY_REENABLE_EXPORTS, "yes"),
+            (KEY_BACKFILL, "maybe"),
+            (KEY_BACKFILL_BATCH_MAX_ROWS, "0"),
+            (KEY_BACKFILL_MAX_CONCURRENT, "two"),
+            (KEY_BACKFILL_SPLIT_FLOOR_ROWS, "99999999999"),
+            (KEY_BACKFILL_POLL_SECONDS, "0"),
         ] {
             let mut env = local();
             env.retain(|(k, _)| *k != key);

@@ -8,13 +8,25 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{ChunkId, JobId, TableRef};
+use crate::ids::{BatchRef, ChunkId, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Task {
     /// Bring one table's external table, continuous export, catalog and health up to date.
     ProtectTableV1(TableRef),
+    /// Plan the backfill of one table's history (before its export's StartCursor) into
+    /// batches, write the plan to job state, and start the first batches.
+    BackfillTableV1(TableRef),
+    /// Start the export of one backfill batch, if it is still waiting to start.
+    BackfillBatchV1(BatchRef),
+    /// Look at a running backfill export: the `poll`-th look of the batch's current attempt.
+    /// Only the look the job state expects does anything, so duplicates die out.
+    BackfillPollV1 {
+        #[serde(flatten)]
+        batch: BatchRef,
+        poll: u32,
+    },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a
     /// duplicate and does nothing.
@@ -62,6 +74,9 @@ impl Task {
     pub fn kind(&self) -> &'static str {
         match self {
             Task::ProtectTableV1(_) => "ProtectTableV1",
+            Task::BackfillTableV1(_) => "BackfillTableV1",
+            Task::BackfillBatchV1(_) => "BackfillBatchV1",
+            Task::BackfillPollV1 { .. } => "BackfillPollV1",
             Task::RestoreJobV1 { .. } => "RestoreJobV1",
             Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }
@@ -71,7 +86,7 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{DatabaseName, TableName};
+    use crate::ids::{BatchId, DatabaseName, JobId, TableName};
 
     #[test]
     fn wire_shape_is_tagged_and_validated() {
@@ -86,6 +101,21 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
         assert_eq!(Task::decode_text(&json).unwrap(), t);
+        let poll = Task::BackfillPollV1 {
+            batch: BatchRef {
+                database: DatabaseName::new("Sales").unwrap(),
+                table: TableName::new("Orders").unwrap(),
+                job: JobId::new("bf-1").unwrap(),
+                batch: BatchId::new("b000002").unwrap(),
+            },
+            poll: 3,
+        };
+        let json = poll.to_json();
+        assert_eq!(
+            json,
+            r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b000002","poll":3}"#
+        );
+        assert_eq!(Task::decode_text(&json).unwrap(), poll);
         let r = Task::RestoreChunkV1 {
             job: JobId::new("r-1").unwrap(),
             chunk: ChunkId::new("c-000001").unwrap(),
@@ -102,6 +132,8 @@ mod tests {
             r#"{"kind":"ProtectTableV1","database":"Sales","table":"x'); .drop table T"}"#,
             r#"{"database":"Sales","table":"Orders"}"#,
             "[]",
+            r#"{"kind":"BackfillBatchV1","database":"Sales","table":"Orders","job":"bf/../x","batch":"b1"}"#,
+            r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b1"}"#,
             "this is not a task",
             "",
         ] {

@@ -15,7 +15,8 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::app::App;
-use crate::ids::{ChunkId, JobId};
+use crate::backfill::{self, BackfillError, BackfillReport};
+use crate::ids::{ChunkId, JobId, TableRef};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
 use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
@@ -26,6 +27,8 @@ use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
 pub enum WorkerError {
     #[error(transparent)]
     Protect(#[from] ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] BackfillError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
     #[error(
@@ -45,6 +48,7 @@ pub enum WorkerError {
 #[serde(tag = "kind")]
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
+    Backfill(BackfillReport),
     /// A restore step (request, job or chunk) and what it did.
     Restore {
         summary: String,
@@ -55,6 +59,7 @@ impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskOutcome::ProtectTableV1(outcome) => outcome.fmt(f),
+            TaskOutcome::Backfill(report) => report.fmt(f),
             TaskOutcome::Restore { summary } => f.write_str(summary),
         }
     }
@@ -143,8 +148,11 @@ pub async fn deliver_text(app: &App, text: &str, dequeue_count: Option<u64>) -> 
 pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     let dequeue_count = dequeue_count.unwrap_or(1);
     let span = match &task {
-        Task::ProtectTableV1(t) => {
+        Task::ProtectTableV1(t) | Task::BackfillTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
+        }
+        Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
+            tracing::info_span!("task", kind = task.kind(), database = %b.database, table = %b.table, job = %b.job, batch = %b.batch, dequeue_count)
         }
         Task::RestoreJobV1 { job, .. } | Task::RestoreChunkV1 { job, .. } => {
             tracing::info_span!("task", kind = task.kind(), job = %job, dequeue_count)
@@ -173,6 +181,23 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
                 }
             }
         },
+        Task::BackfillTableV1(ref t) => {
+            let result = backfill::start(app, t, false).await;
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, t, None, "plan the backfill", result, last).await
+        }
+        Task::BackfillBatchV1(ref b) => {
+            let result = backfill::start_batch(app, b).await;
+            let step = format!("start batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+        Task::BackfillPollV1 { batch: ref b, poll } => {
+            let result = backfill::poll_batch(app, b, poll).await;
+            let step = format!("poll batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
         Task::RestoreJobV1 { job, tick } => {
             let done = restore::drive(app, &job, tick).await;
             restore_verdict(app, &job, None, done, last_delivery).await
@@ -180,6 +205,64 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
         Task::RestoreChunkV1 { job, chunk, poll } => {
             let done = restore::step_chunk(app, &job, &chunk, poll).await;
             restore_verdict(app, &job, Some(&chunk), done, last_delivery).await
+        }
+    }
+}
+
+/// The one policy, for backfill steps: transient failures are retried by another delivery;
+/// permanent ones, and any on the last delivery (`last` is then the task), are recorded in
+/// the job's state. A step that failed transiently on its last delivery is also sent again,
+/// as a new message after the poll interval: every backfill step is safe to repeat, and a
+/// batch must not be left waiting for a poll that never comes because Kusto was away for
+/// a while.
+async fn backfill_verdict(
+    app: &App,
+    t: &TableRef,
+    job: Option<&JobId>,
+    step: &str,
+    result: Result<BackfillReport, BackfillError>,
+    last: Option<&Task>,
+) -> Verdict {
+    match result {
+        Ok(report) => Verdict::Done(TaskOutcome::Backfill(report)),
+        Err(err) if err.is_transient() && last.is_none() => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            if let Some(task) = last.filter(|_| err.is_transient()) {
+                let delay = app.settings.backfill.poll_interval;
+                if let Err(unsent) = crate::job::follow_up(&app.tasks, task, delay).await {
+                    return Verdict::RetryLater(WorkerError::Enqueue {
+                        queue: app.settings.storage.task_queue.clone(),
+                        source: Box::new(unsent),
+                    });
+                }
+            }
+            tracing::error!(database = %t.database, table = %t.table, step, error = %err,
+                "backfill step failed for good; recorded in the job's state, message acknowledged");
+            let recorded = match job {
+                Some(job) => backfill::record_failure(app, t, job, step, &err)
+                    .await
+                    .map_err(WorkerError::from),
+                // No job yet (planning failed): the table's state shows it.
+                None => {
+                    let err = ProtectError::Unexpected {
+                        database: t.database.clone(),
+                        table: t.table.clone(),
+                        message: format!("could not {step}: {err}"),
+                    };
+                    protect::record_failure(app, t, &err)
+                        .await
+                        .map(|_| ())
+                        .map_err(WorkerError::from)
+                }
+            };
+            match recorded {
+                Ok(()) => Verdict::Recorded(FailureReport {
+                    database: t.database.clone(),
+                    table: Some(t.table.clone()),
+                    error: err.to_string(),
+                }),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded),
+            }
         }
     }
 }

@@ -9,6 +9,8 @@
 
 mod harness;
 
+#[path = "e2e/backfill.rs"]
+mod backfill;
 #[path = "e2e/backup_content.rs"]
 mod backup_content;
 #[path = "e2e/handler.rs"]

@@ -115,6 +115,19 @@ pub async fn ensure(
     })
 }
 
+/// The table's external table as protect defines it now (columns, partition, location),
+/// for an export that must write exactly where the continuous export writes.
+pub async fn current_external_table(
+    app: &App,
+    t: &TableRef,
+) -> Result<ExternalTableSpec, ProtectError> {
+    let columns = table_columns(app, t).await?;
+    let partition = choose_partition(app, t, &columns).map_err(|reason| unexpected(t, reason))?;
+    let names = object_names(&app.settings.protect.object_prefix, &t.table)
+        .map_err(|e| unexpected(t, format!("cannot name its backup objects: {e}")))?;
+    Ok(external_table_spec(app, t, &names, columns, partition))
+}
+
 fn unprotected(state: &mut TableState, reason: String) -> Ensured {
     tracing::error!(database = %state.database, table = %state.table, reason, "table is not protected");
     state.protection = Protection::Unprotected { reason };
@@ -264,6 +277,7 @@ fn external_table_spec(
         folder: "adx-backup".to_owned(),
         file_extension: ".parquet".to_owned(),
         doc_string: String::new(),
+        name_prefix: None,
     }
 }
 
@@ -417,6 +431,7 @@ mod tests {
             folder: "adx-backup".into(),
             file_extension: ".parquet".into(),
             doc_string: String::new(),
+            name_prefix: None,
         };
         // The first 16 hex digits of the sha256 of this JSON text, computed outside this code:
         // {"columns":[["Timestamp","datetime"],["Id","long"]],"partition":"Timestamp","storage_uri":"https://acct.blob.core.windows.net/backup/data/Sales/Events;managed_identity=system"}

@@ -59,6 +59,8 @@ impl Stack {
             ("AdxBackup__TaskQueue", format!("e2e-tasks-{}", &id[..20])),
             ("AdxBackup__Prefix", "backup".into()),
             ("AdxBackup__ExcludeTables", "Temp*".into()),
+            // Each test area sees only its own tasks; the backfill tests turn it on.
+            ("AdxBackup__Backfill", "off".into()),
             ("AdxBackup__LogFormat", "text".into()),
         ]
         .into_iter()

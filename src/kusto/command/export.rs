@@ -31,6 +31,9 @@ pub struct ExternalTableSpec {
     pub file_extension: String,
     /// The table's `docString`, e.g. a marker and fingerprint of what created it.
     pub doc_string: String,
+    /// `namePrefix`: the start of every file name an export through this table writes. A
+    /// backfill batch gets its own, since `.export to table` takes none.
+    pub name_prefix: Option<String>,
 }
 
 /// `.create-or-alter external table ['bk_T'] (...) kind=storage [partition by ...] dataformat=parquet (h'...') with (...)`
@@ -48,8 +51,14 @@ pub fn create_or_alter_external_table(spec: &ExternalTableSpec) -> Command {
             ident(col.as_str())
         )
     });
+    let name_prefix = spec
+        .name_prefix
+        .as_deref()
+        .map_or_else(String::new, |prefix| {
+            format!(", namePrefix={}", string_literal(prefix))
+        });
     Command::mgmt(format!(
-        ".create-or-alter external table {} ({columns}) kind=storage{partition} dataformat=parquet ({}) with (folder={}, docString={}, fileExtension={})",
+        ".create-or-alter external table {} ({columns}) kind=storage{partition} dataformat=parquet ({}) with (folder={}, docString={}, fileExtension={}{name_prefix})",
         ident(spec.name.as_str()),
         obfuscated_string_literal(&spec.storage_uri),
         string_literal(&spec.folder),
@@ -269,6 +278,7 @@ pub(super) mod tests {
             folder: "adx-backup".to_owned(),
             file_extension: ".parquet".to_owned(),
             doc_string: "adx-backup:0123abcd".to_owned(),
+            name_prefix: None,
         }
     }
 
@@ -299,6 +309,17 @@ pub(super) mod tests {
              kind=storage dataformat=parquet \
              (h'https://acct.blob.core.windows.net/backup/Db/My Table;managed_identity=system') \
              with (folder='adx-backup', docString='adx-backup:0123abcd', fileExtension='.parquet')"
+        );
+        let batch_table = ExternalTableSpec {
+            name_prefix: Some("bf-1_b000002-a1".to_owned()),
+            ..external_spec(true)
+        };
+        assert!(
+            create_or_alter_external_table(&batch_table)
+                .as_str()
+                .ends_with("fileExtension='.parquet', namePrefix='bf-1_b000002-a1')"),
+            "{}",
+            create_or_alter_external_table(&batch_table).as_str()
         );
         assert_eq!(
             drop_external_table(&t("bk_T")).as_str(),

@@ -58,6 +58,10 @@ fn samples() -> Vec<Command> {
         alter_table_ingestiontime_policy(&t, true),
         create_or_alter_external_table(&external_spec(true)),
         create_or_alter_external_table(&external_spec(false)),
+        create_or_alter_external_table(&ExternalTableSpec {
+            name_prefix: Some("bf-0123456789abcdef_b000002-a1".to_owned()),
+            ..external_spec(true)
+        }),
         drop_external_table(&t),
         show_external_tables(),
         find_external_table(&t),
@@ -120,6 +124,28 @@ fn samples() -> Vec<Command> {
             .command(),
         QueryBuilder::table(&t)
             .ingestion_time_bins(Duration::from_secs(3600))
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_bins(Duration::from_micros(1500))
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_summary()
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_after(&Cursor::new("638712345678901234"))
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_after(datetime!(2024-01-14 23:00:00.5 UTC))
+            .ingestion_time_summary()
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_between(
+                datetime!(2024-01-15 00:00:00.1234567 UTC),
+                datetime!(2024-01-15 00:00:00.1234568 UTC),
+            )
+            .count()
             .command(),
         QueryBuilder::external_table(&t)
             .count_by_day(&col)

@@ -43,6 +43,23 @@ fn external_table_forms() {
 }
 
 #[test]
+fn drop_external_table_with_and_without_ifexists() {
+    for (text, if_exists) in [
+        (".drop external table ['bk_T'] ifexists", true),
+        (".drop external table ['bk_T']", false),
+    ] {
+        assert_eq!(
+            parse(text).command,
+            Command::DropExternalTable {
+                name: "bk_T".into(),
+                if_exists
+            },
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn continuous_export_forms() {
     let text = ".create-or-alter continuous-export ['ce_T'] over (['T']) to table ['bk_T'] with (intervalBetweenRuns=5m, forcedLatency=1m, sizeLimit=104857600) <| ['T']";
     let Command::CreateOrAlterContinuousExport {

@@ -1,5 +1,6 @@
-//! Planning: the catalog, read one segment at a time, cut into chunks of at most N files or
-//! B bytes, one table per chunk. A step plans one page (a bounded number of files) and
+//! Planning: the catalog (continuous-export and backfill segments alike, as its listing names
+//! them), read one segment at a time, cut into chunks of at most N files or B bytes, one
+//! table per chunk. A step plans one page (a bounded number of files) and
 //! records where it stopped, so a catalog of any size is planned in bounded steps with
 //! bounded memory, and a step that is repeated cuts the same chunks again.
 
@@ -14,6 +15,8 @@ use crate::storage::catalog::{Artifact, Catalog};
 
 /// Chunks' worth of files one planning step reads at most.
 pub const PAGE_CHUNKS: usize = 10;
+/// Catalog segments one listing page names.
+const LIST_PAGE: u32 = 100;
 
 /// What one planning step produced.
 #[derive(Debug, Default)]
@@ -59,55 +62,42 @@ pub async fn plan_page(
             pos.done = true;
             break;
         };
-        let Some(artifacts) = catalog
-            .read_segment(database, &table.source, pos.segment)
-            .await?
-        else {
-            chunks.extend(open.take());
-            pos.table += 1;
-            pos.segment = 0;
-            continue;
-        };
-        pos.segment += 1;
-        for a in artifacts.into_iter().filter(|a| wanted(request, a)) {
-            read += 1;
-            let full = open.as_ref().is_some_and(|c| {
-                c.blobs.len() >= settings.chunk_max_blobs
-                    || bytes(c) + a.bytes.unwrap_or(0) > settings.chunk_max_bytes
-                        && !c.blobs.is_empty()
-            });
-            if full {
+        let page = catalog
+            .segment_page(database, &table.source, pos.marker.as_deref(), LIST_PAGE)
+            .await?;
+        let mut page_done = true;
+        let done_up_to = pos.after.clone();
+        for item in page
+            .items
+            .iter()
+            .filter(|i| done_up_to.as_ref().is_none_or(|a| i.path > *a))
+        {
+            if read >= budget {
+                page_done = false;
+                break;
+            }
+            for a in catalog
+                .read_path(&item.path)
+                .await?
+                .into_iter()
+                .filter(|a| wanted(request, a))
+            {
+                read += 1;
+                add(job, &mut chunks, &mut open, pos.table, a, settings)?;
+            }
+            pos.after = Some(item.path.clone());
+        }
+        if !page_done {
+            break;
+        }
+        pos.after = None;
+        match page.next_marker {
+            Some(m) => pos.marker = Some(m),
+            None => {
                 chunks.extend(open.take());
+                pos.table += 1;
+                pos.marker = None;
             }
-            let chunk = match open.as_mut() {
-                Some(c) => c,
-                None => {
-                    let n = job.totals.chunks + chunks.len() as u64;
-                    open.insert(RestoreChunk {
-                        job: job.job.clone(),
-                        chunk: RestoreChunk::id(n)?,
-                        target_table: table.target.clone(),
-                        state: ChunkState::Planned,
-                        blobs: Vec::new(),
-                        sent_at: None,
-                        poll: 0,
-                        error: None,
-                    })
-                }
-            };
-            if let Some(t) = job.tables.get_mut(pos.table) {
-                *t.expected.entry(a.day).or_default() += a.rows;
-            }
-            job.totals.artifacts += 1;
-            job.totals.rows += a.rows;
-            job.totals.bytes += a.bytes.unwrap_or(0);
-            chunk.blobs.push(ChunkBlob {
-                path: a.path,
-                day: a.day,
-                rows: a.rows,
-                bytes: a.bytes,
-                outcome: BlobOutcome::Pending,
-            });
         }
     }
     chunks.extend(open.take());
@@ -119,6 +109,58 @@ pub async fn plan_page(
         chunks,
         position: pos,
     })
+}
+
+/// Adds one file to the open chunk of table `table`, closing it first when it is full.
+fn add(
+    job: &mut RestoreJob,
+    chunks: &mut Vec<RestoreChunk>,
+    open: &mut Option<RestoreChunk>,
+    table: usize,
+    a: Artifact,
+    settings: &RestoreSettings,
+) -> Result<(), IdError> {
+    let full = open.as_ref().is_some_and(|c| {
+        c.blobs.len() >= settings.chunk_max_blobs
+            || !c.blobs.is_empty() && bytes(c) + a.bytes.unwrap_or(0) > settings.chunk_max_bytes
+    });
+    if full {
+        chunks.extend(open.take());
+    }
+    let chunk = match open {
+        Some(c) => c,
+        None => {
+            let n = job.totals.chunks + chunks.len() as u64;
+            let target = job.tables.get(table).map(|t| t.target.clone());
+            let Some(target_table) = target else {
+                return Ok(());
+            };
+            open.insert(RestoreChunk {
+                job: job.job.clone(),
+                chunk: RestoreChunk::id(n)?,
+                target_table,
+                state: ChunkState::Planned,
+                blobs: Vec::new(),
+                sent_at: None,
+                poll: 0,
+                error: None,
+            })
+        }
+    };
+    if let Some(t) = job.tables.get_mut(table) {
+        *t.expected.entry(a.day).or_default() += a.rows;
+    }
+    job.totals.artifacts += 1;
+    job.totals.rows += a.rows;
+    job.totals.bytes += a.bytes.unwrap_or(0);
+    chunk.blobs.push(ChunkBlob {
+        path: a.path,
+        day: a.day,
+        rows: a.rows,
+        bytes: a.bytes,
+        outcome: BlobOutcome::Pending,
+    });
+    Ok(())
 }
 
 fn bytes(c: &RestoreChunk) -> u64 {

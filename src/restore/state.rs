@@ -50,11 +50,13 @@ pub struct JobTable {
     pub expected: BTreeMap<Day, u64>,
 }
 
-/// How far planning got: the table and the next catalog segment to read.
+/// How far planning got: the table, the listing page of its catalog segments, and the last
+/// segment of that page already planned (listings are sorted by name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPosition {
     pub table: usize,
-    pub segment: u64,
+    pub marker: Option<String>,
+    pub after: Option<String>,
     pub done: bool,
 }
 

@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::blob::BlobStore;
+use super::blob::{BlobStore, ListPage};
 use super::error::StorageError;
 use super::layout::Layout;
 use crate::ids::{BatchId, DatabaseName, Day, ExportName, JobId, TableName};
@@ -124,6 +124,26 @@ impl<'a> Catalog<'a> {
             Some((body, _)) => parse_segment(&path, &body).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// One listing page of a table's catalog segments (continuous-export and backfill ones
+    /// alike), from `marker`: for a reader that stops between steps and resumes later.
+    pub async fn segment_page(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> Result<ListPage, StorageError> {
+        self.blobs
+            .list_page(&self.layout.catalog_dir(db, table), marker, page_size)
+            .await
+    }
+
+    /// The artifacts of the segment at `path`, as a listing names it.
+    pub async fn read_path(&self, path: &str) -> Result<Vec<Artifact>, StorageError> {
+        let (body, _) = self.blobs.read(path).await?;
+        parse_segment(path, &body)
     }
 
     /// Every artifact of a table, in append order.

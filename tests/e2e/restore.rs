@@ -564,7 +564,8 @@ async fn point_in_time_window_rename_and_dry_run() {
 }
 
 #[tokio::test]
-async fn a_catalog_past_the_portals_10000_files_is_planned_whole_in_bounded_steps() {
+async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planned_whole_in_bounded_steps()
+ {
     use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
     use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
 
@@ -600,6 +601,28 @@ async fn a_catalog_past_the_portals_10000_files_is_planned_whole_in_bounded_step
         catalog.append(&db, &table, seq, &segment).await.unwrap();
         seq += 1;
     }
+    // And a backfill batch's segment, which lists before every `seg-` segment.
+    let (job, batch) = (
+        adx_backup::ids::JobId::new("bf-1").unwrap(),
+        adx_backup::ids::BatchId::new("b000001").unwrap(),
+    );
+    let history: Vec<Artifact> = (0..7)
+        .map(|i| Artifact {
+            path: format!("backup/{SRC}/Plain/00010101/bf-1_b000001_a001_{i}.parquet"),
+            day: Day::UNDATED,
+            rows: 3,
+            bytes: Some(1000),
+            source: ArtifactSource::Backfill {
+                job: job.clone(),
+                batch: batch.clone(),
+            },
+            produced_at: time::OffsetDateTime::now_utc(),
+        })
+        .collect();
+    catalog
+        .append_batch(&db, &table, &job, &batch, &history)
+        .await
+        .unwrap();
     let mut stack = stack;
     stack.set("AdxBackup__RestoreChunkBlobs", "100");
     let app = stack.app();
@@ -618,8 +641,8 @@ async fn a_catalog_past_the_portals_10000_files_is_planned_whole_in_bounded_step
     .await;
     assert_eq!(state.status, JobStatus::Planned, "{state:#?}");
     let totals = state.report.unwrap().totals;
-    assert_eq!(totals.artifacts, (real + EXTRA) as u64, "{totals:?}");
-    assert_eq!(totals.rows, 15 + 2 * EXTRA as u64);
+    assert_eq!(totals.artifacts, (real + EXTRA + 7) as u64, "{totals:?}");
+    assert_eq!(totals.rows, 15 + 2 * EXTRA as u64 + 7 * 3);
     // 100 files a chunk; a step plans at most 10 chunks' worth, so more than 12 steps ran.
     assert!(totals.chunks >= (EXTRA / 100) as u64, "{totals:?}");
     assert!(

@@ -18,7 +18,8 @@ mod query;
 
 pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
-    create_or_alter_continuous_export, create_or_alter_external_table, disable_continuous_export,
+    alter_external_table, create_external_table, create_or_alter_continuous_export,
+    disable_continuous_export,
     drop_continuous_export, drop_external_table, enable_continuous_export, export_async_to_table,
     find_continuous_export, find_external_table, show_continuous_export,
     show_continuous_export_failures, show_continuous_exports, show_exported_artifacts,

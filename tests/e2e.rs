@@ -11,6 +11,8 @@ mod harness;
 
 #[path = "e2e/backup_content.rs"]
 mod backup_content;
+#[path = "e2e/backup_policies.rs"]
+mod backup_policies;
 #[path = "e2e/handler.rs"]
 mod handler;
 #[path = "e2e/infra.rs"]

@@ -185,6 +185,11 @@ var settingsLeftAtDefault = [
   'AdxBackup__ReenableExports'
   'AdxBackup__ClusterStorageUri'
   'AdxBackup__ClusterStorageAuth'
+  'AdxBackup__Backfill'
+  'AdxBackup__BackfillBatchMaxRows'
+  'AdxBackup__BackfillMaxConcurrentBatches'
+  'AdxBackup__BackfillSplitFloorRows'
+  'AdxBackup__BackfillPollSeconds'
 ]
 
 module app './app/function-app.bicep' = {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test of the project, as CI runs it: formatting, lints, the Rust tests (unit, kusto-sim,
-# and the end-to-end binary against Azurite + kusto-sim), Microsoft's parser over every Kusto
+# Every test of the project, as CI runs it: formatting, lints, the app package (`make package`,
+# its glibc floor), the Rust tests (unit, kusto-sim, and the end-to-end binary against
+# Azurite + kusto-sim, the packaged binary included), Microsoft's parser over every Kusto
 # command the tests sent, and a real Kusto SDK against kusto-sim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,12 @@ trap cleanup EXIT
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# The Functions app zip, as `make package` builds it: the release binary against the glibc floor.
+# The glibc check reads the binary's version needs; the e2e test `package` runs the zip's binary.
+package=$(scripts/package.sh | tail -1)
+node scripts/glibc-version.mjs target/package/app/adx-backup "$(cat target/package/glibc-floor)"
+export ADXBACKUP_PACKAGE="$PWD/$package"
 
 # Every Kusto command text the tests produce lands here, then goes through Microsoft's parser.
 rm -rf .local/kql && mkdir -p .local/kql

@@ -13,12 +13,18 @@ mod harness;
 mod backfill;
 #[path = "e2e/backup_content.rs"]
 mod backup_content;
+#[path = "e2e/backup_policies.rs"]
+mod backup_policies;
 #[path = "e2e/handler.rs"]
 mod handler;
+#[path = "e2e/infra.rs"]
+mod infra;
 #[path = "e2e/jobs.rs"]
 mod jobs;
 #[path = "e2e/kusto_client.rs"]
 mod kusto_client;
+#[path = "e2e/package.rs"]
+mod package;
 #[path = "e2e/protect.rs"]
 mod protect;
 #[path = "e2e/protect_guarantees.rs"]

@@ -190,8 +190,13 @@ async fn launch_export(
 ) -> Result<OperationId, BackfillError> {
     let t = b.table_ref();
     let spec = batch_table(app, b, attempt).await?;
+    // A redelivered launch may find the attempt's table made by the delivery that crashed;
+    // `.create-or-alter` would need AllDatabasesAdmin (docs/deploy.md), so drop, then create.
+    Step::table(&t, "drop a crashed launch's batch external table")
+        .mgmt(&app.kusto, &command::drop_external_table(&spec.name))
+        .await?;
     Step::table(&t, "create the batch's external table")
-        .mgmt(&app.kusto, &command::create_or_alter_external_table(&spec))
+        .mgmt(&app.kusto, &command::create_external_table(&spec))
         .await?;
     let step = Step::table(&t, "start the batch's export");
     let tables = step

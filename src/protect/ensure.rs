@@ -1,7 +1,10 @@
 //! Keep a table's external table and continuous export in place and in step with the table.
 //!
 //! Reads first, writes only on a difference, so a run that finds everything in place sends
-//! no `.create-or-alter`. The external table's DocString carries a fingerprint of its
+//! no command that changes anything. The external table is created with `.create` when
+//! missing and changed with `.alter` when it differs, never with `.create-or-alter`: for a
+//! table whose connection string uses a managed identity that one needs AllDatabasesAdmin,
+//! the other two only Database User and Table Admin (docs/deploy.md). The external table's DocString carries a fingerprint of its
 //! definition: a changed table schema (a column added) changes the fingerprint and the
 //! external table is altered. The export's query is the whole table, so it follows the
 //! table's schema by itself once the external table matches again; until then its runs fail
@@ -84,14 +87,20 @@ pub async fn ensure(
                 doc_string: format!("{DOC_MARKER}{fingerprint}"),
                 ..spec
             };
-            Step::table(t, "create the external table")
-                .mgmt(&app.kusto, &command::create_or_alter_external_table(&spec))
-                .await?;
-            let verb = if existing.is_some() {
-                "updated"
+            let (verb, step, cmd) = if existing.is_some() {
+                (
+                    "updated",
+                    "alter the external table",
+                    command::alter_external_table(&spec),
+                )
             } else {
-                "created"
+                (
+                    "created",
+                    "create the external table",
+                    command::create_external_table(&spec),
+                )
             };
+            Step::table(t, step).mgmt(&app.kusto, &cmd).await?;
             changes.push(format!("{verb} external table {}", names.external));
         }
     }

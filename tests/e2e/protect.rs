@@ -193,6 +193,19 @@ async fn new_tables_and_added_columns_are_followed_without_loss() {
         report.contains("updated external table adxbk_Events"),
         "{report}"
     );
+    // Created with `.create`, changed with `.alter`: `.create-or-alter` of a table over a
+    // managed identity would need AllDatabasesAdmin on a real cluster.
+    let commands = stack.commands();
+    let sent = |prefix: &str| commands.iter().filter(|c| c.starts_with(prefix)).count();
+    assert_eq!(
+        (
+            sent(".create external table ['adxbk_Events']"),
+            sent(".alter external table ['adxbk_Events']"),
+            sent(".create-or-alter external table"),
+        ),
+        (1, 1, 0),
+        "{commands:?}"
+    );
     assert!(
         report.contains("Sales.Later"),
         "new table picked up: {report}"
@@ -298,13 +311,15 @@ async fn concurrent_runs_create_nothing_twice_and_catalog_each_file_once() {
     assert_eq!(create_commands(&stack), (1, 1), "{:?}", stack.commands());
 }
 
-/// How many `.create-or-alter external table` and `.create-or-alter continuous-export`
-/// commands the product sent.
+/// How many commands that write an external table (any verb) and how many
+/// `.create-or-alter continuous-export` commands the product sent.
 fn create_commands(stack: &Stack) -> (usize, usize) {
     let commands = stack.commands();
     let count = |prefix: &str| commands.iter().filter(|c| c.starts_with(prefix)).count();
     (
-        count(".create-or-alter external table"),
+        count(".create external table")
+            + count(".alter external table")
+            + count(".create-or-alter external table"),
         count(".create-or-alter continuous-export"),
     )
 }

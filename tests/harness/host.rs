@@ -104,9 +104,25 @@ pub struct FunctionsHost {
 }
 
 impl FunctionsHost {
-    /// Starts the handler with `settings` as its app settings and waits until it is ready.
+    /// Starts the binary cargo built as the handler of this repository's app, with
+    /// `settings` as its app settings, and waits until it is ready.
     pub async fn start(settings: &[(String, String)]) -> FunctionsHost {
-        let host_json = read_json(&app_root().join("host.json"));
+        Self::start_app(
+            &app_root(),
+            Path::new(env!("CARGO_BIN_EXE_adx-backup")),
+            settings,
+        )
+        .await
+    }
+
+    /// Starts `executable` as the handler of the app at `root` (its host.json, its working
+    /// directory), as the host starts a deployed app, and waits until it is ready.
+    pub async fn start_app(
+        root: &Path,
+        executable: &Path,
+        settings: &[(String, String)],
+    ) -> FunctionsHost {
+        let host_json = read_json(&root.join("host.json"));
         let description = &host_json["customHandler"]["description"];
         let args: Vec<String> = description["arguments"]
             .as_array()
@@ -117,9 +133,9 @@ impl FunctionsHost {
             })
             .unwrap_or_default();
         let (reservation, port) = reserve_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_adx-backup"))
+        let child = Command::new(executable)
             .args(&args)
-            .current_dir(app_root())
+            .current_dir(root)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -128,12 +144,12 @@ impl FunctionsHost {
                 "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
                 uuid::Uuid::new_v4().to_string(),
             )
-            .env("FUNCTIONS_APP_ROOT_PATH", app_root())
+            .env("FUNCTIONS_APP_ROOT_PATH", root)
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn adx-backup");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", executable.display()));
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let mut host = FunctionsHost {

@@ -265,3 +265,28 @@ async fn soft_delete_and_extent_tags() {
         .await;
     assert_eq!(c.query("db", "T | count").await.single_long(), 1);
 }
+
+/// The external-tables doc: `.create` fails when the table exists, `.alter` when it is missing;
+/// `.alter` replaces the definition. adx-backup sends these two, never `.create-or-alter`.
+#[tokio::test]
+async fn create_and_alter_external_table_keep_their_preconditions() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    let def = |verb: &str, doc: &str| {
+        format!(
+            "{verb} external table ['bk_T'] (['a']:long) kind=storage dataformat=parquet (h@'{NO_STORAGE}/c/T;managed_identity=system') with (docString='{doc}')"
+        )
+    };
+    let (status, body) = c.mgmt("db", &def(".alter", "v0")).await;
+    assert_eq!(status, 400, "alter of a missing table: {body}");
+    assert!(body.to_string().contains("EntityNotFound"), "{body}");
+    c.ok("db", &def(".create", "v1")).await;
+    let (status, body) = c.mgmt("db", &def(".create", "v2")).await;
+    assert_eq!(status, 400, "create of an existing table: {body}");
+    assert!(body.to_string().contains("EntityAlreadyExists"), "{body}");
+    c.ok("db", &def(".alter", "v3")).await;
+    let shown = c
+        .ok("db", ".show external tables | where TableName == 'bk_T'")
+        .await;
+    assert_eq!(shown.cell(0, "DocString"), "v3");
+}

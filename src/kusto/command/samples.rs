@@ -56,9 +56,11 @@ fn samples() -> Vec<Command> {
         show_database_schema_csl_script(&db),
         show_table_ingestiontime_policy(&t),
         alter_table_ingestiontime_policy(&t, true),
-        create_or_alter_external_table(&external_spec(true)),
-        create_or_alter_external_table(&external_spec(false)),
-        create_or_alter_external_table(&ExternalTableSpec {
+        create_external_table(&external_spec(true)),
+        create_external_table(&external_spec(false)),
+        alter_external_table(&external_spec(true)),
+        alter_external_table(&external_spec(false)),
+        create_external_table(&ExternalTableSpec {
             name_prefix: Some("bf-0123456789abcdef_b000002-a1".to_owned()),
             ..external_spec(true)
         }),

@@ -190,6 +190,11 @@ var settingsLeftAtDefault = [
   'AdxBackup__BackfillMaxConcurrentBatches'
   'AdxBackup__BackfillSplitFloorRows'
   'AdxBackup__BackfillPollSeconds'
+  'AdxBackup__RestoreChunkBlobs'
+  'AdxBackup__RestoreChunkBytes'
+  'AdxBackup__RestoreChunksInFlight'
+  'AdxBackup__RestorePollSeconds'
+  'AdxBackup__RestoreIngestTimeoutSeconds'
 ]
 
 module app './app/function-app.bicep' = {

@@ -195,6 +195,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__RestoreChunksInFlight'
   'AdxBackup__RestorePollSeconds'
   'AdxBackup__RestoreIngestTimeoutSeconds'
+  'AdxBackup__RestoreTargets'
 ]
 
 module app './app/function-app.bicep' = {

@@ -391,9 +391,30 @@ pub async fn undo(app: &App, job: &JobId) -> Result<Undone, RestoreError> {
     })
 }
 
+/// Where a restore may send the app's token: the source cluster, the clusters in
+/// `AdxBackup__RestoreTargets`, and their ingest endpoints.
+fn allowed_endpoints(app: &App) -> Vec<Url> {
+    let mut clusters = vec![app.settings.kusto.cluster_uri.clone()];
+    clusters.extend(app.settings.restore.extra_targets.iter().cloned());
+    request::allowed_endpoints(&clusters)
+}
+
 /// A client for another cluster (the target's engine or ingest endpoint), with the app's
-/// own credentials.
+/// own credentials; refused for an endpoint outside [`allowed_endpoints`], which the job's
+/// start has already checked: this is the last gate before a token leaves.
 fn target_client(app: &App, job: &JobId, uri: &Url) -> Result<KustoClient, RestoreError> {
+    if !allowed_endpoints(app)
+        .iter()
+        .any(|e| request::same_origin(e, uri))
+    {
+        return Err(RestoreError::Refused {
+            job: job.clone(),
+            reason: format!(
+                "{} is not a restore target this app allows (AdxBackup__RestoreTargets)",
+                crate::redact::redact_urls(uri.as_str())
+            ),
+        });
+    }
     let mut settings = app.settings.kusto.clone();
     settings.cluster_uri = uri.clone();
     settings.token_scope = format!("{}/.default", uri.as_str().trim_end_matches('/'));

@@ -165,7 +165,7 @@ impl Env {
     }
 }
 
-fn parse_service_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
+pub(crate) fn parse_service_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
     let url = Url::parse(raw.trim_end_matches('/'))
         .map_err(|e| invalid(key, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -216,6 +216,7 @@ pub const KEY_RESTORE_CHUNK_BYTES: &str = "AdxBackup__RestoreChunkBytes";
 pub const KEY_RESTORE_CHUNKS_IN_FLIGHT: &str = "AdxBackup__RestoreChunksInFlight";
 pub const KEY_RESTORE_POLL: &str = "AdxBackup__RestorePollSeconds";
 pub const KEY_RESTORE_INGEST_TIMEOUT: &str = "AdxBackup__RestoreIngestTimeoutSeconds";
+pub const KEY_RESTORE_TARGETS: &str = "AdxBackup__RestoreTargets";
 /// Read by functions/protect/function.json (the timer's NCRONTAB), not by the binary.
 pub const KEY_PROTECT_SCHEDULE: &str = "AdxBackup__ProtectSchedule";
 
@@ -256,6 +257,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_RESTORE_CHUNKS_IN_FLIGHT,
     KEY_RESTORE_POLL,
     KEY_RESTORE_INGEST_TIMEOUT,
+    KEY_RESTORE_TARGETS,
 ];
 
 impl Settings {

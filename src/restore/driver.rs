@@ -14,7 +14,9 @@ use super::state::{
     BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
     RestoreChunk, RestoreJob, TableReport,
 };
-use super::{Backup, RestoreError, backup, kusto_err, reject, storage_err, target_client};
+use super::{
+    Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
+};
 use crate::app::App;
 use crate::ids::{Day, JobId, TableName};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
@@ -161,6 +163,10 @@ async fn start(
             return Ok(());
         }
     };
+    if let Err(reason) = request.target.check_allowed(&allowed_endpoints(app)) {
+        reject(job, "check the target", &reason);
+        return Ok(());
+    }
     let target = target_client(app, &id, &request.target.cluster_uri)?;
     let db = &request.target.database;
     let empty = match check_target(&target, db, &chosen, request).await {

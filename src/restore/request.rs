@@ -95,21 +95,56 @@ pub struct Target {
 }
 
 impl Target {
-    /// The ingest endpoint: as given, or `https://ingest-<cluster host>`. A loopback cluster
-    /// (kusto-sim) serves both on one address.
+    /// The ingest endpoint: as given, or the cluster's own (see [`default_ingest_uri`]).
     pub fn ingest_uri(&self) -> Url {
-        if let Some(uri) = &self.ingest_uri {
-            return uri.clone();
-        }
-        let mut uri = self.cluster_uri.clone();
-        if let Some(url::Host::Domain(host)) = self.cluster_uri.host()
-            && host != "localhost"
-            && !host.starts_with("ingest-")
-        {
-            let _ = uri.set_host(Some(&format!("ingest-{host}")));
-        }
-        uri
+        self.ingest_uri
+            .clone()
+            .unwrap_or_else(|| default_ingest_uri(&self.cluster_uri))
     }
+
+    /// Refuses a target whose engine or ingest endpoint is not among `endpoints` (see
+    /// [`allowed_endpoints`]): the app sends its own token to both.
+    pub fn check_allowed(&self, endpoints: &[Url]) -> Result<(), String> {
+        for (what, uri) in [
+            ("cluster", self.cluster_uri.clone()),
+            ("ingest endpoint", self.ingest_uri()),
+        ] {
+            if !endpoints.iter().any(|e| same_origin(e, &uri)) {
+                return Err(format!(
+                    "target {what} {uri} is not one this app restores to: the app would send its own token there. Restores go to the source cluster and to the clusters listed in AdxBackup__RestoreTargets; add the target cluster there to allow it"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `https://ingest-<cluster host>`, the data-management endpoint Kusto pairs with an engine
+/// endpoint. A loopback cluster (kusto-sim) serves both on one address.
+pub fn default_ingest_uri(cluster: &Url) -> Url {
+    let mut uri = cluster.clone();
+    if let Some(url::Host::Domain(host)) = cluster.host()
+        && host != "localhost"
+        && !host.starts_with("ingest-")
+    {
+        let _ = uri.set_host(Some(&format!("ingest-{host}")));
+    }
+    uri
+}
+
+/// Every endpoint a restore may talk to: each allowed cluster and its ingest endpoint.
+pub fn allowed_endpoints(clusters: &[Url]) -> Vec<Url> {
+    clusters
+        .iter()
+        .flat_map(|c| [c.clone(), default_ingest_uri(c)])
+        .collect()
+}
+
+/// Same scheme, host (case-insensitive) and port: where a token would go.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,5 +444,53 @@ mod tests {
         assert!(w.contains(Day::new(time::macros::date!(2026 - 03 - 02))));
         assert!(!w.contains(Day::new(time::macros::date!(2026 - 03 - 03))));
         assert!(!w.contains(Day::UNDATED));
+    }
+
+    #[test]
+    fn only_the_source_cluster_and_listed_targets_are_allowed() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let endpoints = allowed_endpoints(&[
+            url("https://src.westeurope.kusto.windows.net"),
+            url("https://dr.northeurope.kusto.windows.net"),
+        ]);
+        let target = |cluster: &str, ingest: Option<&str>| Target {
+            cluster_uri: url(cluster),
+            database: DatabaseName::new("Sales").unwrap(),
+            ingest_uri: ingest.map(url),
+        };
+        for ok in [
+            target("https://dr.northeurope.kusto.windows.net", None),
+            target("https://DR.northeurope.kusto.windows.net:443/", None),
+            target(
+                "https://src.westeurope.kusto.windows.net",
+                Some("https://ingest-src.westeurope.kusto.windows.net"),
+            ),
+        ] {
+            assert_eq!(ok.check_allowed(&endpoints), Ok(()), "{ok:?}");
+        }
+        for (bad, names) in [
+            (target("https://evil.example.com", None), "cluster"),
+            (
+                target("http://dr.northeurope.kusto.windows.net", None),
+                "cluster",
+            ),
+            (
+                target("https://dr.northeurope.kusto.windows.net:8443", None),
+                "cluster",
+            ),
+            (
+                target(
+                    "https://dr.northeurope.kusto.windows.net",
+                    Some("https://collector.example.com"),
+                ),
+                "ingest endpoint",
+            ),
+        ] {
+            let err = bad.check_allowed(&endpoints).unwrap_err();
+            assert!(
+                err.contains(names) && err.contains("AdxBackup__RestoreTargets"),
+                "{err}"
+            );
+        }
     }
 }

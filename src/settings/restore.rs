@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use url::Url;
+
 use super::{
     Env, KEY_RESTORE_CHUNK_BLOBS, KEY_RESTORE_CHUNK_BYTES, KEY_RESTORE_CHUNKS_IN_FLIGHT,
-    KEY_RESTORE_INGEST_TIMEOUT, KEY_RESTORE_POLL, KEY_RESTORE_QUEUE, SettingsError, invalid,
+    KEY_RESTORE_INGEST_TIMEOUT, KEY_RESTORE_POLL, KEY_RESTORE_QUEUE, KEY_RESTORE_TARGETS,
+    SettingsError, invalid, parse_service_url,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,10 @@ pub struct RestoreSettings {
     pub poll: Duration,
     /// How long a blob may be neither ingested nor reported failed before it is reported lost.
     pub ingest_timeout: Duration,
+    /// Clusters a restore may write to besides the source cluster. A request names its target,
+    /// and the app sends its own token there: without this list, whoever can post to the
+    /// restore queue could send that token to any host.
+    pub extra_targets: Vec<Url>,
 }
 
 pub(super) fn load_restore(env: &Env) -> Result<RestoreSettings, SettingsError> {
@@ -36,6 +43,14 @@ pub(super) fn load_restore(env: &Env) -> Result<RestoreSettings, SettingsError> 
         chunks_in_flight: positive(env, KEY_RESTORE_CHUNKS_IN_FLIGHT, 20)?,
         poll: env.duration_secs(KEY_RESTORE_POLL, 30)?,
         ingest_timeout: env.duration_secs(KEY_RESTORE_INGEST_TIMEOUT, 6 * 3600)?,
+        extra_targets: env
+            .get(KEY_RESTORE_TARGETS)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| parse_service_url(KEY_RESTORE_TARGETS, raw))
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -29,9 +29,12 @@ const WIDE_CSV: &str = r#"2026-03-01T10:20:30.123456Z,true,-2147483648,922337203
 const NULLS: &str = ".create table Nulls (Timestamp:datetime, V:long)";
 const PLAIN: &str = ".create table Plain (Id:long, Name:string)";
 
-/// A source database with three tables backed up (several files each), and the app over it.
-async fn protected_source() -> (Stack, App) {
+/// A source database with three tables backed up (several files each), the app over it, and
+/// a second cluster the app may restore to.
+async fn protected_source() -> (Stack, App, Server) {
     let mut stack = Stack::start(SRC).await;
+    let target = Stack::target_cluster(DR).await;
+    stack.set("AdxBackup__RestoreTargets", &target.url());
     stack.set("AdxBackup__RestoreChunkBlobs", "2");
     stack.set("AdxBackup__RestoreChunksInFlight", "2");
     stack.set("AdxBackup__RestorePollSeconds", "1");
@@ -76,7 +79,7 @@ async fn protected_source() -> (Stack, App) {
         exports(&stack).await;
     }
     protect::run_once(&app).await.unwrap();
-    (stack, app)
+    (stack, app, target)
 }
 
 async fn exports(stack: &Stack) {
@@ -255,8 +258,7 @@ async fn assert_identical(stack: &Stack, target: &Server) {
 
 #[tokio::test]
 async fn a_backup_comes_back_exactly_once_with_every_message_delivered_twice() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     let job = "r-twice";
     let state = run_restore(
         &stack,
@@ -322,8 +324,7 @@ async fn a_backup_comes_back_exactly_once_with_every_message_delivered_twice() {
 
 #[tokio::test]
 async fn append_adds_beside_existing_rows_and_undo_leaves_them() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     mgmt(&target, DR, PLAIN).await;
     mgmt(
         &target,
@@ -360,8 +361,7 @@ async fn append_adds_beside_existing_rows_and_undo_leaves_them() {
 
 #[tokio::test]
 async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     mgmt(&target, DR, PLAIN).await;
     mgmt(
         &target,
@@ -370,6 +370,9 @@ async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
     )
     .await;
     let tables_before = mgmt(&target, DR, ".show tables").await.rows;
+    // A cluster the request names but the app's settings do not list: the app's token must
+    // never be sent there.
+    let rogue = Stack::target_cluster(DR).await;
     for (job, text, want) in [
         (
             "r-refused",
@@ -396,6 +399,11 @@ async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
             json!({"version": 7, "jobId": "r-version"}).to_string(),
             "version 7 is unknown",
         ),
+        (
+            "r-elsewhere",
+            request("r-elsewhere", &rogue, json!({})),
+            "not one this app restores to",
+        ),
     ] {
         let state = run_restore(&stack, &app, &target, &text, job, Delivery::Once).await;
         assert_eq!(state.status, JobStatus::Rejected, "{job}: {state:#?}");
@@ -418,6 +426,11 @@ async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
         let log = verdict.logs().join("\n");
         assert!(log.contains("rejected"), "{log}");
     }
+    assert_eq!(
+        rogue.state().commands(),
+        vec![],
+        "nothing was sent to a cluster outside AdxBackup__RestoreTargets"
+    );
     assert_eq!(mgmt(&target, DR, ".show tables").await.rows, tables_before);
     assert_eq!(
         query(&target, DR, "Plain").await,
@@ -427,8 +440,7 @@ async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
 
 #[tokio::test]
 async fn a_file_lost_from_the_backup_is_reported_with_kustos_reason() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     let lost = crate::harness::parquet::catalog(&app, SRC, "Plain")
         .await
         .into_iter()
@@ -469,8 +481,7 @@ async fn a_file_lost_from_the_backup_is_reported_with_kustos_reason() {
 
 #[tokio::test]
 async fn point_in_time_window_rename_and_dry_run() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     // Rows ingested after `as_of` are backed up too, but a restore as of then leaves them out.
     let as_of = time::OffsetDateTime::now_utc();
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -569,8 +580,7 @@ async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planne
     use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
     use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
 
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     let (db, table) = (
         DatabaseName::new(SRC).unwrap(),
         TableName::new("Plain").unwrap(),
@@ -654,8 +664,7 @@ async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planne
 
 #[tokio::test]
 async fn files_older_than_the_targets_soft_delete_period_are_reported_not_dropped() {
-    let (stack, app) = protected_source().await;
-    let target = Stack::target_cluster(DR).await;
+    let (stack, app, target) = protected_source().await;
     mgmt(&target, DR, NULLS).await;
     mgmt(
         &target,

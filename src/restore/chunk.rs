@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::queued::{BlobMessage, FailureReport, Ingestion, source_id};
 use super::request::RestoreRequestV1;
 use super::state::{BlobOutcome, ChunkState, RestoreChunk, RestoreJob};
-use super::{RestoreError, backup, kusto_err, load_job, storage_err, target_client};
+use super::{Backup, RestoreError, backup, kusto_err, load_job, storage_err, target_client};
 use crate::app::App;
 use crate::ids::{ChunkId, Day, JobId};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
@@ -92,13 +92,12 @@ fn creation_time(day: Day) -> Option<OffsetDateTime> {
     (day != Day::UNDATED).then(|| day.date().midnight().assume_utc())
 }
 
-async fn send(
+/// The job's backup and the target's queued-ingestion resources, as one chunk step needs them.
+async fn connect(
     app: &App,
-    owner: &RestoreJob,
+    job: &JobId,
     request: &RestoreRequestV1,
-    chunk: &mut RestoreChunk,
-) -> Result<(), RestoreError> {
-    let job = &owner.job;
+) -> Result<(Backup, Ingestion), RestoreError> {
     let src = backup(app, job, request)?;
     let ingest = target_client(app, job, &request.target.ingest_uri())?;
     let ingestion = Ingestion::connect(&ingest, &request.target.database, RetryPolicy::default())
@@ -107,6 +106,17 @@ async fn send(
             job: job.clone(),
             source: Box::new(e),
         })?;
+    Ok((src, ingestion))
+}
+
+async fn send(
+    app: &App,
+    owner: &RestoreJob,
+    request: &RestoreRequestV1,
+    chunk: &mut RestoreChunk,
+) -> Result<(), RestoreError> {
+    let job = &owner.job;
+    let (src, ingestion) = connect(app, job, request).await?;
     for (i, blob) in chunk.blobs.iter().enumerate() {
         let key = chunk.blob_key(i);
         let url = cluster_url(app, &src.container, &blob.path);
@@ -214,14 +224,7 @@ async fn account_for_pending(
     chunk: &mut RestoreChunk,
 ) -> Result<(), RestoreError> {
     let job = &owner.job;
-    let src = backup(app, job, request)?;
-    let ingest = target_client(app, job, &request.target.ingest_uri())?;
-    let ingestion = Ingestion::connect(&ingest, &request.target.database, RetryPolicy::default())
-        .await
-        .map_err(|e| RestoreError::Queued {
-            job: job.clone(),
-            source: Box::new(e),
-        })?;
+    let (src, ingestion) = connect(app, job, request).await?;
     ingestion
         .file_failures(
             &app.blobs,

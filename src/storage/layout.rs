@@ -10,6 +10,7 @@
 //! <prefix>/$schema/<database>/latest.json                 pointer to the newest snapshot
 //! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
 //! <prefix>/$state/protect.lock                            one protect run at a time
+//! <prefix>/$state/plans/<database>.json                   protect's plan summary of a database
 //! ```
 //!
 //! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
@@ -169,6 +170,12 @@ impl Layout {
     pub fn protect_lock(&self) -> String {
         self.join("$state/protect.lock")
     }
+
+    /// What protect's plan knows of every table of `db`, so a pass reads one document
+    /// rather than one state per table.
+    pub fn plan_summary(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$state/plans/{db}.json"))
+    }
 }
 
 /// Decodes `%XX` escapes of one URL path segment; None if it is not valid UTF-8.
@@ -261,5 +268,6 @@ mod tests {
             layout.table_state(&db, &t),
             "$state/tables/Sales/Order Lines.json"
         );
+        assert_eq!(layout.plan_summary(&db), "$state/plans/Sales.json");
     }
 }

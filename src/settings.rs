@@ -194,6 +194,7 @@ pub const KEY_OBJECT_PREFIX: &str = "AdxBackup__ObjectPrefix";
 pub const KEY_EXPORT_INTERVAL: &str = "AdxBackup__ExportIntervalSeconds";
 pub const KEY_ENABLE_INGESTION_TIME: &str = "AdxBackup__EnableIngestionTimePolicy";
 pub const KEY_REENABLE_EXPORTS: &str = "AdxBackup__ReenableExports";
+pub const KEY_FULL_PASS_INTERVAL: &str = "AdxBackup__FullPassIntervalSeconds";
 pub const KEY_CLUSTER_STORAGE_URI: &str = "AdxBackup__ClusterStorageUri";
 pub const KEY_CLUSTER_STORAGE_AUTH: &str = "AdxBackup__ClusterStorageAuth";
 /// Read by functions/protect/function.json (the timer's NCRONTAB), not by the binary.
@@ -220,6 +221,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_EXPORT_INTERVAL,
     KEY_ENABLE_INGESTION_TIME,
     KEY_REENABLE_EXPORTS,
+    KEY_FULL_PASS_INTERVAL,
     KEY_CLUSTER_STORAGE_URI,
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
@@ -289,6 +291,7 @@ mod tests {
         assert_eq!(s.protect.include, vec!["*"]);
         assert!(s.protect.exclude.is_empty());
         assert_eq!(s.protect.export_interval, Duration::from_secs(300));
+        assert_eq!(s.protect.full_pass_interval, Duration::from_secs(86_400));
         assert_eq!(s.protect.cluster_storage_uri, s.storage.blob_service_uri);
     }
 
@@ -330,6 +333,8 @@ mod tests {
             (KEY_PARTITION_COLUMNS, "Orders=OrderDate"),
             (KEY_OBJECT_PREFIX, "bad'prefix"),
             (KEY_REENABLE_EXPORTS, "yes"),
+            (KEY_FULL_PASS_INTERVAL, "-1"),
+            (KEY_FULL_PASS_INTERVAL, "1209600"),
         ] {
             let mut env = local();
             env.retain(|(k, _)| *k != key);

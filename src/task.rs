@@ -15,6 +15,9 @@ use crate::ids::TableRef;
 pub enum Task {
     /// Bring one table's external table, continuous export, catalog and health up to date.
     ProtectTableV1(TableRef),
+    /// Harvest one table's newly exported files into the catalog, nothing else: the plan saw
+    /// its export move and nothing else change.
+    HarvestTableV1(TableRef),
 }
 
 /// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue
@@ -52,6 +55,7 @@ impl Task {
     pub fn kind(&self) -> &'static str {
         match self {
             Task::ProtectTableV1(_) => "ProtectTableV1",
+            Task::HarvestTableV1(_) => "HarvestTableV1",
         }
     }
 }
@@ -74,6 +78,14 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
         assert_eq!(Task::decode_text(&json).unwrap(), t);
+        let harvest = r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders"}"#;
+        assert_eq!(
+            Task::decode_text(harvest).unwrap(),
+            Task::HarvestTableV1(TableRef {
+                database: DatabaseName::new("Sales").unwrap(),
+                table: TableName::new("Orders").unwrap(),
+            })
+        );
         for bad in [
             r#"{"kind":"ProtectTableV9","database":"Sales","table":"Orders"}"#,
             r#"{"kind":"ProtectTableV1","database":"Sales","table":"x'); .drop table T"}"#,

@@ -41,12 +41,15 @@ pub enum WorkerError {
 #[serde(tag = "kind")]
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
+    HarvestTableV1(TableOutcome),
 }
 
 impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskOutcome::ProtectTableV1(outcome) => outcome.fmt(f),
+            TaskOutcome::ProtectTableV1(outcome) | TaskOutcome::HarvestTableV1(outcome) => {
+                outcome.fmt(f)
+            }
         }
     }
 }
@@ -127,7 +130,7 @@ pub async fn deliver_text(app: &App, text: &str, dequeue_count: Option<u64>) -> 
 pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     let dequeue_count = dequeue_count.unwrap_or(1);
     let span = match &task {
-        Task::ProtectTableV1(t) => {
+        Task::ProtectTableV1(t) | Task::HarvestTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
     };
@@ -141,33 +144,48 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
 
 async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
     let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
-    match task {
-        Task::ProtectTableV1(t) => match protect::protect_table(app, &t).await {
-            Ok(outcome) => Verdict::Done(TaskOutcome::ProtectTableV1(outcome)),
-            Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
-            Err(err) => {
-                tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
-                    "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
-                match protect::record_failure(app, &t, &err).await {
-                    Ok(report) => Verdict::Recorded(report),
-                    Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
-                }
+    let (t, done) = match task {
+        Task::ProtectTableV1(t) => {
+            let done = protect::protect_table(app, &t)
+                .await
+                .map(TaskOutcome::ProtectTableV1);
+            (t, done)
+        }
+        Task::HarvestTableV1(t) => {
+            let done = protect::harvest_table(app, &t)
+                .await
+                .map(TaskOutcome::HarvestTableV1);
+            (t, done)
+        }
+    };
+    match done {
+        Ok(outcome) => Verdict::Done(outcome),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
+                "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
+            match protect::record_failure(app, &t, &err).await {
+                Ok(report) => Verdict::Recorded(report),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
             }
-        },
+        }
     }
 }
 
-/// The protect timer: plan, then one `ProtectTableV1` per table on the task queue.
+/// The protect timer: plan, then one `ProtectTableV1` per table to check and one
+/// `HarvestTableV1` per table to harvest on the task queue.
 pub async fn fan_out_protect(app: &App) -> Result<ProtectPlan, WorkerError> {
-    let plan = protect::plan(app).await?;
+    let plan = protect::plan(app, false).await?;
     if plan.skipped.is_none() {
         let enqueue_err = |source| WorkerError::Enqueue {
             queue: app.settings.storage.task_queue.clone(),
             source: Box::new(source),
         };
-        for t in &plan.tables {
+        let checks = plan.tables.iter().cloned().map(Task::ProtectTableV1);
+        let harvests = plan.harvests.iter().cloned().map(Task::HarvestTableV1);
+        for task in checks.chain(harvests) {
             app.tasks
-                .send(&Task::ProtectTableV1(t.clone()).to_json(), None)
+                .send(&task.to_json(), None)
                 .await
                 .map_err(enqueue_err)?;
         }

@@ -19,6 +19,8 @@ mod jobs;
 mod kusto_client;
 #[path = "e2e/protect.rs"]
 mod protect;
+#[path = "e2e/protect_scale.rs"]
+mod protect_scale;
 #[path = "e2e/run_local.rs"]
 mod run_local;
 #[path = "e2e/storage.rs"]

@@ -31,6 +31,8 @@ mod state;
 
 use std::fmt;
 
+use futures::{StreamExt, stream};
+
 use serde::{Deserialize, Serialize};
 
 pub use error::ProtectError;
@@ -40,6 +42,9 @@ pub use state::{ExportHealth, HarvestState, Protection, TableState};
 use crate::app::App;
 use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::storage::state::Versioned;
+
+/// How many tables `protect` works on at once, as the queue's tasks would run side by side.
+const TABLES_AT_ONCE: usize = 8;
 
 /// A database or table that could not be protected, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,11 +301,18 @@ async fn run_pass(app: &App, full: bool) -> Result<String, ProtectError> {
     let mut failed = plan.failures.len();
     let checks = plan.tables.iter().map(|t| (t, Work::Check));
     let harvests = plan.harvests.iter().map(|t| (t, Work::Harvest));
-    for (t, work) in checks.chain(harvests) {
-        let done = match work {
-            Work::Check => protect_table(app, t).await,
-            Work::Harvest => harvest_table(app, t).await,
-        };
+    let results: Vec<_> = stream::iter(checks.chain(harvests))
+        .map(|(t, work)| async move {
+            let done = match work {
+                Work::Check => protect_table(app, t).await,
+                Work::Harvest => harvest_table(app, t).await,
+            };
+            (t, done)
+        })
+        .buffered(TABLES_AT_ONCE)
+        .collect()
+        .await;
+    for (t, done) in results {
         match done {
             Ok(outcome) => lines.push(outcome.to_string()),
             Err(err) => {

@@ -80,6 +80,10 @@ struct Seen {
     /// The export was enabled and its last run had not failed: the health the check recorded
     /// is still right while the export stays so.
     export_ok: bool,
+    /// The table's state holds the export's StartCursor (the backfill starts from it); until
+    /// it does, an export that reports one needs a check to record it.
+    #[serde(default)]
+    start_cursor_known: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ enum TaskSeen {
     Finished {
         doc: Option<String>,
         export_ok: bool,
+        start_cursor_known: bool,
     },
     Failed,
     Pending,
@@ -161,7 +166,8 @@ pub async fn plan_database(
             })?;
         let seen = observe(app, db, table, columns, &settings, &names, &exports, &docs);
         let mut entry = summary.value.tables.remove(table).unwrap_or_default();
-        let in_flight = settle(&mut entry, tasks.get(table), now);
+        // `protect --full` checks every table, even one whose queued task has not run yet.
+        let in_flight = settle(&mut entry, tasks.get(table), now) && !force_full;
         let work = if in_flight {
             plan.in_flight += 1;
             None
@@ -365,6 +371,7 @@ fn task_seen(state: Option<&TableState>, queued_at: OffsetDateTime) -> TaskSeen 
                 .health
                 .as_ref()
                 .is_some_and(|h| !h.disabled && h.last_run_result.as_deref() != Some("Failed")),
+            start_cursor_known: state.start_cursor.is_some(),
         }
     } else {
         TaskSeen::Pending
@@ -377,12 +384,17 @@ fn settle(entry: &mut TableEntry, seen: Option<&TaskSeen>, now: OffsetDateTime) 
         return false;
     };
     match seen {
-        Some(TaskSeen::Finished { doc, export_ok }) => {
+        Some(TaskSeen::Finished {
+            doc,
+            export_ok,
+            start_cursor_known,
+        }) => {
             entry.checked = Some(Seen {
                 fingerprint: queued.fingerprint,
                 exported_to: queued.exported_to,
                 doc: doc.clone(),
                 export_ok: *export_ok,
+                start_cursor_known: *start_cursor_known,
             });
             false
         }
@@ -409,8 +421,14 @@ fn decide(entry: &TableEntry, now: &Observed<'_>, full: bool) -> Option<Work> {
     let Some(export) = now.export.filter(|e| healthy(e)) else {
         return Some(Work::Check);
     };
+    let new_start_cursor = !last.start_cursor_known
+        && export
+            .start_cursor
+            .as_deref()
+            .is_some_and(|c| !c.is_empty());
     if last.fingerprint != now.fingerprint
         || !last.export_ok
+        || new_start_cursor
         || last.doc.is_none()
         || last.doc.as_deref() != now.external_doc
     {
@@ -465,6 +483,7 @@ mod tests {
                 exported_to,
                 doc: Some("adx-backup:abc".into()),
                 export_ok: true,
+                start_cursor_known: true,
             }),
             queued: None,
         }
@@ -546,6 +565,23 @@ mod tests {
             check,
             "a recovered export gets its health recorded"
         );
+        let mut cursor_unknown = checked(Some(T0));
+        if let Some(seen) = cursor_unknown.checked.as_mut() {
+            seen.start_cursor_known = false;
+        }
+        assert_eq!(
+            decide(&cursor_unknown, &observed(Some(&e)), false),
+            check,
+            "the export's first run reported its StartCursor"
+        );
+        let no_cursor_yet = ContinuousExportRow {
+            start_cursor: Some(String::new()),
+            ..e.clone()
+        };
+        assert_eq!(
+            decide(&cursor_unknown, &observed(Some(&no_cursor_yet)), false),
+            None
+        );
         let mut unprotected = checked(Some(T0));
         if let Some(seen) = unprotected.checked.as_mut() {
             seen.doc = None;
@@ -582,6 +618,7 @@ mod tests {
         let finished = TaskSeen::Finished {
             doc: Some("adx-backup:abc".into()),
             export_ok: true,
+            start_cursor_known: true,
         };
         assert!(!settle(&mut entry, Some(&finished), T0));
         assert_eq!(entry, checked(Some(T0)), "what was queued is now checked");
@@ -607,9 +644,11 @@ mod tests {
             task_seen(Some(&state), T0),
             TaskSeen::Finished {
                 doc: None,
-                export_ok: false
+                export_ok: false,
+                start_cursor_known: false
             }
         );
+        state.start_cursor = Some(crate::ids::Cursor::new("638"));
         state.health = Some(ExportHealth {
             checked_at: T0,
             lag_seconds: None,
@@ -622,7 +661,8 @@ mod tests {
             task_seen(Some(&state), T0),
             TaskSeen::Finished {
                 doc: None,
-                export_ok: true
+                export_ok: true,
+                start_cursor_known: true
             }
         );
         state.last_error = Some(RecordedError {

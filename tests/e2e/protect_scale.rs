@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, TableName};
-use adx_backup::protect::{self, ProtectPlan};
+use adx_backup::protect::{self, ProtectPlan, TableState};
 use adx_backup::storage::catalog::Catalog;
 use adx_backup::storage::layout::Layout;
 use adx_backup::worker;
@@ -59,6 +59,15 @@ fn database_wide(sent: &[String]) -> Vec<&str> {
         .collect()
 }
 
+async fn state(app: &App, table: &str) -> TableState {
+    let path = Layout::new(&app.settings.storage.prefix).table_state(
+        &DatabaseName::new(DB).unwrap(),
+        &TableName::new(table).unwrap(),
+    );
+    let (body, _) = app.blobs.read(&path).await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
 async fn cataloged_rows(app: &App, table: &str) -> u64 {
     let layout = Layout::new(&app.settings.storage.prefix);
     let artifacts: Vec<_> = Catalog::new(&app.blobs, &layout)
@@ -80,8 +89,14 @@ async fn a_steady_pass_over_500_tables_costs_almost_nothing_and_still_sees_each_
     let started = Instant::now();
     let (_, first) = one_pass(&stack, &app).await;
     let first_took = started.elapsed();
-    // Each export's first run fixes its StartCursor.
+    // Each export's first run fixes its StartCursor; the next pass records it in each
+    // table's state (where the backfill starts from), once in the table's life.
     stack.run_exports().await;
+    let (report, _) = one_pass(&stack, &app).await;
+    assert!(
+        report.contains(&format!("planned {n} table(s)")),
+        "{report}"
+    );
 
     let started = Instant::now();
     let (report, steady) = one_pass(&stack, &app).await;
@@ -187,6 +202,13 @@ async fn a_table_whose_task_is_queued_is_not_queued_again_until_it_ran() {
     );
     assert_eq!(app.tasks.approximate_count().await.unwrap(), 3);
     assert_eq!(work_queue(&app).await, 3);
+    // The exports' first runs report StartCursors, which one more check records.
+    stack.run_exports().await;
+    assert_eq!(timer(&app).await.tables.len(), 3);
+    assert_eq!(work_queue(&app).await, 3);
+    for i in 0..3 {
+        assert!(state(&app, &table_name(i)).await.start_cursor.is_some());
+    }
     let settled = timer(&app).await;
     assert_eq!(
         (settled.tables.len(), settled.in_flight, settled.unchanged),
@@ -194,7 +216,6 @@ async fn a_table_whose_task_is_queued_is_not_queued_again_until_it_ran() {
         "{settled}"
     );
 
-    stack.run_exports().await;
     stack
         .kusto(".ingest inline into table T0001 <|\n2026-03-01T00:00:00Z,1")
         .await;

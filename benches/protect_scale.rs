@@ -59,7 +59,9 @@ async fn one_pass(sim: &Server, app: &App) -> PassFigures {
     let rss_before_mb = status_mb("VmRSS");
     let before = sim.state().commands().len();
     let started = Instant::now();
-    let plan = protect::plan(app, false).await.expect("plan");
+    let plan = protect::plan(app, false, protect::Delivery::Inline)
+        .await
+        .expect("plan");
     let plan_time = started.elapsed();
     let planned = sim.state().commands().len();
     let started = Instant::now();
@@ -131,7 +133,10 @@ async fn main() {
         ("AdxBackup__KustoDevToken", TOKEN.into()),
         ("AdxBackup__Databases", DB.into()),
         ("BackupStorage", conn),
-        ("AdxBackup__Container", format!("bench-protect-{}", &id[..16])),
+        (
+            "AdxBackup__Container",
+            format!("bench-protect-{}", &id[..16]),
+        ),
         ("AdxBackup__TaskQueue", format!("bench-tasks-{}", &id[..16])),
         ("AdxBackup__LogFormat", "text".into()),
     ]);
@@ -147,7 +152,10 @@ async fn main() {
             .await
             .expect("create table");
     }
-    println!("{n} tables created in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "{n} tables created in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let first = one_pass(&sim, &app).await;
     print("first pass (creates every object)", n, &first);
     sim.state().run_continuous_exports_now().await;
@@ -157,7 +165,11 @@ async fn main() {
     // The pass after one that queued every table reads every table's state, once, to see
     // those tasks finished; from then on only the few tasks of the pass before are read.
     let settling = one_pass(&sim, &app).await;
-    print("third pass (sees the second pass's tasks done)", n, &settling);
+    print(
+        "third pass (sees the second pass's tasks done)",
+        n,
+        &settling,
+    );
     let steady = one_pass(&sim, &app).await;
     print("steady pass (nothing changed)", n, &steady);
 

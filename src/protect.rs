@@ -5,8 +5,8 @@
 //! 1. [`plan`] (the timer): under a run lock, read each database once (its tables and
 //!    schemas, continuous exports and external tables), snapshot the database schema when it
 //!    changed, and pick the tables that need work ([`plan`](self::plan) module): new or
-//!    changed ones, broken or failing exports, exports that moved. The caller fans one task
-//!    per picked table out over the task queue (or, for `adx-backup protect`, runs them
+//!    changed ones, broken or failing exports, exports that moved. It queues one task per
+//!    picked table on the task queue (or, for `adx-backup protect`, the caller runs them
 //!    inline). Unchanged tables cost nothing; a full pass (daily, or `protect --full`)
 //!    checks them all.
 //! 2. [`protect_table`] (one task): make sure the table's external table and continuous export
@@ -36,7 +36,8 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 pub use error::ProtectError;
-pub use plan::{QUEUED_EXPIRES_AFTER, Work};
+pub use plan::Delivery;
+use plan::Work;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
@@ -108,9 +109,9 @@ impl fmt::Display for ProtectPlan {
     }
 }
 
-/// The timer half: find the tables that need work and snapshot schemas, under the run lock.
-/// `full` checks every table in scope, changed or not.
-pub async fn plan(app: &App, full: bool) -> Result<ProtectPlan, ProtectError> {
+/// The timer half: find the tables that need work, deliver it, and snapshot schemas, under
+/// the run lock. `full` checks every table in scope, changed or not.
+pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPlan, ProtectError> {
     app.ensure_storage()
         .await
         .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
@@ -123,7 +124,7 @@ pub async fn plan(app: &App, full: bool) -> Result<ProtectPlan, ProtectError> {
     let mut plan = ProtectPlan::default();
     // One database that fails (dropped, no permission) must not leave the others unprotected.
     for db in &app.settings.databases {
-        match plan_database(app, db, full).await {
+        match plan_database(app, db, full, delivery).await {
             Ok((planned, snapshot_written)) => {
                 plan.add(planned);
                 plan.schema_snapshots_written += usize::from(snapshot_written);
@@ -165,8 +166,9 @@ async fn plan_database(
     app: &App,
     db: &DatabaseName,
     full: bool,
+    delivery: Delivery,
 ) -> Result<(plan::DatabasePlan, bool), ProtectError> {
-    let planned = plan::plan_database(app, db, full).await?;
+    let planned = plan::plan_database(app, db, full, delivery).await?;
     Ok((planned, schema::snapshot(app, db).await?))
 }
 
@@ -296,7 +298,7 @@ pub async fn run_full_pass(app: &App) -> Result<String, ProtectError> {
 }
 
 async fn run_pass(app: &App, full: bool) -> Result<String, ProtectError> {
-    let plan = plan(app, full).await?;
+    let plan = plan(app, full, Delivery::Inline).await?;
     let mut lines = vec![plan.to_string()];
     let mut failed = plan.failures.len();
     let checks = plan.tables.iter().map(|t| (t, Work::Check));

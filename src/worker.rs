@@ -17,21 +17,12 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
 use crate::retry::Retryable;
-use crate::storage::StorageError;
 use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error(transparent)]
     Protect(#[from] ProtectError),
-    #[error(
-        "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
-    )]
-    Enqueue {
-        queue: String,
-        #[source]
-        source: Box<StorageError>,
-    },
     #[error("protect could not plan every database; the tables it could plan are queued:\n{plan}")]
     PlanIncomplete { plan: Box<ProtectPlan> },
 }
@@ -172,24 +163,10 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
     }
 }
 
-/// The protect timer: plan, then one `ProtectTableV1` per table to check and one
+/// The protect timer: plan, which queues one `ProtectTableV1` per table to check and one
 /// `HarvestTableV1` per table to harvest on the task queue.
 pub async fn fan_out_protect(app: &App) -> Result<ProtectPlan, WorkerError> {
-    let plan = protect::plan(app, false).await?;
-    if plan.skipped.is_none() {
-        let enqueue_err = |source| WorkerError::Enqueue {
-            queue: app.settings.storage.task_queue.clone(),
-            source: Box::new(source),
-        };
-        let checks = plan.tables.iter().cloned().map(Task::ProtectTableV1);
-        let harvests = plan.harvests.iter().cloned().map(Task::HarvestTableV1);
-        for task in checks.chain(harvests) {
-            app.tasks
-                .send(&task.to_json(), None)
-                .await
-                .map_err(enqueue_err)?;
-        }
-    }
+    let plan = protect::plan(app, false, protect::Delivery::Queue).await?;
     if plan.failures.is_empty() {
         Ok(plan)
     } else {

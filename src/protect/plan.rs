@@ -32,11 +32,13 @@ use super::{ProtectError, scope};
 use crate::app::App;
 use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::kusto::{ContinuousExportRow, Step, command};
+use crate::storage::StorageError;
 use crate::storage::state::Versioned;
+use crate::task::Task;
 
 /// How long a queued task may take before the plan queues its table again: the queue may be
 /// slow under throttling, but a lost message must not leave a table unchecked for long.
-pub const QUEUED_EXPIRES_AFTER: Duration = Duration::hours(2);
+const QUEUED_EXPIRES_AFTER: Duration = Duration::hours(2);
 
 /// How many table states the plan reads at once to see whether queued tasks finished.
 const STATE_READS_AT_ONCE: usize = 16;
@@ -118,6 +120,16 @@ enum TaskSeen {
     Pending,
 }
 
+/// Where the picked tables' work goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent as tasks on the task queue (the timer), before the plan marks them queued: a
+    /// task that could not be sent is not marked, so the next pass picks its table again.
+    Queue,
+    /// Run by the caller right after the plan (`adx-backup protect`).
+    Inline,
+}
+
 /// The plan of one database.
 #[derive(Debug, Default)]
 pub struct DatabasePlan {
@@ -129,11 +141,13 @@ pub struct DatabasePlan {
     pub full_pass: bool,
 }
 
-/// Reads `db` once and decides which tables need work. `force_full` checks every table.
+/// Reads `db` once, decides which tables need work (every table when `force_full`) and
+/// delivers it.
 pub async fn plan_database(
     app: &App,
     db: &DatabaseName,
     force_full: bool,
+    delivery: Delivery,
 ) -> Result<DatabasePlan, ProtectError> {
     let schemas = table_schemas(app, db).await?;
     let exports = exports(app, db).await?;
@@ -195,6 +209,17 @@ pub async fn plan_database(
         }
         tables.insert(table.clone(), entry);
     }
+    let unsent = match delivery {
+        Delivery::Queue => send(app, &plan.work).await.err(),
+        Delivery::Inline => None,
+    };
+    if let Some((first_unsent, _)) = &unsent {
+        for (t, _) in &plan.work[*first_unsent..] {
+            if let Some(entry) = tables.get_mut(&t.table) {
+                entry.queued = None;
+            }
+        }
+    }
     // Tables dropped or out of scope leave the summary; their state and backup stay.
     summary.value.tables = tables;
     if full {
@@ -206,7 +231,33 @@ pub async fn plan_database(
             .await
             .map_err(|e| ProtectError::storage(format!("save the plan summary of {db}"), e))?;
     }
-    Ok(plan)
+    match unsent {
+        None => Ok(plan),
+        Some((first_unsent, err)) => Err(ProtectError::storage(
+            format!(
+                "queue the task of {} ({} of {} queued; the next run queues the rest)",
+                plan.work[first_unsent].0,
+                first_unsent,
+                plan.work.len()
+            ),
+            err,
+        )),
+    }
+}
+
+/// Sends one task per picked table; on a failure, the index of the first table not sent.
+async fn send(app: &App, work: &[(TableRef, Work)]) -> Result<(), (usize, StorageError)> {
+    for (i, (t, w)) in work.iter().enumerate() {
+        let task = match w {
+            Work::Check => Task::ProtectTableV1(t.clone()),
+            Work::Harvest => Task::HarvestTableV1(t.clone()),
+        };
+        app.tasks
+            .send(&task.to_json(), None)
+            .await
+            .map_err(|e| (i, e))?;
+    }
+    Ok(())
 }
 
 /// The columns (as Kusto lists them, JSON) of every table of `db` in scope.

@@ -245,6 +245,19 @@ async fn a_table_whose_task_is_queued_is_not_queued_again_until_it_ran() {
 }
 
 #[tokio::test]
+async fn a_task_that_could_not_be_queued_is_queued_by_the_next_timer_run() {
+    let stack = stack_with_tables(2).await;
+    let app = stack.app();
+    app.ensure_storage().await.unwrap();
+    app.tasks.delete_queue().await.unwrap();
+    let err = worker::fan_out_protect(&app).await.unwrap_err().to_string();
+    assert!(err.contains("queue the task of Sales.T0000"), "{err}");
+    app.tasks.ensure_exists().await.unwrap();
+    let plan = timer(&app).await;
+    assert_eq!((plan.tables.len(), plan.in_flight), (2, 0), "{plan}");
+}
+
+#[tokio::test]
 async fn a_full_pass_checks_every_table_and_changes_nothing_that_is_right() {
     let mut stack = stack_with_tables(4).await;
     let app = stack.app();

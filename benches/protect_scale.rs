@@ -10,10 +10,9 @@
 use std::time::{Duration, Instant};
 
 use adx_backup::app::App;
-use adx_backup::ids::TableRef;
 use adx_backup::protect::{self, ProtectPlan};
 use adx_backup::settings::{Env, Settings};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use kusto_sim::{Config, Server};
 
 const DB: &str = "Sales";
@@ -80,16 +79,15 @@ async fn one_pass(sim: &Server, app: &App) -> PassFigures {
 }
 
 async fn run_tasks(app: &App, plan: &ProtectPlan) {
-    let checks = plan.tables.iter().map(|t| (t, true));
-    let harvests = plan.harvests.iter().map(|t| (t, false));
+    let checks = plan
+        .tables
+        .iter()
+        .map(|t| protect::protect_table(app, t).boxed());
+    let harvests = plan
+        .harvests
+        .iter()
+        .map(|h| protect::harvest_table(app, h).boxed());
     stream::iter(checks.chain(harvests))
-        .map(|(t, check): (&TableRef, bool)| async move {
-            if check {
-                protect::protect_table(app, t).await
-            } else {
-                protect::harvest_table(app, t).await
-            }
-        })
         .buffer_unordered(TASKS_AT_ONCE)
         .try_collect::<Vec<_>>()
         .await

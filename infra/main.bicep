@@ -1,15 +1,31 @@
-// adx-backup: storage (backup container + task queue), a user-assigned identity with the roles
-// it needs, Application Insights, and a Linux function app running the custom handler.
-// Premium (EP1) is the default plan: custom handlers are documented there and Flex Consumption
-// support for `custom` must be checked per region (see infra/README.md).
+// adx-backup on Azure, laid out like Microsoft's azd Functions quickstarts
+// (Azure-Samples/functions-quickstart-*-azd): subscription scope, one resource group, one module
+// per concern under app/, names from abbreviations.json and a token of the environment.
+//
+// What it creates: the backup storage account (container with soft delete and versioning,
+// optional time-based immutability and tiering; the task and restore queues), a storage account
+// for the Functions host, a user-assigned identity with only the roles it needs, Log Analytics +
+// Application Insights (AAD auth only) with alert rules, and a Linux function app running the
+// custom handler on Flex Consumption or Elastic Premium. No account keys anywhere.
+// The cluster side (Kusto roles, managed-identity policy) is infra/adx-setup.kql.
+targetScope = 'subscription'
 
-@description('Location of every resource.')
-param location string = resourceGroup().location
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; every resource name derives from it.')
+param environmentName string
 
-@description('Short name used to derive resource names.')
-@minLength(3)
-@maxLength(16)
-param name string = 'adxbackup'
+@minLength(1)
+@description('Region of every resource. Flex Consumption: check `az functionapp list-flexconsumption-locations`.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Resource group name; default rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('FlexConsumption where the region offers it and runs custom handlers (`az functionapp list-flexconsumption-runtimes -l <region> --runtime custom`), else ElasticPremium.')
+@allowed(['FlexConsumption', 'ElasticPremium'])
+param planKind string = 'FlexConsumption'
 
 @description('Kusto engine URL of the source cluster, e.g. https://mycluster.westeurope.kusto.windows.net')
 param clusterUri string
@@ -17,161 +33,195 @@ param clusterUri string
 @description('Comma-separated source databases to protect.')
 param databases string
 
-@description('Include / exclude table patterns (comma-separated globs, or Database/Table).')
+@description('Comma-separated globs over table names (or Database/Table) to protect.')
 param includeTables string = '*'
+
+@description('Same form as includeTables; wins over it.')
 param excludeTables string = ''
 
 @description('NCRONTAB schedule of the protect timer.')
 param protectSchedule string = '0 */5 * * * *'
 
-var suffix = uniqueString(resourceGroup().id, name)
-var storageName = toLower('st${take(name, 9)}${take(suffix, 13)}')
+@description('Principal (object) id of the cluster\'s identity: granted Storage Blob Data Contributor on the backup container. Empty: grant it by hand (infra/adx-setup.kql).')
+param clusterPrincipalId string = ''
+
+@description('Days a deleted or overwritten blob of the backup stays recoverable (soft delete, 1-365).')
+@minValue(1)
+@maxValue(365)
+param softDeleteDays int = 14
+
+@description('Days previous versions are kept before the lifecycle rule deletes them.')
+@minValue(1)
+param versionRetentionDays int = 30
+
+@description('Version-level time-based immutability of the backup container, in days; 0 = off. See docs/operations.md before turning it on.')
+@minValue(0)
+param immutabilityDays int = 0
+
+@description('Move data files to the cool tier this many days after they were written; 0 = never.')
+@minValue(0)
+param coolAfterDays int = 0
+
+@description('Move data files to the cold tier this many days after they were written; 0 = never.')
+@minValue(0)
+param coldAfterDays int = 0
+
+@description('Action group notified by the alert rules; empty = alerts fire without notifying anyone.')
+param actionGroupId string = ''
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+// The backup's names. A queue a function triggers on is listed here with its poison queue:
+// the host moves a message there after maxDequeueCount failures.
 var container = 'adx-backup'
+var prefix = 'backup'
 var taskQueue = 'adxbackup-tasks'
+var restoreQueue = 'adxbackup-restore'
+var backupQueues = [taskQueue, '${taskQueue}-poison', restoreQueue, '${restoreQueue}-poison']
 
-var roles = {
-  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
-}
-
-resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: 'id-${name}-${suffix}'
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
   location: location
+  tags: tags
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: storageName
-  location: location
-  kind: 'StorageV2'
-  sku: { name: 'Standard_ZRS' }
-  properties: {
-    minimumTlsVersion: 'TLS1_2'
-    allowBlobPublicAccess: false
-    supportsHttpsTrafficOnly: true
+module identity './app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}adxbackup-${resourceToken}'
+    location: location
+    tags: tags
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-  properties: {
-    deleteRetentionPolicy: { enabled: true, days: 14 }
+module storage './app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    backupAccountName: '${abbrs.storageStorageAccounts}bk${resourceToken}'
+    hostAccountName: '${abbrs.storageStorageAccounts}fn${resourceToken}'
+    location: location
+    tags: tags
+    container: container
+    queues: backupQueues
+    dataPrefixes: [for db in split(databases, ','): '${container}/${prefix}/${trim(db)}/']
+    softDeleteDays: softDeleteDays
+    versionRetentionDays: versionRetentionDays
+    immutabilityDays: immutabilityDays
+    coolAfterDays: coolAfterDays
+    coldAfterDays: coldAfterDays
   }
 }
 
-resource backupContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: container
-}
-
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-}
-
-resource tasks 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
-  parent: queueService
-  name: taskQueue
-}
-
-resource tasksPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
-  parent: queueService
-  name: '${taskQueue}-poison'
-}
-
-resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in [roles.blobDataOwner, roles.queueDataContributor]: {
-  name: guid(storage.id, identity.id, role)
-  scope: storage
-  properties: {
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role)
-  }
-}]
-
-resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: 'log-${name}-${suffix}'
-  location: location
-  properties: {
-    sku: { name: 'PerGB2018' }
-    retentionInDays: 30
+module monitoring './app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    insightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    actionGroupId: actionGroupId
   }
 }
 
-resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  name: 'appi-${name}-${suffix}'
-  location: location
-  kind: 'web'
-  properties: {
-    Application_Type: 'web'
-    WorkspaceResourceId: logs.id
-    DisableLocalAuth: true
+module rbac './app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    backupAccountName: storage.outputs.backupAccountName
+    hostAccountName: storage.outputs.hostAccountName
+    container: container
+    insightsName: monitoring.outputs.insightsName
+    appPrincipalId: identity.outputs.principalId
+    clusterPrincipalId: clusterPrincipalId
   }
 }
 
-resource insightsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
-  scope: insights
-  properties: {
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
-  }
+// Every setting the binary reads (src/settings.rs ALL_KEYS) is either set here or named in
+// settingsLeftAtDefault; a test (tests/e2e/infra.rs) holds the two lists against the code and
+// the functions' bindings. Values are identity-based: a URI, `managedidentity` and a client id.
+var appSettings = {
+  AzureWebJobsStorage__accountName: storage.outputs.hostAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  BackupStorage__blobServiceUri: storage.outputs.backupBlobEndpoint
+  BackupStorage__queueServiceUri: storage.outputs.backupQueueEndpoint
+  BackupStorage__credential: 'managedidentity'
+  BackupStorage__clientId: identity.outputs.clientId
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  AdxBackup__ClusterUri: clusterUri
+  AdxBackup__KustoCredential: 'managedidentity'
+  AdxBackup__KustoClientId: identity.outputs.clientId
+  AdxBackup__Databases: databases
+  AdxBackup__IncludeTables: includeTables
+  AdxBackup__ExcludeTables: excludeTables
+  AdxBackup__Container: container
+  AdxBackup__Prefix: prefix
+  AdxBackup__TaskQueue: taskQueue
+  AdxBackup__RestoreQueue: restoreQueue
+  AdxBackup__ProtectSchedule: protectSchedule
+  AdxBackup__LogFormat: 'json'
 }
 
-resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
-  name: 'plan-${name}-${suffix}'
-  location: location
-  kind: 'elastic'
-  sku: { name: 'EP1', tier: 'ElasticPremium' }
-  properties: { reserved: true }
+// Read by the binary, deliberately not set: the code's default is the production value
+// (README's settings table), or the setting is for local runs only (KustoDevToken, and the
+// BackupStorage connection string, which the BackupStorage__* identity settings replace).
+var settingsLeftAtDefault = [
+  'BackupStorage'
+  'AdxBackup__TokenScope'
+  'AdxBackup__KustoDevToken'
+  'AdxBackup__KustoTimeoutSeconds'
+  'AdxBackup__AppName'
+  'AdxBackup__PartitionColumns'
+  'AdxBackup__ObjectPrefix'
+  'AdxBackup__ExportIntervalSeconds'
+  'AdxBackup__EnableIngestionTimePolicy'
+  'AdxBackup__ReenableExports'
+  'AdxBackup__FullPassIntervalSeconds'
+  'AdxBackup__ClusterStorageUri'
+  'AdxBackup__ClusterStorageAuth'
+  'AdxBackup__Backfill'
+  'AdxBackup__BackfillBatchMaxRows'
+  'AdxBackup__BackfillMaxConcurrentBatches'
+  'AdxBackup__BackfillSplitFloorRows'
+  'AdxBackup__BackfillPollSeconds'
+  'AdxBackup__RestoreChunkBlobs'
+  'AdxBackup__RestoreChunkBytes'
+  'AdxBackup__RestoreChunksInFlight'
+  'AdxBackup__RestorePollSeconds'
+  'AdxBackup__RestoreIngestTimeoutSeconds'
+  'AdxBackup__RestoreTargets'
+]
+
+module app './app/function-app.bicep' = {
+  name: 'app'
+  scope: rg
+  params: {
+    name: '${abbrs.webSitesFunctions}adxbackup-${resourceToken}'
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    planKind: planKind
+    identityId: identity.outputs.id
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appSettings: appSettings
+  }
+  dependsOn: [rbac]
 }
 
-resource app 'Microsoft.Web/sites@2023-12-01' = {
-  name: 'func-${name}-${suffix}'
-  location: location
-  kind: 'functionapp,linux'
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: { '${identity.id}': {} }
-  }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    siteConfig: {
-      linuxFxVersion: ''
-      minTlsVersion: '1.2'
-      appSettings: [
-        { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
-        { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'custom' }
-        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
-        { name: 'BackupStorage__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
-        { name: 'BackupStorage__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
-        { name: 'BackupStorage__credential', value: 'managedidentity' }
-        { name: 'BackupStorage__clientId', value: identity.properties.clientId }
-        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
-        { name: 'AdxBackup__ClusterUri', value: clusterUri }
-        { name: 'AdxBackup__KustoCredential', value: 'managedidentity' }
-        { name: 'AdxBackup__KustoClientId', value: identity.properties.clientId }
-        { name: 'AdxBackup__Databases', value: databases }
-        { name: 'AdxBackup__IncludeTables', value: includeTables }
-        { name: 'AdxBackup__ExcludeTables', value: excludeTables }
-        { name: 'AdxBackup__Container', value: container }
-        { name: 'AdxBackup__TaskQueue', value: taskQueue }
-        { name: 'AdxBackup__ProtectSchedule', value: protectSchedule }
-        { name: 'AdxBackup__LogFormat', value: 'json' }
-      ]
-    }
-  }
-  dependsOn: [storageRoles]
-}
-
-output functionAppName string = app.name
-output identityPrincipalId string = identity.properties.principalId
-output identityClientId string = identity.properties.clientId
-output backupContainerUrl string = '${storage.properties.primaryEndpoints.blob}${container}'
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = app.outputs.name
+output IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output BACKUP_ACCOUNT_NAME string = storage.outputs.backupAccountName
+output BACKUP_CONTAINER_URL string = '${storage.outputs.backupBlobEndpoint}${container}'
+output RESTORE_QUEUE string = restoreQueue
+output SETTINGS_LEFT_AT_DEFAULT array = settingsLeftAtDefault

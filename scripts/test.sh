@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test of the project, as CI runs it: formatting, lints, the Rust tests (unit, kusto-sim,
-# and the end-to-end binary against Azurite + kusto-sim), Microsoft's parser over every Kusto
+# Every test of the project, as CI runs it: formatting, lints, the app package (`make package`,
+# its glibc floor), the Rust tests (unit, kusto-sim, and the end-to-end binary against
+# Azurite + kusto-sim, the packaged binary included), Microsoft's parser over every Kusto
 # command the tests sent, and a real Kusto SDK against kusto-sim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ export AZURITE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_BLOB_PORT/devstoreaccoun
 export AZURITE_QUEUE_ENDPOINT="http://127.0.0.1:$AZURITE_QUEUE_PORT/devstoreaccount1"
 export AZURITE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$AZURITE_BLOB_ENDPOINT;QueueEndpoint=$AZURITE_QUEUE_ENDPOINT"
 # With these set, no test skips for want of Azurite: each one uses it or fails.
+export KUSTO_SIM_REQUIRE_AZURITE=1
 
 started=$(scripts/azurite.sh ensure)
 cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }
@@ -18,6 +20,12 @@ trap cleanup EXIT
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# The Functions app zip, as `make package` builds it: the release binary against the glibc floor.
+# The glibc check reads the binary's version needs; the e2e test `package` runs the zip's binary.
+package=$(scripts/package.sh | tail -1)
+node scripts/glibc-version.mjs target/package/app/adx-backup "$(cat target/package/glibc-floor)"
+export ADXBACKUP_PACKAGE="$PWD/$package"
 
 # Every Kusto command text the tests produce lands here, then goes through Microsoft's parser.
 rm -rf .local/kql && mkdir -p .local/kql

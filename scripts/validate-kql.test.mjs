@@ -41,3 +41,38 @@ test('no files is a usage error', () => {
   const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
   assert.equal(r.status, 2);
 });
+
+test('an empty command log fails: zero commands checked is not a pass', () => {
+  const r = run([]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /0 commands checked/);
+  assert.match(r.stdout, /nothing was validated/);
+});
+
+test('an entry without command text fails instead of parsing as an empty, valid query', () => {
+  for (const entry of [{ endpoint: 'mgmt', db: 'db' }, { endpoint: 'mgmt', db: 'db', csl: '' }, { endpoint: 'mgmt', db: 'db', csl: 42 }, null]) {
+    const r = run([...good, entry]);
+    assert.equal(r.status, 1, `${JSON.stringify(entry)}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /entry without command text/);
+    assert.match(r.stdout, /4 commands checked, 1 with syntax errors/);
+  }
+});
+
+test('texts kusto-sim refused are counted, not checked; accepted ones still are', () => {
+  const refused = { endpoint: 'mgmt', db: 'db', csl: ".show tables | where Name == 'a\\q'", refused: 'Syntax error: unknown escape' };
+  const r = run([...good, refused, { endpoint: 'mgmt', db: 'db', csl: '.create tabel T (a:long)' }]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors \(1 refused by kusto-sim's parser, not checked\)/);
+  const onlyRefused = run([refused]);
+  assert.equal(onlyRefused.status, 1, 'a log of refused texts only checked nothing');
+});
+
+test('inline ingestion data is cut to its first line; the command itself is still checked', async () => {
+  const { withoutInlineData } = await import('./validate-kql.mjs');
+  const rows = Array.from({ length: 2000 }, (_, i) => `2026-01-01T00:00:00Z,${i},"row ${i}"`).join('\n');
+  assert.equal(withoutInlineData(`.ingest inline into table T <|\n${rows}`), '.ingest inline into table T <|\n2026-01-01T00:00:00Z,0,"row 0"');
+  assert.equal(withoutInlineData(".show tables"), ".show tables");
+  const r = run([...good, { endpoint: 'mgmt', db: 'db', csl: `.ingest inline intoo table T <|\n${rows}` }]);
+  assert.equal(r.status, 1, 'a broken command head still fails');
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors/);
+});

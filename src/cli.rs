@@ -6,9 +6,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::app::App;
+use crate::backfill;
 use crate::handler::local::{self, LocalOptions};
 use crate::handler::routes;
+use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::protect;
+use crate::restore::{self, RestoreError};
+use crate::retry::RetryPolicy;
+use crate::storage::TaskQueue;
 
 /// Backup and restore for Azure Data Explorer.
 #[derive(Debug, Parser)]
@@ -46,6 +51,69 @@ pub enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Back up a protected table's history (the rows before its continuous export started)
+    /// in bounded batches over the task queue, or show the plan.
+    Backfill {
+        #[arg(long)]
+        database: DatabaseName,
+        #[arg(long)]
+        table: TableName,
+        /// Show the batches it would run, start nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Post a restore request on the restore queue (the same message `az storage message put`
+    /// would post), print its job id, and with --wait follow it to its report. With --undo,
+    /// drop every row a finished job wrote.
+    Restore(Box<RestoreArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// Target cluster's engine URL, e.g. https://dr.westeurope.kusto.windows.net.
+    #[arg(long, required_unless_present = "undo")]
+    pub target_cluster: Option<String>,
+    /// Target database.
+    #[arg(long, required_unless_present = "undo")]
+    pub target_database: Option<String>,
+    /// The target's ingest endpoint (default: its `ingest-` endpoint).
+    #[arg(long)]
+    pub ingest_uri: Option<String>,
+    /// The backed-up database (default: the app's only one).
+    #[arg(long)]
+    pub source_database: Option<String>,
+    /// Table patterns (`*`, `?`), comma-separated or repeated; default every table.
+    #[arg(long = "tables", value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// `Source=Target`, repeated: restore a table under another name.
+    #[arg(long)]
+    pub rename: Vec<String>,
+    /// schemaAndData (default), schemaOnly or dataOnly.
+    #[arg(long)]
+    pub what: Option<String>,
+    /// First and last data day to restore, `yyyy-mm-dd`.
+    #[arg(long, requires = "to_day")]
+    pub from_day: Option<String>,
+    #[arg(long, requires = "from_day")]
+    pub to_day: Option<String>,
+    /// Only files exported at or before this time (RFC 3339), with the schema valid then.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Plan and report only; the target is not touched.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Add to target tables that already hold rows (default: refuse).
+    #[arg(long)]
+    pub append: bool,
+    /// The job's id (default: generated).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Follow the job until it ends and print its report.
+    #[arg(long)]
+    pub wait: bool,
+    /// Undo job JOB: drop the rows it wrote.
+    #[arg(long, value_name = "JOB", conflicts_with_all = ["target_cluster", "wait", "dry_run"])]
+    pub undo: Option<String>,
 }
 
 /// A verb failed; main prints it and exits non-zero.
@@ -55,8 +123,16 @@ pub enum CliError {
     Serve(#[from] std::io::Error),
     #[error(transparent)]
     Protect(#[from] protect::ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] backfill::BackfillError),
     #[error("run-local cannot reach its queues: {0}")]
     RunLocal(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error("{0}")]
+    RestoreRequest(String),
+    #[error("restore job {job} ended {status}")]
+    RestoreEnded { job: String, status: String },
 }
 
 impl Command {
@@ -81,7 +157,223 @@ impl Command {
                 };
                 println!("{report}");
             }
+            Command::Backfill {
+                database,
+                table,
+                dry_run,
+            } => {
+                let t = TableRef { database, table };
+                println!("{}", backfill::start(&app, &t, dry_run).await?);
+            }
+            Command::Restore(args) => run_restore(&app, *args).await?,
         }
         Ok(())
+    }
+}
+
+async fn run_restore(app: &App, args: RestoreArgs) -> Result<(), CliError> {
+    if let Some(job) = &args.undo {
+        let job = crate::ids::JobId::new(job.as_str())
+            .map_err(|e| CliError::RestoreRequest(e.to_string()))?;
+        let undone = restore::undo(app, &job).await?;
+        let tables: Vec<String> = undone.tables.iter().map(ToString::to_string).collect();
+        println!(
+            "restore {job} undone: dropped its extents in {}",
+            tables.join(", ")
+        );
+        return Ok(());
+    }
+    let text = restore_request(&args)?;
+    let request = restore::request::RestoreRequestV1::parse(&text)
+        .map_err(|e| CliError::RestoreRequest(e.to_string()))?;
+    let job = request
+        .job_id
+        .clone()
+        .ok_or_else(|| CliError::RestoreRequest("no job id".to_owned()))?;
+    let queue = TaskQueue::named(
+        &app.settings.storage,
+        &app.settings.restore.request_queue,
+        RetryPolicy::default(),
+    )?;
+    queue.ensure_exists().await?;
+    queue.send(&text, None).await?;
+    println!("{job}");
+    if args.wait {
+        wait_for(app, &job).await?;
+    }
+    Ok(())
+}
+
+/// The request as JSON, exactly what the README's `az storage message put` posts.
+fn restore_request(args: &RestoreArgs) -> Result<String, CliError> {
+    let job = args.job.clone().unwrap_or_else(|| {
+        let now = time::OffsetDateTime::now_utc();
+        format!(
+            "r-{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        )
+    });
+    let mut target = serde_json::json!({
+        "clusterUri": args.target_cluster,
+        "database": args.target_database,
+    });
+    if let Some(ingest) = &args.ingest_uri {
+        target["ingestUri"] = ingest.as_str().into();
+    }
+    let mut request = serde_json::json!({"version": 1, "jobId": job, "target": target});
+    if let Some(db) = &args.source_database {
+        request["source"] = serde_json::json!({ "database": db });
+    }
+    if !args.tables.is_empty() {
+        request["tables"] = args.tables.clone().into();
+    }
+    if !args.rename.is_empty() {
+        let mut map = serde_json::Map::new();
+        for pair in &args.rename {
+            let (from, to) = pair.split_once('=').ok_or_else(|| {
+                CliError::RestoreRequest(format!("--rename {pair:?}: expected Source=Target"))
+            })?;
+            map.insert(from.to_owned(), to.into());
+        }
+        request["rename"] = map.into();
+    }
+    if let Some(what) = &args.what {
+        request["what"] = what.as_str().into();
+    }
+    if let (Some(from), Some(to)) = (&args.from_day, &args.to_day) {
+        request["window"] = serde_json::json!({"from": from, "to": to});
+    }
+    if let Some(as_of) = &args.as_of {
+        request["asOf"] = as_of.as_str().into();
+    }
+    if args.dry_run {
+        request["dryRun"] = true.into();
+    }
+    if args.append {
+        request["mode"] = "append".into();
+    }
+    Ok(request.to_string())
+}
+
+/// Prints the job's progress whenever it changes, then its report.
+async fn wait_for(app: &App, job: &crate::ids::JobId) -> Result<(), CliError> {
+    use crate::restore::state::JobStatus;
+    let mut last = String::new();
+    loop {
+        let state = match restore::load_job(app, job).await {
+            Ok(state) => state,
+            // The function has not picked the request up yet.
+            Err(RestoreError::NoSuchJob { .. }) => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let line = progress_line(&state);
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if state.status.is_final() {
+            let report = serde_json::to_string_pretty(&state.report).unwrap_or_default();
+            println!("{report}");
+            if let Some(error) = &state.error {
+                println!("error: {}", error.message);
+            }
+            return match state.status {
+                JobStatus::Succeeded | JobStatus::Planned | JobStatus::Undone => Ok(()),
+                other => Err(CliError::RestoreEnded {
+                    job: job.to_string(),
+                    status: format!("{other:?}"),
+                }),
+            };
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `[#######.............] 7/20 chunks, 690/2000 files in, 0 failed (Planning)`
+fn progress_line(state: &restore::state::RestoreJob) -> String {
+    const WIDTH: u64 = 20;
+    let t = &state.totals;
+    let filled = (state.first_open * WIDTH)
+        .checked_div(t.chunks)
+        .unwrap_or(0)
+        .min(WIDTH) as usize;
+    format!(
+        "[{}{}] {}/{} chunks, {}/{} files in, {} failed ({:?})",
+        "#".repeat(filled),
+        ".".repeat(WIDTH as usize - filled),
+        state.first_open,
+        t.chunks,
+        t.ingested_artifacts,
+        t.artifacts,
+        t.failed_artifacts,
+        state.status
+    )
+}
+
+#[cfg(test)]
+mod restore_tests {
+    use super::*;
+
+    fn args(argv: &[&str]) -> RestoreArgs {
+        let mut full = vec!["adx-backup", "restore"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Restore(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_verb_posts_the_same_request_the_queue_takes() {
+        let a = args(&[
+            "--target-cluster",
+            "https://dr.kusto.windows.net",
+            "--target-database",
+            "DR",
+            "--tables",
+            "Orders,Kinds",
+            "--rename",
+            "Kinds=Kinds2",
+            "--from-day",
+            "2026-03-01",
+            "--to-day",
+            "2026-03-02",
+            "--dry-run",
+            "--append",
+            "--job",
+            "r-cli",
+        ]);
+        let text = restore_request(&a).unwrap();
+        let r = restore::request::RestoreRequestV1::parse(&text).unwrap();
+        assert_eq!(r.job_id.unwrap().as_str(), "r-cli");
+        assert_eq!(r.tables, ["Orders", "Kinds"]);
+        assert_eq!(r.rename.len(), 1);
+        assert!(r.dry_run);
+        assert_eq!(r.mode, restore::request::Mode::Append);
+        assert!(r.window.is_some());
+        let generated = restore_request(&args(&[
+            "--target-cluster",
+            "https://dr.kusto.windows.net",
+            "--target-database",
+            "DR",
+        ]))
+        .unwrap();
+        assert!(
+            restore::request::RestoreRequestV1::parse(&generated)
+                .unwrap()
+                .job_id
+                .is_some()
+        );
+        assert!(Cli::try_parse_from(["adx-backup", "restore", "--undo", "r-1"]).is_ok());
+        assert!(Cli::try_parse_from(["adx-backup", "restore", "--wait"]).is_err());
     }
 }

@@ -58,20 +58,21 @@ fn validate_entity_name(kind: &'static str, name: &str) -> Result<(), NameError>
     Ok(())
 }
 
-/// Declares a validated Kusto entity-name newtype that (de)serializes as a plain string.
-macro_rules! entity_name {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+/// Declares a newtype over a `String` that exists only once `$validate` accepted it, and
+/// (de)serializes as a plain string, so an invalid value cannot be decoded from a message.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $error:ty, $validate:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            /// Validates `name` against Kusto's entity-name rules.
-            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-                let name = name.into();
-                validate_entity_name($kind, &name)?;
-                Ok(Self(name))
+            pub fn new(value: impl Into<String>) -> Result<Self, $error> {
+                let value = value.into();
+                let validate: fn(&str) -> Result<(), $error> = $validate;
+                validate(&value)?;
+                Ok(Self(value))
             }
 
             pub fn as_str(&self) -> &str {
@@ -80,7 +81,7 @@ macro_rules! entity_name {
         }
 
         impl TryFrom<String> for $name {
-            type Error = NameError;
+            type Error = $error;
             fn try_from(value: String) -> Result<Self, Self::Error> {
                 Self::new(value)
             }
@@ -93,7 +94,7 @@ macro_rules! entity_name {
         }
 
         impl std::str::FromStr for $name {
-            type Err = NameError;
+            type Err = $error;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::new(s)
             }
@@ -104,6 +105,13 @@ macro_rules! entity_name {
                 f.write_str(&self.0)
             }
         }
+    };
+}
+
+/// Declares a validated Kusto entity-name newtype (Kusto's entity-name rules).
+macro_rules! entity_name {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        validated_string!($(#[$doc])* $name, NameError, |name| validate_entity_name($kind, name));
     };
 }
 
@@ -138,6 +146,57 @@ pub struct TableRef {
 impl fmt::Display for TableRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// One table to harvest, and the export's `ExportedTo` the plan saw: what a harvest task
+/// carries, so the table's state learns how far its export reached without asking again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarvestRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exported_to: Option<time::OffsetDateTime>,
+}
+
+impl HarvestRef {
+    pub fn table_ref(&self) -> TableRef {
+        TableRef {
+            database: self.database.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+/// One batch of one backfill job of one table: what a batch task carries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BatchRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+    pub job: JobId,
+    pub batch: BatchId,
+}
+
+impl BatchRef {
+    pub fn table_ref(&self) -> TableRef {
+        TableRef {
+            database: self.database.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
+impl fmt::Display for BatchRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{} backfill {} batch {}",
+            self.database, self.table, self.job, self.batch
+        )
     }
 }
 
@@ -198,51 +257,10 @@ fn validate_id(
     Ok(())
 }
 
-/// Declares a validated id newtype that (de)serializes as a plain string.
+/// Declares a validated id newtype: letters, digits and `$allowed`, at most `$max` long.
 macro_rules! validated_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
-                let id = id.into();
-                validate_id($kind, &id, $max, $allowed)?;
-                Ok(Self(id))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = IdError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::new(value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::new(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        validated_string!($(#[$doc])* $name, IdError, |id| validate_id($kind, id, $max, $allowed));
     };
 }
 

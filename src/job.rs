@@ -61,6 +61,24 @@ impl<T: Serialize + DeserializeOwned> StepDoc<T> {
         })
     }
 
+    /// Reads the document at `path`; None when there is none.
+    pub async fn load_existing(
+        blobs: &BlobStore,
+        path: &str,
+    ) -> Result<Option<Self>, StorageError> {
+        match blobs.read_opt(path).await? {
+            Some((body, etag)) => Ok(Some(Self {
+                path: path.to_owned(),
+                doc: Versioned {
+                    value: serde_json::from_slice(&body)
+                        .map_err(|e| StorageError::decode(path, e))?,
+                    etag: Some(etag),
+                },
+            })),
+            None => Ok(None),
+        }
+    }
+
     pub fn state(&self) -> &T {
         &self.doc.value
     }

@@ -16,6 +16,7 @@
 //! - `ids`, `retry`, `redact`, `settings` and `telemetry` are the shared vocabulary underneath.
 
 pub mod app;
+pub mod backfill;
 pub mod cli;
 pub mod handler;
 pub mod ids;
@@ -23,6 +24,7 @@ pub mod job;
 pub mod kusto;
 pub mod protect;
 pub mod redact;
+pub mod restore;
 pub mod retry;
 pub mod settings;
 pub mod storage;

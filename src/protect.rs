@@ -19,6 +19,7 @@
 //! delivered twice finds its work done. Only objects whose names carry the configured prefix
 //! are ever altered; a table that leaves the scope keeps everything it had.
 
+pub mod coverage;
 mod ensure;
 mod error;
 mod harvest;
@@ -35,13 +36,14 @@ use futures::{StreamExt, stream};
 
 use serde::{Deserialize, Serialize};
 
+pub use ensure::current_external_table;
 pub use error::ProtectError;
 pub use plan::Delivery;
-use plan::Work;
+use plan::Picked;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
-use crate::ids::{DatabaseName, TableName, TableRef};
+use crate::ids::{DatabaseName, HarvestRef, TableName, TableRef};
 use crate::storage::state::Versioned;
 
 /// How many tables `protect` works on at once, as the queue's tasks would run side by side.
@@ -71,7 +73,7 @@ pub struct ProtectPlan {
     /// Tables to check fully (`ProtectTableV1`).
     pub tables: Vec<TableRef>,
     /// Tables whose export moved and nothing else: harvest only (`HarvestTableV1`).
-    pub harvests: Vec<TableRef>,
+    pub harvests: Vec<HarvestRef>,
     /// In scope, nothing to do.
     pub unchanged: usize,
     /// Queued by an earlier pass and not finished yet, so not queued again.
@@ -150,10 +152,10 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
 
 impl ProtectPlan {
     fn add(&mut self, db: plan::DatabasePlan) {
-        for (t, work) in db.work {
-            match work {
-                Work::Check => self.tables.push(t),
-                Work::Harvest => self.harvests.push(t),
+        for picked in db.work {
+            match picked {
+                Picked::Check(t) => self.tables.push(t),
+                Picked::Harvest(h) => self.harvests.push(h),
             }
         }
         self.unchanged += db.unchanged;
@@ -208,14 +210,21 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
     let ensured = ensure::ensure(app, t, &mut state.value).await?;
     let mut harvested = 0;
+    let mut found = Vec::new();
     if let Some(export) = &ensured.export {
+        let now = time::OffsetDateTime::now_utc();
+        found.extend(coverage::observe(&mut state.value, export, now));
         health::check(app, t, export, &mut state.value).await?;
         harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
     }
+    let backfill = request_backfill(app, t, &mut state.value).await?;
     save_done(app, t, &path, &mut state).await?;
+    let mut changes = ensured.changes;
+    changes.extend(found);
+    changes.extend(backfill);
     let outcome = TableOutcome {
         table: t.clone(),
-        changes: ensured.changes,
+        changes,
         harvested,
         protection: state.value.protection.clone(),
     };
@@ -226,7 +235,8 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
 /// The harvest alone, for a table whose export moved while nothing else changed (the plan
 /// decided so from the database-wide reads). A table that is not protected gets the full
 /// check instead: only that can tell what it needs.
-pub async fn harvest_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
+pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, ProtectError> {
+    let t = &h.table_ref();
     app.ensure_storage()
         .await
         .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
@@ -239,6 +249,11 @@ pub async fn harvest_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     };
     let export = export.clone();
     let harvested = harvest::harvest(app, t, &export, &mut state.value.harvest).await?;
+    // How far the export reached, as the plan saw it: a gap found later starts there, so it
+    // must not lag behind what this harvest cataloged.
+    if h.exported_to.is_some() && state.value.export_start_cursor.is_some() {
+        state.value.export_exported_to = h.exported_to;
+    }
     save_done(app, t, &path, &mut state).await?;
     tracing::info!(database = %t.database, table = %t.table, harvested, "table harvested");
     Ok(TableOutcome {
@@ -263,6 +278,39 @@ async fn save_done(
         .save(&app.blobs, path)
         .await
         .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))
+}
+
+/// Asks for a backfill of the table's history once its export has a StartCursor, and of
+/// every gap found since, when `AdxBackup__Backfill` is on and none was asked for yet. The task is sent before
+/// the state that remembers it is saved: a crash in between sends it again, and the backfill
+/// finds its job already planned.
+async fn request_backfill(
+    app: &App,
+    t: &TableRef,
+    state: &mut TableState,
+) -> Result<Option<String>, ProtectError> {
+    let Some(cursor) = state.start_cursor.clone() else {
+        return Ok(None);
+    };
+    let history = state.backfill_requested.as_ref() != Some(&cursor);
+    let gaps = state.gaps.len() > state.gaps_requested;
+    if !app.settings.backfill.enabled || !(history || gaps) {
+        return Ok(None);
+    }
+    app.tasks
+        .send(
+            &crate::task::Task::BackfillTableV1(t.clone()).to_json(),
+            None,
+        )
+        .await
+        .map_err(|e| ProtectError::storage(format!("queue the backfill of {t}"), e))?;
+    state.backfill_requested = Some(cursor);
+    state.gaps_requested = state.gaps.len();
+    Ok(Some(if gaps {
+        "asked for a backfill of the gaps in its coverage".to_owned()
+    } else {
+        "asked for a backfill of its history".to_owned()
+    }))
 }
 
 /// Records a permanent failure in the table's state, where `status` shows it.
@@ -301,13 +349,13 @@ async fn run_pass(app: &App, full: bool) -> Result<String, ProtectError> {
     let plan = plan(app, full, Delivery::Inline).await?;
     let mut lines = vec![plan.to_string()];
     let mut failed = plan.failures.len();
-    let checks = plan.tables.iter().map(|t| (t, Work::Check));
-    let harvests = plan.harvests.iter().map(|t| (t, Work::Harvest));
+    let checks = plan.tables.iter().map(|t| (t.clone(), None));
+    let harvests = plan.harvests.iter().map(|h| (h.table_ref(), Some(h)));
     let results: Vec<_> = stream::iter(checks.chain(harvests))
-        .map(|(t, work)| async move {
-            let done = match work {
-                Work::Check => protect_table(app, t).await,
-                Work::Harvest => harvest_table(app, t).await,
+        .map(|(t, harvest)| async move {
+            let done = match harvest {
+                None => protect_table(app, &t).await,
+                Some(h) => harvest_table(app, h).await,
             };
             (t, done)
         })
@@ -320,7 +368,7 @@ async fn run_pass(app: &App, full: bool) -> Result<String, ProtectError> {
             Err(err) => {
                 failed += 1;
                 tracing::error!(database = %t.database, table = %t.table, error = %err, "table not protected");
-                record_failure(app, t, &err).await?;
+                record_failure(app, &t, &err).await?;
                 lines.push(format!("{t}: FAILED: {err}"));
             }
         }

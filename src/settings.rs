@@ -13,16 +13,22 @@ use url::Url;
 
 use crate::ids::DatabaseName;
 
+mod backfill;
 mod kusto;
 mod protect;
+mod restore;
 mod storage;
 
+pub use backfill::BackfillSettings;
 pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
+pub use restore::RestoreSettings;
 pub use storage::{StorageAuth, StorageSettings};
 
+use backfill::load_backfill;
 use kusto::load_kusto;
 use protect::load_protect;
+use restore::load_restore;
 use storage::load_storage;
 
 /// Connection prefix of the backup storage account, in the Functions convention
@@ -87,6 +93,8 @@ pub struct Settings {
     /// Source databases to protect.
     pub databases: Vec<DatabaseName>,
     pub protect: ProtectSettings,
+    pub backfill: BackfillSettings,
+    pub restore: RestoreSettings,
     pub log_format: LogFormat,
 }
 
@@ -157,7 +165,7 @@ impl Env {
     }
 }
 
-fn parse_service_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
+pub(crate) fn parse_service_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
     let url = Url::parse(raw.trim_end_matches('/'))
         .map_err(|e| invalid(key, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -197,6 +205,19 @@ pub const KEY_REENABLE_EXPORTS: &str = "AdxBackup__ReenableExports";
 pub const KEY_FULL_PASS_INTERVAL: &str = "AdxBackup__FullPassIntervalSeconds";
 pub const KEY_CLUSTER_STORAGE_URI: &str = "AdxBackup__ClusterStorageUri";
 pub const KEY_CLUSTER_STORAGE_AUTH: &str = "AdxBackup__ClusterStorageAuth";
+pub const KEY_BACKFILL: &str = "AdxBackup__Backfill";
+pub const KEY_BACKFILL_BATCH_MAX_ROWS: &str = "AdxBackup__BackfillBatchMaxRows";
+pub const KEY_BACKFILL_MAX_CONCURRENT: &str = "AdxBackup__BackfillMaxConcurrentBatches";
+pub const KEY_BACKFILL_SPLIT_FLOOR_ROWS: &str = "AdxBackup__BackfillSplitFloorRows";
+pub const KEY_BACKFILL_POLL_SECONDS: &str = "AdxBackup__BackfillPollSeconds";
+// Restore.
+pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
+pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
+pub const KEY_RESTORE_CHUNK_BYTES: &str = "AdxBackup__RestoreChunkBytes";
+pub const KEY_RESTORE_CHUNKS_IN_FLIGHT: &str = "AdxBackup__RestoreChunksInFlight";
+pub const KEY_RESTORE_POLL: &str = "AdxBackup__RestorePollSeconds";
+pub const KEY_RESTORE_INGEST_TIMEOUT: &str = "AdxBackup__RestoreIngestTimeoutSeconds";
+pub const KEY_RESTORE_TARGETS: &str = "AdxBackup__RestoreTargets";
 /// Read by functions/protect/function.json (the timer's NCRONTAB), not by the binary.
 pub const KEY_PROTECT_SCHEDULE: &str = "AdxBackup__ProtectSchedule";
 
@@ -225,7 +246,20 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_CLUSTER_STORAGE_URI,
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
+    KEY_BACKFILL,
+    KEY_BACKFILL_BATCH_MAX_ROWS,
+    KEY_BACKFILL_MAX_CONCURRENT,
+    KEY_BACKFILL_SPLIT_FLOOR_ROWS,
+    KEY_BACKFILL_POLL_SECONDS,
     STORAGE_PREFIX,
+    // Restore.
+    KEY_RESTORE_QUEUE,
+    KEY_RESTORE_CHUNK_BLOBS,
+    KEY_RESTORE_CHUNK_BYTES,
+    KEY_RESTORE_CHUNKS_IN_FLIGHT,
+    KEY_RESTORE_POLL,
+    KEY_RESTORE_INGEST_TIMEOUT,
+    KEY_RESTORE_TARGETS,
 ];
 
 impl Settings {
@@ -234,6 +268,8 @@ impl Settings {
         Ok(Self {
             kusto: load_kusto(env)?,
             protect: load_protect(env, &storage)?,
+            backfill: load_backfill(env)?,
+            restore: load_restore(env)?,
             storage,
             databases: load_databases(env)?,
             log_format: load_log_format(env)?,
@@ -293,6 +329,8 @@ mod tests {
         assert_eq!(s.protect.export_interval, Duration::from_secs(300));
         assert_eq!(s.protect.full_pass_interval, Duration::from_secs(86_400));
         assert_eq!(s.protect.cluster_storage_uri, s.storage.blob_service_uri);
+        assert!(s.backfill.enabled, "backfill is on by default");
+        assert_eq!(s.backfill.batch_max_rows, 5_000_000);
     }
 
     #[test]
@@ -335,6 +373,11 @@ mod tests {
             (KEY_REENABLE_EXPORTS, "yes"),
             (KEY_FULL_PASS_INTERVAL, "-1"),
             (KEY_FULL_PASS_INTERVAL, "1209600"),
+            (KEY_BACKFILL, "maybe"),
+            (KEY_BACKFILL_BATCH_MAX_ROWS, "0"),
+            (KEY_BACKFILL_MAX_CONCURRENT, "two"),
+            (KEY_BACKFILL_SPLIT_FLOOR_ROWS, "99999999999"),
+            (KEY_BACKFILL_POLL_SECONDS, "0"),
         ] {
             let mut env = local();
             env.retain(|(k, _)| *k != key);

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::TableRef;
+use crate::ids::{BatchRef, ChunkId, HarvestRef, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -17,7 +17,29 @@ pub enum Task {
     ProtectTableV1(TableRef),
     /// Harvest one table's newly exported files into the catalog, nothing else: the plan saw
     /// its export move and nothing else change.
-    HarvestTableV1(TableRef),
+    HarvestTableV1(HarvestRef),
+    /// Plan the backfill of one table's history (before its export's StartCursor) into
+    /// batches, write the plan to job state, and start the first batches.
+    BackfillTableV1(TableRef),
+    /// Start the export of one backfill batch, if it is still waiting to start.
+    BackfillBatchV1(BatchRef),
+    /// Look at a running backfill export: the `poll`-th look of the batch's current attempt.
+    /// Only the look the job state expects does anything, so duplicates die out.
+    BackfillPollV1 {
+        #[serde(flatten)]
+        batch: BatchRef,
+        poll: u32,
+    },
+    // Restore.
+    /// One step of a restore job's driver; a message whose tick the job has passed is a
+    /// duplicate and does nothing.
+    RestoreJobV1 { job: JobId, tick: u64 },
+    /// One look at a restore chunk; a message whose poll the chunk has passed does nothing.
+    RestoreChunkV1 {
+        job: JobId,
+        chunk: ChunkId,
+        poll: u64,
+    },
 }
 
 /// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue
@@ -56,6 +78,11 @@ impl Task {
         match self {
             Task::ProtectTableV1(_) => "ProtectTableV1",
             Task::HarvestTableV1(_) => "HarvestTableV1",
+            Task::BackfillTableV1(_) => "BackfillTableV1",
+            Task::BackfillBatchV1(_) => "BackfillBatchV1",
+            Task::BackfillPollV1 { .. } => "BackfillPollV1",
+            Task::RestoreJobV1 { .. } => "RestoreJobV1",
+            Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }
     }
 }
@@ -63,7 +90,7 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{DatabaseName, TableName};
+    use crate::ids::{BatchId, DatabaseName, JobId, TableName};
 
     #[test]
     fn wire_shape_is_tagged_and_validated() {
@@ -79,18 +106,55 @@ mod tests {
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
         assert_eq!(Task::decode_text(&json).unwrap(), t);
         let harvest = r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders"}"#;
+        let mut h = HarvestRef {
+            database: DatabaseName::new("Sales").unwrap(),
+            table: TableName::new("Orders").unwrap(),
+            exported_to: None,
+        };
         assert_eq!(
             Task::decode_text(harvest).unwrap(),
-            Task::HarvestTableV1(TableRef {
+            Task::HarvestTableV1(h.clone())
+        );
+        h.exported_to = Some(time::macros::datetime!(2026-11-25 10:05 UTC));
+        let json = Task::HarvestTableV1(h.clone()).to_json();
+        assert_eq!(
+            json,
+            r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders","exported_to":"2026-11-25T10:05:00Z"}"#
+        );
+        assert_eq!(Task::decode_text(&json).unwrap(), Task::HarvestTableV1(h));
+        let poll = Task::BackfillPollV1 {
+            batch: BatchRef {
                 database: DatabaseName::new("Sales").unwrap(),
                 table: TableName::new("Orders").unwrap(),
-            })
+                job: JobId::new("bf-1").unwrap(),
+                batch: BatchId::new("b000002").unwrap(),
+            },
+            poll: 3,
+        };
+        let json = poll.to_json();
+        assert_eq!(
+            json,
+            r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b000002","poll":3}"#
         );
+        assert_eq!(Task::decode_text(&json).unwrap(), poll);
+        let r = Task::RestoreChunkV1 {
+            job: JobId::new("r-1").unwrap(),
+            chunk: ChunkId::new("c-000001").unwrap(),
+            poll: 3,
+        };
+        assert_eq!(
+            r.to_json(),
+            r#"{"kind":"RestoreChunkV1","job":"r-1","chunk":"c-000001","poll":3}"#
+        );
+        assert_eq!(Task::decode_text(&r.to_json()).unwrap(), r);
         for bad in [
+            r#"{"kind":"RestoreJobV1","job":"r/../x","tick":0}"#,
             r#"{"kind":"ProtectTableV9","database":"Sales","table":"Orders"}"#,
             r#"{"kind":"ProtectTableV1","database":"Sales","table":"x'); .drop table T"}"#,
             r#"{"database":"Sales","table":"Orders"}"#,
             "[]",
+            r#"{"kind":"BackfillBatchV1","database":"Sales","table":"Orders","job":"bf/../x","batch":"b1"}"#,
+            r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b1"}"#,
             "this is not a task",
             "",
         ] {

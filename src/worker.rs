@@ -15,14 +15,30 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::backfill::{self, BackfillError, BackfillReport};
+use crate::ids::{ChunkId, JobId, TableRef};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
+use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
+use crate::storage::StorageError;
 use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error(transparent)]
     Protect(#[from] ProtectError),
+    #[error(transparent)]
+    Backfill(#[from] BackfillError),
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    #[error(
+        "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
+    )]
+    Enqueue {
+        queue: String,
+        #[source]
+        source: Box<StorageError>,
+    },
     #[error("protect could not plan every database; the tables it could plan are queued:\n{plan}")]
     PlanIncomplete { plan: Box<ProtectPlan> },
 }
@@ -33,6 +49,11 @@ pub enum WorkerError {
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
     HarvestTableV1(TableOutcome),
+    Backfill(BackfillReport),
+    /// A restore step (request, job or chunk) and what it did.
+    Restore {
+        summary: String,
+    },
 }
 
 impl fmt::Display for TaskOutcome {
@@ -41,6 +62,8 @@ impl fmt::Display for TaskOutcome {
             TaskOutcome::ProtectTableV1(outcome) | TaskOutcome::HarvestTableV1(outcome) => {
                 outcome.fmt(f)
             }
+            TaskOutcome::Backfill(report) => report.fmt(f),
+            TaskOutcome::Restore { summary } => f.write_str(summary),
         }
     }
 }
@@ -53,6 +76,8 @@ pub enum Verdict {
     /// It failed for good (or for the last time); the failure is recorded where `status`
     /// shows it, and the next timer run tries the table again.
     Recorded(FailureReport),
+    /// A job's step failed for good; the failure is recorded in the job's state.
+    RecordedInJob { job: JobId, error: String },
     /// It failed transiently; another delivery may succeed.
     RetryLater(WorkerError),
     /// The message is not a task; no delivery can make it one.
@@ -75,7 +100,9 @@ pub enum Settle {
 impl Verdict {
     pub fn settle(&self, dequeue_count: u64) -> Settle {
         match self {
-            Verdict::Done(_) | Verdict::Recorded(_) => Settle::Delete,
+            Verdict::Done(_) | Verdict::Recorded(_) | Verdict::RecordedInJob { .. } => {
+                Settle::Delete
+            }
             Verdict::RetryLater(_) if dequeue_count < MAX_DEQUEUE_COUNT => Settle::Redeliver,
             Verdict::RetryLater(_) | Verdict::Poison(_) => Settle::Poison,
         }
@@ -94,6 +121,9 @@ impl fmt::Display for Verdict {
                 ),
                 None => write!(f, "{}: failed and recorded: {}", r.database, r.error),
             },
+            Verdict::RecordedInJob { job, error } => {
+                write!(f, "job {job}: failed and recorded: {error}")
+            }
             Verdict::RetryLater(err) => err.fmt(f),
             Verdict::Poison(err) => err.fmt(f),
         }
@@ -121,8 +151,17 @@ pub async fn deliver_text(app: &App, text: &str, dequeue_count: Option<u64>) -> 
 pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     let dequeue_count = dequeue_count.unwrap_or(1);
     let span = match &task {
-        Task::ProtectTableV1(t) | Task::HarvestTableV1(t) => {
+        Task::HarvestTableV1(h) => {
+            tracing::info_span!("task", kind = task.kind(), database = %h.database, table = %h.table, dequeue_count)
+        }
+        Task::ProtectTableV1(t) | Task::BackfillTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
+        }
+        Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
+            tracing::info_span!("task", kind = task.kind(), database = %b.database, table = %b.table, job = %b.job, batch = %b.batch, dequeue_count)
+        }
+        Task::RestoreJobV1 { job, .. } | Task::RestoreChunkV1 { job, .. } => {
+            tracing::info_span!("task", kind = task.kind(), job = %job, dequeue_count)
         }
     };
     async {
@@ -135,30 +174,175 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
 
 async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
     let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
-    let (t, done) = match task {
+    match task {
         Task::ProtectTableV1(t) => {
             let done = protect::protect_table(app, &t)
                 .await
                 .map(TaskOutcome::ProtectTableV1);
-            (t, done)
+            protect_verdict(app, &t, done, dequeue_count, last_delivery).await
         }
-        Task::HarvestTableV1(t) => {
-            let done = protect::harvest_table(app, &t)
+        Task::HarvestTableV1(h) => {
+            let done = protect::harvest_table(app, &h)
                 .await
                 .map(TaskOutcome::HarvestTableV1);
-            (t, done)
+            protect_verdict(app, &h.table_ref(), done, dequeue_count, last_delivery).await
         }
-    };
+        Task::BackfillTableV1(ref t) => {
+            let result = backfill::start(app, t, false).await;
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, t, None, "plan the backfill", result, last).await
+        }
+        Task::BackfillBatchV1(ref b) => {
+            let result = backfill::start_batch(app, b).await;
+            let step = format!("start batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+        Task::BackfillPollV1 { batch: ref b, poll } => {
+            let result = backfill::poll_batch(app, b, poll).await;
+            let step = format!("poll batch {}", b.batch);
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+        Task::RestoreJobV1 { job, tick } => {
+            let done = restore::drive(app, &job, tick).await;
+            restore_verdict(app, &job, None, done, last_delivery).await
+        }
+        Task::RestoreChunkV1 { job, chunk, poll } => {
+            let done = restore::step_chunk(app, &job, &chunk, poll).await;
+            restore_verdict(app, &job, Some(&chunk), done, last_delivery).await
+        }
+    }
+}
+
+/// The one failure policy, for protect and harvest: transient failures are retried by
+/// another delivery; permanent ones, and any on the last delivery, are recorded in the
+/// table's state and the message acknowledged (the next timer run retries the table).
+async fn protect_verdict(
+    app: &App,
+    t: &TableRef,
+    done: Result<TaskOutcome, ProtectError>,
+    dequeue_count: u64,
+    last_delivery: bool,
+) -> Verdict {
     match done {
         Ok(outcome) => Verdict::Done(outcome),
         Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
         Err(err) => {
             tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
                 "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
-            match protect::record_failure(app, &t, &err).await {
+            match protect::record_failure(app, t, &err).await {
                 Ok(report) => Verdict::Recorded(report),
                 Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
             }
+        }
+    }
+}
+
+/// The one policy, for backfill steps: transient failures are retried by another delivery;
+/// permanent ones, and any on the last delivery (`last` is then the task), are recorded in
+/// the job's state. A step that failed transiently on its last delivery is also sent again,
+/// as a new message after the poll interval: every backfill step is safe to repeat, and a
+/// batch must not be left waiting for a poll that never comes because Kusto was away for
+/// a while.
+async fn backfill_verdict(
+    app: &App,
+    t: &TableRef,
+    job: Option<&JobId>,
+    step: &str,
+    result: Result<BackfillReport, BackfillError>,
+    last: Option<&Task>,
+) -> Verdict {
+    match result {
+        Ok(report) => Verdict::Done(TaskOutcome::Backfill(report)),
+        Err(err) if err.is_transient() && last.is_none() => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            if let Some(task) = last.filter(|_| err.is_transient()) {
+                let delay = app.settings.backfill.poll_interval;
+                if let Err(unsent) = crate::job::follow_up(&app.tasks, task, delay).await {
+                    return Verdict::RetryLater(WorkerError::Enqueue {
+                        queue: app.settings.storage.task_queue.clone(),
+                        source: Box::new(unsent),
+                    });
+                }
+            }
+            tracing::error!(database = %t.database, table = %t.table, step, error = %err,
+                "backfill step failed for good; recorded in the job's state, message acknowledged");
+            let recorded = match job {
+                Some(job) => backfill::record_failure(app, t, job, step, &err)
+                    .await
+                    .map_err(WorkerError::from),
+                // No job yet (planning failed): the table's state shows it.
+                None => {
+                    let err = ProtectError::Unexpected {
+                        database: t.database.clone(),
+                        table: t.table.clone(),
+                        message: format!("could not {step}: {err}"),
+                    };
+                    protect::record_failure(app, t, &err)
+                        .await
+                        .map(|_| ())
+                        .map_err(WorkerError::from)
+                }
+            };
+            match recorded {
+                Ok(()) => Verdict::Recorded(FailureReport {
+                    database: t.database.clone(),
+                    table: Some(t.table.clone()),
+                    error: err.to_string(),
+                }),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded),
+            }
+        }
+    }
+}
+
+/// The one failure policy, for restore steps: transient failures are retried, the rest are
+/// recorded in the job (or its chunk) and the message acknowledged.
+async fn restore_verdict(
+    app: &App,
+    job: &JobId,
+    chunk: Option<&ChunkId>,
+    done: Result<String, RestoreError>,
+    last_delivery: bool,
+) -> Verdict {
+    match done {
+        Ok(summary) => Verdict::Done(TaskOutcome::Restore { summary }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(job = %job, chunk = ?chunk.map(ChunkId::as_str), error = %err,
+                "restore step failed for good; recorded in the job, message acknowledged");
+            match restore::record_failure(app, job, chunk, &err).await {
+                Ok(()) => Verdict::RecordedInJob {
+                    job: job.clone(),
+                    error: err.to_string(),
+                },
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
+            }
+        }
+    }
+}
+
+/// A message on the restore-request queue. A request that cannot run is recorded in its job
+/// as Rejected and acknowledged; only a failure to reach storage is retried.
+pub async fn deliver_restore_request(
+    app: &App,
+    message: &Value,
+    message_id: Option<&str>,
+    dequeue_count: Option<u64>,
+) -> Verdict {
+    let last_delivery = dequeue_count.unwrap_or(1) >= MAX_DEQUEUE_COUNT;
+    match restore::accept(app, message, message_id).await {
+        Ok(accepted) => Verdict::Done(TaskOutcome::Restore {
+            summary: match accepted.rejected {
+                Some(reason) => format!("restore {}: rejected: {reason}", accepted.job),
+                None => format!("restore {}: accepted", accepted.job),
+            },
+        }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "restore request could not be recorded");
+            Verdict::RetryLater(err.into())
         }
     }
 }

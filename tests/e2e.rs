@@ -9,18 +9,30 @@
 
 mod harness;
 
+#[path = "e2e/backfill.rs"]
+mod backfill;
 #[path = "e2e/backup_content.rs"]
 mod backup_content;
+#[path = "e2e/backup_policies.rs"]
+mod backup_policies;
 #[path = "e2e/handler.rs"]
 mod handler;
+#[path = "e2e/infra.rs"]
+mod infra;
 #[path = "e2e/jobs.rs"]
 mod jobs;
 #[path = "e2e/kusto_client.rs"]
 mod kusto_client;
+#[path = "e2e/package.rs"]
+mod package;
 #[path = "e2e/protect.rs"]
 mod protect;
+#[path = "e2e/protect_guarantees.rs"]
+mod protect_guarantees;
 #[path = "e2e/protect_scale.rs"]
 mod protect_scale;
+#[path = "e2e/restore.rs"]
+mod restore;
 #[path = "e2e/run_local.rs"]
 mod run_local;
 #[path = "e2e/storage.rs"]

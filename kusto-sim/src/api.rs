@@ -72,6 +72,8 @@ impl Sim {
 
     /// Runs a management command in-process, as `/v1/rest/mgmt` would.
     pub async fn mgmt(&self, db: &str, csl: &str) -> Result<ResultTable, SimError> {
+        self.backend
+            .record_in_process(LoggedCommand::new("mgmt", db, csl));
         match commands::execute(&self.backend, db, csl).await? {
             MgmtResult::Command(t) => Ok(t),
             MgmtResult::Query(q) => Ok(q.primary),
@@ -80,6 +82,8 @@ impl Sim {
 
     /// Runs a query in-process, as `/v2/rest/query` would.
     pub async fn query(&self, db: &str, csl: &str) -> Result<QueryOutcome, SimError> {
+        self.backend
+            .record_in_process(LoggedCommand::new("query", db, csl));
         query_runner::run(&self.backend, db, csl, &Limits::default()).await
     }
 

@@ -92,6 +92,11 @@ impl Backend {
         self.log.record(entry);
     }
 
+    /// Logs a text run in-process (not a request) to the command-log file only.
+    pub(crate) fn record_in_process(&self, entry: LoggedCommand) {
+        self.log.record_in_process(entry);
+    }
+
     pub(crate) fn operation_latency(&self) -> Duration {
         Duration::from_millis(self.faults().config.operation_latency_ms)
     }

@@ -1,7 +1,9 @@
 //! The request log: every command text received, kept in memory and, when configured,
-//! appended to a JSON-lines file (`{"endpoint":"mgmt|query","db":"..","csl":".."}`).
-//! Hidden string literals (`h'..'`, usually connection strings with secrets) are logged as
-//! `h'*****'`.
+//! appended to a JSON-lines file (`{"endpoint":"mgmt|query","db":"..","csl":".."}`, plus
+//! `"refused":".."` when kusto-sim's own parser refused the text). The file also gets the
+//! texts run in-process (`Sim::mgmt`, `Sim::query`), so Microsoft's parser checks every text
+//! kusto-sim accepted in any test, not only what came over HTTP. Hidden string literals
+//! (`h'..'`, usually connection strings with secrets) are logged as `h'*****'`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +16,23 @@ pub struct LoggedCommand {
     pub endpoint: String,
     pub db: String,
     pub csl: String,
+    /// Why kusto-sim's own parser refused the text (a syntax error, or valid Kusto it does not
+    /// implement). A refused text proves nothing about Kusto's grammar, so the parser check
+    /// skips it; every accepted text must parse in Microsoft's parser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl LoggedCommand {
+    /// An entry for `csl`, marked refused when kusto-sim's parser does not accept it.
+    pub fn new(endpoint: &str, db: &str, csl: &str) -> Self {
+        Self {
+            endpoint: endpoint.to_string(),
+            db: db.to_string(),
+            csl: csl.to_string(),
+            refused: crate::parse::refusal(csl),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +57,15 @@ impl CommandLog {
         }
         if let Ok(mut entries) = self.entries.lock() {
             entries.push(entry);
+        }
+    }
+
+    /// Keeps `entry` in the file only: texts run in-process are not requests, so
+    /// [`CommandLog::entries`] (what came over HTTP) does not list them.
+    pub fn record_in_process(&self, mut entry: LoggedCommand) {
+        entry.csl = crate::lexer::redact_hidden(&entry.csl);
+        if let Some(path) = &self.file {
+            self.append(path, &entry);
         }
     }
 

@@ -97,6 +97,8 @@ pub(crate) async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     tokio::time::sleep(sim.operation_latency()).await;
     let outcome = export_window(sim, db, &start).await;
     let now = sim.now();
+    let faults = sim.faults().config.clone();
+    let lag = Duration::from_millis(faults.artifact_report_lag_ms);
     let mut cluster = sim.cluster();
     let Ok(export) = cluster
         .database_mut(db)
@@ -107,10 +109,12 @@ pub(crate) async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     export.is_running = false;
     match outcome {
         Ok(files) => {
+            let reported = now - i64::try_from(lag.as_nanos() / 100).unwrap_or(i64::MAX);
             report.artifacts = files.len();
             report.records = files.iter().map(|f| f.num_records).sum();
             export.artifacts.extend(files.into_iter().map(|f| Artifact {
-                timestamp: now,
+                timestamp: reported,
+                timestamp_missing: faults.artifact_timestamps_missing,
                 external_table: start.ext.name.clone(),
                 path: f.path,
                 num_records: f.num_records,

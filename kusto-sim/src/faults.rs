@@ -27,6 +27,12 @@ pub struct FaultConfig {
     /// Container URLs (`http://host/account/container`) the cluster's identity is refused:
     /// every read, write and list there fails as storage's 403 makes it fail.
     pub deny_storage: Vec<String>,
+    /// How far before the end of its run an exported artifact's `Timestamp` lies: a run's
+    /// files show up in `exported-artifacts` stamped earlier than files already listed.
+    pub artifact_report_lag_ms: u64,
+    /// Lists a run's artifacts with a null `Timestamp`: the column is nullable like every
+    /// Kusto column, and a reader must not trust it to be set.
+    pub artifact_timestamps_missing: bool,
 }
 
 #[derive(Debug)]

@@ -7,6 +7,21 @@ pub mod query;
 use crate::error::SimError;
 use crate::lexer::{Tok, Token, tokenize};
 
+/// Why kusto-sim's parser refuses `text` (a management command when it starts with `.`, else a
+/// query): a syntax error, or valid Kusto that kusto-sim does not implement. `None` when it
+/// parses; errors found later, while running, are not refusals of the text.
+pub fn refusal(text: &str) -> Option<String> {
+    let parsed = if text.trim_start().starts_with('.') {
+        command::parse_command(text).map(drop)
+    } else {
+        query::parse_query(text).map(drop)
+    };
+    match parsed {
+        Err(e @ (SimError::Syntax(_) | SimError::NotSupported(_))) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
 /// A cursor over the tokens of one request text.
 pub struct Parser<'a> {
     pub text: &'a str,

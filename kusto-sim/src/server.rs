@@ -96,16 +96,12 @@ async fn respond(
 ) -> Result<Json, SimError> {
     authorize(sim, headers)?;
     let req = decode(body)?;
-    sim.record(LoggedCommand {
-        endpoint: if endpoint == Endpoint::Mgmt {
-            "mgmt"
-        } else {
-            "query"
-        }
-        .to_string(),
-        db: req.db.clone(),
-        csl: req.csl.clone(),
-    });
+    let endpoint_name = if endpoint == Endpoint::Mgmt {
+        "mgmt"
+    } else {
+        "query"
+    };
+    sim.record(LoggedCommand::new(endpoint_name, &req.db, &req.csl));
     let kind = if endpoint == Endpoint::Mgmt {
         "Management"
     } else {

@@ -13,6 +13,8 @@ pub enum Function {
     Protect,
     /// Queue trigger on the task queue: one fan-out step per message.
     Tasks,
+    /// Queue trigger on the restore-request queue: one restore job per message.
+    Restore,
 }
 
 /// The trigger binding a function reads.
@@ -40,13 +42,14 @@ pub enum FunctionError {
 }
 
 impl Function {
-    pub const ALL: [Function; 2] = [Function::Protect, Function::Tasks];
+    pub const ALL: [Function; 3] = [Function::Protect, Function::Tasks, Function::Restore];
 
     /// The folder name under `functions/`, which is also the route.
     pub fn name(self) -> &'static str {
         match self {
             Function::Protect => "protect",
             Function::Tasks => "tasks",
+            Function::Restore => "restore",
         }
     }
 
@@ -55,13 +58,14 @@ impl Function {
         match self {
             Function::Protect => "timer",
             Function::Tasks => "task",
+            Function::Restore => "request",
         }
     }
 
     pub fn trigger(self) -> Trigger {
         match self {
             Function::Protect => Trigger::Timer,
-            Function::Tasks => Trigger::Queue,
+            Function::Tasks | Function::Restore => Trigger::Queue,
         }
     }
 
@@ -80,6 +84,15 @@ impl Function {
                 worker::fan_out_protect(app).await?.to_string(),
             )),
             Function::Tasks => answer(worker::deliver(app, value, inv.dequeue_count()).await),
+            Function::Restore => answer(
+                worker::deliver_restore_request(
+                    app,
+                    value,
+                    inv.metadata_str("Id").as_deref(),
+                    inv.dequeue_count(),
+                )
+                .await,
+            ),
         }
     }
 }
@@ -89,7 +102,7 @@ impl Function {
 /// poison it after the last delivery.
 fn answer(verdict: Verdict) -> Result<InvocationResponse, FunctionError> {
     match verdict {
-        Verdict::Done(_) | Verdict::Recorded(_) => {
+        Verdict::Done(_) | Verdict::Recorded(_) | Verdict::RecordedInJob { .. } => {
             Ok(InvocationResponse::with_log(verdict.to_string()))
         }
         Verdict::RetryLater(err) => Err(err.into()),

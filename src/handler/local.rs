@@ -3,7 +3,8 @@
 //! queue trigger, with the host's rules: a message is deleted once its task succeeds, becomes
 //! visible again after `retry_after` when it fails, and moves to `<queue>-poison` once it has
 //! failed [`MAX_DEQUEUE_COUNT`] times. Messages that are not tasks at all go to the poison
-//! queue at once: no retry can make them one.
+//! queue at once: no retry can make them one. A second poller plays the `restore` trigger on
+//! the restore-request queue, with the same rules.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,14 @@ pub async fn run(app: Arc<App>, opts: LocalOptions) -> Result<(), StorageError> 
     app.ensure_storage().await?;
     let poison = app.tasks.poison_queue()?;
     poison.ensure_exists().await?;
+    let requests = TaskQueue::named(
+        &app.settings.storage,
+        &app.settings.restore.request_queue,
+        crate::retry::RetryPolicy::default(),
+    )?;
+    requests.ensure_exists().await?;
+    let requests_poison = requests.poison_queue()?;
+    requests_poison.ensure_exists().await?;
     tracing::info!(
         every_s = opts.protect_every.as_secs(),
         queue = app.tasks.name(),
@@ -40,6 +49,7 @@ pub async fn run(app: Arc<App>, opts: LocalOptions) -> Result<(), StorageError> 
     tokio::select! {
         _ = timer(&app, opts.protect_every) => {}
         _ = poll(&app, &poison, opts.retry_after) => {}
+        _ = poll_requests(&app, &requests, &requests_poison, opts.retry_after) => {}
         _ = super::shutdown_signal() => tracing::info!("run-local stopping"),
     }
     Ok(())
@@ -68,6 +78,65 @@ async fn poll(app: &App, poison: &TaskQueue, retry_after: Duration) {
                 tracing::error!(error = %err, "could not read the task queue; polling again shortly");
                 tokio::time::sleep(IDLE_POLL).await;
             }
+        }
+    }
+}
+
+async fn poll_requests(app: &App, requests: &TaskQueue, poison: &TaskQueue, retry_after: Duration) {
+    loop {
+        let taken = match requests.receive(BATCH, retry_after).await {
+            Ok(batch) => {
+                let taken = batch.len();
+                for msg in batch {
+                    if let Err(err) = handle_request(app, requests, poison, msg).await {
+                        tracing::error!(error = %err, "could not settle a restore request; it will be delivered again");
+                    }
+                }
+                taken
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the restore queue; polling again shortly");
+                0
+            }
+        };
+        if taken == 0 {
+            tokio::time::sleep(IDLE_POLL).await;
+        }
+    }
+}
+
+/// A restore request: the worker files it as a job (or a rejected one) and says how to settle.
+async fn handle_request(
+    app: &App,
+    requests: &TaskQueue,
+    poison: &TaskQueue,
+    msg: ReceivedMessage,
+) -> Result<(), StorageError> {
+    let text = match &msg.text {
+        Ok(text) => text.clone(),
+        Err(undecodable) => undecodable.raw.clone(),
+    };
+    let dequeue_count = u64::from(msg.dequeue_count);
+    let verdict = worker::deliver_restore_request(
+        app,
+        &serde_json::Value::String(text.clone()),
+        Some(&msg.id),
+        Some(dequeue_count),
+    )
+    .await;
+    match verdict.settle(dequeue_count) {
+        Settle::Delete => {
+            tracing::info!(message_id = %msg.id, outcome = %verdict, "restore request settled");
+            requests.delete(&msg.id, &msg.pop_receipt).await
+        }
+        Settle::Redeliver => {
+            tracing::warn!(message_id = %msg.id, dequeue_count, error = %verdict, "restore request failed; it will be delivered again");
+            Ok(())
+        }
+        Settle::Poison => {
+            tracing::error!(message_id = %msg.id, error = %verdict, "restore request moved to the poison queue");
+            poison.send(&text, None).await?;
+            requests.delete(&msg.id, &msg.pop_receipt).await
         }
     }
 }

@@ -15,14 +15,16 @@ mod export;
 mod ingest;
 pub mod literal;
 mod query;
+mod restore;
 
 pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
-    create_or_alter_continuous_export, create_or_alter_external_table, disable_continuous_export,
-    drop_continuous_export, drop_external_table, enable_continuous_export, export_async_to_table,
-    find_continuous_export, find_external_table, show_continuous_export,
-    show_continuous_export_failures, show_continuous_exports, show_exported_artifacts,
-    show_external_tables, show_operation, show_operation_details, show_operations,
+    alter_external_table, create_external_table, create_or_alter_continuous_export,
+    disable_continuous_export, drop_continuous_export, drop_external_table,
+    enable_continuous_export, export_async_to_table, find_continuous_export, find_external_table,
+    show_continuous_export, show_continuous_export_failures, show_continuous_exports,
+    show_exported_artifacts, show_external_tables, show_operation, show_operation_details,
+    show_operations,
 };
 pub use ingest::{
     IngestProps, drop_extents_tagged, ingest_async, ingest_inline, set_or_append, show_capacity,
@@ -32,6 +34,10 @@ pub use literal::{
     datetime_literal, ident, obfuscated_string_literal, string_literal, timespan_literal,
 };
 pub use query::{Query, QueryBuilder};
+pub use restore::{
+    create_merge_table, get_ingestion_resources, get_kusto_identity_token,
+    show_table_extents_tag_contains,
+};
 
 use crate::ids::{DatabaseName, TableName};
 

@@ -111,7 +111,7 @@ pub enum KustoError {
     },
 
     #[error(
-        "the app's identity may not run {ctx} (HTTP 403): {message}. Grant it the role the command needs on the database (Database Admin for protect and backfill, Database Ingestor or Admin on a restore target, AllDatabasesAdmin to create managed-identity external tables), e.g. `.add database ['{db}'] admins ('aadapp=<client id>;<tenant id>')`",
+        "the app's identity may not run {ctx} (HTTP 403): {message}. Grant it the role the command needs on the database (Database Admin on each source database for protect and backfill, Database Ingestor or Admin on a restore target; docs/deploy.md lists each command's role), e.g. `.add database ['{db}'] admins ('aadapp=<client id>;<tenant id>')`",
         db = ctx.database
     )]
     Forbidden {

@@ -1,7 +1,10 @@
 //! Keep a table's external table and continuous export in place and in step with the table.
 //!
 //! Reads first, writes only on a difference, so a run that finds everything in place sends
-//! no `.create-or-alter`. The external table's DocString carries a fingerprint of its
+//! no command that changes anything. The external table is created with `.create` when
+//! missing and changed with `.alter` when it differs, never with `.create-or-alter`: for a
+//! table whose connection string uses a managed identity that one needs AllDatabasesAdmin,
+//! the other two only Database User and Table Admin (docs/deploy.md). The external table's DocString carries a fingerprint of its
 //! definition: a changed table schema (a column added) changes the fingerprint and the
 //! external table is altered. The export's query is the whole table, so it follows the
 //! table's schema by itself once the external table matches again; until then its runs fail
@@ -93,14 +96,20 @@ pub async fn ensure(
                 doc_string: format!("{DOC_MARKER}{fingerprint}"),
                 ..spec
             };
-            Step::table(t, "create the external table")
-                .mgmt(&app.kusto, &command::create_or_alter_external_table(&spec))
-                .await?;
-            let verb = if existing.is_some() {
-                "updated"
+            let (verb, step, cmd) = if existing.is_some() {
+                (
+                    "updated",
+                    "alter the external table",
+                    command::alter_external_table(&spec),
+                )
             } else {
-                "created"
+                (
+                    "created",
+                    "create the external table",
+                    command::create_external_table(&spec),
+                )
             };
+            Step::table(t, step).mgmt(&app.kusto, &cmd).await?;
             changes.push(format!("{verb} external table {}", names.external));
         }
     }
@@ -122,6 +131,19 @@ pub async fn ensure(
         changes,
         export: Some(export),
     })
+}
+
+/// The table's external table as protect defines it now (columns, partition, location),
+/// for an export that must write exactly where the continuous export writes.
+pub async fn current_external_table(
+    app: &App,
+    t: &TableRef,
+) -> Result<ExternalTableSpec, ProtectError> {
+    let columns = table_columns(app, t).await?;
+    let partition = choose_partition(app, t, &columns).map_err(|reason| unexpected(t, reason))?;
+    let names = object_names(&app.settings.protect.object_prefix, &t.table)
+        .map_err(|e| unexpected(t, format!("cannot name its backup objects: {e}")))?;
+    Ok(external_table_spec(app, t, &names, columns, partition))
 }
 
 fn unprotected(state: &mut TableState, reason: String) -> Ensured {
@@ -273,6 +295,7 @@ fn external_table_spec(
         folder: "adx-backup".to_owned(),
         file_extension: ".parquet".to_owned(),
         doc_string: String::new(),
+        name_prefix: None,
     }
 }
 
@@ -435,6 +458,7 @@ mod tests {
             folder: "adx-backup".into(),
             file_extension: ".parquet".into(),
             doc_string: String::new(),
+            name_prefix: None,
         };
         // The first 16 hex digits of the sha256 of this JSON text, computed outside this code:
         // {"columns":[["Timestamp","datetime"],["Id","long"]],"partition":"Timestamp","storage_uri":"https://acct.blob.core.windows.net/backup/data/Sales/Events;managed_identity=system"}

@@ -72,6 +72,7 @@ async fn new_artifacts(
     // Paths taken in this harvest: one listing can repeat a file, and a linear scan per row
     // would make a large backlog quadratic.
     let mut taken = HashSet::new();
+    let unknown_time = h.watermark.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     for row in rows {
         let Some(located) =
             app.layout
@@ -92,7 +93,9 @@ async fn new_artifacts(
             source: ArtifactSource::ContinuousExport {
                 export: export.clone(),
             },
-            produced_at: row.timestamp.unwrap_or_else(OffsetDateTime::now_utc),
+            // No time from Kusto: the watermark (the epoch before the first), never the
+            // present, which would move the watermark past files not yet listed.
+            produced_at: row.timestamp.unwrap_or(unknown_time),
         });
     }
     Ok(fresh)

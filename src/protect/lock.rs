@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::ProtectError;
 use crate::app::App;
+use crate::storage::StorageError;
 use crate::storage::blob::ETag;
 
 /// As long as the Functions host lets one invocation run (host.json functionTimeout).
@@ -43,8 +44,15 @@ impl RunLock {
         let written = match current {
             None => app.blobs.create_new(&path, body).await,
             Some((raw, etag)) => {
-                let held: Option<LockDoc> = serde_json::from_slice(&raw).ok();
-                if let Some(held) = held.filter(|h| h.expires_at > OffsetDateTime::now_utc()) {
+                // Not a lock this version wrote: taking it over could run two protects at once,
+                // so stop and say which blob to look at.
+                let held: LockDoc = serde_json::from_slice(&raw).map_err(|e| {
+                    ProtectError::storage(
+                        "read the protect run lock (delete the blob if no protect run is going on)",
+                        StorageError::decode(&path, e),
+                    )
+                })?;
+                if held.expires_at > OffsetDateTime::now_utc() {
                     tracing::info!(holder = %held.holder, expires_at = %held.expires_at, "protect lock is held; skipping this run");
                     return Ok(None);
                 }

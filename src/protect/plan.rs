@@ -8,8 +8,9 @@
 //! ETag condition. A table gets a task only when:
 //!
 //! - it is new, its schema or the settings that shape its objects changed, it is not
-//!   protected, its external table or export is missing, different, disabled or failing
-//!   (a full check, `ProtectTableV1`), or
+//!   protected, its external table or export is missing, different, disabled or failing, or
+//!   its export reports a StartCursor the table's state has not recorded (the first starts
+//!   the history's backfill; a moved one is a gap to record) (a full check, `ProtectTableV1`), or
 //! - its export's `ExportedTo` moved since the last harvest (a harvest, `HarvestTableV1`).
 //!
 //! A queued table is marked in the summary; while its task has neither finished nor failed
@@ -20,6 +21,7 @@
 //! 14 days Kusto keeps them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
@@ -30,7 +32,7 @@ use super::ensure::{self, ObjectNames};
 use super::state::TableState;
 use super::{ProtectError, scope};
 use crate::app::App;
-use crate::ids::{DatabaseName, TableName, TableRef};
+use crate::ids::{DatabaseName, HarvestRef, TableName, TableRef};
 use crate::kusto::{ContinuousExportRow, Step, command};
 use crate::storage::StorageError;
 use crate::storage::state::Versioned;
@@ -82,10 +84,11 @@ struct Seen {
     /// The export was enabled and its last run had not failed: the health the check recorded
     /// is still right while the export stays so.
     export_ok: bool,
-    /// The table's state holds the export's StartCursor (the backfill starts from it); until
-    /// it does, an export that reports one needs a check to record it.
+    /// The export's StartCursor the table's state recorded (None: none yet). An export that
+    /// reports another needs a check: the first one starts the history's backfill, a moved
+    /// one is a gap in coverage to record and backfill.
     #[serde(default)]
-    start_cursor_known: bool,
+    start_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +117,7 @@ enum TaskSeen {
     Finished {
         doc: Option<String>,
         export_ok: bool,
-        start_cursor_known: bool,
+        start_cursor: Option<String>,
     },
     Failed,
     Pending,
@@ -130,10 +133,42 @@ pub enum Delivery {
     Inline,
 }
 
+/// One table the plan picked, with what its task carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Picked {
+    Check(TableRef),
+    Harvest(HarvestRef),
+}
+
+impl Picked {
+    fn table(&self) -> &TableName {
+        match self {
+            Picked::Check(t) => &t.table,
+            Picked::Harvest(h) => &h.table,
+        }
+    }
+
+    fn task(&self) -> Task {
+        match self {
+            Picked::Check(t) => Task::ProtectTableV1(t.clone()),
+            Picked::Harvest(h) => Task::HarvestTableV1(h.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Picked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Picked::Check(t) => t.fmt(f),
+            Picked::Harvest(h) => h.table_ref().fmt(f),
+        }
+    }
+}
+
 /// The plan of one database.
 #[derive(Debug, Default)]
 pub struct DatabasePlan {
-    pub work: Vec<(TableRef, Work)>,
+    pub work: Vec<Picked>,
     /// In scope, and nothing to do.
     pub unchanged: usize,
     /// Queued earlier and not finished yet; not queued again.
@@ -190,19 +225,24 @@ pub async fn plan_database(
         };
         match work {
             Some(work) => {
+                let exported_to = seen.export.and_then(|e| e.exported_to);
                 entry.queued = Some(Queued {
                     at: now,
                     work,
                     fingerprint: seen.fingerprint,
-                    exported_to: seen.export.and_then(|e| e.exported_to),
+                    exported_to,
                 });
-                plan.work.push((
-                    TableRef {
+                plan.work.push(match work {
+                    Work::Check => Picked::Check(TableRef {
                         database: db.clone(),
                         table: table.clone(),
-                    },
-                    work,
-                ));
+                    }),
+                    Work::Harvest => Picked::Harvest(HarvestRef {
+                        database: db.clone(),
+                        table: table.clone(),
+                        exported_to,
+                    }),
+                });
             }
             None if !in_flight => plan.unchanged += 1,
             None => {}
@@ -214,8 +254,8 @@ pub async fn plan_database(
         Delivery::Inline => None,
     };
     if let Some((first_unsent, _)) = &unsent {
-        for (t, _) in &plan.work[*first_unsent..] {
-            if let Some(entry) = tables.get_mut(&t.table) {
+        for picked in &plan.work[*first_unsent..] {
+            if let Some(entry) = tables.get_mut(picked.table()) {
                 entry.queued = None;
             }
         }
@@ -236,7 +276,7 @@ pub async fn plan_database(
         Some((first_unsent, err)) => Err(ProtectError::storage(
             format!(
                 "queue the task of {} ({} of {} queued; the next run queues the rest)",
-                plan.work[first_unsent].0,
+                plan.work[first_unsent],
                 first_unsent,
                 plan.work.len()
             ),
@@ -246,14 +286,10 @@ pub async fn plan_database(
 }
 
 /// Sends one task per picked table; on a failure, the index of the first table not sent.
-async fn send(app: &App, work: &[(TableRef, Work)]) -> Result<(), (usize, StorageError)> {
-    for (i, (t, w)) in work.iter().enumerate() {
-        let task = match w {
-            Work::Check => Task::ProtectTableV1(t.clone()),
-            Work::Harvest => Task::HarvestTableV1(t.clone()),
-        };
+async fn send(app: &App, work: &[Picked]) -> Result<(), (usize, StorageError)> {
+    for (i, picked) in work.iter().enumerate() {
         app.tasks
-            .send(&task.to_json(), None)
+            .send(&picked.task().to_json(), None)
             .await
             .map_err(|e| (i, e))?;
     }
@@ -339,7 +375,8 @@ async fn external_docs(
     Ok(out)
 }
 
-/// The settings every table's objects depend on; a change re-checks every table once.
+/// The settings every table's objects depend on, and whether backfill is on (a table's check
+/// asks for its backfill); a change re-checks every table once.
 fn settings_text(app: &App) -> String {
     let p = &app.settings.protect;
     serde_json::json!({
@@ -349,6 +386,7 @@ fn settings_text(app: &App) -> String {
         "reenable": p.reenable_exports,
         "storage": p.cluster_storage_uri.as_str(),
         "auth": p.cluster_storage_auth,
+        "backfill": app.settings.backfill.enabled,
     })
     .to_string()
 }
@@ -422,7 +460,10 @@ fn task_seen(state: Option<&TableState>, queued_at: OffsetDateTime) -> TaskSeen 
                 .health
                 .as_ref()
                 .is_some_and(|h| !h.disabled && h.last_run_result.as_deref() != Some("Failed")),
-            start_cursor_known: state.start_cursor.is_some(),
+            start_cursor: state
+                .export_start_cursor
+                .as_ref()
+                .map(|c| c.as_str().to_owned()),
         }
     } else {
         TaskSeen::Pending
@@ -438,14 +479,14 @@ fn settle(entry: &mut TableEntry, seen: Option<&TaskSeen>, now: OffsetDateTime) 
         Some(TaskSeen::Finished {
             doc,
             export_ok,
-            start_cursor_known,
+            start_cursor,
         }) => {
             entry.checked = Some(Seen {
                 fingerprint: queued.fingerprint,
                 exported_to: queued.exported_to,
                 doc: doc.clone(),
                 export_ok: *export_ok,
-                start_cursor_known: *start_cursor_known,
+                start_cursor: start_cursor.clone(),
             });
             false
         }
@@ -472,11 +513,10 @@ fn decide(entry: &TableEntry, now: &Observed<'_>, full: bool) -> Option<Work> {
     let Some(export) = now.export.filter(|e| healthy(e)) else {
         return Some(Work::Check);
     };
-    let new_start_cursor = !last.start_cursor_known
-        && export
-            .start_cursor
-            .as_deref()
-            .is_some_and(|c| !c.is_empty());
+    let new_start_cursor = export
+        .start_cursor
+        .as_deref()
+        .is_some_and(|c| !c.is_empty() && last.start_cursor.as_deref() != Some(c));
     if last.fingerprint != now.fingerprint
         || !last.export_ok
         || new_start_cursor
@@ -534,7 +574,7 @@ mod tests {
                 exported_to,
                 doc: Some("adx-backup:abc".into()),
                 export_ok: true,
-                start_cursor_known: true,
+                start_cursor: Some("1".into()),
             }),
             queued: None,
         }
@@ -618,12 +658,21 @@ mod tests {
         );
         let mut cursor_unknown = checked(Some(T0));
         if let Some(seen) = cursor_unknown.checked.as_mut() {
-            seen.start_cursor_known = false;
+            seen.start_cursor = None;
         }
         assert_eq!(
             decide(&cursor_unknown, &observed(Some(&e)), false),
             check,
             "the export's first run reported its StartCursor"
+        );
+        let recreated = ContinuousExportRow {
+            start_cursor: Some("2".into()),
+            ..e.clone()
+        };
+        assert_eq!(
+            decide(&checked(Some(T0)), &observed(Some(&recreated)), false),
+            check,
+            "the export's StartCursor moved: a gap to record"
         );
         let no_cursor_yet = ContinuousExportRow {
             start_cursor: Some(String::new()),
@@ -669,7 +718,7 @@ mod tests {
         let finished = TaskSeen::Finished {
             doc: Some("adx-backup:abc".into()),
             export_ok: true,
-            start_cursor_known: true,
+            start_cursor: Some("1".into()),
         };
         assert!(!settle(&mut entry, Some(&finished), T0));
         assert_eq!(entry, checked(Some(T0)), "what was queued is now checked");
@@ -696,10 +745,10 @@ mod tests {
             TaskSeen::Finished {
                 doc: None,
                 export_ok: false,
-                start_cursor_known: false
+                start_cursor: None
             }
         );
-        state.start_cursor = Some(crate::ids::Cursor::new("638"));
+        state.export_start_cursor = Some(crate::ids::Cursor::new("638"));
         state.health = Some(ExportHealth {
             checked_at: T0,
             lag_seconds: None,
@@ -713,7 +762,7 @@ mod tests {
             TaskSeen::Finished {
                 doc: None,
                 export_ok: true,
-                start_cursor_known: true
+                start_cursor: Some("638".into())
             }
         );
         state.last_error = Some(RecordedError {

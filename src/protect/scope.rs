@@ -18,7 +18,7 @@ pub fn in_scope(settings: &ProtectSettings, db: &DatabaseName, table: &TableName
 }
 
 /// `*` matches any run of characters, `?` exactly one; everything else matches itself.
-fn glob(pattern: &str, text: &str) -> bool {
+pub fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     // Iterative matcher with one backtrack point: linear for the patterns people write.

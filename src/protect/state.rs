@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::coverage::Gap;
 use crate::ids::TableRef;
 use crate::ids::{ColumnName, Cursor, DatabaseName, ExportName, TableName};
 
@@ -18,6 +19,21 @@ pub struct TableState {
     /// The export's StartCursor: rows at or before it are history for the backfill; rows
     /// after it are exported continuously.
     pub start_cursor: Option<Cursor>,
+    /// The StartCursor a backfill of the history was asked for (the task sent).
+    #[serde(default)]
+    pub backfill_requested: Option<Cursor>,
+    /// The StartCursor of the continuous export as last seen (it moves when the export is
+    /// re-created), and how far that export had exported (`ExportedTo`).
+    #[serde(default)]
+    pub export_start_cursor: Option<Cursor>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub export_exported_to: Option<OffsetDateTime>,
+    /// Windows the continuous export did not cover, each closed by its own backfill.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+    /// How many of `gaps` a backfill was asked for.
+    #[serde(default)]
+    pub gaps_requested: usize,
     pub harvest: HarvestState,
     pub health: Option<ExportHealth>,
     pub last_error: Option<RecordedError>,
@@ -112,6 +128,11 @@ impl TableState {
             table: t.table.clone(),
             protection: Protection::New,
             start_cursor: None,
+            backfill_requested: None,
+            export_start_cursor: None,
+            export_exported_to: None,
+            gaps: Vec::new(),
+            gaps_requested: 0,
             harvest: HarvestState::default(),
             health: None,
             last_error: None,

@@ -87,6 +87,21 @@ impl ServiceAccess {
         })
     }
 
+    /// A queue or container handed over as a URL with its own SAS (as `.get ingestion
+    /// resources` hands out the ingestion queues): its service, its name, and that SAS.
+    pub(crate) fn from_sas_url(url: &Url) -> Option<(Self, String)> {
+        let mut service_uri = url.clone();
+        service_uri.set_query(None);
+        let name = service_uri.path_segments()?.next_back()?.to_owned();
+        service_uri.path_segments_mut().ok()?.pop();
+        let access = Self {
+            service_uri,
+            credential: None,
+            sas: url.query().map(Secret::new),
+        };
+        Some((access, name))
+    }
+
     /// The URL of a container or queue directly under the service, with the SAS if any.
     /// Never log it; log [`ServiceAccess::display_url`] instead.
     pub(crate) fn resource_url(&self, name: &str) -> Url {

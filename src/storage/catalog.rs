@@ -4,7 +4,8 @@
 //! exactly-once only for the files it reports in `exported-artifacts`, and failed runs can
 //! leave stray files beside them. Each harvest appends one segment (`seg-<n>.jsonl`, one
 //! artifact per line) created with If-None-Match, so a segment is written once and two
-//! harvesters cannot both append segment n. Readers stream segments in order, a page of the
+//! harvesters cannot both append segment n. Each completed backfill batch is one segment
+//! named by its job and batch (`bf-<job>-<batch>.jsonl`), so it is cataloged at most once. Readers stream segments in order, a page of the
 //! listing and one segment at a time, so millions of artifacts never sit in memory together.
 
 use bytes::Bytes;
@@ -12,10 +13,10 @@ use futures::{Stream, StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::blob::BlobStore;
+use super::blob::{BlobStore, ListPage};
 use super::error::StorageError;
 use super::layout::Layout;
-use crate::ids::{DatabaseName, Day, ExportName, TableName};
+use crate::ids::{BatchId, DatabaseName, Day, ExportName, JobId, TableName};
 
 /// One parquet file of a table's backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +36,14 @@ pub struct Artifact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum ArtifactSource {
-    ContinuousExport { export: ExportName },
+    ContinuousExport {
+        export: ExportName,
+    },
+    /// A batch of a backfill job (history before the export's StartCursor, or a gap).
+    Backfill {
+        job: JobId,
+        batch: BatchId,
+    },
 }
 
 /// Reader and appender of the catalog of every table.
@@ -59,14 +67,47 @@ impl<'a> Catalog<'a> {
         artifacts: &[Artifact],
     ) -> Result<(), StorageError> {
         let path = self.layout.catalog_segment(db, table, seq);
+        self.create_segment(&path, artifacts).await
+    }
+
+    /// Writes the segment of backfill batch `batch`. `StorageError::Conflict` means it is
+    /// already cataloged (an earlier delivery did it); read it with [`Self::read_batch`].
+    pub async fn append_batch(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+        batch: &BatchId,
+        artifacts: &[Artifact],
+    ) -> Result<(), StorageError> {
+        let path = self.layout.backfill_catalog_segment(db, table, job, batch);
+        self.create_segment(&path, artifacts).await
+    }
+
+    /// The segment of backfill batch `batch`, if it is cataloged.
+    pub async fn read_batch(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+        batch: &BatchId,
+    ) -> Result<Option<Vec<Artifact>>, StorageError> {
+        let path = self.layout.backfill_catalog_segment(db, table, job, batch);
+        match self.blobs.read_opt(&path).await? {
+            Some((body, _)) => parse_segment(&path, &body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn create_segment(&self, path: &str, artifacts: &[Artifact]) -> Result<(), StorageError> {
         let mut body = Vec::new();
         for artifact in artifacts {
             serde_json::to_writer(&mut body, artifact)
-                .map_err(|e| StorageError::decode(&path, e))?;
+                .map_err(|e| StorageError::decode(path, e))?;
             body.push(b'\n');
         }
         self.blobs
-            .create_new(&path, Bytes::from(body))
+            .create_new(path, Bytes::from(body))
             .await
             .map(|_| ())
     }
@@ -83,6 +124,26 @@ impl<'a> Catalog<'a> {
             Some((body, _)) => parse_segment(&path, &body).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// One listing page of a table's catalog segments (continuous-export and backfill ones
+    /// alike), from `marker`: for a reader that stops between steps and resumes later.
+    pub async fn segment_page(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> Result<ListPage, StorageError> {
+        self.blobs
+            .list_page(&self.layout.catalog_dir(db, table), marker, page_size)
+            .await
+    }
+
+    /// The artifacts of the segment at `path`, as a listing names it.
+    pub async fn read_path(&self, path: &str) -> Result<Vec<Artifact>, StorageError> {
+        let (body, _) = self.blobs.read(path).await?;
+        parse_segment(path, &body)
     }
 
     /// Every artifact of a table, in append order.
@@ -109,4 +170,33 @@ fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError>
         .filter(|line| !line.is_empty())
         .map(|line| serde_json::from_slice(line).map_err(|e| StorageError::decode(path, e)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_lines_still_decode_and_backfill_lines_round_trip() {
+        // A line written before backfill existed.
+        let old = r#"{"path":"backup/Sales/T/20240115/a.parquet","day":"20240115","rows":3,"bytes":10,"source":{"kind":"ContinuousExport","export":"adxbk_T"},"produced_at":"2024-01-15T10:00:00Z"}"#;
+        let artifacts = parse_segment("seg", old.as_bytes()).unwrap();
+        assert_eq!(artifacts[0].rows, 3);
+        let backfill = Artifact {
+            source: ArtifactSource::Backfill {
+                job: JobId::new("bf-1").unwrap(),
+                batch: BatchId::new("b000001").unwrap(),
+            },
+            ..artifacts[0].clone()
+        };
+        let line = serde_json::to_string(&backfill).unwrap();
+        assert!(
+            line.contains(r#""source":{"kind":"Backfill","job":"bf-1","batch":"b000001"}"#),
+            "{line}"
+        );
+        assert_eq!(
+            parse_segment("seg", line.as_bytes()).unwrap(),
+            vec![backfill]
+        );
+    }
 }

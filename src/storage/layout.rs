@@ -11,6 +11,11 @@
 //! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
 //! <prefix>/$state/protect.lock                            one protect run at a time
 //! <prefix>/$state/plans/<database>.json                   protect's plan summary of a database
+//! <prefix>/$catalog/<database>/<table>/bf-<job>-<batch>.jsonl  a backfill batch's catalog segment
+//! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
+//! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
+//! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
+//! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
 //! ```
 //!
 //! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
@@ -20,7 +25,7 @@
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::ids::{DatabaseName, Day, TableName};
+use crate::ids::{BatchId, ChunkId, DatabaseName, Day, JobId, TableName};
 
 /// Kusto writes rows whose partition value is null into this folder.
 const KUSTO_DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
@@ -176,6 +181,76 @@ impl Layout {
     pub fn plan_summary(&self, db: &DatabaseName) -> String {
         self.join(&format!("$state/plans/{db}.json"))
     }
+
+    /// A backfill job's state: its plan, batches and progress.
+    pub fn backfill_job(&self, db: &DatabaseName, table: &TableName, job: &JobId) -> String {
+        self.join(&format!("$state/backfill/{db}/{table}/{job}.json"))
+    }
+
+    /// The catalog segment of one backfill batch. Named by the batch, so the batch is
+    /// cataloged at most once however often its completion is seen; `bf-` sorts before
+    /// `seg-`, so readers list it like any other segment.
+    pub fn backfill_catalog_segment(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+        batch: &BatchId,
+    ) -> String {
+        format!("{}bf-{job}-{batch}.jsonl", self.catalog_dir(db, table))
+    }
+
+    /// The file-name prefix of one export attempt of a backfill batch (the `namePrefix` of
+    /// its external table). The attempt is zero-padded, so no prefix is the start of another.
+    pub fn backfill_name_prefix(job: &JobId, batch: &BatchId, attempt: u32) -> String {
+        format!("{job}_{batch}_a{attempt:03}")
+    }
+
+    /// True when `path` (container-relative) is a data file of `table` whose name starts
+    /// with `name_prefix`: a file one backfill attempt wrote, in whichever day folder.
+    pub fn is_attempt_file(
+        &self,
+        path: &str,
+        db: &DatabaseName,
+        table: &TableName,
+        name_prefix: &str,
+    ) -> bool {
+        self.artifact_from_path(path, db, table).is_some()
+            && path
+                .rsplit('/')
+                .next()
+                .is_some_and(|file| file.starts_with(name_prefix))
+    }
+
+    /// The URL of a container-relative blob as the cluster sees the account, for ingestion.
+    pub fn blob_url(&self, account: &Url, container: &str, path: &str) -> Url {
+        let mut url = account.clone();
+        url.set_query(None);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(container);
+            for part in path.split('/').filter(|p| !p.is_empty()) {
+                segments.push(part);
+            }
+        }
+        url
+    }
+
+    /// A restore job's state document.
+    pub fn restore_job(&self, job: &JobId) -> String {
+        self.join(&format!("$state/restore/{job}/job.json"))
+    }
+
+    /// One chunk of a restore job.
+    pub fn restore_chunk(&self, job: &JobId, chunk: &ChunkId) -> String {
+        self.join(&format!("$state/restore/{job}/chunks/{chunk}.json"))
+    }
+
+    /// The failure report of one queued ingestion, by the source id its message carried.
+    /// Status queues are shared by every client of a cluster, so reports are kept by source
+    /// id, not by job: whoever reads the queue files them, the chunk that sent it finds it.
+    pub fn ingest_failure(&self, source_id: &uuid::Uuid) -> String {
+        self.join(&format!("$state/ingest-failures/{source_id}.json"))
+    }
 }
 
 /// Decodes `%XX` escapes of one URL path segment; None if it is not valid UTF-8.
@@ -269,5 +344,41 @@ mod tests {
             "$state/tables/Sales/Order Lines.json"
         );
         assert_eq!(layout.plan_summary(&db), "$state/plans/Sales.json");
+    }
+
+    #[test]
+    fn backfill_paths_and_attempt_files() {
+        let (db, t) = names();
+        let layout = Layout::new("backup");
+        let job = JobId::new("bf-0123456789abcdef").unwrap();
+        let batch = BatchId::new("b000007").unwrap();
+        assert_eq!(
+            layout.backfill_job(&db, &t, &job),
+            "backup/$state/backfill/Sales/Order Lines/bf-0123456789abcdef.json"
+        );
+        let segment = layout.backfill_catalog_segment(&db, &t, &job, &batch);
+        assert_eq!(
+            segment,
+            "backup/$catalog/Sales/Order Lines/bf-bf-0123456789abcdef-b000007.jsonl"
+        );
+        assert!(segment < layout.catalog_segment(&db, &t, 0));
+        let prefix = Layout::backfill_name_prefix(&job, &batch, 1);
+        assert_eq!(prefix, "bf-0123456789abcdef_b000007_a001");
+        let file = |name: &str| format!("backup/Sales/Order Lines/20240115/{name}");
+        assert!(layout.is_attempt_file(
+            &file(&format!("{prefix}_x_0_y.parquet")),
+            &db,
+            &t,
+            &prefix
+        ));
+        let later = Layout::backfill_name_prefix(&job, &batch, 10);
+        assert!(!layout.is_attempt_file(&file(&format!("{later}_x.parquet")), &db, &t, &prefix));
+        assert!(!layout.is_attempt_file(&file("other_x.parquet"), &db, &t, &prefix));
+        assert!(!layout.is_attempt_file(
+            &format!("backup/Sales/Other/20240115/{prefix}_x.parquet"),
+            &db,
+            &t,
+            &prefix
+        ));
     }
 }

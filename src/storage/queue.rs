@@ -87,6 +87,21 @@ impl TaskQueue {
         Self::with_access(access, name, retry)
     }
 
+    /// A queue given as a URL carrying its own SAS, e.g. a cluster's ingestion queue.
+    pub fn from_sas_url(url: &url::Url, retry: RetryPolicy) -> Result<Self, StorageError> {
+        let (access, name) = ServiceAccess::from_sas_url(url).ok_or_else(|| {
+            let mut shown = url.clone();
+            shown.set_query(None);
+            StorageError::refused(
+                "connect",
+                shown.as_str(),
+                "not a queue URL".to_owned(),
+                "expected https://<account>.queue.core.windows.net/<queue>?<sas>",
+            )
+        })?;
+        Self::with_access(access, &name, retry)
+    }
+
     fn with_access(
         access: ServiceAccess,
         name: &str,

@@ -8,19 +8,16 @@ use std::ops::Range;
 
 use ::parquet::basic::{LogicalType, TimeUnit, Type as PhysicalType};
 use adx_backup::app::App;
-use adx_backup::ids::{DatabaseName, TableName};
-use adx_backup::protect::{self, TableState};
+use adx_backup::protect;
 use adx_backup::retry::RetryPolicy;
-use adx_backup::storage::layout::Layout;
 use kusto_sim::FaultConfig;
 
+use crate::harness::data::{DB, table_state, timer_then_tasks};
 use crate::harness::host::FunctionsHost;
 use crate::harness::parquet::{
     Cell, ParquetFile, catalog, cataloged_rows, files_in_folder, read_backup, sorted,
 };
 use crate::harness::stack::Stack;
-
-const DB: &str = "Sales";
 
 /// A fresh stack with `create` run and the table protected, its export's first run done (it
 /// fixes StartCursor; what is ingested afterwards is exported).
@@ -250,15 +247,6 @@ async fn exports_succeed(stack: &Stack) -> u64 {
     reports.iter().map(|r| r.records).sum()
 }
 
-async fn table_state(app: &App, table: &str) -> TableState {
-    let path = Layout::new(&app.settings.storage.prefix).table_state(
-        &DatabaseName::new(DB).unwrap(),
-        &TableName::new(table).unwrap(),
-    );
-    let (body, _) = app.blobs.read(&path).await.unwrap();
-    serde_json::from_slice(&body).unwrap()
-}
-
 #[tokio::test]
 async fn rows_a_failed_export_run_missed_are_backed_up_exactly_once_after_it_recovers() {
     let (stack, app) = protected(EVENTS).await;
@@ -279,7 +267,7 @@ async fn rows_a_failed_export_run_missed_are_backed_up_exactly_once_after_it_rec
         .find_map(|r| r.error)
         .expect("the export run failed");
     protect::run_once(&app).await.unwrap();
-    let failed = table_state(&app, "Events").await.health.unwrap();
+    let failed = table_state(&app, "Events").await.unwrap().health.unwrap();
     assert_eq!(failed.last_run_result.as_deref(), Some("Failed"));
     assert_eq!(
         failed
@@ -311,7 +299,7 @@ async fn rows_a_failed_export_run_missed_are_backed_up_exactly_once_after_it_rec
     assert_eq!(exports_succeed(&stack).await, 0);
     protect::run_once(&app).await.unwrap();
 
-    let state = table_state(&app, "Events").await;
+    let state = table_state(&app, "Events").await.unwrap();
     let health = state.health.unwrap();
     assert_eq!(health.last_run_result.as_deref(), Some("Completed"));
     assert_eq!(
@@ -343,22 +331,11 @@ async fn rows_a_failed_export_run_missed_are_backed_up_exactly_once_after_it_rec
 /// What the Functions host's timer passes once it has run before.
 const LAST_RUN: &str = "2026-11-25T10:00:00+00:00";
 
-/// The protect timer firing, then the task queue worked by the host until it is empty. The
-/// timer must succeed and the one task must end done, not poisoned. Returns how many
-/// deliveries failed (and were redelivered).
-async fn timer_then_tasks(host: &FunctionsHost, app: &App, last: Option<&str>) -> usize {
-    let verdict = host
-        .invoke_timer("protect", "timer", last, last.is_some())
-        .await;
-    assert!(verdict.succeeded(), "protect timer failed: {}", verdict.raw);
-    let poison = app.tasks.poison_queue().unwrap();
-    let report = host.drive_queue("tasks", "task", &app.tasks, &poison).await;
-    assert_eq!(
-        (report.succeeded, report.poisoned),
-        (1, 0),
-        "{:?}",
-        report.logs
-    );
+/// The protect timer firing, then the task queue worked by the host until it is empty: the one
+/// task must end done. Returns how many deliveries failed (and were redelivered).
+async fn protect_one_table(host: &FunctionsHost, app: &App, last: Option<&str>) -> usize {
+    let report = timer_then_tasks(host, app, last).await;
+    assert_eq!(report.succeeded, 1, "{:?}", report.logs);
     report.failed_attempts
 }
 
@@ -398,7 +375,7 @@ async fn protect_through_the_task_queue_under_throttling_errors_and_slow_exports
     stack.sim.state().set_faults(faults.clone());
     let before = stack.commands().len();
 
-    let mut failed_deliveries = timer_then_tasks(&host, &app, None).await;
+    let mut failed_deliveries = protect_one_table(&host, &app, None).await;
     exports_succeed(&stack).await;
     for batch in 0..2 {
         ingest_events(&stack, batch * 10..batch * 10 + 10).await;
@@ -407,12 +384,12 @@ async fn protect_through_the_task_queue_under_throttling_errors_and_slow_exports
         // harvest sees them depends on the retries it met; the backup must end exact anyway.
         let (exported, failed) = tokio::join!(
             exports_succeed(&stack),
-            timer_then_tasks(&host, &app, Some(LAST_RUN))
+            protect_one_table(&host, &app, Some(LAST_RUN))
         );
         assert_eq!(exported, 10);
         failed_deliveries += failed;
     }
-    failed_deliveries += timer_then_tasks(&host, &app, Some(LAST_RUN)).await;
+    failed_deliveries += protect_one_table(&host, &app, Some(LAST_RUN)).await;
 
     // The handler sends one request at a time, so a command fails for good only when all its
     // attempts meet faults in a row. This seed never faults that many requests in a row:

@@ -130,7 +130,15 @@ async fn serve_starts_with_the_example_settings_and_survives_bad_requests() {
         .post("tasks", br#"{"Data":{"queue":"x"},"Metadata":{}}"#.to_vec())
         .await;
     assert_eq!(wrong_binding.status, 500);
-    assert!(wrong_binding.raw.contains("task"), "{}", wrong_binding.raw);
+    let error = wrong_binding.body.as_ref().map(|b| b["error"].clone());
+    assert!(
+        error
+            .as_ref()
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| e.ends_with(r#"no binding named "task" in Data (found: queue)"#)),
+        "{}",
+        wrong_binding.raw
+    );
 
     let malformed_task = host
         .invoke_queue(
@@ -142,8 +150,10 @@ async fn serve_starts_with_the_example_settings_and_survives_bad_requests() {
         )
         .await;
     assert!(!malformed_task.succeeded());
+    let error = malformed_task.body.as_ref().map(|b| b["error"].clone());
     assert!(
-        malformed_task.raw.contains("NoSuchTaskV1") || malformed_task.raw.contains("not a task"),
+        error.as_ref().and_then(|e| e.as_str()).is_some_and(|e| e
+            .contains("is not a task this version understands: unknown variant `NoSuchTaskV1`")),
         "{}",
         malformed_task.raw
     );
@@ -153,5 +163,4 @@ async fn serve_starts_with_the_example_settings_and_survives_bad_requests() {
         200,
         "still serving after bad requests"
     );
-    assert!(host.startup.as_secs() < 30);
 }

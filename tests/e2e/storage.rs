@@ -8,8 +8,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
 use adx_backup::retry::RetryPolicy;
 use adx_backup::settings::{Env, Settings, StorageAuth, StorageSettings};
+use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
+use adx_backup::storage::layout::Layout;
+use adx_backup::storage::state::Versioned;
 use adx_backup::storage::{BlobStore, StorageError, TaskQueue, connect};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -24,7 +28,7 @@ const AZURITE_HINT: &str = "is Azurite running? (node node_modules/azurite/dist/
 fn settings_from(connection_string: &str) -> StorageSettings {
     let env = Env::from_pairs([
         ("BackupStorage", connection_string),
-        ("AdxBackup__ClusterUri", "http://127.0.0.1:9"),
+        ("AdxBackup__ClusterUri", "http://127.0.0.1:0"),
         ("AdxBackup__Databases", "db"),
     ]);
     Settings::load(&env).expect("storage settings").storage
@@ -177,6 +181,98 @@ async fn storage_conditional_writes_detect_conflicts() {
     store.delete_container().await.expect("delete container");
 }
 
+/// `Versioned::save` refuses a write based on a stale read, for an existing document
+/// (If-Match) and for one two writers both found missing (If-None-Match), and the winner's
+/// content stays.
+#[tokio::test]
+async fn storage_versioned_save_refuses_a_stale_etag() {
+    let store = fresh_container("versioned").await;
+    let path = "$state/tables/db/t.json";
+    let load = || Versioned::load_or(&store, path, || vec!["new".to_owned()]);
+
+    let (mut first, mut second) = (load().await.expect("load"), load().await.expect("load"));
+    assert_eq!(first.etag, None, "a missing document has no version yet");
+    first.value.push("first".into());
+    first
+        .save(&store, path)
+        .await
+        .expect("creates the document");
+    second.value.push("second".into());
+    let err = second
+        .save(&store, path)
+        .await
+        .expect_err("a second create of the same document must lose");
+    assert!(err.is_conflict(), "{err:?}");
+
+    let (mut current, mut stale) = (load().await.expect("load"), load().await.expect("load"));
+    current.value.push("current".into());
+    current
+        .save(&store, path)
+        .await
+        .expect("the current read wins");
+    stale.value.push("stale".into());
+    let err = stale
+        .save(&store, path)
+        .await
+        .expect_err("a save based on an older read must lose");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(
+        load().await.expect("load").value,
+        ["new", "first", "current"],
+        "the winner's document is kept whole"
+    );
+    current.value.push("again".into());
+    current
+        .save(&store, path)
+        .await
+        .expect("a save updates the version it holds");
+    store.delete_container().await.expect("delete container");
+}
+
+/// A catalog segment is written once: a second append of the same number (another worker,
+/// or a retry that does not know the first landed) is a conflict and the first stays whole.
+#[tokio::test]
+async fn storage_catalog_segments_are_written_once() {
+    let store = fresh_container("catalog").await;
+    let layout = Layout::new("backup");
+    let catalog = Catalog::new(&store, &layout);
+    let (db, table) = (
+        DatabaseName::new("db").unwrap(),
+        TableName::new("t").unwrap(),
+    );
+    let artifact = |name: &str, rows: u64| Artifact {
+        path: format!("backup/db/t/20260101/{name}.parquet"),
+        day: Day::parse_folder("20260101").unwrap(),
+        rows,
+        bytes: Some(10),
+        source: ArtifactSource::ContinuousExport {
+            export: ExportName::new("adxbk_t").unwrap(),
+        },
+        produced_at: time::macros::datetime!(2026-01-01 10:00 UTC),
+    };
+    let first = vec![artifact("a", 1), artifact("b", 2)];
+    catalog
+        .append(&db, &table, 0, &first)
+        .await
+        .expect("append");
+    let err = catalog
+        .append(&db, &table, 0, &[artifact("c", 3)])
+        .await
+        .expect_err("segment 0 exists");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(
+        catalog.read_segment(&db, &table, 0).await.expect("read"),
+        Some(first.clone())
+    );
+    catalog
+        .append(&db, &table, 1, &[artifact("c", 3)])
+        .await
+        .expect("the next segment");
+    let all: Vec<Artifact> = catalog.stream(&db, &table).try_collect().await.unwrap();
+    assert_eq!(all, [first, vec![artifact("c", 3)]].concat());
+    store.delete_container().await.expect("delete container");
+}
+
 #[tokio::test]
 async fn storage_queue_messages_are_functions_base64() {
     let queue = fresh_queue("b64").await;
@@ -292,8 +388,11 @@ async fn storage_queue_receive_update_delete_round_trip() {
 #[tokio::test]
 async fn storage_queue_delayed_message_is_hidden_until_due() {
     let queue = fresh_queue("delay").await;
+    // Generous bounds both ways: hidden for the first seconds of a 5 s delay (a slow machine
+    // has 5 s to look), then delivered within 30 s.
+    let delay = Duration::from_secs(5);
     queue
-        .send(r#"{"type":"PollV1"}"#, Some(Duration::from_secs(2)))
+        .send(r#"{"type":"PollV1"}"#, Some(delay))
         .await
         .expect("send");
     assert!(
@@ -305,11 +404,17 @@ async fn storage_queue_delayed_message_is_hidden_until_due() {
     );
     assert_eq!(queue.approximate_count().await.expect("count"), 1);
 
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let due = queue
-        .receive(32, Duration::from_secs(30))
-        .await
-        .expect("receive");
+    let deadline = Instant::now() + delay + Duration::from_secs(30);
+    let due = loop {
+        let due = queue
+            .receive(32, Duration::from_secs(30))
+            .await
+            .expect("receive");
+        if !due.is_empty() || Instant::now() > deadline {
+            break due;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert_eq!(due.len(), 1, "{due:?}");
     queue.delete_queue().await.expect("delete queue");
 }
@@ -317,20 +422,20 @@ async fn storage_queue_delayed_message_is_hidden_until_due() {
 #[tokio::test]
 async fn storage_clients_build_offline_and_fail_transiently_without_leaking_the_sas() {
     let settings = settings_from(
-        "AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1",
+        "AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:0/devstoreaccount1;QueueEndpoint=http://127.0.0.1:0/devstoreaccount1",
     );
     connect(&settings).expect("building clients needs no network");
     let store = BlobStore::new(&settings, RetryPolicy::fast(2)).expect("blob store");
     let err = store
         .read("x.json")
         .await
-        .expect_err("nothing listens on port 9");
+        .expect_err("nothing can listen on port 0");
     assert!(adx_backup::retry::Retryable::is_transient(&err), "{err:?}");
     let queue = TaskQueue::new(&settings, RetryPolicy::fast(1)).expect("queue");
     let queue_err = queue
         .send("{}", None)
         .await
-        .expect_err("nothing listens on port 9");
+        .expect_err("nothing can listen on port 0");
     let oversized = queue.send(&"x".repeat(50_000), None).await;
     assert!(
         matches!(oversized, Err(StorageError::Permanent { status: None, .. })),

@@ -10,12 +10,13 @@
 //!   message, failure leaves it for redelivery, and after maxDequeueCount it moves to
 //!   `<queue>-poison`.
 
-use std::net::TcpListener;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tokio::net::TcpSocket;
 use tokio::process::{Child, Command};
 
 use adx_backup::storage::TaskQueue;
@@ -94,17 +95,34 @@ pub struct DriveReport {
 /// A running custom handler, owned like the host owns its worker process.
 pub struct FunctionsHost {
     child: Child,
+    /// Holds the handler's port for as long as the handler lives (see [`reserve_port`]).
+    _port: TcpSocket,
     base: String,
     http: reqwest::Client,
-    pub startup: Duration,
     function_timeout: Duration,
     max_dequeue_count: u32,
 }
 
 impl FunctionsHost {
-    /// Starts the handler with `settings` as its app settings and waits until it is ready.
+    /// Starts the binary cargo built as the handler of this repository's app, with
+    /// `settings` as its app settings, and waits until it is ready.
     pub async fn start(settings: &[(String, String)]) -> FunctionsHost {
-        let host_json = read_json(&app_root().join("host.json"));
+        Self::start_app(
+            &app_root(),
+            Path::new(env!("CARGO_BIN_EXE_adx-backup")),
+            settings,
+        )
+        .await
+    }
+
+    /// Starts `executable` as the handler of the app at `root` (its host.json, its working
+    /// directory), as the host starts a deployed app, and waits until it is ready.
+    pub async fn start_app(
+        root: &Path,
+        executable: &Path,
+        settings: &[(String, String)],
+    ) -> FunctionsHost {
+        let host_json = read_json(&root.join("host.json"));
         let description = &host_json["customHandler"]["description"];
         let args: Vec<String> = description["arguments"]
             .as_array()
@@ -114,11 +132,10 @@ impl FunctionsHost {
                     .collect()
             })
             .unwrap_or_default();
-        let port = free_port();
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_adx-backup"))
+        let (reservation, port) = reserve_port();
+        let child = Command::new(executable)
             .args(&args)
-            .current_dir(app_root())
+            .current_dir(root)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -127,19 +144,19 @@ impl FunctionsHost {
                 "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
                 uuid::Uuid::new_v4().to_string(),
             )
-            .env("FUNCTIONS_APP_ROOT_PATH", app_root())
+            .env("FUNCTIONS_APP_ROOT_PATH", root)
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn adx-backup");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", executable.display()));
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let mut host = FunctionsHost {
             child,
+            _port: reservation,
             base,
             http,
-            startup: Duration::ZERO,
             function_timeout: parse_timespan(
                 host_json["functionTimeout"].as_str().unwrap_or("00:05:00"),
             ),
@@ -147,11 +164,12 @@ impl FunctionsHost {
                 .as_u64()
                 .unwrap_or(5) as u32,
         };
-        host.wait_ready(started).await;
+        host.wait_ready().await;
         host
     }
 
-    async fn wait_ready(&mut self, started: Instant) {
+    async fn wait_ready(&mut self) {
+        let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("custom handler exited during start-up: {status}");
@@ -164,7 +182,6 @@ impl FunctionsHost {
                 .await
                 .is_ok()
             {
-                self.startup = started.elapsed();
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -339,11 +356,21 @@ fn sys(function: &str) -> Value {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// A loopback port for the handler, reserved until the returned socket is dropped.
+///
+/// The socket is bound with SO_REUSEADDR but never listens: Linux then lets the handler
+/// (whose listener also sets SO_REUSEADDR, as tokio's does) bind and listen on the same port,
+/// while any other bind, including an ephemeral `:0` bind by a parallel test's server, is
+/// refused. Binding, dropping and handing the number over would leave a window in which
+/// another test could take the port, and the harness would then talk to the wrong server.
+fn reserve_port() -> (TcpSocket, u16) {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("bound address").port();
+    (socket, port)
 }
 
 /// `hh:mm:ss` as in host.json.

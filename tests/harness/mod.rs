@@ -1,7 +1,9 @@
 //! The one shared harness of the end-to-end tests: a Functions host emulator, a replay server
-//! for canned Kusto payloads, the local stack (Azurite + kusto-sim), and an independent reader
-//! of the backup's parquet files.
+//! for canned Kusto payloads, the local stack (Azurite + kusto-sim), an independent reader of
+//! the backup's parquet files, and the seed data and readers the protect, backfill and restore
+//! tests share.
 
+pub mod data;
 pub mod host;
 pub mod parquet;
 pub mod replay;

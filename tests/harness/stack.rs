@@ -25,6 +25,11 @@ pub fn azurite_blob_endpoint() -> String {
         .unwrap_or_else(|_| "http://127.0.0.1:10000/devstoreaccount1".into())
 }
 
+pub fn azurite_queue_endpoint() -> String {
+    std::env::var("AZURITE_QUEUE_ENDPOINT")
+        .unwrap_or_else(|_| "http://127.0.0.1:10001/devstoreaccount1".into())
+}
+
 fn azurite_connection() -> String {
     std::env::var("AZURITE_CONNECTION_STRING")
         .unwrap_or_else(|_| "UseDevelopmentStorage=true".into())
@@ -54,6 +59,8 @@ impl Stack {
             ("AdxBackup__TaskQueue", format!("e2e-tasks-{}", &id[..20])),
             ("AdxBackup__Prefix", "backup".into()),
             ("AdxBackup__ExcludeTables", "Temp*".into()),
+            // Each test area sees only its own tasks; the backfill tests turn it on.
+            ("AdxBackup__Backfill", "off".into()),
             ("AdxBackup__LogFormat", "text".into()),
         ]
         .into_iter()
@@ -64,6 +71,24 @@ impl Stack {
             database: database.to_owned(),
             settings,
         }
+    }
+
+    /// A second cluster with one empty database, serving queued ingestion from Azurite's
+    /// queues (its consumer runs when a test calls `run_queued_ingestion_now`): a restore
+    /// target.
+    pub async fn target_cluster(database: &str) -> Server {
+        let mut config = Config::new(&[database], &azurite_blob_endpoint())
+            .with_queue_endpoint(&azurite_queue_endpoint());
+        config.scheduler_tick = None;
+        config.required_token = Some(DEV_TOKEN.into());
+        if let Some(dir) = std::env::var_os("KUSTO_SIM_COMMAND_LOG_DIR") {
+            config.command_log = Some(
+                PathBuf::from(dir).join(format!("e2e-{}.jsonl", uuid::Uuid::new_v4().simple())),
+            );
+        }
+        Server::start(config)
+            .await
+            .expect("start the target kusto-sim")
     }
 
     /// Sets (or replaces) one app setting.

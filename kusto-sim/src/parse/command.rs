@@ -114,6 +114,7 @@ pub enum Command {
     },
     DropExternalTable {
         name: String,
+        /// `ifexists`: a missing table is not an error (documented for `.drop external table`).
         if_exists: bool,
     },
     CreateOrAlterContinuousExport {

@@ -41,6 +41,8 @@ pub struct ContinuousExport {
 #[derive(Debug, Clone)]
 pub struct Artifact {
     pub timestamp: i64,
+    /// Listed with a null Timestamp (a fault); `timestamp` still ages it out.
+    pub timestamp_missing: bool,
     pub external_table: String,
     pub path: String,
     pub num_records: u64,
@@ -95,7 +97,11 @@ impl ContinuousExport {
             .filter(|a| now - a.timestamp < RETENTION)
         {
             out.push(vec![
-                Value::DateTime(a.timestamp),
+                if a.timestamp_missing {
+                    Value::Null
+                } else {
+                    Value::DateTime(a.timestamp)
+                },
                 Value::String(a.external_table.clone()),
                 Value::String(a.path.clone()),
                 Value::Long(a.num_records as i64),

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::support::{Client, start};
 
-const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
+const NO_STORAGE: &str = "http://127.0.0.1:0/devstoreaccount1";
 
 const TABLE_SCHEMA: &str =
     "TableName:string, Schema:string, DatabaseName:string, Folder:string, DocString:string";
@@ -58,7 +58,7 @@ async fn result_columns_follow_the_reference() {
             "ExtentId:guid, DatabaseName:string, TableName:string, MaxCreatedOn:datetime, OriginalSize:real, ExtentSize:real, CompressedSize:real, IndexSize:real, Blocks:long, Segments:long, ExtentContainerId:string, RowCount:long, MinCreatedOn:datetime, Tags:string, Kind:string, DeletedRowCount:long",
         ),
         (
-            ".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long, ['c']:string, ['d']:dynamic) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:9/devstoreaccount1/c/p;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')",
+            ".create-or-alter external table ['bk_T'] (['a']:datetime, ['b']:long, ['c']:string, ['d']:dynamic) kind=storage partition by (['Day']:datetime = startofday(['a'])) pathformat = (datetime_pattern(\"yyyyMMdd\", ['Day'])) dataformat = parquet (h@'http://127.0.0.1:0/devstoreaccount1/c/p;managed_identity=system') with (folder='adxbackup', fileExtension='.parquet')",
             "TableName:string, TableType:string, Folder:string, DocString:string, Schema:string, Properties:string",
         ),
         (
@@ -264,4 +264,29 @@ async fn soft_delete_and_extent_tags() {
     c.ok("db", ".move extents all from table S to table T")
         .await;
     assert_eq!(c.query("db", "T | count").await.single_long(), 1);
+}
+
+/// The external-tables doc: `.create` fails when the table exists, `.alter` when it is missing;
+/// `.alter` replaces the definition. adx-backup sends these two, never `.create-or-alter`.
+#[tokio::test]
+async fn create_and_alter_external_table_keep_their_preconditions() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    let def = |verb: &str, doc: &str| {
+        format!(
+            "{verb} external table ['bk_T'] (['a']:long) kind=storage dataformat=parquet (h@'{NO_STORAGE}/c/T;managed_identity=system') with (docString='{doc}')"
+        )
+    };
+    let (status, body) = c.mgmt("db", &def(".alter", "v0")).await;
+    assert_eq!(status, 400, "alter of a missing table: {body}");
+    assert!(body.to_string().contains("EntityNotFound"), "{body}");
+    c.ok("db", &def(".create", "v1")).await;
+    let (status, body) = c.mgmt("db", &def(".create", "v2")).await;
+    assert_eq!(status, 400, "create of an existing table: {body}");
+    assert!(body.to_string().contains("EntityAlreadyExists"), "{body}");
+    c.ok("db", &def(".alter", "v3")).await;
+    let shown = c
+        .ok("db", ".show external tables | where TableName == 'bk_T'")
+        .await;
+    assert_eq!(shown.cell(0, "DocString"), "v3");
 }

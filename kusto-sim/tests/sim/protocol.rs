@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::support::{Client, start};
 
-const NO_STORAGE: &str = "http://127.0.0.1:9/devstoreaccount1";
+const NO_STORAGE: &str = "http://127.0.0.1:0/devstoreaccount1";
 
 #[tokio::test]
 async fn requests_without_a_bearer_token_get_401() {
@@ -19,7 +19,7 @@ async fn requests_without_a_bearer_token_get_401() {
 
 #[tokio::test]
 async fn a_configured_token_is_enforced() {
-    let mut config = kusto_sim::Config::new(&["db"], NO_STORAGE);
+    let mut config = super::support::config(&["db"], NO_STORAGE);
     config.required_token = Some("secret".into());
     let server = kusto_sim::Server::start(config).await.unwrap();
     let mut client = Client::new(&server);

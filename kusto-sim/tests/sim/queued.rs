@@ -11,14 +11,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value as Json, json};
 
-use kusto_sim::{Config, IngestionReport, Server};
+use kusto_sim::{IngestionReport, Server};
 
 use super::support::{Client, azurite, azurite_queues, container};
 
 /// A simulator with queued ingestion on Azurite; `None` when Azurite is not configured.
 async fn start(tick: Option<Duration>) -> Option<(Server, String)> {
     let (blobs, queues) = (azurite()?, azurite_queues()?);
-    let mut config = Config::new(&["db"], &blobs).with_queue_endpoint(&queues);
+    let mut config = super::support::config(&["db"], &blobs).with_queue_endpoint(&queues);
     config.scheduler_tick = tick;
     let server = Server::start(config).await.expect("start kusto-sim");
     Some((server, blobs))

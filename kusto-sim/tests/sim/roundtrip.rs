@@ -11,14 +11,15 @@ const COLUMNS: &str = "(['ts']:datetime, ['i']:int, ['l']:long, ['r']:real, ['d'
 
 /// Polls `.show operations <id>` until the operation leaves InProgress.
 pub async fn wait_for(client: &Client, db: &str, id: &str) -> super::support::Table {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let t = client.ok(db, &format!(".show operations {id}")).await;
         if t.cell(0, "State") != "InProgress" {
             return t;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("operation {id} never finished");
+    panic!("operation {id} did not finish within 60 s");
 }
 
 fn external_table(name: &str, root: &str) -> String {

@@ -15,8 +15,9 @@ use crate::kusto::types::KustoType;
 /// collide with a real column of the source table in practice; it never appears in the data.
 pub const PARTITION_COLUMN: &str = "AdxBackupDay";
 
-/// What `create_or_alter_external_table` creates: a parquet external table over one storage
-/// folder, optionally partitioned by the day of a datetime column (`<root>/yyyyMMdd/...`).
+/// What `create_external_table` and `alter_external_table` write: a parquet external table
+/// over one storage folder, optionally partitioned by the day of a datetime column
+/// (`<root>/yyyyMMdd/...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalTableSpec {
     pub name: TableName,
@@ -31,10 +32,27 @@ pub struct ExternalTableSpec {
     pub file_extension: String,
     /// The table's `docString`, e.g. a marker and fingerprint of what created it.
     pub doc_string: String,
+    /// `namePrefix`: the start of every file name an export through this table writes. A
+    /// backfill batch gets its own, since `.export to table` takes none.
+    pub name_prefix: Option<String>,
 }
 
-/// `.create-or-alter external table ['bk_T'] (...) kind=storage [partition by ...] dataformat=parquet (h'...') with (...)`
-pub fn create_or_alter_external_table(spec: &ExternalTableSpec) -> Command {
+/// `.create external table ['bk_T'] (...) kind=storage [partition by ...] dataformat=parquet (h'...') with (...)`
+///
+/// Fails if the table exists. Needs Database User, where `.create-or-alter` of a table whose
+/// connection string uses a managed identity needs AllDatabasesAdmin (docs/deploy.md).
+pub fn create_external_table(spec: &ExternalTableSpec) -> Command {
+    external_table_command(".create", spec)
+}
+
+/// `.alter external table ['bk_T'] (...) ...`, the same definition as [`create_external_table`].
+///
+/// Fails if the table is missing. Needs Table Admin on the external table (its creator has it).
+pub fn alter_external_table(spec: &ExternalTableSpec) -> Command {
+    external_table_command(".alter", spec)
+}
+
+fn external_table_command(verb: &str, spec: &ExternalTableSpec) -> Command {
     let columns = spec
         .columns
         .iter()
@@ -48,8 +66,14 @@ pub fn create_or_alter_external_table(spec: &ExternalTableSpec) -> Command {
             ident(col.as_str())
         )
     });
+    let name_prefix = spec
+        .name_prefix
+        .as_deref()
+        .map_or_else(String::new, |prefix| {
+            format!(", namePrefix={}", string_literal(prefix))
+        });
     Command::mgmt(format!(
-        ".create-or-alter external table {} ({columns}) kind=storage{partition} dataformat=parquet ({}) with (folder={}, docString={}, fileExtension={})",
+        "{verb} external table {} ({columns}) kind=storage{partition} dataformat=parquet ({}) with (folder={}, docString={}, fileExtension={}{name_prefix})",
         ident(spec.name.as_str()),
         obfuscated_string_literal(&spec.storage_uri),
         string_literal(&spec.folder),
@@ -269,6 +293,7 @@ pub(super) mod tests {
             folder: "adx-backup".to_owned(),
             file_extension: ".parquet".to_owned(),
             doc_string: "adx-backup:0123abcd".to_owned(),
+            name_prefix: None,
         }
     }
 
@@ -286,19 +311,30 @@ pub(super) mod tests {
     #[test]
     fn external_table_partitioned_by_day() {
         assert_eq!(
-            create_or_alter_external_table(&external_spec(true)).as_str(),
-            ".create-or-alter external table ['bk_My Table'] (['Timestamp']:datetime, ['Id']:long, ['Payload']:dynamic) \
+            create_external_table(&external_spec(true)).as_str(),
+            ".create external table ['bk_My Table'] (['Timestamp']:datetime, ['Id']:long, ['Payload']:dynamic) \
              kind=storage partition by (['AdxBackupDay']:datetime = startofday(['Timestamp'])) \
              pathformat = (datetime_pattern(\"yyyyMMdd\", ['AdxBackupDay'])) dataformat=parquet \
              (h'https://acct.blob.core.windows.net/backup/Db/My Table;managed_identity=system') \
              with (folder='adx-backup', docString='adx-backup:0123abcd', fileExtension='.parquet')"
         );
         assert_eq!(
-            create_or_alter_external_table(&external_spec(false)).as_str(),
-            ".create-or-alter external table ['bk_My Table'] (['Timestamp']:datetime, ['Id']:long, ['Payload']:dynamic) \
+            alter_external_table(&external_spec(false)).as_str(),
+            ".alter external table ['bk_My Table'] (['Timestamp']:datetime, ['Id']:long, ['Payload']:dynamic) \
              kind=storage dataformat=parquet \
              (h'https://acct.blob.core.windows.net/backup/Db/My Table;managed_identity=system') \
              with (folder='adx-backup', docString='adx-backup:0123abcd', fileExtension='.parquet')"
+        );
+        let batch_table = ExternalTableSpec {
+            name_prefix: Some("bf-1_b000002-a1".to_owned()),
+            ..external_spec(true)
+        };
+        assert!(
+            create_external_table(&batch_table)
+                .as_str()
+                .ends_with("fileExtension='.parquet', namePrefix='bf-1_b000002-a1')"),
+            "{}",
+            create_external_table(&batch_table).as_str()
         );
         assert_eq!(
             drop_external_table(&t("bk_T")).as_str(),
@@ -319,7 +355,7 @@ pub(super) mod tests {
     fn hostile_storage_uri_stays_one_literal() {
         let mut spec = external_spec(false);
         spec.storage_uri = "x') with (folder='evil'); .drop table T\n".to_owned();
-        let text = create_or_alter_external_table(&spec).as_str().to_owned();
+        let text = create_external_table(&spec).as_str().to_owned();
         assert!(
             text.contains(r"(h'x\') with (folder=\'evil\'); .drop table T\n')"),
             "{text}"

@@ -79,6 +79,15 @@ impl QueryBuilder {
         ))
     }
 
+    /// `| where ingestion_time() > t`: rows ingested after a moment, e.g. after what an
+    /// earlier continuous export reached.
+    pub fn ingestion_time_after(self, at: OffsetDateTime) -> Self {
+        self.pipe(&format!(
+            "where ingestion_time() > {}",
+            datetime_literal(at)
+        ))
+    }
+
     /// `| where isnull(ingestion_time())`: rows ingested while the policy was off, which every
     /// time range misses.
     pub fn ingestion_time_is_null(self) -> Self {
@@ -106,6 +115,15 @@ impl QueryBuilder {
             "summarize RowCount=count(), MinIngestionTime=min(ingestion_time()), MaxIngestionTime=max(ingestion_time()) by Bin=bin(ingestion_time(), {})",
             timespan_literal(bin)
         ))
+        .build()
+    }
+
+    /// Row count and ingestion-time range of what is left →
+    /// `RowCount, MinIngestionTime, MaxIngestionTime` (one row).
+    pub fn ingestion_time_summary(self) -> Query {
+        self.pipe(
+            "summarize RowCount=count(), MinIngestionTime=min(ingestion_time()), MaxIngestionTime=max(ingestion_time())",
+        )
         .build()
     }
 
@@ -182,6 +200,14 @@ mod tests {
                 .as_str(),
             "['T'] | summarize RowCount=count(), MinIngestionTime=min(ingestion_time()), \
              MaxIngestionTime=max(ingestion_time()) by Bin=bin(ingestion_time(), time(0.01:00:00.0000000))"
+        );
+        assert_eq!(
+            QueryBuilder::table(&t("T"))
+                .cursor_before_or_at(&Cursor::new("9"))
+                .ingestion_time_summary()
+                .as_str(),
+            "['T'] | where cursor_before_or_at('9') | summarize RowCount=count(), \
+             MinIngestionTime=min(ingestion_time()), MaxIngestionTime=max(ingestion_time())"
         );
     }
 

@@ -57,8 +57,14 @@ fn samples() -> Vec<Command> {
         show_database_schema_as_json(&db),
         show_table_ingestiontime_policy(&t),
         alter_table_ingestiontime_policy(&t, true),
-        create_or_alter_external_table(&external_spec(true)),
-        create_or_alter_external_table(&external_spec(false)),
+        create_external_table(&external_spec(true)),
+        create_external_table(&external_spec(false)),
+        alter_external_table(&external_spec(true)),
+        alter_external_table(&external_spec(false)),
+        create_external_table(&ExternalTableSpec {
+            name_prefix: Some("bf-0123456789abcdef_b000002-a1".to_owned()),
+            ..external_spec(true)
+        }),
         drop_external_table(&t),
         show_external_tables(),
         find_external_table(&t),
@@ -93,6 +99,19 @@ fn samples() -> Vec<Command> {
         show_table_extents_with_tag(&t, "ingest-by:job-1-chunk-2"),
         drop_extents_tagged(&t, "ingest-by:job-1-chunk-2"),
         show_capacity(),
+        get_ingestion_resources(),
+        get_kusto_identity_token(),
+        create_merge_table(
+            &t,
+            &[
+                (col.clone(), crate::kusto::KustoType::DateTime),
+                (
+                    ColumnName::new("My Col.1").expect("valid"),
+                    crate::kusto::KustoType::Decimal,
+                ),
+            ],
+        ),
+        show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
         set_or_append(&t, &QueryBuilder::table(&t).build()),
         ingest_inline(
             &t,
@@ -108,6 +127,28 @@ fn samples() -> Vec<Command> {
             .command(),
         QueryBuilder::table(&t)
             .ingestion_time_bins(Duration::from_secs(3600))
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_bins(Duration::from_micros(1500))
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_summary()
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_after(&Cursor::new("638712345678901234"))
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_after(datetime!(2024-01-14 23:00:00.5 UTC))
+            .ingestion_time_summary()
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712399999999999"))
+            .ingestion_time_between(
+                datetime!(2024-01-15 00:00:00.1234567 UTC),
+                datetime!(2024-01-15 00:00:00.1234568 UTC),
+            )
+            .count()
             .command(),
         QueryBuilder::external_table(&t)
             .count_by_day(&col)

@@ -184,12 +184,16 @@ fn alter(p: &mut Parser) -> Result<Option<Command>, SimError> {
             change,
         }));
     }
-    let enabled = match p.advance() {
-        Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => true,
-        Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("false") => false,
-        _ => return Err(p.unexpected("true or false")),
-    };
-    Ok(Some(Command::AlterIngestionTimePolicy { tables, enabled }))
+    // Only `true`: the command's page and Kusto.Language's grammar have no `false` form; the
+    // policy is turned off with `.delete table T policy ingestiontime`.
+    match p.advance() {
+        Some(Tok::Ident(w)) if w.eq_ignore_ascii_case("true") => {}
+        _ => return Err(p.unexpected("true")),
+    }
+    Ok(Some(Command::AlterIngestionTimePolicy {
+        tables,
+        enabled: true,
+    }))
 }
 
 fn drop(p: &mut Parser) -> Result<Option<Command>, SimError> {

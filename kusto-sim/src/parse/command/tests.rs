@@ -43,6 +43,23 @@ fn external_table_forms() {
 }
 
 #[test]
+fn drop_external_table_with_and_without_ifexists() {
+    for (text, if_exists) in [
+        (".drop external table ['bk_T'] ifexists", true),
+        (".drop external table ['bk_T']", false),
+    ] {
+        assert_eq!(
+            parse(text).command,
+            Command::DropExternalTable {
+                name: "bk_T".into(),
+                if_exists
+            },
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn continuous_export_forms() {
     let text = ".create-or-alter continuous-export ['ce_T'] over (['T']) to table ['bk_T'] with (intervalBetweenRuns=5m, forcedLatency=1m, sizeLimit=104857600) <| ['T']";
     let Command::CreateOrAlterContinuousExport {
@@ -235,4 +252,27 @@ fn staging_and_policy_forms() {
     ] {
         assert!(parse_command(bad).is_err(), "{bad} must not parse");
     }
+}
+
+#[test]
+fn the_ingestion_time_policy_is_altered_to_true_and_deleted_to_turn_it_off() {
+    assert_eq!(
+        parse(".alter tables (T, U) policy ingestiontime true").command,
+        Command::AlterIngestionTimePolicy {
+            tables: vec!["T".into(), "U".into()],
+            enabled: true,
+        }
+    );
+    assert_eq!(
+        parse(".delete table T policy ingestiontime").command,
+        Command::AlterIngestionTimePolicy {
+            tables: vec!["T".into()],
+            enabled: false,
+        }
+    );
+    // Kusto.Language rejects `false` here ("Expected: true"); kusto-sim must not accept it.
+    assert!(matches!(
+        parse_command(".alter table T policy ingestiontime false"),
+        Err(SimError::Syntax(_))
+    ));
 }

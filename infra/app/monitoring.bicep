@@ -1,0 +1,82 @@
+// Log Analytics + workspace-based Application Insights (Entra auth only), and alert rules over
+// the error events adx-backup logs today. The host forwards the handler's stdout/stderr to the
+// `traces` table; each rule matches the fixed message text of one event (src/protect/health.rs,
+// src/protect/ensure.rs, src/protect.rs, src/worker.rs). docs/operations.md explains each alert.
+param workspaceName string
+param insightsName string
+param location string
+param tags object
+param actionGroupId string
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: workspaceName
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: insightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: true
+  }
+}
+
+var alerts = [
+  {
+    name: 'export-disabled'
+    severity: 1
+    description: 'A continuous export is disabled: new rows of its table are not backed up.'
+    query: 'traces | where message has "continuous export is DISABLED"'
+  }
+  {
+    name: 'export-failing'
+    severity: 2
+    description: 'A continuous export run failed; Kusto disables an export after 7 days of failures.'
+    query: 'traces | where message has "continuous export run failed" or message has "continuous export\'s last run failed"'
+  }
+  {
+    name: 'table-failed'
+    severity: 2
+    description: 'A table could not be protected, or a task failed for good and was recorded as failed in its state.'
+    query: 'traces | where message has "table is not protected" or message has "table not protected" or message has "protect failed for good" or message has "database not planned"'
+  }
+]
+
+resource alert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for a in alerts: {
+  name: '${insightsName}-${a.name}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'adx-backup: ${a.name}'
+    description: a.description
+    severity: a.severity
+    enabled: true
+    scopes: [insights.id]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: a.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    actions: { actionGroups: empty(actionGroupId) ? [] : [actionGroupId] }
+  }
+}]
+
+output insightsName string = insights.name
+output connectionString string = insights.properties.ConnectionString

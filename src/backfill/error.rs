@@ -1,0 +1,78 @@
+//! What can go wrong in a backfill, with the table, job or batch it happened in.
+
+use crate::ids::{BatchRef, TableRef};
+use crate::kusto::StepError;
+use crate::protect::ProtectError;
+use crate::retry::Retryable;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("backfill {0}")]
+    Kusto(#[from] StepError),
+    #[error("backfill could not read what protect knows of the table: {0}")]
+    Protect(#[from] ProtectError),
+    #[error("backfill could not {what}: {source}")]
+    Storage {
+        what: String,
+        #[source]
+        source: Box<StorageError>,
+    },
+    #[error(
+        "{table} has no continuous export StartCursor yet, so its history has no upper bound; run protect first and let the export run once"
+    )]
+    NotProtected { table: TableRef },
+    #[error("{batch} is not in its job's state; the job document was removed or replaced")]
+    UnknownBatch { batch: BatchRef },
+    #[error("{batch}: another worker started attempt {attempt} moments ago; trying again later")]
+    Busy { batch: BatchRef, attempt: u32 },
+    #[error("{table}: cannot name a backfill object: {message}")]
+    BadName { table: TableRef, message: String },
+    #[error("{table}: {message}")]
+    Unexpected { table: TableRef, message: String },
+    #[error("backfill job {path} is being changed by many workers at once; trying again later")]
+    Contended { path: String },
+}
+
+impl BackfillError {
+    pub(crate) fn storage(what: impl Into<String>, source: StorageError) -> Self {
+        Self::Storage {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Kusto ran out of memory or time for the work: it must be split, not retried as is.
+    pub fn needs_smaller_batch(&self) -> bool {
+        match self {
+            Self::Kusto(e) | Self::Protect(ProtectError::Kusto(e)) => {
+                e.source.needs_smaller_batch()
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn name(table: &TableRef, e: impl std::fmt::Display) -> Self {
+        Self::BadName {
+            table: table.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Retryable for BackfillError {
+    /// Worth another delivery: throttling, 5xx, network, a lost ETag race, a batch another
+    /// worker is starting right now.
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Kusto(e) => e.source.is_transient(),
+            Self::Protect(e) => e.is_transient(),
+            Self::Storage { source, .. } => source.is_transient() || source.is_conflict(),
+            Self::Busy { .. } | Self::Contended { .. } => true,
+            Self::NotProtected { .. }
+            | Self::UnknownBatch { .. }
+            | Self::BadName { .. }
+            | Self::Unexpected { .. } => false,
+        }
+    }
+}

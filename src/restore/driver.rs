@@ -1,0 +1,571 @@
+//! The job's driver: one bounded step per `RestoreJobV1` message. Accepted → (schema) →
+//! Planning (a page of chunks per step, chunks started as room allows) → Ingesting (waiting
+//! for the last chunks) → the count and the report.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::plan::{self, PlanError};
+use super::request::{Mode, RestoreRequestV1};
+use super::schema::{self, TableSchema};
+use super::state::{
+    BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
+    RestoreChunk, RestoreJob, TableReport,
+};
+use super::{
+    Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
+};
+use crate::app::App;
+use crate::ids::{Day, JobId, TableName};
+use crate::job::{Change, StepDoc, StepOutcome, follow_up};
+use crate::kusto::command::{
+    QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
+    show_table_extents_with_tag, show_tables,
+};
+use crate::kusto::{KustoClient, Step};
+use crate::storage::catalog::Catalog;
+use crate::task::Task;
+
+/// One step of job `job`, for the driver message of tick `tick`. Returns what it did.
+pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreError> {
+    let path = app.layout.restore_job(job);
+    let doc = StepDoc::load(&app.blobs, &path, || RestoreJob::new(job.clone(), None))
+        .await
+        .map_err(storage_err(job, "read the job"))?;
+    let current = doc.state().clone();
+    if current.tick != tick || current.status.is_final() {
+        return Ok(format!(
+            "restore {job}: step {tick} already taken (job at step {}, {:?})",
+            current.tick, current.status
+        ));
+    }
+    let Some(request) = current.request.clone() else {
+        return Ok(format!("restore {job}: no request to run"));
+    };
+    let mut next = current;
+    let again_at_once = step(app, &mut next, &request).await?;
+    next.tick += 1;
+    let summary = format!("restore {job}: {:?}, step {}", next.status, next.tick);
+    let (status, new_tick) = (next.status, next.tick);
+    let outcome = doc
+        .advance(&app.blobs, |s| {
+            *s = next;
+            Change::Made
+        })
+        .await
+        .map_err(storage_err(job, "save the job"))?;
+    if outcome == StepOutcome::Advanced && !status.is_final() {
+        let delay = if again_at_once {
+            None
+        } else {
+            Some(app.settings.restore.poll)
+        };
+        let task = Task::RestoreJobV1 {
+            job: job.clone(),
+            tick: new_tick,
+        };
+        match delay {
+            Some(d) => follow_up(&app.tasks, &task, d).await,
+            None => app.tasks.send(&task.to_json(), None).await,
+        }
+        .map_err(storage_err(job, "send the job's next step"))?;
+    }
+    Ok(summary)
+}
+
+/// Moves the job on by one step; true when the next step should follow at once.
+async fn step(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<bool, RestoreError> {
+    match job.status {
+        JobStatus::Accepted => {
+            start(app, job, request).await?;
+            Ok(true)
+        }
+        JobStatus::Planning => {
+            let src = backup(app, &job.job, request)?;
+            plan_next(app, &src, job, request).await?;
+            if !request.dry_run {
+                dispatch(app, job).await?;
+            }
+            Ok(job.status == JobStatus::Planning)
+        }
+        JobStatus::Ingesting => {
+            dispatch(app, job).await?;
+            if job.first_open >= job.totals.chunks {
+                finalize(app, job, request).await?;
+            }
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Resolves the tables, checks the target, applies the schema. A request that cannot run is
+/// rejected here, before anything in the target changes.
+async fn start(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    let src = match backup(app, &id, request) {
+        Ok(src) => src,
+        Err(RestoreError::Refused { reason, .. }) => {
+            reject(job, "resolve the source", &reason);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    job.source_database = Some(src.database.clone());
+    let Some(snapshot) =
+        schema::pick_snapshot(&src.blobs, &src.layout, &src.database, request.as_of)
+            .await
+            .map_err(storage_err(&id, "list the schema snapshots"))?
+    else {
+        let when = request
+            .as_of
+            .map(|t| format!(" taken at or before {t}"))
+            .unwrap_or_default();
+        reject(
+            job,
+            "pick the schema snapshot",
+            &format!(
+                "the backup holds no schema snapshot of database {}{when} (container {}, {})",
+                src.database,
+                src.container,
+                src.layout.schema_dir(&src.database)
+            ),
+        );
+        return Ok(());
+    };
+    let (body, _) = src
+        .blobs
+        .read(&snapshot)
+        .await
+        .map_err(storage_err(&id, "read the schema snapshot"))?;
+    let script = String::from_utf8_lossy(&body);
+    let tables = match schema::tables_of(&script) {
+        Ok(t) => t,
+        Err(e) => {
+            reject(job, "read the schema snapshot", &format!("{snapshot}: {e}"));
+            return Ok(());
+        }
+    };
+    let chosen = match choose_tables(app, &src, request, tables) {
+        Ok(c) => c,
+        Err(reason) => {
+            reject(job, "choose the tables", &reason);
+            return Ok(());
+        }
+    };
+    if let Err(reason) = request.target.check_allowed(&allowed_endpoints(app)) {
+        reject(job, "check the target", &reason);
+        return Ok(());
+    }
+    let target = target_client(app, &id, &request.target.cluster_uri)?;
+    let db = &request.target.database;
+    let empty = match check_target(&target, db, &chosen, request).await {
+        Ok(empty) => empty,
+        Err(Refusal::Refused(reason)) => {
+            reject(job, "check the target", &reason);
+            return Ok(());
+        }
+        Err(Refusal::Failed(e)) => return Err(kusto_err(&id)(e)),
+    };
+    if request.what.schema() && !request.dry_run {
+        for (schema, job_table) in &chosen {
+            let step = Step::database(db, "create the table in the target");
+            step.mgmt(
+                &target,
+                &create_merge_table(&job_table.target, &schema.columns),
+            )
+            .await
+            .map_err(kusto_err(&id))?;
+            // Restored rows must carry an ingestion time, or database cursors (and so a
+            // protect of the restored database) never see them.
+            step.mgmt(
+                &target,
+                &alter_table_ingestiontime_policy(&job_table.target, true),
+            )
+            .await
+            .map_err(kusto_err(&id))?;
+        }
+    }
+    job.schema_snapshot = Some(snapshot);
+    job.tables = chosen
+        .into_iter()
+        .map(|(_, mut t)| {
+            t.target_was_empty = !empty.contains(&t.target);
+            t
+        })
+        .collect();
+    if request.what.data() {
+        job.status = JobStatus::Planning;
+    } else {
+        job.status = JobStatus::Succeeded;
+        job.finished_at = Some(OffsetDateTime::now_utc());
+    }
+    Ok(())
+}
+
+/// The snapshot's tables the request asks for, each with its target name and partition column.
+fn choose_tables(
+    app: &App,
+    src: &Backup,
+    request: &RestoreRequestV1,
+    tables: Vec<TableSchema>,
+) -> Result<Vec<(TableSchema, JobTable)>, String> {
+    let prefix = &app.settings.protect.object_prefix;
+    let in_scope: Vec<TableSchema> = tables
+        .into_iter()
+        .filter(|t| !t.name.as_str().starts_with(prefix.as_str()))
+        .filter(|t| {
+            request
+                .tables
+                .iter()
+                .any(|p| crate::protect::scope::glob(p, t.name.as_str()))
+        })
+        .collect();
+    if in_scope.is_empty() {
+        return Err(format!(
+            "no table of the backup of {} matches {:?}",
+            src.database, request.tables
+        ));
+    }
+    if let Some(unknown) = request
+        .rename
+        .keys()
+        .find(|k| !in_scope.iter().any(|t| &t.name == *k))
+    {
+        return Err(format!(
+            "rename names table {unknown}, which is not among the tables restored"
+        ));
+    }
+    let mut targets = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for schema in in_scope {
+        let target = request.target_table(&schema.name);
+        if !targets.insert(target.clone()) {
+            return Err(format!("two tables would be restored into {target}"));
+        }
+        let key = format!("{}/{}", src.database, schema.name);
+        let partition_column = app
+            .settings
+            .protect
+            .partition_columns
+            .get(&key)
+            .cloned()
+            .or_else(|| schema.first_datetime().cloned());
+        let table = JobTable {
+            source: schema.name.clone(),
+            target,
+            partition_column,
+            target_was_empty: true,
+            expected: BTreeMap::new(),
+        };
+        out.push((schema, table));
+    }
+    Ok(out)
+}
+
+enum Refusal {
+    Refused(String),
+    Failed(crate::kusto::StepError),
+}
+
+/// Reaches the target and returns its non-empty tables among ours; refuses them unless the
+/// mode is append.
+async fn check_target(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    chosen: &[(TableSchema, JobTable)],
+    request: &RestoreRequestV1,
+) -> Result<Vec<TableName>, Refusal> {
+    let step = Step::database(db, "list the target's tables");
+    let listed = step
+        .mgmt(target, &show_tables())
+        .await
+        .map_err(Refusal::Failed)?;
+    let existing: Vec<String> = listed
+        .first()
+        .into_iter()
+        .flat_map(|t| t.rows())
+        .filter_map(|r| r.str("TableName").ok().map(str::to_owned))
+        .collect();
+    let mut non_empty = Vec::new();
+    for (_, t) in chosen {
+        if !existing.iter().any(|e| e == t.target.as_str()) {
+            continue;
+        }
+        let step = Step::database(db, "count the target table's rows");
+        let q = QueryBuilder::table(&t.target).count();
+        let result = target
+            .query(db, &q.command())
+            .await
+            .map_err(|e| Refusal::Failed(step.error(e)))?;
+        let count = result
+            .primary_table()
+            .ok()
+            .and_then(|t| t.row(0))
+            .and_then(|r| r.i64("Count").ok())
+            .unwrap_or(0);
+        if count > 0 {
+            non_empty.push(t.target.clone());
+        }
+    }
+    if !non_empty.is_empty() && request.mode == Mode::Refuse && request.what.data() {
+        let names: Vec<String> = non_empty.iter().map(ToString::to_string).collect();
+        return Err(Refusal::Refused(format!(
+            "target table(s) {} in database {db} already hold rows; restore refuses to mix them with the backup's (post the request with \"mode\": \"append\" to add to them)",
+            names.join(", ")
+        )));
+    }
+    Ok(non_empty)
+}
+
+/// Plans one page and writes its chunks (each written once; a repeated step finds them).
+async fn plan_next(
+    app: &App,
+    src: &Backup,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    let catalog = Catalog::new(&src.blobs, &src.layout);
+    let page = plan::plan_page(&catalog, &src.database, job, request, &app.settings.restore)
+        .await
+        .map_err(|e| match e {
+            PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
+            PlanError::Id(i) => RestoreError::Id(i),
+        })?;
+    if !request.dry_run {
+        for chunk in &page.chunks {
+            let body = serde_json::to_vec(chunk)
+                .map_err(|e| crate::storage::StorageError::decode("chunk", e))
+                .map_err(storage_err(&id, "write a chunk"))?;
+            match app
+                .blobs
+                .create_new(
+                    &app.layout.restore_chunk(&id, &chunk.chunk),
+                    Bytes::from(body),
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(storage_err(&id, "write a chunk")(e)),
+            }
+        }
+    }
+    job.plan = page.position;
+    if job.plan.done {
+        if request.dry_run {
+            job.status = JobStatus::Planned;
+            job.finished_at = Some(OffsetDateTime::now_utc());
+            job.report = Some(report(job, Vec::new(), Vec::new()));
+        } else {
+            job.status = JobStatus::Ingesting;
+        }
+    }
+    Ok(())
+}
+
+/// Takes finished chunks off the front of the window, counts them into the job, and starts
+/// chunks until `ChunksInFlight` are open.
+async fn dispatch(app: &App, job: &mut RestoreJob) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    while job.first_open < job.next_to_start {
+        let chunk_id = RestoreChunk::id(job.first_open)?;
+        let path = app.layout.restore_chunk(&id, &chunk_id);
+        let Some((body, _)) = app
+            .blobs
+            .read_opt(&path)
+            .await
+            .map_err(storage_err(&id, "read a chunk"))?
+        else {
+            break;
+        };
+        let chunk: RestoreChunk = serde_json::from_slice(&body)
+            .map_err(|e| crate::storage::StorageError::decode(&path, e))
+            .map_err(storage_err(&id, "read a chunk"))?;
+        if !chunk.state.is_final() {
+            break;
+        }
+        count_in(job, &chunk);
+        job.first_open += 1;
+    }
+    let limit = app.settings.restore.chunks_in_flight as u64;
+    while job.next_to_start < job.totals.chunks && job.next_to_start - job.first_open < limit {
+        let task = Task::RestoreChunkV1 {
+            job: id.clone(),
+            chunk: RestoreChunk::id(job.next_to_start)?,
+            poll: 0,
+        };
+        app.tasks
+            .send(&task.to_json(), None)
+            .await
+            .map_err(storage_err(&id, "start a chunk"))?;
+        job.next_to_start += 1;
+    }
+    Ok(())
+}
+
+fn count_in(job: &mut RestoreJob, chunk: &RestoreChunk) {
+    for b in &chunk.blobs {
+        match &b.outcome {
+            BlobOutcome::Ingested => job.totals.ingested_artifacts += 1,
+            BlobOutcome::Failed { reason } => {
+                job.totals.failed_artifacts += 1;
+                if job.failed.len() < FAILED_LISTED {
+                    job.failed.push(FailedArtifact {
+                        table: chunk.target_table.clone(),
+                        path: b.path.clone(),
+                        rows: b.rows,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            BlobOutcome::Pending => {}
+        }
+    }
+}
+
+/// Counts what arrived, per table and day, and ends the job.
+async fn finalize(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    let target = target_client(app, &id, &request.target.cluster_uri)?;
+    let db = &request.target.database;
+    let mut tables = Vec::new();
+    let mut missing = Vec::new();
+    for t in &job.tables {
+        let found_rows = tagged_rows(&target, db, &t.target, &job.drop_by())
+            .await
+            .map_err(kusto_err(&id))?;
+        let expected_rows: u64 = t.expected.values().sum();
+        let mut mismatched_days = Vec::new();
+        if t.target_was_empty {
+            let found = rows_per_day(&target, db, t).await.map_err(kusto_err(&id))?;
+            let days: std::collections::BTreeSet<Day> =
+                t.expected.keys().chain(found.keys()).copied().collect();
+            for day in days {
+                let expected = t.expected.get(&day).copied().unwrap_or(0);
+                let got = found.get(&day).copied().unwrap_or(0);
+                if expected != got {
+                    missing.push(format!(
+                        "{}: day {day}: expected {expected} rows, found {got}",
+                        t.target
+                    ));
+                    mismatched_days.push(DayCount {
+                        day,
+                        expected,
+                        found: got,
+                    });
+                }
+            }
+        }
+        if found_rows != expected_rows && mismatched_days.is_empty() {
+            missing.push(format!(
+                "{}: expected {expected_rows} rows, found {found_rows} in the job's extents",
+                t.target
+            ));
+        }
+        tables.push(TableReport {
+            source: t.source.clone(),
+            target: t.target.clone(),
+            expected_rows,
+            found_rows,
+            mismatched_days,
+        });
+    }
+    if job.totals.failed_artifacts > 0 {
+        missing.push(format!(
+            "{} file(s) could not be ingested (the first {} are listed with Kusto's reason)",
+            job.totals.failed_artifacts,
+            job.failed.len()
+        ));
+    }
+    let restored_any = tables.iter().any(|t| t.found_rows > 0);
+    job.status = if missing.is_empty() {
+        JobStatus::Succeeded
+    } else if restored_any {
+        JobStatus::PartiallySucceeded
+    } else {
+        JobStatus::Failed
+    };
+    job.finished_at = Some(OffsetDateTime::now_utc());
+    job.report = Some(report(job, tables, missing));
+    tracing::info!(job = %id, status = ?job.status, "restore finished");
+    Ok(())
+}
+
+fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> Report {
+    let end = job.finished_at.unwrap_or_else(OffsetDateTime::now_utc);
+    Report {
+        tables,
+        totals: job.totals.clone(),
+        failed: job.failed.clone(),
+        missing,
+        duration_seconds: (end - job.created_at).whole_seconds(),
+    }
+}
+
+/// Rows in the extents carrying `tag` (deleted rows excluded).
+async fn tagged_rows(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    table: &TableName,
+    tag: &str,
+) -> Result<u64, crate::kusto::StepError> {
+    let step = Step::database(db, "read the job's extents");
+    let tables = step
+        .mgmt(target, &show_table_extents_with_tag(table, tag))
+        .await?;
+    let mut rows = 0i64;
+    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
+        rows += row.i64("RowCount").map_err(|e| step.error(e))?;
+        rows -= row.opt_i64("DeletedRowCount").ok().flatten().unwrap_or(0);
+    }
+    Ok(rows.max(0) as u64)
+}
+
+/// The target table's rows per day of its partition column (null days and tables without
+/// one count as the undated day).
+async fn rows_per_day(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    t: &JobTable,
+) -> Result<BTreeMap<Day, u64>, crate::kusto::StepError> {
+    let step = Step::database(db, "count the restored rows per day");
+    let mut out = BTreeMap::new();
+    let q = match &t.partition_column {
+        Some(c) => QueryBuilder::table(&t.target).count_by_day(c),
+        None => QueryBuilder::table(&t.target).count(),
+    };
+    let result = target
+        .query(db, &q.command())
+        .await
+        .map_err(|e| step.error(e))?;
+    let table = result.primary_table().map_err(|e| step.error(e))?;
+    for row in table.rows() {
+        let (day, count) = match &t.partition_column {
+            Some(_) => (
+                row.opt_datetime("Day")
+                    .map_err(|e| step.error(e))?
+                    .map_or(Day::UNDATED, |d| Day::new(d.date())),
+                row.i64("RowCount").map_err(|e| step.error(e))?,
+            ),
+            None => (Day::UNDATED, row.i64("Count").map_err(|e| step.error(e))?),
+        };
+        *out.entry(day).or_default() += count.max(0) as u64;
+    }
+    Ok(out)
+}

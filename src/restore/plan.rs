@@ -1,0 +1,168 @@
+//! Planning: the catalog (continuous-export and backfill segments alike, as its listing names
+//! them), read one segment at a time, cut into chunks of at most N files or B bytes, one
+//! table per chunk. A step plans one page (a bounded number of files) and
+//! records where it stopped, so a catalog of any size is planned in bounded steps with
+//! bounded memory, and a step that is repeated cuts the same chunks again.
+
+use time::OffsetDateTime;
+
+use super::request::RestoreRequestV1;
+use super::state::{BlobOutcome, ChunkBlob, ChunkState, PlanPosition, RestoreChunk, RestoreJob};
+use crate::ids::{DatabaseName, IdError};
+use crate::settings::RestoreSettings;
+use crate::storage::StorageError;
+use crate::storage::catalog::{Artifact, Catalog};
+
+/// Chunks' worth of files one planning step reads at most.
+pub const PAGE_CHUNKS: usize = 10;
+/// Catalog segments one listing page names.
+const LIST_PAGE: u32 = 100;
+
+/// What one planning step produced.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub chunks: Vec<RestoreChunk>,
+    pub position: PlanPosition,
+}
+
+/// Why a page could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+/// Whether the request wants this file.
+pub fn wanted(request: &RestoreRequestV1, artifact: &Artifact) -> bool {
+    artifact.rows > 0
+        && request.window.is_none_or(|w| w.contains(artifact.day))
+        && request
+            .as_of
+            .is_none_or(|t: OffsetDateTime| artifact.produced_at <= t)
+}
+
+/// Plans the next page of `job` from `catalog` (the backup's catalog of `database`), adding
+/// what it planned to the job's expected counts and totals.
+pub async fn plan_page(
+    catalog: &Catalog<'_>,
+    database: &DatabaseName,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    settings: &RestoreSettings,
+) -> Result<Page, PlanError> {
+    let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
+    let mut pos = job.plan.clone();
+    let mut chunks: Vec<RestoreChunk> = Vec::new();
+    let mut open: Option<RestoreChunk> = None;
+    let mut read = 0usize;
+    while read < budget {
+        let Some(table) = job.tables.get(pos.table).cloned() else {
+            pos.done = true;
+            break;
+        };
+        let page = catalog
+            .segment_page(database, &table.source, pos.marker.as_deref(), LIST_PAGE)
+            .await?;
+        let mut page_done = true;
+        let done_up_to = pos.after.clone();
+        for item in page
+            .items
+            .iter()
+            .filter(|i| done_up_to.as_ref().is_none_or(|a| i.path > *a))
+        {
+            if read >= budget {
+                page_done = false;
+                break;
+            }
+            for a in catalog
+                .read_path(&item.path)
+                .await?
+                .into_iter()
+                .filter(|a| wanted(request, a))
+            {
+                read += 1;
+                add(job, &mut chunks, &mut open, pos.table, a, settings)?;
+            }
+            pos.after = Some(item.path.clone());
+        }
+        if !page_done {
+            break;
+        }
+        pos.after = None;
+        match page.next_marker {
+            Some(m) => pos.marker = Some(m),
+            None => {
+                chunks.extend(open.take());
+                pos.table += 1;
+                pos.marker = None;
+            }
+        }
+    }
+    chunks.extend(open.take());
+    if job.tables.get(pos.table).is_none() {
+        pos.done = true;
+    }
+    job.totals.chunks += chunks.len() as u64;
+    Ok(Page {
+        chunks,
+        position: pos,
+    })
+}
+
+/// Adds one file to the open chunk of table `table`, closing it first when it is full.
+fn add(
+    job: &mut RestoreJob,
+    chunks: &mut Vec<RestoreChunk>,
+    open: &mut Option<RestoreChunk>,
+    table: usize,
+    a: Artifact,
+    settings: &RestoreSettings,
+) -> Result<(), IdError> {
+    let full = open.as_ref().is_some_and(|c| {
+        c.blobs.len() >= settings.chunk_max_blobs
+            || !c.blobs.is_empty() && bytes(c) + a.bytes.unwrap_or(0) > settings.chunk_max_bytes
+    });
+    if full {
+        chunks.extend(open.take());
+    }
+    let chunk = match open {
+        Some(c) => c,
+        None => {
+            let n = job.totals.chunks + chunks.len() as u64;
+            let target = job.tables.get(table).map(|t| t.target.clone());
+            let Some(target_table) = target else {
+                return Ok(());
+            };
+            open.insert(RestoreChunk {
+                job: job.job.clone(),
+                chunk: RestoreChunk::id(n)?,
+                target_table,
+                state: ChunkState::Planned,
+                blobs: Vec::new(),
+                sent_at: None,
+                poll: 0,
+                error: None,
+            })
+        }
+    };
+    if let Some(t) = job.tables.get_mut(table) {
+        *t.expected.entry(a.day).or_default() += a.rows;
+    }
+    job.totals.artifacts += 1;
+    job.totals.rows += a.rows;
+    job.totals.bytes += a.bytes.unwrap_or(0);
+    chunk.blobs.push(ChunkBlob {
+        path: a.path,
+        day: a.day,
+        rows: a.rows,
+        bytes: a.bytes,
+        outcome: BlobOutcome::Pending,
+    });
+    Ok(())
+}
+
+fn bytes(c: &RestoreChunk) -> u64 {
+    c.blobs.iter().map(|b| b.bytes.unwrap_or(0)).sum()
+}

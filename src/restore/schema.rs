@@ -1,0 +1,244 @@
+//! The schema a restore applies: the tables and columns of the snapshot protect stored
+//! (`.show database D schema as csl script`), taken apart here and rebuilt by the command
+//! builder, so a renamed table gets its new name and nothing from the snapshot's text reaches
+//! the target unchecked.
+//!
+//! Only tables and their columns (and the IngestionTime policy, which restored rows need to
+//! be seen by database cursors) are applied. Functions, mappings, policies, update policies
+//! and materialized views are not: an update policy or view present during the restore would
+//! derive data a second time from rows the backup already holds (docs/design.md, Restore).
+
+use futures::TryStreamExt;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::ids::{ColumnName, DatabaseName, TableName};
+use crate::kusto::KustoType;
+use crate::storage::layout::Layout;
+use crate::storage::{BlobStore, StorageError};
+
+/// One table of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    pub name: TableName,
+    pub columns: Vec<(ColumnName, KustoType)>,
+}
+
+impl TableSchema {
+    /// The first datetime column: the one protect partitions by unless told otherwise.
+    pub fn first_datetime(&self) -> Option<&ColumnName> {
+        self.columns
+            .iter()
+            .find(|(_, ty)| *ty == KustoType::DateTime)
+            .map(|(c, _)| c)
+    }
+}
+
+/// The snapshot to restore from: the newest one taken at or before `as_of` (any, without).
+/// Returns its path, or None when there is none.
+pub async fn pick_snapshot(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    as_of: Option<OffsetDateTime>,
+) -> Result<Option<String>, StorageError> {
+    let items: Vec<_> = blobs.list(&layout.schema_dir(db)).try_collect().await?;
+    let mut best: Option<(OffsetDateTime, String)> = None;
+    for item in items {
+        let Some(taken) = snapshot_time(&item.path) else {
+            continue;
+        };
+        if as_of.is_some_and(|t| taken > t) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|(b, _)| taken >= *b) {
+            best = Some((taken, item.path));
+        }
+    }
+    Ok(best.map(|(_, path)| path))
+}
+
+/// The time in a snapshot's name, `.../<yyyyMMddTHHmmssZ>-<hash>.kql`.
+fn snapshot_time(path: &str) -> Option<OffsetDateTime> {
+    let name = path.rsplit('/').next()?.strip_suffix(".kql")?;
+    let stamp = name.split('-').next()?;
+    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(stamp, format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// The tables a snapshot script creates. Lines that are not a table creation with a column
+/// list (functions, mappings, policies) are skipped; a table line whose names or types this
+/// build cannot read is an error naming the line's table, never half-applied.
+pub fn tables_of(script: &str) -> Result<Vec<TableSchema>, String> {
+    script
+        .lines()
+        .filter_map(|line| {
+            let rest = line
+                .trim_start()
+                .strip_prefix(".create-merge table ")
+                .or_else(|| line.trim_start().strip_prefix(".create table "))?;
+            parse_table(rest).transpose()
+        })
+        .collect()
+}
+
+/// `Name (col:type, ...) with (...)` → the table; Ok(None) when it is not a column list.
+fn parse_table(text: &str) -> Result<Option<TableSchema>, String> {
+    let mut p = Parser { rest: text };
+    let name = p.name()?;
+    p.skip_spaces();
+    if !p.eat('(') {
+        return Ok(None);
+    }
+    let table = TableName::new(name.clone()).map_err(|e| e.to_string())?;
+    let mut columns = Vec::new();
+    loop {
+        p.skip_spaces();
+        let column = p.name()?;
+        p.skip_spaces();
+        if !p.eat(':') {
+            return Err(format!("table {name}: no type after column {column}"));
+        }
+        let ty_name = p.word();
+        let ty = KustoType::parse(&ty_name)
+            .ok_or_else(|| format!("table {name}: column {column} has unknown type {ty_name:?}"))?;
+        let column = ColumnName::new(column).map_err(|e| format!("table {name}: {e}"))?;
+        columns.push((column, ty));
+        p.skip_spaces();
+        if p.eat(')') {
+            break;
+        }
+        if !p.eat(',') {
+            return Err(format!("table {name}: column list is not closed"));
+        }
+    }
+    Ok(Some(TableSchema {
+        name: table,
+        columns,
+    }))
+}
+
+struct Parser<'a> {
+    rest: &'a str,
+}
+
+impl Parser<'_> {
+    fn skip_spaces(&mut self) {
+        self.rest = self.rest.trim_start();
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        match self.rest.strip_prefix(c) {
+            Some(r) => {
+                self.rest = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn word(&mut self) -> String {
+        let end = self
+            .rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(self.rest.len());
+        let (w, r) = self.rest.split_at(end);
+        self.rest = r;
+        w.to_owned()
+    }
+
+    /// A bare name, or `['..']` / `[".."]` with `\` escapes.
+    fn name(&mut self) -> Result<String, String> {
+        let Some(quoted) = self.rest.strip_prefix('[') else {
+            let w = self.word();
+            return if w.is_empty() {
+                Err(format!("expected a name at {:?}", head(self.rest)))
+            } else {
+                Ok(w)
+            };
+        };
+        let mut chars = quoted.char_indices();
+        let quote = match chars.next() {
+            Some((_, q @ ('\'' | '"'))) => q,
+            _ => return Err(format!("expected a quoted name at {:?}", head(self.rest))),
+        };
+        let mut out = String::new();
+        let mut escaped = false;
+        for (i, c) in chars {
+            if escaped {
+                out.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == quote {
+                let after = &quoted[i + c.len_utf8()..];
+                return match after.strip_prefix(']') {
+                    Some(r) => {
+                        self.rest = r;
+                        Ok(out)
+                    }
+                    None => Err(format!("unclosed name at {:?}", head(self.rest))),
+                };
+            } else {
+                out.push(c);
+            }
+        }
+        Err(format!("unclosed name at {:?}", head(self.rest)))
+    }
+}
+
+fn head(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tables_and_columns_and_skips_the_rest() {
+        let script = "\
+.create-merge table ['Kinds'] (['Timestamp']:datetime, ['B']:bool, ['My Col']:decimal) with (folder = '', docstring = '')
+.alter table ['Kinds'] policy ingestiontime true
+.create-merge table Plain (a:long, b:string)
+.create table Plain ingestion csv mapping 'm' '[]'
+.create-or-alter function f() { Plain | take 1 }";
+        let tables = tables_of(script).unwrap();
+        assert_eq!(tables.len(), 2);
+        assert_eq!(tables[0].name.as_str(), "Kinds");
+        assert_eq!(
+            tables[0]
+                .columns
+                .iter()
+                .map(|(c, t)| format!("{c}:{t}"))
+                .collect::<Vec<_>>(),
+            ["Timestamp:datetime", "B:bool", "My Col:decimal"]
+        );
+        assert_eq!(tables[0].first_datetime().unwrap().as_str(), "Timestamp");
+        assert_eq!(tables[1].name.as_str(), "Plain");
+        assert_eq!(tables[1].first_datetime(), None);
+    }
+
+    #[test]
+    fn a_table_line_it_cannot_read_is_an_error() {
+        for bad in [
+            ".create-merge table T (a:varchar)",
+            ".create-merge table T (a long)",
+            ".create-merge table ['T (a:long)",
+            ".create-merge table T (a:long",
+        ] {
+            assert!(tables_of(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn snapshot_names_carry_their_time() {
+        assert_eq!(
+            snapshot_time("backup/$schema/Sales/20261125T100000Z-0a1b2c3d4e5f6a7b.kql"),
+            Some(time::macros::datetime!(2026-11-25 10:00 UTC))
+        );
+        assert_eq!(snapshot_time("backup/$schema/Sales/latest.json"), None);
+    }
+}

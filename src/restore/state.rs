@@ -1,0 +1,249 @@
+//! A restore job's documents: the job (request, status, planning position, counters, report)
+//! and one document per chunk, each with its own states on the model of kusto-copy's blocks.
+//! Both are written only through `job::StepDoc`, with the ETag that was read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::request::RestoreRequestV1;
+use crate::ids::{ChunkId, ColumnName, DatabaseName, Day, IdError, JobId, TableName};
+use crate::job::RecordedFailure;
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobStatus {
+    /// Accepted; the schema step is next.
+    Accepted,
+    /// Cutting the catalog into chunks (and ingesting the first ones).
+    Planning,
+    /// Every chunk is planned; waiting for the last ones.
+    Ingesting,
+    Succeeded,
+    PartiallySucceeded,
+    Failed,
+    /// The request was refused; nothing in the target was changed.
+    Rejected,
+    /// A dry run: the plan is in the report, the target was not touched.
+    Planned,
+    /// `restore --undo` dropped every row the job wrote.
+    Undone,
+}
+
+impl JobStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Accepted | Self::Planning | Self::Ingesting)
+    }
+}
+
+/// One table of the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTable {
+    pub source: TableName,
+    pub target: TableName,
+    /// The datetime column whose day names the backup's folders; None: every row undated.
+    pub partition_column: Option<ColumnName>,
+    /// The target table held no rows when the job started (so per-day counts are exact).
+    pub target_was_empty: bool,
+    /// Rows the catalog promises, per day.
+    pub expected: BTreeMap<Day, u64>,
+}
+
+/// How far planning got: the table, the listing page of its catalog segments, and the last
+/// segment of that page already planned (listings are sorted by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPosition {
+    pub table: usize,
+    pub marker: Option<String>,
+    pub after: Option<String>,
+    pub done: bool,
+}
+
+/// What the job counted as it went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub artifacts: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub chunks: u64,
+    pub ingested_artifacts: u64,
+    pub failed_artifacts: u64,
+}
+
+/// A file that did not come back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedArtifact {
+    pub table: TableName,
+    pub path: String,
+    pub rows: u64,
+    pub reason: String,
+}
+
+/// How many failed files the job document lists one by one (the rest are counted).
+pub const FAILED_LISTED: usize = 100;
+
+/// Rows expected and found for one table and day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub day: Day,
+    pub expected: u64,
+    pub found: u64,
+}
+
+/// The final comparison for one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableReport {
+    pub source: TableName,
+    pub target: TableName,
+    pub expected_rows: u64,
+    /// Rows in the extents carrying the job's `drop-by:` tag.
+    pub found_rows: u64,
+    /// Days whose counts differ (only when the target table was empty before the job).
+    pub mismatched_days: Vec<DayCount>,
+}
+
+/// What the job ends with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub tables: Vec<TableReport>,
+    pub totals: Totals,
+    pub failed: Vec<FailedArtifact>,
+    /// What is missing, in words; empty when nothing is.
+    pub missing: Vec<String>,
+    pub duration_seconds: i64,
+}
+
+/// The job document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreJob {
+    pub job: JobId,
+    /// None when the message could not be read as a request at all.
+    pub request: Option<RestoreRequestV1>,
+    pub status: JobStatus,
+    pub error: Option<RecordedFailure>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// The source database, resolved from the request and the settings.
+    pub source_database: Option<DatabaseName>,
+    /// The schema snapshot applied (container-relative path).
+    pub schema_snapshot: Option<String>,
+    pub tables: Vec<JobTable>,
+    pub plan: PlanPosition,
+    /// Chunks `first_open..next_to_start` are in flight; below `first_open` all are finished.
+    pub first_open: u64,
+    pub next_to_start: u64,
+    pub totals: Totals,
+    pub failed: Vec<FailedArtifact>,
+    /// Bumped by every driver step; a driver message for an older tick is a duplicate.
+    pub tick: u64,
+    pub report: Option<Report>,
+}
+
+impl RestoreJob {
+    pub fn new(job: JobId, request: Option<RestoreRequestV1>) -> Self {
+        Self {
+            job,
+            request,
+            status: JobStatus::Accepted,
+            error: None,
+            created_at: OffsetDateTime::now_utc(),
+            finished_at: None,
+            source_database: None,
+            schema_snapshot: None,
+            tables: Vec::new(),
+            plan: PlanPosition::default(),
+            first_open: 0,
+            next_to_start: 0,
+            totals: Totals::default(),
+            failed: Vec::new(),
+            tick: 0,
+            report: None,
+        }
+    }
+
+    /// The tag every extent of this job carries: what `--undo` drops.
+    pub fn drop_by(&self) -> String {
+        format!("drop-by:{}", self.job)
+    }
+}
+
+/// Where a chunk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkState {
+    /// Written by the planner; nothing sent yet.
+    Planned,
+    /// One ingestion message per file is on the target's queue.
+    Ingesting,
+    /// Every file is in the target (its `ingest-by:` tag is on an extent); its extents were
+    /// merged with another chunk's, so the row check is the job's, per table and day.
+    Ingested,
+    /// Every file is in the target and the chunk's extents hold exactly its rows.
+    Verified,
+    /// Some files failed for good (each says why); the rest are in.
+    Failed,
+    /// Nothing to ingest (every file was empty).
+    Skipped,
+}
+
+impl ChunkState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Planned | Self::Ingesting)
+    }
+}
+
+/// What became of one file of a chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum BlobOutcome {
+    Pending,
+    Ingested,
+    Failed { reason: String },
+}
+
+/// One file of a chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkBlob {
+    /// Container-relative path.
+    pub path: String,
+    pub day: Day,
+    pub rows: u64,
+    pub bytes: Option<u64>,
+    pub outcome: BlobOutcome,
+}
+
+/// The chunk document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreChunk {
+    pub job: JobId,
+    pub chunk: ChunkId,
+    pub target_table: TableName,
+    pub state: ChunkState,
+    pub blobs: Vec<ChunkBlob>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    /// Bumped by every poll; a chunk message for an older poll is a duplicate.
+    pub poll: u64,
+    pub error: Option<String>,
+}
+
+impl RestoreChunk {
+    /// The chunk's number in `c-000042`.
+    pub fn id(n: u64) -> Result<ChunkId, IdError> {
+        // Zero-padded, and every tag ends the chunk id with a '.', so the tag prefix of
+        // chunk 1 (`c-000001.`) is never a prefix of chunk 10's.
+        ChunkId::new(format!("c-{n:06}"))
+    }
+
+    /// The prefix every `ingest-by:` tag of this chunk starts with.
+    pub fn tag_prefix(job: &JobId, chunk: &ChunkId) -> String {
+        format!("ingest-by:{job}.{chunk}.")
+    }
+
+    /// File `i`'s `ingestIfNotExists` value; its extent tag is `ingest-by:` + this.
+    pub fn blob_key(&self, i: usize) -> String {
+        format!("{}.{}.{i}", self.job, self.chunk)
+    }
+}

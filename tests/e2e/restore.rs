@@ -1,0 +1,706 @@
+//! Restore end to end: a source kusto-sim protected by adx-backup, a second kusto-sim as the
+//! target cluster (its queued ingestion reading Azurite queues), and the handler run by the
+//! Functions host emulator. Expected rows come from the source cluster itself, read back
+//! through its own query engine, never from the restore's own report.
+
+use std::time::{Duration, Instant};
+
+use adx_backup::app::App;
+use adx_backup::ids::JobId;
+use adx_backup::protect;
+use adx_backup::restore::{self, state::JobStatus, state::RestoreJob};
+use adx_backup::retry::RetryPolicy;
+use adx_backup::storage::TaskQueue;
+use kusto_sim::Server;
+use kusto_sim::table::ResultTable;
+use serde_json::json;
+
+use crate::harness::host::{FunctionsHost, Shape};
+use crate::harness::stack::Stack;
+
+const SRC: &str = "Sales";
+const DR: &str = "DR";
+
+const WIDE: &str = ".create table Wide (Timestamp:datetime, B:bool, I:int, L:long, R:real, \
+    D:decimal, S:string, Ts:timespan, G:guid, Dyn:dynamic)";
+const WIDE_CSV: &str = r#"2026-03-01T10:20:30.123456Z,true,-2147483648,9223372036854775807,2.5,1234567890.123456789,"He said ""hi""",1.02:03:04.5678901,6f1c0d6e-3a51-4b7a-9a55-0c3c2b0d1e11,"{""a"":[1,2.5,null]}"
+2026-03-02T23:59:59.999999Z,false,2147483647,-9223372036854775808,-0.1,-0.000000000000000001,Grüße 世界 🚀,-00:00:00.0000001,00000000-0000-0000-0000-000000000000,"[1,""two""]"
+2026-03-03T00:00:00Z,,,,,,,,,"#;
+const NULLS: &str = ".create table Nulls (Timestamp:datetime, V:long)";
+const PLAIN: &str = ".create table Plain (Id:long, Name:string)";
+
+/// A source database with three tables backed up (several files each), the app over it, and
+/// a second cluster the app may restore to.
+async fn protected_source() -> (Stack, App, Server) {
+    let mut stack = Stack::start(SRC).await;
+    let target = Stack::target_cluster(DR).await;
+    stack.set("AdxBackup__RestoreTargets", &target.url());
+    stack.set("AdxBackup__RestoreChunkBlobs", "2");
+    stack.set("AdxBackup__RestoreChunksInFlight", "2");
+    stack.set("AdxBackup__RestorePollSeconds", "1");
+    stack.set(
+        "AdxBackup__RestoreQueue",
+        &format!(
+            "e2e-restore-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..20]
+        ),
+    );
+    for create in [WIDE, NULLS, PLAIN] {
+        stack.kusto(create).await;
+    }
+    let app = stack.app();
+    protect::run_once(&app).await.unwrap();
+    exports(&stack).await;
+    stack
+        .kusto(&format!(".ingest inline into table Wide <|\n{WIDE_CSV}"))
+        .await;
+    for round in 0..3 {
+        let nulls: Vec<String> = (0..4)
+            .map(|i| match i {
+                0 => format!(",{round}{i}"),
+                _ => format!("2026-03-0{i}T0{round}:00:00Z,{round}{i}"),
+            })
+            .collect();
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Nulls <|\n{}",
+                nulls.join("\n")
+            ))
+            .await;
+        let plain: Vec<String> = (0..5)
+            .map(|i| format!("{round}{i},\"name {round}{i}\""))
+            .collect();
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Plain <|\n{}",
+                plain.join("\n")
+            ))
+            .await;
+        exports(&stack).await;
+    }
+    protect::run_once(&app).await.unwrap();
+    (stack, app, target)
+}
+
+async fn exports(stack: &Stack) {
+    for report in stack.run_exports().await {
+        assert!(report.error.is_none(), "{report:?}");
+    }
+}
+
+async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
+    sim.state()
+        .mgmt(db, csl)
+        .await
+        .unwrap_or_else(|e| panic!("{csl}: {e}"))
+}
+
+async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
+    let mut rows: Vec<String> = sim
+        .state()
+        .query(db, csl)
+        .await
+        .unwrap_or_else(|e| panic!("{csl}: {e}"))
+        .primary
+        .rows
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
+    let mut r = json!({
+        "version": 1,
+        "jobId": job,
+        "target": {"clusterUri": target.url(), "database": DR},
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        r.extend(extra.clone());
+    }
+    r.to_string()
+}
+
+/// How the emulated host delivers messages in a run.
+#[derive(Clone, Copy, PartialEq)]
+enum Delivery {
+    Once,
+    /// Every task message invoked twice at once, every ingestion message on the target's queue
+    /// doubled before the target's consumer runs, and the target's extents merged after
+    /// every pass (merged extents carry the union of their tags).
+    Twice,
+}
+
+/// Posts `text` on the restore queue and works every queue (restore, tasks, the target's
+/// ingestion) through the host emulator until the job ends.
+async fn run_restore(
+    stack: &Stack,
+    app: &App,
+    target: &Server,
+    text: &str,
+    job: &str,
+    delivery: Delivery,
+) -> RestoreJob {
+    let host = FunctionsHost::start(&stack.settings).await;
+    let storage = &app.settings.storage;
+    let requests = TaskQueue::named(
+        storage,
+        &app.settings.restore.request_queue,
+        RetryPolicy::fast(3),
+    )
+    .unwrap();
+    requests.ensure_exists().await.unwrap();
+    app.tasks.ensure_exists().await.unwrap();
+    requests.send(text, None).await.unwrap();
+    let job = JobId::new(job).unwrap();
+    let started = Instant::now();
+    let mut merges = 0;
+    loop {
+        work(&host, &requests, "restore", "request", delivery).await;
+        work(&host, &app.tasks, "tasks", "task", delivery).await;
+        if delivery == Delivery::Twice {
+            double_ingestion_messages(target).await;
+        }
+        target.state().run_queued_ingestion_now().await;
+        if delivery == Delivery::Twice {
+            merges += target.state().merge_extents_now().len();
+        }
+        if let Ok(state) = restore::load_job(app, &job).await
+            && state.status.is_final()
+        {
+            assert!(
+                delivery == Delivery::Once || merges > 0,
+                "the target merged extents during the restore"
+            );
+            return state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "restore {job} did not end: {:?}",
+            restore::load_job(app, &job).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// One pass over a queue, as several workers at once: every visible message invoked
+/// concurrently with the others (and, with `Delivery::Twice`, two copies of it at the same
+/// time), deleted when the function succeeded, released at once when it failed.
+async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: &str, d: Delivery) {
+    let batch = queue.receive(32, Duration::from_secs(30)).await.unwrap();
+    let copies = if d == Delivery::Twice { 2 } else { 1 };
+    let runs = batch.iter().map(|msg| async move {
+        let text = msg.text.clone().unwrap();
+        let invocations = (0..copies)
+            .map(|_| host.invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host));
+        let ok = futures::future::join_all(invocations)
+            .await
+            .iter()
+            .all(|v| v.succeeded());
+        if ok {
+            queue.delete(&msg.id, &msg.pop_receipt).await.unwrap();
+        } else {
+            queue
+                .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    });
+    futures::future::join_all(runs).await;
+}
+
+/// Every message waiting on the target's ingestion queues, sent again.
+async fn double_ingestion_messages(target: &Server) {
+    let resources = mgmt(target, DR, ".get ingestion resources").await;
+    for row in &resources.rows {
+        let (kind, url) = (format!("{:?}", row[0]), &row[1]);
+        let kusto_sim::value::Value::String(url) = url else {
+            continue;
+        };
+        if !kind.contains("SecuredReadyForAggregationQueue") {
+            continue;
+        }
+        let q =
+            TaskQueue::from_sas_url(&url::Url::parse(url).unwrap(), RetryPolicy::fast(3)).unwrap();
+        for msg in q.receive(32, Duration::from_secs(1)).await.unwrap() {
+            let text = msg.text.unwrap();
+            q.send(&text, None).await.unwrap();
+        }
+    }
+}
+
+/// Rows and per-day counts of every table equal in source and target.
+async fn assert_identical(stack: &Stack, target: &Server) {
+    for (table, day) in [
+        ("Wide", Some("Timestamp")),
+        ("Nulls", Some("Timestamp")),
+        ("Plain", None),
+    ] {
+        let all = table.to_owned();
+        let source_rows = query(&stack.sim, SRC, &all).await;
+        assert!(!source_rows.is_empty(), "{table} has rows in the source");
+        assert_eq!(
+            query(target, DR, &all).await,
+            source_rows,
+            "{table}: the target holds exactly the source's rows"
+        );
+        if let Some(column) = day {
+            let per_day = format!("{table} | summarize count() by bin({column}, 1d)");
+            assert_eq!(
+                query(target, DR, &per_day).await,
+                query(&stack.sim, SRC, &per_day).await,
+                "{table}: rows per day"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_backup_comes_back_exactly_once_with_every_message_delivered_twice() {
+    let (stack, app, target) = protected_source().await;
+    let job = "r-twice";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({})),
+        job,
+        Delivery::Twice,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    assert!(
+        state.totals.chunks > 3,
+        "several chunks: {:?}",
+        state.totals
+    );
+    assert_identical(&stack, &target).await;
+    let report = state.report.unwrap();
+    assert!(report.missing.is_empty(), "{report:?}");
+
+    // Extents carry the job's tag and their day as creation time (merges keep the range).
+    let extents = mgmt(&target, DR, ".show table Wide extents").await;
+    let tags = extents.column_index("Tags").unwrap();
+    let mut days = std::collections::BTreeSet::new();
+    for column in ["MinCreatedOn", "MaxCreatedOn"] {
+        let i = extents.column_index(column).unwrap();
+        for r in &extents.rows {
+            assert!(
+                format!("{:?}", r[tags]).contains("drop-by:r-twice"),
+                "{r:?}"
+            );
+            let kusto_sim::value::Value::DateTime(ticks) = r[i] else {
+                panic!("{column}: {r:?}");
+            };
+            const TICKS_PER_DAY: i64 = 864_000_000_000;
+            assert_eq!(ticks % TICKS_PER_DAY, 0, "{column} is a midnight: {r:?}");
+            days.insert(ticks / TICKS_PER_DAY);
+        }
+    }
+    // 2026-03-01..03 as days since 1970-01-01.
+    assert_eq!(
+        days,
+        std::collections::BTreeSet::from([20513, 20514, 20515])
+    );
+
+    // Restored rows are visible to database cursors, so protect can back them up again.
+    let after_cursor = query(&target, DR, "Plain | where cursor_after('') | count").await;
+    assert_eq!(after_cursor, query(&stack.sim, SRC, "Plain | count").await);
+
+    // Undo removes exactly the job's rows.
+    let undone = restore::undo(&app, &JobId::new(job).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(undone.tables.len(), 3);
+    for table in ["Wide", "Nulls", "Plain"] {
+        assert_eq!(
+            query(&target, DR, &format!("{table} | count")).await,
+            vec!["[Long(0)]".to_owned()],
+            "{table} is empty after undo"
+        );
+    }
+}
+
+#[tokio::test]
+async fn append_adds_beside_existing_rows_and_undo_leaves_them() {
+    let (stack, app, target) = protected_source().await;
+    mgmt(&target, DR, PLAIN).await;
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Plain <|\n999,\"kept\"",
+    )
+    .await;
+    let job = "r-append";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Plain"], "mode": "append"})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    let source = query(&stack.sim, SRC, "Plain | count").await;
+    assert_eq!(source, vec!["[Long(15)]".to_owned()]);
+    assert_eq!(
+        query(&target, DR, "Plain | count").await,
+        vec!["[Long(16)]".to_owned()]
+    );
+    restore::undo(&app, &JobId::new(job).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        query(&target, DR, "Plain").await,
+        vec![r#"[Long(999), String("kept")]"#.to_owned()],
+        "undo removed exactly the job's rows"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_rejected_in_job_state_and_change_nothing() {
+    let (stack, app, target) = protected_source().await;
+    mgmt(&target, DR, PLAIN).await;
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Plain <|\n1,\"there\"",
+    )
+    .await;
+    let tables_before = mgmt(&target, DR, ".show tables").await.rows;
+    // A cluster the request names but the app's settings do not list: the app's token must
+    // never be sent there.
+    let rogue = Stack::target_cluster(DR).await;
+    for (job, text, want) in [
+        (
+            "r-refused",
+            request("r-refused", &target, json!({"tables": ["Plain"]})),
+            "already hold rows",
+        ),
+        (
+            "r-unknown",
+            request("r-unknown", &target, json!({"tables": ["Nope*"]})),
+            "no table of the backup",
+        ),
+        (
+            "r-asof",
+            request("r-asof", &target, json!({"asOf": "2001-01-01T00:00:00Z"})),
+            "no schema snapshot",
+        ),
+        (
+            "r-field",
+            request("r-field", &target, json!({"colour": "red"})),
+            "unknown field `colour`",
+        ),
+        (
+            "r-version",
+            json!({"version": 7, "jobId": "r-version"}).to_string(),
+            "version 7 is unknown",
+        ),
+        (
+            "r-elsewhere",
+            request("r-elsewhere", &rogue, json!({})),
+            "not one this app restores to",
+        ),
+    ] {
+        let state = run_restore(&stack, &app, &target, &text, job, Delivery::Once).await;
+        assert_eq!(state.status, JobStatus::Rejected, "{job}: {state:#?}");
+        let error = state.error.unwrap().message;
+        assert!(error.contains(want), "{job}: {error}");
+    }
+    // Messages without a usable job id: the job is named after the queue message.
+    let host = FunctionsHost::start(&stack.settings).await;
+    for text in [
+        "restore everything please",
+        r#"{"version":1,"target":{"clusterUri":"http://127.0.0.1:1","database":"x'); .drop table Plain"}}"#,
+    ] {
+        let verdict = host
+            .invoke_queue("restore", "request", text, 1, Shape::Host)
+            .await;
+        assert!(
+            verdict.succeeded(),
+            "acknowledged, not poisoned: {verdict:?}"
+        );
+        let log = verdict.logs().join("\n");
+        assert!(log.contains("rejected"), "{log}");
+    }
+    assert_eq!(
+        rogue.state().commands(),
+        vec![],
+        "nothing was sent to a cluster outside AdxBackup__RestoreTargets"
+    );
+    assert_eq!(mgmt(&target, DR, ".show tables").await.rows, tables_before);
+    assert_eq!(
+        query(&target, DR, "Plain").await,
+        vec![r#"[Long(1), String("there")]"#.to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_file_lost_from_the_backup_is_reported_with_kustos_reason() {
+    let (stack, app, target) = protected_source().await;
+    let lost = crate::harness::parquet::catalog(&app, SRC, "Plain")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    app.blobs.delete(&lost.path).await.unwrap();
+    let job = "r-lost";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Plain"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::PartiallySucceeded, "{state:#?}");
+    let report = state.report.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:#?}");
+    assert_eq!(report.failed[0].path, lost.path);
+    assert!(
+        report.failed[0].reason.contains("Download_SourceNotFound"),
+        "Kusto's reason: {}",
+        report.failed[0].reason
+    );
+    assert_eq!(report.tables[0].expected_rows, 15);
+    assert_eq!(report.tables[0].found_rows, 15 - lost.rows);
+    assert!(
+        report.missing.iter().any(|m| m.contains("Plain")),
+        "{:?}",
+        report.missing
+    );
+    assert_eq!(
+        query(&target, DR, "Plain | count").await,
+        vec![format!("[Long({})]", 15 - lost.rows)]
+    );
+}
+
+#[tokio::test]
+async fn point_in_time_window_rename_and_dry_run() {
+    let (stack, app, target) = protected_source().await;
+    // Rows ingested after `as_of` are backed up too, but a restore as of then leaves them out.
+    let as_of = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    stack
+        .kusto(".ingest inline into table Plain <|\n900,\"late\"\n901,\"late\"")
+        .await;
+    exports(&stack).await;
+    protect::run_once(&app).await.unwrap();
+    let as_of_text = as_of
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-asof-ok",
+            &target,
+            json!({"tables": ["Plain"], "asOf": as_of_text, "rename": {"Plain": "PlainThen"}}),
+        ),
+        "r-asof-ok",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    assert_eq!(
+        query(&target, DR, "PlainThen").await,
+        query(&stack.sim, SRC, "Plain | where Name != 'late'").await,
+        "exactly the rows exported by asOf, under the new name"
+    );
+
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-window",
+            &target,
+            json!({"tables": ["Nulls"], "window": {"from": "2026-03-02", "to": "2026-03-03"},
+                   "rename": {"Nulls": "NullsWindow"}}),
+        ),
+        "r-window",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    let in_window = query(
+        &stack.sim,
+        SRC,
+        "Nulls | where Timestamp >= datetime(2026-03-02) and Timestamp < datetime(2026-03-04)",
+    )
+    .await;
+    assert_eq!(in_window.len(), 6);
+    assert_eq!(query(&target, DR, "NullsWindow").await, in_window);
+
+    let tables_before = mgmt(&target, DR, ".show tables").await.rows;
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-dry",
+            &target,
+            json!({"tables": ["Wide", "Plain"], "dryRun": true}),
+        ),
+        "r-dry",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Planned, "{state:#?}");
+    let totals = state.report.unwrap().totals;
+    assert_eq!(
+        totals.rows,
+        3 + 17,
+        "Wide's 3 rows and Plain's 17: {totals:?}"
+    );
+    let cataloged = crate::harness::parquet::catalog(&app, SRC, "Wide")
+        .await
+        .len()
+        + crate::harness::parquet::catalog(&app, SRC, "Plain")
+            .await
+            .len();
+    assert_eq!(totals.artifacts, cataloged as u64);
+    assert!(totals.chunks >= totals.artifacts / 2, "{totals:?}");
+    assert_eq!(
+        mgmt(&target, DR, ".show tables").await.rows,
+        tables_before,
+        "a dry run creates nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planned_whole_in_bounded_steps()
+ {
+    use adx_backup::ids::{DatabaseName, Day, ExportName, TableName};
+    use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
+
+    let (stack, app, target) = protected_source().await;
+    let (db, table) = (
+        DatabaseName::new(SRC).unwrap(),
+        TableName::new("Plain").unwrap(),
+    );
+    let catalog = Catalog::new(&app.blobs, &app.layout);
+    let mut seq = 0;
+    let mut real = 0;
+    while let Some(segment) = catalog.read_segment(&db, &table, seq).await.unwrap() {
+        real += segment.len();
+        seq += 1;
+    }
+    // 12,000 more cataloged files (planning reads the catalog only; a dry run opens none).
+    const EXTRA: usize = 12_000;
+    let export = ExportName::new("adxbk_Plain").unwrap();
+    for s in 0..(EXTRA / 500) {
+        let segment: Vec<Artifact> = (0..500)
+            .map(|i| Artifact {
+                path: format!("backup/{SRC}/Plain/00010101/extra-{s}-{i}.parquet"),
+                day: Day::UNDATED,
+                rows: 2,
+                bytes: Some(1000),
+                source: ArtifactSource::ContinuousExport {
+                    export: export.clone(),
+                },
+                produced_at: time::OffsetDateTime::now_utc(),
+            })
+            .collect();
+        catalog.append(&db, &table, seq, &segment).await.unwrap();
+        seq += 1;
+    }
+    // And a backfill batch's segment, which lists before every `seg-` segment.
+    let (job, batch) = (
+        adx_backup::ids::JobId::new("bf-1").unwrap(),
+        adx_backup::ids::BatchId::new("b000001").unwrap(),
+    );
+    let history: Vec<Artifact> = (0..7)
+        .map(|i| Artifact {
+            path: format!("backup/{SRC}/Plain/00010101/bf-1_b000001_a001_{i}.parquet"),
+            day: Day::UNDATED,
+            rows: 3,
+            bytes: Some(1000),
+            source: ArtifactSource::Backfill {
+                job: job.clone(),
+                batch: batch.clone(),
+            },
+            produced_at: time::OffsetDateTime::now_utc(),
+        })
+        .collect();
+    catalog
+        .append_batch(&db, &table, &job, &batch, &history)
+        .await
+        .unwrap();
+    let mut stack = stack;
+    stack.set("AdxBackup__RestoreChunkBlobs", "100");
+    let app = stack.app();
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-many",
+            &target,
+            json!({"tables": ["Plain"], "dryRun": true}),
+        ),
+        "r-many",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Planned, "{state:#?}");
+    let totals = state.report.unwrap().totals;
+    assert_eq!(totals.artifacts, (real + EXTRA + 7) as u64, "{totals:?}");
+    assert_eq!(totals.rows, 15 + 2 * EXTRA as u64 + 7 * 3);
+    // 100 files a chunk; a step plans at most 10 chunks' worth, so more than 12 steps ran.
+    assert!(totals.chunks >= (EXTRA / 100) as u64, "{totals:?}");
+    assert!(
+        state.tick > (EXTRA / 1000) as u64,
+        "bounded steps: {}",
+        state.tick
+    );
+}
+
+#[tokio::test]
+async fn files_older_than_the_targets_soft_delete_period_are_reported_not_dropped() {
+    let (stack, app, target) = protected_source().await;
+    mgmt(&target, DR, NULLS).await;
+    mgmt(
+        &target,
+        DR,
+        ".alter-merge table Nulls policy retention softdelete = 10d",
+    )
+    .await;
+    let job = "r-old";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Nulls"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::PartiallySucceeded, "{state:#?}");
+    let report = state.report.unwrap();
+    let dated = crate::harness::parquet::catalog(&app, SRC, "Nulls")
+        .await
+        .into_iter()
+        .filter(|a| a.day != adx_backup::ids::Day::UNDATED)
+        .count();
+    assert_eq!(report.failed.len(), dated, "{report:#?}");
+    for f in &report.failed {
+        assert!(
+            f.reason
+                .contains("BadRequest_CreationTimeEarlierThanSoftDeletePeriod"),
+            "{}",
+            f.reason
+        );
+    }
+    // The undated rows (null Timestamp) carry no creation time and are in.
+    assert_eq!(
+        query(&target, DR, "Nulls").await,
+        query(&stack.sim, SRC, "Nulls | where isnull(Timestamp)").await
+    );
+}

@@ -183,6 +183,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__ExportIntervalSeconds'
   'AdxBackup__EnableIngestionTimePolicy'
   'AdxBackup__ReenableExports'
+  'AdxBackup__FullPassIntervalSeconds'
   'AdxBackup__ClusterStorageUri'
   'AdxBackup__ClusterStorageAuth'
   'AdxBackup__Backfill'

@@ -41,12 +41,15 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         retry_after: u64,
     },
-    /// Run one protect pass now, including every table's step, without the task queue, and
-    /// exit (the timer schedule lives in functions/protect).
+    /// Run one protect pass now, including the step of every table that needs one, without
+    /// the task queue, and exit (the timer schedule lives in functions/protect).
     Protect {
         /// Accepted for scripts written for earlier versions; `protect` always runs once.
         #[arg(long, hide = true)]
         once: bool,
+        /// Check every table in scope, changed or not (the timer does so once a day).
+        #[arg(long)]
+        full: bool,
     },
     /// Back up a protected table's history (the rows before its continuous export started)
     /// in bounded batches over the task queue, or show the plan.
@@ -146,8 +149,12 @@ impl Command {
                 };
                 local::run(Arc::new(app), opts).await?;
             }
-            Command::Protect { .. } => {
-                let report = protect::run_once(&app).await?;
+            Command::Protect { full, .. } => {
+                let report = if full {
+                    protect::run_full_pass(&app).await?
+                } else {
+                    protect::run_once(&app).await?
+                };
                 println!("{report}");
             }
             Command::Backfill {

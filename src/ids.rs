@@ -149,6 +149,29 @@ impl fmt::Display for TableRef {
     }
 }
 
+/// One table to harvest, and the export's `ExportedTo` the plan saw: what a harvest task
+/// carries, so the table's state learns how far its export reached without asking again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarvestRef {
+    pub database: DatabaseName,
+    pub table: TableName,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exported_to: Option<time::OffsetDateTime>,
+}
+
+impl HarvestRef {
+    pub fn table_ref(&self) -> TableRef {
+        TableRef {
+            database: self.database.clone(),
+            table: self.table.clone(),
+        }
+    }
+}
+
 /// One batch of one backfill job of one table: what a batch task carries.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BatchRef {

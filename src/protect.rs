@@ -2,13 +2,18 @@
 //!
 //! A run has two halves, so each invocation stays small however many tables there are:
 //!
-//! 1. [`plan`] (the timer): under a run lock, list each database's tables, keep those in scope
-//!    and snapshot the database schema when it changed. The caller fans one task per table
-//!    out over the task queue (or, for `adx-backup protect`, runs them inline).
+//! 1. [`plan`] (the timer): under a run lock, read each database once (its tables and
+//!    schemas, continuous exports and external tables), snapshot the database schema when it
+//!    changed, and pick the tables that need work ([`plan`](self::plan) module): new or
+//!    changed ones, broken or failing exports, exports that moved. It queues one task per
+//!    picked table on the task queue (or, for `adx-backup protect`, the caller runs them
+//!    inline). Unchanged tables cost nothing; a full pass (daily, or `protect --full`)
+//!    checks them all.
 //! 2. [`protect_table`] (one task): make sure the table's external table and continuous export
 //!    exist and match the table ([`ensure`]), harvest newly exported files into the catalog
 //!    ([`harvest`]) and record the export's health ([`health`]), all in the table's state
-//!    document, written with an ETag condition.
+//!    document, written with an ETag condition. [`harvest_table`] is the harvest alone, for a
+//!    table whose export moved and nothing else.
 //!
 //! Both halves are idempotent: a second run right after the first only reads, and a task
 //! delivered twice finds its work done. Only objects whose names carry the configured prefix
@@ -20,22 +25,29 @@ mod error;
 mod harvest;
 mod health;
 mod lock;
+mod plan;
 mod schema;
 pub mod scope;
 mod state;
 
 use std::fmt;
 
+use futures::{StreamExt, stream};
+
 use serde::{Deserialize, Serialize};
 
 pub use ensure::current_external_table;
 pub use error::ProtectError;
+pub use plan::Delivery;
+use plan::Picked;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
-use crate::ids::{DatabaseName, TableName, TableRef};
-use crate::kusto::{Step, command};
+use crate::ids::{DatabaseName, HarvestRef, TableName, TableRef};
 use crate::storage::state::Versioned;
+
+/// How many tables `protect` works on at once, as the queue's tasks would run side by side.
+const TABLES_AT_ONCE: usize = 8;
 
 /// A database or table that could not be protected, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +70,16 @@ impl FailureReport {
 /// What the timer half decided.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProtectPlan {
+    /// Tables to check fully (`ProtectTableV1`).
     pub tables: Vec<TableRef>,
+    /// Tables whose export moved and nothing else: harvest only (`HarvestTableV1`).
+    pub harvests: Vec<HarvestRef>,
+    /// In scope, nothing to do.
+    pub unchanged: usize,
+    /// Queued by an earlier pass and not finished yet, so not queued again.
+    pub in_flight: usize,
+    /// Every table was checked, changed or not.
+    pub full_pass: bool,
     pub schema_snapshots_written: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
@@ -73,9 +94,13 @@ impl fmt::Display for ProtectPlan {
             None => {
                 write!(
                     f,
-                    "protect planned {} table(s), wrote {} schema snapshot(s)",
+                    "protect planned {} table(s), wrote {} schema snapshot(s); {} harvest(s), {} unchanged, {} still queued{}",
                     self.tables.len(),
-                    self.schema_snapshots_written
+                    self.schema_snapshots_written,
+                    self.harvests.len(),
+                    self.unchanged,
+                    self.in_flight,
+                    if self.full_pass { " (full pass)" } else { "" }
                 )?;
                 for failure in &self.failures {
                     write!(f, "\nFAILED: {}", failure.error)?;
@@ -86,8 +111,9 @@ impl fmt::Display for ProtectPlan {
     }
 }
 
-/// The timer half: discover the tables in scope and snapshot schemas, under the run lock.
-pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
+/// The timer half: find the tables that need work, deliver it, and snapshot schemas, under
+/// the run lock. `full` checks every table in scope, changed or not.
+pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPlan, ProtectError> {
     app.ensure_storage()
         .await
         .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
@@ -100,9 +126,9 @@ pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
     let mut plan = ProtectPlan::default();
     // One database that fails (dropped, no permission) must not leave the others unprotected.
     for db in &app.settings.databases {
-        match plan_database(app, db).await {
-            Ok((tables, snapshot_written)) => {
-                plan.tables.extend(tables);
+        match plan_database(app, db, full, delivery).await {
+            Ok((planned, snapshot_written)) => {
+                plan.add(planned);
                 plan.schema_snapshots_written += usize::from(snapshot_written);
             }
             Err(err) => {
@@ -113,41 +139,39 @@ pub async fn plan(app: &App) -> Result<ProtectPlan, ProtectError> {
     }
     guard.release(app).await?;
     tracing::info!(
-        tables = plan.tables.len(),
+        checks = plan.tables.len(),
+        harvests = plan.harvests.len(),
+        unchanged = plan.unchanged,
+        in_flight = plan.in_flight,
+        full_pass = plan.full_pass,
         snapshots = plan.schema_snapshots_written,
         "protect planned"
     );
     Ok(plan)
 }
 
+impl ProtectPlan {
+    fn add(&mut self, db: plan::DatabasePlan) {
+        for picked in db.work {
+            match picked {
+                Picked::Check(t) => self.tables.push(t),
+                Picked::Harvest(h) => self.harvests.push(h),
+            }
+        }
+        self.unchanged += db.unchanged;
+        self.in_flight += db.in_flight;
+        self.full_pass |= db.full_pass;
+    }
+}
+
 async fn plan_database(
     app: &App,
     db: &DatabaseName,
-) -> Result<(Vec<TableRef>, bool), ProtectError> {
-    let tables = discover(app, db).await?;
-    Ok((tables, schema::snapshot(app, db).await?))
-}
-
-async fn discover(app: &App, db: &DatabaseName) -> Result<Vec<TableRef>, ProtectError> {
-    let step = Step::database(db, "list tables");
-    let tables = step.mgmt(&app.kusto, &command::show_tables()).await?;
-    let mut found = Vec::new();
-    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
-        let name = row.str("TableName").map_err(|e| step.error(e))?;
-        let table = TableName::new(name).map_err(|e| ProtectError::BadName {
-            database: db.clone(),
-            source: e,
-        })?;
-        if scope::in_scope(&app.settings.protect, db, &table) {
-            found.push(TableRef {
-                database: db.clone(),
-                table,
-            });
-        } else {
-            tracing::debug!(database = %db, table = %table, "out of scope");
-        }
-    }
-    Ok(found)
+    full: bool,
+    delivery: Delivery,
+) -> Result<(plan::DatabasePlan, bool), ProtectError> {
+    let planned = plan::plan_database(app, db, full, delivery).await?;
+    Ok((planned, schema::snapshot(app, db).await?))
 }
 
 /// What one table's step did, for the invocation log and `protect`.
@@ -194,12 +218,7 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
     }
     let backfill = request_backfill(app, t, &mut state.value).await?;
-    state.value.last_error = None;
-    state.value.updated_at = Some(time::OffsetDateTime::now_utc());
-    state
-        .save(&app.blobs, &path)
-        .await
-        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))?;
+    save_done(app, t, &path, &mut state).await?;
     let mut changes = ensured.changes;
     changes.extend(found);
     changes.extend(backfill);
@@ -211,6 +230,54 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     };
     tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.protection.summary(), "table protected");
     Ok(outcome)
+}
+
+/// The harvest alone, for a table whose export moved while nothing else changed (the plan
+/// decided so from the database-wide reads). A table that is not protected gets the full
+/// check instead: only that can tell what it needs.
+pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, ProtectError> {
+    let t = &h.table_ref();
+    app.ensure_storage()
+        .await
+        .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
+    let path = app.layout.table_state(&t.database, &t.table);
+    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
+        .await
+        .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    let Protection::Protected { export, .. } = &state.value.protection else {
+        return protect_table(app, t).await;
+    };
+    let export = export.clone();
+    let harvested = harvest::harvest(app, t, &export, &mut state.value.harvest).await?;
+    // How far the export reached, as the plan saw it: a gap found later starts there, so it
+    // must not lag behind what this harvest cataloged.
+    if h.exported_to.is_some() && state.value.export_start_cursor.is_some() {
+        state.value.export_exported_to = h.exported_to;
+    }
+    save_done(app, t, &path, &mut state).await?;
+    tracing::info!(database = %t.database, table = %t.table, harvested, "table harvested");
+    Ok(TableOutcome {
+        table: t.clone(),
+        changes: Vec::new(),
+        harvested,
+        protection: state.value.protection.clone(),
+    })
+}
+
+/// Saves a table's state after a task succeeded: `updated_at` is what the plan reads to know
+/// the task finished.
+async fn save_done(
+    app: &App,
+    t: &TableRef,
+    path: &str,
+    state: &mut Versioned<TableState>,
+) -> Result<(), ProtectError> {
+    state.value.last_error = None;
+    state.value.updated_at = Some(time::OffsetDateTime::now_utc());
+    state
+        .save(&app.blobs, path)
+        .await
+        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))
 }
 
 /// Asks for a backfill of the table's history once its export has a StartCursor, and of
@@ -267,19 +334,41 @@ pub async fn record_failure(
     Ok(FailureReport::new(&t.database, Some(&t.table), err))
 }
 
-/// `protect`: plan, then every table inline, without the queue. Tables that fail are
-/// reported and recorded; the others still run.
+/// `protect`: plan, then each table that needs work inline, without the queue. Tables that
+/// fail are reported and recorded; the others still run.
 pub async fn run_once(app: &App) -> Result<String, ProtectError> {
-    let plan = plan(app).await?;
+    run_pass(app, false).await
+}
+
+/// `protect --full`: as [`run_once`], checking every table in scope, changed or not.
+pub async fn run_full_pass(app: &App) -> Result<String, ProtectError> {
+    run_pass(app, true).await
+}
+
+async fn run_pass(app: &App, full: bool) -> Result<String, ProtectError> {
+    let plan = plan(app, full, Delivery::Inline).await?;
     let mut lines = vec![plan.to_string()];
     let mut failed = plan.failures.len();
-    for t in &plan.tables {
-        match protect_table(app, t).await {
+    let checks = plan.tables.iter().map(|t| (t.clone(), None));
+    let harvests = plan.harvests.iter().map(|h| (h.table_ref(), Some(h)));
+    let results: Vec<_> = stream::iter(checks.chain(harvests))
+        .map(|(t, harvest)| async move {
+            let done = match harvest {
+                None => protect_table(app, &t).await,
+                Some(h) => harvest_table(app, h).await,
+            };
+            (t, done)
+        })
+        .buffered(TABLES_AT_ONCE)
+        .collect()
+        .await;
+    for (t, done) in results {
+        match done {
             Ok(outcome) => lines.push(outcome.to_string()),
             Err(err) => {
                 failed += 1;
                 tracing::error!(database = %t.database, table = %t.table, error = %err, "table not protected");
-                record_failure(app, t, &err).await?;
+                record_failure(app, &t, &err).await?;
                 lines.push(format!("{t}: FAILED: {err}"));
             }
         }

@@ -202,6 +202,7 @@ pub const KEY_OBJECT_PREFIX: &str = "AdxBackup__ObjectPrefix";
 pub const KEY_EXPORT_INTERVAL: &str = "AdxBackup__ExportIntervalSeconds";
 pub const KEY_ENABLE_INGESTION_TIME: &str = "AdxBackup__EnableIngestionTimePolicy";
 pub const KEY_REENABLE_EXPORTS: &str = "AdxBackup__ReenableExports";
+pub const KEY_FULL_PASS_INTERVAL: &str = "AdxBackup__FullPassIntervalSeconds";
 pub const KEY_CLUSTER_STORAGE_URI: &str = "AdxBackup__ClusterStorageUri";
 pub const KEY_CLUSTER_STORAGE_AUTH: &str = "AdxBackup__ClusterStorageAuth";
 pub const KEY_BACKFILL: &str = "AdxBackup__Backfill";
@@ -241,6 +242,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_EXPORT_INTERVAL,
     KEY_ENABLE_INGESTION_TIME,
     KEY_REENABLE_EXPORTS,
+    KEY_FULL_PASS_INTERVAL,
     KEY_CLUSTER_STORAGE_URI,
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
@@ -325,6 +327,7 @@ mod tests {
         assert_eq!(s.protect.include, vec!["*"]);
         assert!(s.protect.exclude.is_empty());
         assert_eq!(s.protect.export_interval, Duration::from_secs(300));
+        assert_eq!(s.protect.full_pass_interval, Duration::from_secs(86_400));
         assert_eq!(s.protect.cluster_storage_uri, s.storage.blob_service_uri);
         assert!(s.backfill.enabled, "backfill is on by default");
         assert_eq!(s.backfill.batch_max_rows, 5_000_000);
@@ -368,6 +371,8 @@ mod tests {
             (KEY_PARTITION_COLUMNS, "Orders=OrderDate"),
             (KEY_OBJECT_PREFIX, "bad'prefix"),
             (KEY_REENABLE_EXPORTS, "yes"),
+            (KEY_FULL_PASS_INTERVAL, "-1"),
+            (KEY_FULL_PASS_INTERVAL, "1209600"),
             (KEY_BACKFILL, "maybe"),
             (KEY_BACKFILL_BATCH_MAX_ROWS, "0"),
             (KEY_BACKFILL_MAX_CONCURRENT, "two"),

@@ -8,13 +8,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{BatchRef, ChunkId, JobId, TableRef};
+use crate::ids::{BatchRef, ChunkId, HarvestRef, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Task {
     /// Bring one table's external table, continuous export, catalog and health up to date.
     ProtectTableV1(TableRef),
+    /// Harvest one table's newly exported files into the catalog, nothing else: the plan saw
+    /// its export move and nothing else change.
+    HarvestTableV1(HarvestRef),
     /// Plan the backfill of one table's history (before its export's StartCursor) into
     /// batches, write the plan to job state, and start the first batches.
     BackfillTableV1(TableRef),
@@ -74,6 +77,7 @@ impl Task {
     pub fn kind(&self) -> &'static str {
         match self {
             Task::ProtectTableV1(_) => "ProtectTableV1",
+            Task::HarvestTableV1(_) => "HarvestTableV1",
             Task::BackfillTableV1(_) => "BackfillTableV1",
             Task::BackfillBatchV1(_) => "BackfillBatchV1",
             Task::BackfillPollV1 { .. } => "BackfillPollV1",
@@ -101,6 +105,23 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), t);
         assert_eq!(Task::decode_text(&json).unwrap(), t);
+        let harvest = r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders"}"#;
+        let mut h = HarvestRef {
+            database: DatabaseName::new("Sales").unwrap(),
+            table: TableName::new("Orders").unwrap(),
+            exported_to: None,
+        };
+        assert_eq!(
+            Task::decode_text(harvest).unwrap(),
+            Task::HarvestTableV1(h.clone())
+        );
+        h.exported_to = Some(time::macros::datetime!(2026-11-25 10:05 UTC));
+        let json = Task::HarvestTableV1(h.clone()).to_json();
+        assert_eq!(
+            json,
+            r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders","exported_to":"2026-11-25T10:05:00Z"}"#
+        );
+        assert_eq!(Task::decode_text(&json).unwrap(), Task::HarvestTableV1(h));
         let poll = Task::BackfillPollV1 {
             batch: BatchRef {
                 database: DatabaseName::new("Sales").unwrap(),

@@ -48,6 +48,7 @@ pub enum WorkerError {
 #[serde(tag = "kind")]
 pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
+    HarvestTableV1(TableOutcome),
     Backfill(BackfillReport),
     /// A restore step (request, job or chunk) and what it did.
     Restore {
@@ -58,7 +59,9 @@ pub enum TaskOutcome {
 impl fmt::Display for TaskOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskOutcome::ProtectTableV1(outcome) => outcome.fmt(f),
+            TaskOutcome::ProtectTableV1(outcome) | TaskOutcome::HarvestTableV1(outcome) => {
+                outcome.fmt(f)
+            }
             TaskOutcome::Backfill(report) => report.fmt(f),
             TaskOutcome::Restore { summary } => f.write_str(summary),
         }
@@ -148,6 +151,9 @@ pub async fn deliver_text(app: &App, text: &str, dequeue_count: Option<u64>) -> 
 pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     let dequeue_count = dequeue_count.unwrap_or(1);
     let span = match &task {
+        Task::HarvestTableV1(h) => {
+            tracing::info_span!("task", kind = task.kind(), database = %h.database, table = %h.table, dequeue_count)
+        }
         Task::ProtectTableV1(t) | Task::BackfillTableV1(t) => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
@@ -169,18 +175,18 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
 async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
     let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
     match task {
-        Task::ProtectTableV1(t) => match protect::protect_table(app, &t).await {
-            Ok(outcome) => Verdict::Done(TaskOutcome::ProtectTableV1(outcome)),
-            Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
-            Err(err) => {
-                tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
-                    "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
-                match protect::record_failure(app, &t, &err).await {
-                    Ok(report) => Verdict::Recorded(report),
-                    Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
-                }
-            }
-        },
+        Task::ProtectTableV1(t) => {
+            let done = protect::protect_table(app, &t)
+                .await
+                .map(TaskOutcome::ProtectTableV1);
+            protect_verdict(app, &t, done, dequeue_count, last_delivery).await
+        }
+        Task::HarvestTableV1(h) => {
+            let done = protect::harvest_table(app, &h)
+                .await
+                .map(TaskOutcome::HarvestTableV1);
+            protect_verdict(app, &h.table_ref(), done, dequeue_count, last_delivery).await
+        }
         Task::BackfillTableV1(ref t) => {
             let result = backfill::start(app, t, false).await;
             let last = last_delivery.then_some(&task);
@@ -205,6 +211,30 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
         Task::RestoreChunkV1 { job, chunk, poll } => {
             let done = restore::step_chunk(app, &job, &chunk, poll).await;
             restore_verdict(app, &job, Some(&chunk), done, last_delivery).await
+        }
+    }
+}
+
+/// The one failure policy, for protect and harvest: transient failures are retried by
+/// another delivery; permanent ones, and any on the last delivery, are recorded in the
+/// table's state and the message acknowledged (the next timer run retries the table).
+async fn protect_verdict(
+    app: &App,
+    t: &TableRef,
+    done: Result<TaskOutcome, ProtectError>,
+    dequeue_count: u64,
+    last_delivery: bool,
+) -> Verdict {
+    match done {
+        Ok(outcome) => Verdict::Done(outcome),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(database = %t.database, table = %t.table, dequeue_count, error = %err,
+                "protect failed for good; recorded in the table's state, message acknowledged (the next timer run retries the table)");
+            match protect::record_failure(app, t, &err).await {
+                Ok(report) => Verdict::Recorded(report),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
+            }
         }
     }
 }
@@ -317,21 +347,10 @@ pub async fn deliver_restore_request(
     }
 }
 
-/// The protect timer: plan, then one `ProtectTableV1` per table on the task queue.
+/// The protect timer: plan, which queues one `ProtectTableV1` per table to check and one
+/// `HarvestTableV1` per table to harvest on the task queue.
 pub async fn fan_out_protect(app: &App) -> Result<ProtectPlan, WorkerError> {
-    let plan = protect::plan(app).await?;
-    if plan.skipped.is_none() {
-        let enqueue_err = |source| WorkerError::Enqueue {
-            queue: app.settings.storage.task_queue.clone(),
-            source: Box::new(source),
-        };
-        for t in &plan.tables {
-            app.tasks
-                .send(&Task::ProtectTableV1(t.clone()).to_json(), None)
-                .await
-                .map_err(enqueue_err)?;
-        }
-    }
+    let plan = protect::plan(app, false, protect::Delivery::Queue).await?;
     if plan.failures.is_empty() {
         Ok(plan)
     } else {

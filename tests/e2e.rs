@@ -29,6 +29,8 @@ mod package;
 mod protect;
 #[path = "e2e/protect_guarantees.rs"]
 mod protect_guarantees;
+#[path = "e2e/protect_scale.rs"]
+mod protect_scale;
 #[path = "e2e/restore.rs"]
 mod restore;
 #[path = "e2e/run_local.rs"]

@@ -99,6 +99,12 @@ impl Sim {
         continuous_export::run_all(&self.backend, true).await
     }
 
+    /// Runs one continuous export once, now, whatever its schedule: a test can move one
+    /// export on while the others stay where they are.
+    pub async fn run_continuous_export_now(&self, db: &str, name: &str) -> RunReport {
+        continuous_export::run_one(&self.backend, db, name).await
+    }
+
     /// Takes every message off the ingestion queues now and ingests it, as the scheduler
     /// does each tick (a no-op before the first `.get ingestion resources`).
     pub async fn run_queued_ingestion_now(&self) -> IngestionReport {

@@ -78,7 +78,7 @@ struct Start {
     exported_to: i64,
 }
 
-async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
+pub(crate) async fn run_one(sim: &Backend, db: &str, name: &str) -> RunReport {
     let mut report = RunReport {
         database: db.to_string(),
         name: name.to_string(),

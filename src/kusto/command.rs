@@ -126,6 +126,16 @@ pub fn show_database_schema_csl_script(db: &DatabaseName) -> Command {
     ))
 }
 
+/// `.show database ['Db'] schema as json`: one row, `DatabaseSchema`, a JSON text with every
+/// table and its ordered columns (`Databases.<Db>.Tables.<T>.OrderedColumns[{Name, Type,
+/// CslType}]`). protect's plan reads every table's schema with this one command.
+pub fn show_database_schema_as_json(db: &DatabaseName) -> Command {
+    Command::mgmt(format!(
+        ".show database {} schema as json",
+        ident(db.as_str())
+    ))
+}
+
 /// `.show table ['T'] policy ingestiontime`
 pub fn show_table_ingestiontime_policy(table: &TableName) -> Command {
     Command::mgmt(format!(
@@ -170,6 +180,10 @@ mod tests {
         assert_eq!(
             show_database_schema_csl_script(&db).as_str(),
             ".show database ['Sales'] schema as csl script"
+        );
+        assert_eq!(
+            show_database_schema_as_json(&db).as_str(),
+            ".show database ['Sales'] schema as json"
         );
         assert_eq!(
             show_table_ingestiontime_policy(&table("T")).as_str(),

@@ -40,6 +40,18 @@ impl ContinuousExportRow {
         Ok(None)
     }
 
+    /// Every row the result lists, e.g. all of `.show continuous-exports`. A row whose name
+    /// is not a valid export name is skipped: it cannot be one adx-backup created.
+    pub fn all(tables: &[KustoTable]) -> Result<Vec<Self>, FrameError> {
+        let mut out = Vec::new();
+        for row in primary_rows(tables) {
+            if let Ok(name) = ExportName::new(row.str("Name")?) {
+                out.push(Self::read(&name, &row)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn read(name: &ExportName, row: &Row<'_>) -> Result<Self, FrameError> {
         Ok(Self {
             name: name.clone(),
@@ -163,6 +175,12 @@ mod tests {
         assert_eq!(row.start_cursor.as_deref(), Some("638"));
         let missing = ExportName::new("ce_U").unwrap();
         assert_eq!(ContinuousExportRow::find(&t, &missing).unwrap(), None);
+        let all = ContinuousExportRow::all(&t).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["other", "ce_T"]
+        );
+        assert_eq!(all[1], row);
     }
 
     #[test]

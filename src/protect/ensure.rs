@@ -33,9 +33,18 @@ pub struct Ensured {
 }
 
 /// The names of the objects protecting one table.
-struct ObjectNames {
-    external: TableName,
-    export: ExportName,
+pub(super) struct ObjectNames {
+    pub external: TableName,
+    pub export: ExportName,
+}
+
+/// The DocString our external table carries for a protection, as `ensure` writes it; None
+/// when the table is not protected.
+pub(super) fn expected_doc(protection: &Protection) -> Option<String> {
+    match protection {
+        Protection::Protected { fingerprint, .. } => Some(format!("{DOC_MARKER}{fingerprint}")),
+        Protection::New | Protection::Unprotected { .. } => None,
+    }
 }
 
 pub async fn ensure(
@@ -248,7 +257,7 @@ fn choose_partition(
 
 /// `<prefix><table>`, cut to Kusto's 1024 characters with a hash of the full name when too
 /// long, so two tables never share an object.
-fn object_names(prefix: &str, table: &TableName) -> Result<ObjectNames, NameError> {
+pub(super) fn object_names(prefix: &str, table: &TableName) -> Result<ObjectNames, NameError> {
     let full = format!("{prefix}{table}");
     let name = if full.chars().count() <= 1024 {
         full
@@ -349,11 +358,7 @@ async fn ensure_export(
         .await?;
     let existing = ContinuousExportRow::find(&current, &names.export).map_err(|e| read.error(e))?;
     let interval = app.settings.protect.export_interval;
-    if let Some(row) = existing.filter(|r| {
-        r.external_table == names.external.as_str()
-            && query_is_table(&r.query, &t.table)
-            && r.interval == Some(interval)
-    }) {
+    if let Some(row) = existing.filter(|r| export_matches(r, names, &t.table, interval)) {
         return Ok(row);
     }
     let spec = ContinuousExportSpec {
@@ -385,6 +390,19 @@ async fn ensure_export(
             ),
         )
     })
+}
+
+/// Whether an existing export is the one `ensure` would create: into our external table,
+/// of the whole table, at the configured interval.
+pub(super) fn export_matches(
+    row: &ContinuousExportRow,
+    names: &ObjectNames,
+    table: &TableName,
+    interval: std::time::Duration,
+) -> bool {
+    row.external_table == names.external.as_str()
+        && query_is_table(&row.query, table)
+        && row.interval == Some(interval)
 }
 
 /// Whether an export's query is exactly the table, as we create it (`['T']` or `T`).

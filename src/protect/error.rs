@@ -21,6 +21,11 @@ pub enum ProtectError {
         #[source]
         source: NameError,
     },
+    #[error("database {database}: {message}; check that adx-backup may read its schema")]
+    DatabaseSchema {
+        database: DatabaseName,
+        message: String,
+    },
     #[error("database {database}, table {table}: {message}")]
     Unexpected {
         database: DatabaseName,
@@ -49,7 +54,10 @@ impl Retryable for ProtectError {
         match self {
             Self::Kusto(e) => e.source.is_transient(),
             Self::Storage { source, .. } => source.is_transient() || source.is_conflict(),
-            Self::BadName { .. } | Self::Unexpected { .. } | Self::TablesFailed { .. } => false,
+            Self::BadName { .. }
+            | Self::DatabaseSchema { .. }
+            | Self::Unexpected { .. }
+            | Self::TablesFailed { .. } => false,
         }
     }
 }

@@ -8,10 +8,13 @@ use url::Url;
 use super::storage::StorageSettings;
 use super::{
     Env, KEY_CLUSTER_STORAGE_AUTH, KEY_CLUSTER_STORAGE_URI, KEY_ENABLE_INGESTION_TIME, KEY_EXCLUDE,
-    KEY_EXPORT_INTERVAL, KEY_INCLUDE, KEY_OBJECT_PREFIX, KEY_PARTITION_COLUMNS,
-    KEY_REENABLE_EXPORTS, SettingsError, invalid, parse_service_url,
+    KEY_EXPORT_INTERVAL, KEY_FULL_PASS_INTERVAL, KEY_INCLUDE, KEY_OBJECT_PREFIX,
+    KEY_PARTITION_COLUMNS, KEY_REENABLE_EXPORTS, SettingsError, invalid, parse_service_url,
 };
 use crate::ids::ColumnName;
+
+/// The longest `AdxBackup__FullPassIntervalSeconds` allowed: 7 days.
+const MAX_FULL_PASS_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
 
 /// What `protect` covers and how it names and configures what it creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,9 @@ pub struct ProtectSettings {
     pub enable_ingestion_time_policy: bool,
     /// Re-enable a continuous export found disabled (otherwise it is reported).
     pub reenable_exports: bool,
+    /// How often the timer's plan re-checks every table, changed or not; in between it
+    /// queues only the tables whose schema, objects or export moved.
+    pub full_pass_interval: Duration,
     /// The blob endpoint as the cluster sees it, for external-table connection strings.
     pub cluster_storage_uri: Url,
     /// How the cluster authenticates to storage, appended to the connection string.
@@ -60,6 +66,15 @@ pub(super) fn load_protect(
             "must be more than 60 seconds (Kusto's minimum)",
         ));
     }
+    let full_pass_interval = full_pass_interval(env)?;
+    // Kusto keeps `exported-artifacts` 14 days; the full pass is the backstop that harvests
+    // every table, so it must come well inside that.
+    if full_pass_interval > MAX_FULL_PASS_INTERVAL {
+        return Err(invalid(
+            KEY_FULL_PASS_INTERVAL,
+            "must be at most 604800 (7 days), well inside the 14 days Kusto keeps exported-artifacts",
+        ));
+    }
     Ok(ProtectSettings {
         include: list(KEY_INCLUDE, "*"),
         exclude: list(KEY_EXCLUDE, ""),
@@ -68,6 +83,7 @@ pub(super) fn load_protect(
         export_interval,
         enable_ingestion_time_policy: env.bool(KEY_ENABLE_INGESTION_TIME)?,
         reenable_exports: env.bool(KEY_REENABLE_EXPORTS)?,
+        full_pass_interval,
         cluster_storage_uri: match env.get(KEY_CLUSTER_STORAGE_URI) {
             Some(raw) => parse_service_url(KEY_CLUSTER_STORAGE_URI, raw)?,
             None => storage.blob_service_uri.clone(),
@@ -77,6 +93,19 @@ pub(super) fn load_protect(
             .unwrap_or("managed_identity=system")
             .to_owned(),
     })
+}
+
+/// Seconds; 0 makes every pass a full pass (every table checked every run).
+fn full_pass_interval(env: &Env) -> Result<Duration, SettingsError> {
+    match env.get(KEY_FULL_PASS_INTERVAL) {
+        None => Ok(Duration::from_secs(86_400)),
+        Some(raw) => raw.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+            invalid(
+                KEY_FULL_PASS_INTERVAL,
+                format!("expected a number of seconds (0: every pass), got {raw:?}"),
+            )
+        }),
+    }
 }
 
 /// `Db/Table=Column,Db/Table2=Column2`.

@@ -10,6 +10,7 @@
 //! <prefix>/$schema/<database>/latest.json                 pointer to the newest snapshot
 //! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
 //! <prefix>/$state/protect.lock                            one protect run at a time
+//! <prefix>/$state/plans/<database>.json                   protect's plan summary of a database
 //! <prefix>/$catalog/<database>/<table>/bf-<job>-<batch>.jsonl  a backfill batch's catalog segment
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
@@ -175,6 +176,12 @@ impl Layout {
         self.join("$state/protect.lock")
     }
 
+    /// What protect's plan knows of every table of `db`, so a pass reads one document
+    /// rather than one state per table.
+    pub fn plan_summary(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$state/plans/{db}.json"))
+    }
+
     /// A backfill job's state: its plan, batches and progress.
     pub fn backfill_job(&self, db: &DatabaseName, table: &TableName, job: &JobId) -> String {
         self.join(&format!("$state/backfill/{db}/{table}/{job}.json"))
@@ -336,6 +343,7 @@ mod tests {
             layout.table_state(&db, &t),
             "$state/tables/Sales/Order Lines.json"
         );
+        assert_eq!(layout.plan_summary(&db), "$state/plans/Sales.json");
     }
 
     #[test]

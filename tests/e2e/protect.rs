@@ -22,6 +22,9 @@ use crate::harness::stack::Stack;
 async fn protect_backs_up_every_table_in_scope_through_the_functions_host() {
     let mut stack = Stack::start(DB).await;
     stack.set("AdxBackup__PartitionColumns", "Sales/Orders=Shipped");
+    // Every timer run a full pass: each table's own step is what this test follows
+    // (protect_scale.rs covers the passes that skip unchanged tables).
+    stack.set("AdxBackup__FullPassIntervalSeconds", "0");
     create_tables(&stack).await;
     let app = stack.app();
     let host = FunctionsHost::start(&stack.settings).await;

@@ -54,6 +54,7 @@ fn samples() -> Vec<Command> {
         show_table_cslschema(&t),
         show_table_schema_as_json(&t),
         show_database_schema_csl_script(&db),
+        show_database_schema_as_json(&db),
         show_table_ingestiontime_policy(&t),
         alter_table_ingestiontime_policy(&t, true),
         create_external_table(&external_spec(true)),

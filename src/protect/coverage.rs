@@ -10,28 +10,11 @@
 //! Disabling and re-enabling an export keeps its cursor, and a failing run keeps it too, so
 //! the export catches up by itself; neither leaves a gap in the data.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::state::TableState;
+use super::state::{Gap, TableState};
 use crate::ids::Cursor;
 use crate::kusto::ContinuousExportRow;
-
-/// A window the continuous export did not cover, to be backfilled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    #[serde(with = "time::serde::rfc3339")]
-    pub found_at: OffsetDateTime,
-    pub reason: String,
-    /// Rows committed after this cursor (the old export's StartCursor)...
-    pub after_cursor: Cursor,
-    /// ...and ingested after this time (the old export's last `ExportedTo`; None when it
-    /// never exported anything)...
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ingested_after: Option<OffsetDateTime>,
-    /// ...up to and including this cursor (the new export's StartCursor).
-    pub until_cursor: Cursor,
-}
 
 /// Compares the export as it stands with what the state saw before; records a gap when its
 /// StartCursor moved. Returns a line for the table's change list when it found one.

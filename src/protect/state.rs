@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::coverage::Gap;
 use crate::ids::TableRef;
 use crate::ids::{ColumnName, Cursor, DatabaseName, ExportName, TableName};
 
@@ -139,4 +138,20 @@ impl TableState {
             updated_at: None,
         }
     }
+}
+
+/// A window the continuous export did not cover, to be backfilled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    #[serde(with = "time::serde::rfc3339")]
+    pub found_at: OffsetDateTime,
+    pub reason: String,
+    /// Rows committed after this cursor (the old export's StartCursor)...
+    pub after_cursor: Cursor,
+    /// ...and ingested after this time (the old export's last `ExportedTo`; None when it
+    /// never exported anything)...
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ingested_after: Option<OffsetDateTime>,
+    /// ...up to and including this cursor (the new export's StartCursor).
+    pub until_cursor: Cursor,
 }

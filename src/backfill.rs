@@ -100,28 +100,20 @@ fn report(job: &BackfillJob, did: impl Into<String>) -> BackfillReport {
 /// The job that backfills `t` up to `cursor`: the same id for the same table and cursor,
 /// so starting twice finds the first job.
 pub fn job_id(t: &TableRef, cursor: &Cursor) -> Result<JobId, BackfillError> {
-    let mut hash = Sha256::new();
-    for part in [t.database.as_str(), t.table.as_str(), cursor.as_str()] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    let hex: String = hash.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    JobId::new(format!("bf-{hex}")).map_err(|e| BackfillError::name(t, e))
+    stable_id(t, "bf", &[cursor.as_str()])
 }
 
 /// The job that closes a gap: the same id for the same table and window.
 pub fn gap_job_id(t: &TableRef, bounds: &Bounds) -> Result<JobId, BackfillError> {
-    let mut hash = Sha256::new();
     let after = bounds.after.as_ref().map_or("", Cursor::as_str);
-    for part in [
-        t.database.as_str(),
-        t.table.as_str(),
-        after,
-        bounds.until.as_str(),
-    ] {
+    stable_id(t, "gap", &[after, bounds.until.as_str()])
+}
+
+/// `<kind>-<16 hex digits>` from a hash of the table and `parts`, so the same inputs always
+/// name the same job.
+fn stable_id(t: &TableRef, kind: &str, parts: &[&str]) -> Result<JobId, BackfillError> {
+    let mut hash = Sha256::new();
+    for part in [t.database.as_str(), t.table.as_str()].iter().chain(parts) {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -129,7 +121,7 @@ pub fn gap_job_id(t: &TableRef, bounds: &Bounds) -> Result<JobId, BackfillError>
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    JobId::new(format!("gap-{hex}")).map_err(|e| BackfillError::name(t, e))
+    JobId::new(format!("{kind}-{hex}")).map_err(|e| BackfillError::name(t, e))
 }
 
 /// Which rows a job backs up: those committed at or before `until` (the export's

@@ -199,15 +199,25 @@ impl fmt::Display for TableOutcome {
     }
 }
 
-/// The task half: bring one table's backup objects, catalog and health up to date.
-pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
+/// The table's state document (a fresh one for a table seen the first time), once the backup
+/// container and task queue exist: the first invocation after deployment may be any task.
+async fn load_table_state(
+    app: &App,
+    t: &TableRef,
+) -> Result<(String, Versioned<TableState>), ProtectError> {
     app.ensure_storage()
         .await
         .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
     let path = app.layout.table_state(&t.database, &t.table);
-    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
+    let state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
         .await
         .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    Ok((path, state))
+}
+
+/// The task half: bring one table's backup objects, catalog and health up to date.
+pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
+    let (path, mut state) = load_table_state(app, t).await?;
     let ensured = ensure::ensure(app, t, &mut state.value).await?;
     let mut harvested = 0;
     let mut found = Vec::new();
@@ -237,13 +247,7 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
 /// check instead: only that can tell what it needs.
 pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, ProtectError> {
     let t = &h.table_ref();
-    app.ensure_storage()
-        .await
-        .map_err(|e| ProtectError::storage("create the backup container and task queue", e))?;
-    let path = app.layout.table_state(&t.database, &t.table);
-    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(t))
-        .await
-        .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    let (path, mut state) = load_table_state(app, t).await?;
     let Protection::Protected { export, .. } = &state.value.protection else {
         return protect_table(app, t).await;
     };

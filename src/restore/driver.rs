@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 
 use super::plan::{self, PlanError};
 use super::request::{Mode, RestoreRequestV1};
-use super::schema::{self, TableSchema};
+use super::schema::{self, Planned, Statement, TableSchema};
 use super::state::{
     BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
-    RestoreChunk, RestoreJob, TableReport,
+    RestoreChunk, RestoreJob, SchemaReport, TableReport,
 };
 use super::{
     Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
@@ -25,6 +25,7 @@ use crate::kusto::command::{
     show_table_extents_with_tag, show_tables,
 };
 use crate::kusto::{KustoClient, Step};
+use crate::retry::Retryable;
 use crate::storage::catalog::Catalog;
 use crate::task::Task;
 
@@ -149,13 +150,20 @@ async fn start(
         .await
         .map_err(storage_err(&id, "read the schema snapshot"))?;
     let script = String::from_utf8_lossy(&body);
-    let tables = match schema::tables_of(&script) {
-        Ok(t) => t,
+    let statements = match schema::statements(&script) {
+        Ok(s) => s,
         Err(e) => {
             reject(job, "read the schema snapshot", &format!("{snapshot}: {e}"));
             return Ok(());
         }
     };
+    let tables = statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::Table(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
     let chosen = match choose_tables(app, &src, request, tables) {
         Ok(c) => c,
         Err(reason) => {
@@ -195,6 +203,20 @@ async fn start(
             .await
             .map_err(kusto_err(&id))?;
         }
+        let objects = schema::plan_objects(
+            &statements,
+            &renames(chosen.iter().map(|(_, t)| t)),
+            &app.settings.protect.object_prefix,
+        );
+        job.schema = SchemaReport {
+            applied: Vec::new(),
+            not_applied: objects.not_applied,
+        };
+        apply_objects(&target, db, &id, &objects.with_tables, &mut job.schema).await?;
+        // Without data, nothing can be derived twice: update policies go in at once.
+        if !request.what.data() {
+            apply_objects(&target, db, &id, &objects.after_data, &mut job.schema).await?;
+        }
     }
     job.schema_snapshot = Some(snapshot);
     job.tables = chosen
@@ -209,8 +231,90 @@ async fn start(
     } else {
         job.status = JobStatus::Succeeded;
         job.finished_at = Some(OffsetDateTime::now_utc());
+        job.report = Some(report(job, Vec::new(), Vec::new()));
     }
     Ok(())
+}
+
+/// Source name → target name of every table of the job.
+fn renames<'a>(tables: impl Iterator<Item = &'a JobTable>) -> BTreeMap<TableName, TableName> {
+    tables
+        .map(|t| (t.source.clone(), t.target.clone()))
+        .collect()
+}
+
+/// Sends each planned command. Kusto refusing one for good is recorded in the report, not
+/// fatal: no restored row depends on a function, mapping or policy; a transient failure
+/// fails the step, which runs again.
+async fn apply_objects(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    job: &JobId,
+    planned: &[Planned],
+    out: &mut SchemaReport,
+) -> Result<(), RestoreError> {
+    let step = Step::database(db, "restore a function, mapping or policy");
+    for p in planned {
+        match step.mgmt(target, &p.command).await {
+            Ok(_) => out.applied.push(p.what.clone()),
+            Err(e) if e.source.is_transient() => return Err(kusto_err(job)(e)),
+            Err(e) => out
+                .not_applied
+                .push(format!("{}: Kusto refused it: {}", p.what, e.source)),
+        }
+    }
+    Ok(())
+}
+
+/// The update policies, set once every file is in and the counts match: set earlier, they
+/// would derive rows a second time from restored rows whose derived rows the backup already
+/// holds. When the restore did not succeed they are reported instead, to be set once the
+/// data is complete.
+async fn apply_after_data(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    target: &KustoClient,
+) -> Result<(), RestoreError> {
+    let Some(path) = job.schema_snapshot.clone() else {
+        return Ok(());
+    };
+    if !request.what.schema() {
+        return Ok(());
+    }
+    let id = job.job.clone();
+    let src = backup(app, &id, request)?;
+    let (body, _) = src
+        .blobs
+        .read(&path)
+        .await
+        .map_err(storage_err(&id, "read the schema snapshot again"))?;
+    let statements = match schema::statements(&String::from_utf8_lossy(&body)) {
+        Ok(s) => s,
+        Err(e) => {
+            job.schema.not_applied.push(format!(
+                "update policies: {path} could not be read again: {e}"
+            ));
+            return Ok(());
+        }
+    };
+    let objects = schema::plan_objects(
+        &statements,
+        &renames(job.tables.iter()),
+        &app.settings.protect.object_prefix,
+    );
+    if job.status != JobStatus::Succeeded {
+        for p in objects.after_data {
+            job.schema.not_applied.push(format!(
+                "{}: not set, the restore did not complete; set it once the data is complete: {}",
+                p.what,
+                p.command.first_line()
+            ));
+        }
+        return Ok(());
+    }
+    let db = &request.target.database;
+    apply_objects(target, db, &id, &objects.after_data, &mut job.schema).await
 }
 
 /// The snapshot's tables the request asks for, each with its target name and partition column.
@@ -501,6 +605,7 @@ async fn finalize(
     } else {
         JobStatus::Failed
     };
+    apply_after_data(app, job, request, &target).await?;
     job.finished_at = Some(OffsetDateTime::now_utc());
     job.report = Some(report(job, tables, missing));
     tracing::info!(job = %id, status = ?job.status, "restore finished");
@@ -515,6 +620,7 @@ fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> R
         failed: job.failed.clone(),
         missing,
         duration_seconds: (end - job.created_at).whole_seconds(),
+        schema: job.schema.clone(),
     }
 }
 

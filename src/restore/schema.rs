@@ -3,13 +3,15 @@
 //! builder, so a renamed table gets its new name and nothing from the snapshot's text reaches
 //! the target unchecked.
 //!
-//! Only tables and their columns (and the IngestionTime policy, which restored rows need to
-//! be seen by database cursors) are applied. Functions, mappings, policies, update policies
-//! and materialized views are not: an update policy or view present during the restore would
-//! derive data a second time from rows the backup already holds (docs/design.md, Restore).
+//! Tables and their columns come first (with the IngestionTime policy, which restored rows
+//! need to be seen by database cursors); [`plan_objects`] says what happens to the rest:
+//! functions, mappings, retention and caching policies with the tables, update policies
+//! after the data, materialized views and anything else reported (docs/design.md, Restore).
 
+mod objects;
 mod statements;
 
+pub use objects::{ObjectPlan, Planned, plan as plan_objects};
 pub use statements::{Statement, statements};
 
 use futures::TryStreamExt;

@@ -18,8 +18,8 @@ use serde_json::json;
 use crate::harness::host::{FunctionsHost, Shape};
 use crate::harness::stack::Stack;
 
-const SRC: &str = "Sales";
-const DR: &str = "DR";
+pub(crate) const SRC: &str = "Sales";
+pub(crate) const DR: &str = "DR";
 
 const WIDE: &str = ".create table Wide (Timestamp:datetime, B:bool, I:int, L:long, R:real, \
     D:decimal, S:string, Ts:timespan, G:guid, Dyn:dynamic)";
@@ -29,9 +29,9 @@ const WIDE_CSV: &str = r#"2026-03-01T10:20:30.123456Z,true,-2147483648,922337203
 const NULLS: &str = ".create table Nulls (Timestamp:datetime, V:long)";
 const PLAIN: &str = ".create table Plain (Id:long, Name:string)";
 
-/// A source database with three tables backed up (several files each), the app over it, and
-/// a second cluster the app may restore to.
-async fn protected_source() -> (Stack, App, Server) {
+/// A source stack and a second cluster its app may restore to, with restore's settings for
+/// small chunks and quick polls.
+pub(crate) async fn restore_stacks() -> (Stack, Server) {
     let mut stack = Stack::start(SRC).await;
     let target = Stack::target_cluster(DR).await;
     stack.set("AdxBackup__RestoreTargets", &target.url());
@@ -45,6 +45,13 @@ async fn protected_source() -> (Stack, App, Server) {
             &uuid::Uuid::new_v4().simple().to_string()[..20]
         ),
     );
+    (stack, target)
+}
+
+/// A source database with three tables backed up (several files each), the app over it, and
+/// a second cluster the app may restore to.
+pub(crate) async fn protected_source() -> (Stack, App, Server) {
+    let (stack, target) = restore_stacks().await;
     for create in [WIDE, NULLS, PLAIN] {
         stack.kusto(create).await;
     }
@@ -82,20 +89,20 @@ async fn protected_source() -> (Stack, App, Server) {
     (stack, app, target)
 }
 
-async fn exports(stack: &Stack) {
+pub(crate) async fn exports(stack: &Stack) {
     for report in stack.run_exports().await {
         assert!(report.error.is_none(), "{report:?}");
     }
 }
 
-async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
+pub(crate) async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
     sim.state()
         .mgmt(db, csl)
         .await
         .unwrap_or_else(|e| panic!("{csl}: {e}"))
 }
 
-async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
+pub(crate) async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
     let mut rows: Vec<String> = sim
         .state()
         .query(db, csl)
@@ -110,7 +117,7 @@ async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
     rows
 }
 
-fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
+pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
     let mut r = json!({
         "version": 1,
         "jobId": job,
@@ -124,7 +131,7 @@ fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
 
 /// How the emulated host delivers messages in a run.
 #[derive(Clone, Copy, PartialEq)]
-enum Delivery {
+pub(crate) enum Delivery {
     Once,
     /// Every task message invoked twice at once, every ingestion message on the target's queue
     /// doubled before the target's consumer runs, and the target's extents merged after
@@ -134,7 +141,7 @@ enum Delivery {
 
 /// Posts `text` on the restore queue and works every queue (restore, tasks, the target's
 /// ingestion) through the host emulator until the job ends.
-async fn run_restore(
+pub(crate) async fn run_restore(
     stack: &Stack,
     app: &App,
     target: &Server,

@@ -157,7 +157,7 @@ impl Database {
         table: &str,
         extents: &[(Vec<Vec<Value>>, ExtentProps)],
         now_ticks: i64,
-    ) -> Result<Vec<(String, Vec<Vec<Value>>)>, SimError> {
+    ) -> Result<Vec<Derived>, SimError> {
         let mut out = Vec::new();
         let source = self.table(table)?;
         for (name, target) in &self.tables {
@@ -275,6 +275,9 @@ pub fn csl_schema(columns: &[Column]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Rows an update policy derived, and the table they go to.
+type Derived = (String, Vec<Vec<Value>>);
 
 /// What an ingestion says about the extent it creates.
 #[derive(Debug, Clone, Default)]

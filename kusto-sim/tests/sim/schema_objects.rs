@@ -11,7 +11,7 @@ async fn script(c: &Client) -> Vec<String> {
         .map(|i| {
             t.cell(i, "DatabaseSchemaScript")
                 .as_str()
-                .unwrap()
+                .expect("a script row is a string")
                 .to_string()
         })
         .collect()

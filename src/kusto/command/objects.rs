@@ -166,6 +166,8 @@ pub struct FunctionSpec {
     pub body: KqlCode,
     pub folder: String,
     pub docstring: String,
+    /// `view = true`: the function takes part in `union` wildcards like a table.
+    pub view: bool,
 }
 
 /// `.create-or-alter function with (folder = '..', docstring = '..', skipvalidation =
@@ -174,8 +176,9 @@ pub struct FunctionSpec {
 /// snapshot's own script does.
 pub fn create_or_alter_function(f: &FunctionSpec) -> Command {
     let close = if f.body.ends_in_comment { "\n}" } else { " }" };
+    let view = if f.view { "view = true, " } else { "" };
     Command::mgmt(format!(
-        ".create-or-alter function with (folder = {}, docstring = {}, skipvalidation = 'true') {}({}) {{ {}{close}",
+        ".create-or-alter function with ({view}folder = {}, docstring = {}, skipvalidation = 'true') {}({}) {{ {}{close}",
         string_literal(&f.folder),
         string_literal(&f.docstring),
         ident(&f.name),
@@ -304,6 +307,7 @@ pub(super) mod tests {
                 .unwrap(),
             folder: "Tests".to_owned(),
             docstring: "it's {".to_owned(),
+            view: false,
         }
     }
 
@@ -347,6 +351,15 @@ pub(super) mod tests {
         assert_eq!(
             create_or_alter_function(&function_spec("Big 'F'")).as_str(),
             ".create-or-alter function with (folder = 'Tests', docstring = 'it\\'s {', skipvalidation = 'true') ['Big \\'F\\''](x:long = 0, s:string = \"}\") { Raw\n| where V > x // keep the big ones }\n| project V, s }"
+        );
+        let view = FunctionSpec {
+            view: true,
+            ..function_spec("V")
+        };
+        assert!(
+            create_or_alter_function(&view)
+                .as_str()
+                .starts_with(".create-or-alter function with (view = true, folder = 'Tests'")
         );
         let commented = FunctionSpec {
             body: KqlCode::new("T // last").unwrap(),

@@ -114,6 +114,7 @@ fn samples() -> Vec<Command> {
         show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
         create_or_alter_function(&super::objects::tests::function_spec("My Function-1")),
         create_or_alter_function(&FunctionSpec {
+            view: true,
             params: KqlCode::new("").expect("empty parameters"),
             body: KqlCode::new("['My Table-1'] | take 1 // the last line").expect("a body"),
             ..super::objects::tests::function_spec("F")

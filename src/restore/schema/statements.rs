@@ -276,12 +276,14 @@ fn function(p: &mut Parser) -> Result<Statement, Failure> {
     }
     let mut folder = String::new();
     let mut docstring = String::new();
+    let mut view = false;
     if p.rest.starts_with("with") && !p.rest[4..].starts_with(|c: char| c.is_alphanumeric()) {
         p.word();
         for (key, value) in p.properties()? {
             match key.to_ascii_lowercase().as_str() {
                 "folder" => folder = value,
                 "docstring" => docstring = value,
+                "view" => view = value.eq_ignore_ascii_case("true"),
                 _ => {}
             }
         }
@@ -299,6 +301,7 @@ fn function(p: &mut Parser) -> Result<Statement, Failure> {
         name,
         folder,
         docstring,
+        view,
     }))
 }
 
@@ -325,7 +328,13 @@ fn alter(p: &mut Parser, verb: &str) -> Result<Option<Statement>, Failure> {
         ("caching", ".alter") => {
             p.expect_word("hot")?;
             p.expect_char('=')?;
-            let hot = timespan(&p.rest_text())?;
+            let rest = p.rest_text();
+            if rest.contains("hot_window") {
+                return Err(Unreadable(
+                    "a caching policy with hot windows; set it again by hand".into(),
+                ));
+            }
+            let hot = timespan(&rest)?;
             Statement::Caching { table, hot }
         }
         ("update", ".alter") => update_policy(&p.string()?, table)?,
@@ -496,7 +505,7 @@ mod tests {
 .create-or-alter table ['Raw'] ingestion json mapping "RawMap" "[{\"column\":\"Line\",\"path\":\"$.line\"}]"
 .create-merge table Parsed (Timestamp:datetime, Word:string)
 .alter table Parsed policy retention "{\"SoftDeletePeriod\": \"365.00:00:00\", \"Recoverability\": \"Enabled\"}"
-.create-or-alter function with (folder = "Tests", docstring = "Reads it", skipvalidation = "true") Words(min:long = 0) {
+.create-or-alter function with (folder = "Tests", docstring = "Reads it", view = true, skipvalidation = "true") Words(min:long = 0) {
     Raw
     // a line starting with a dot inside the body:
     .alter table X policy caching hot = 1d
@@ -556,6 +565,7 @@ mod tests {
             ("Words", "Tests", "Reads it")
         );
         assert_eq!(f.params.as_str(), "min:long = 0");
+        assert!(f.view);
         assert!(f.body.as_str().starts_with("Raw\n"));
         assert!(f.body.as_str().ends_with("Line != \"}\""));
         assert!(f.body.mentions("Raw"));
@@ -591,6 +601,10 @@ mod tests {
                 "never closed",
             ),
             (".alter table T policy caching hot = 7 parsecs", "timespan"),
+            (
+                ".alter table T policy caching hot = 3d, hot_window = datetime(2026-01-01) .. datetime(2026-02-01)",
+                "hot windows",
+            ),
             (
                 ".create-or-alter table T ingestion json mapping 'm' 'not json'",
                 "not JSON",

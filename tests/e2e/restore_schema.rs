@@ -213,3 +213,47 @@ async fn a_renamed_table_moves_its_objects_and_code_naming_it_is_reported() {
     }
     assert_eq!(report.schema.not_applied.len(), 2, "{not_applied}");
 }
+
+#[tokio::test]
+async fn schema_only_sets_update_policies_at_once_into_empty_tables() {
+    let (stack, app, target) = source_with_objects().await;
+    let state = restore(
+        &stack,
+        &app,
+        &target,
+        "r-schema-only",
+        json!({"what": "schemaOnly", "tables": ["Raw", "Parsed"]}),
+    )
+    .await;
+    for table in ["Raw", "Parsed"] {
+        assert_eq!(
+            query(&target, DR, &format!("{table} | count")).await,
+            vec!["[Long(0)]".to_owned()],
+            "{table}: no data"
+        );
+    }
+    assert_eq!(
+        policy(&target, DR, "Parsed", "update").await,
+        policy(&stack.sim, SRC, "Parsed", "update").await
+    );
+    let report = state.report.expect("a schema-only job reports what it set");
+    assert!(
+        report
+            .schema
+            .applied
+            .iter()
+            .any(|a| a.starts_with("update policy of Parsed")),
+        "{report:?}"
+    );
+    // Live at once: the first row ingested into Raw is derived into Parsed.
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Raw <|\n2026-03-04T10:00:00Z,first",
+    )
+    .await;
+    assert_eq!(
+        query(&target, DR, "Parsed | count").await,
+        vec!["[Long(1)]".to_owned()]
+    );
+}

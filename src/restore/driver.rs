@@ -22,7 +22,7 @@ use crate::ids::{Day, JobId, TableName};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
 use crate::kusto::command::{
     QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
-    show_table_extents_with_tag, show_tables,
+    show_table_extents_with_tag, show_table_update_policy, show_tables,
 };
 use crate::kusto::{KustoClient, Step};
 use crate::retry::Retryable;
@@ -402,6 +402,9 @@ async fn check_target(
         .filter_map(|r| r.str("TableName").ok().map(str::to_owned))
         .collect();
     let mut non_empty = Vec::new();
+    if request.what.data() {
+        check_update_policies(target, db, chosen, &existing).await?;
+    }
     for (_, t) in chosen {
         if !existing.iter().any(|e| e == t.target.as_str()) {
             continue;
@@ -430,6 +433,49 @@ async fn check_target(
         )));
     }
     Ok(non_empty)
+}
+
+/// Refuses a data restore into a table whose enabled update policy derives rows from
+/// another table this restore writes: the backup holds the derived rows already, so they
+/// would arrive twice. (A restore sets update policies only after its own data; this is the
+/// target's policy, or one a previous restore set.)
+async fn check_update_policies(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    chosen: &[(TableSchema, JobTable)],
+    existing: &[String],
+) -> Result<(), Refusal> {
+    let restored: Vec<&str> = chosen.iter().map(|(_, t)| t.target.as_str()).collect();
+    for (_, t) in chosen {
+        if !existing.iter().any(|e| e == t.target.as_str()) {
+            continue;
+        }
+        let step = Step::database(db, "read the target table's update policy");
+        let tables = step
+            .mgmt(target, &show_table_update_policy(&t.target))
+            .await
+            .map_err(Refusal::Failed)?;
+        let text = tables
+            .first()
+            .and_then(|t| t.row(0))
+            .and_then(|r| r.opt_str("Policy").ok().flatten().map(str::to_owned))
+            .unwrap_or_default();
+        let entries = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+        let feeding = entries.as_array().into_iter().flatten().find(|e| {
+            e.get("IsEnabled").and_then(|v| v.as_bool()) == Some(true)
+                && e.get("Source")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| restored.contains(&s))
+        });
+        if let Some(entry) = feeding {
+            let source = entry.get("Source").and_then(|v| v.as_str()).unwrap_or("");
+            let table = &t.target;
+            return Err(Refusal::Refused(format!(
+                "target table {table} in database {db} has an enabled update policy from {source}, which this restore also writes: the backup already holds {table}'s derived rows, so they would arrive twice. Disable the policy for the restore (IsEnabled false) and enable it after, or leave {table} out of the restore (the policy derives its rows)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Plans one page and writes its chunks (each written once; a repeated step finds them).

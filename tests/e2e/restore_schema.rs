@@ -163,6 +163,30 @@ async fn functions_mappings_and_policies_come_back_and_update_policies_do_not_do
         query(&target, DR, "Parsed | where Word == 'after' | count").await,
         vec!["[Long(1)]".to_owned()]
     );
+
+    // Restoring a day again into these tables, now that the policy is live, would derive
+    // Parsed's rows twice: refused, and nothing changes.
+    let before = query(&target, DR, "Parsed").await;
+    let again = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-schema-again",
+            &target,
+            json!({"mode": "append", "window": {"from": "2026-03-01", "to": "2026-03-01"}}),
+        ),
+        "r-schema-again",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(again.status, JobStatus::Rejected, "{again:#?}");
+    let reason = again.error.expect("the reason").message;
+    assert!(
+        reason.contains("target table Parsed") && reason.contains("update policy from Raw"),
+        "{reason}"
+    );
+    assert_eq!(query(&target, DR, "Parsed").await, before);
 }
 
 #[tokio::test]

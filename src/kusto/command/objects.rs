@@ -278,6 +278,15 @@ pub fn alter_table_update_policy(table: &TableName, policy: &serde_json::Value) 
     ))
 }
 
+/// `.show table ['T'] policy update` → `PolicyName, EntityName, Policy, ...`, `Policy` being
+/// the JSON array of the table's update policy entries (or null/empty without one).
+pub fn show_table_update_policy(table: &TableName) -> Command {
+    Command::mgmt(format!(
+        ".show table {} policy update",
+        ident(table.as_str())
+    ))
+}
+
 /// `7d`, `36h`, `90m`, `45s` or `1500ms`: the largest unit that divides the period (below a
 /// millisecond is dropped; no policy period is that fine).
 fn short_timespan(span: Duration) -> String {
@@ -414,5 +423,9 @@ pub(super) mod tests {
             Some(MappingKind::ApacheAvro)
         );
         assert_eq!(MappingKind::parse("yaml"), None);
+        assert_eq!(
+            show_table_update_policy(&t).as_str(),
+            ".show table ['My T'] policy update"
+        );
     }
 }

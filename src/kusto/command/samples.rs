@@ -133,6 +133,7 @@ fn samples() -> Vec<Command> {
         ),
         alter_table_retention_policy(&t, Some(Duration::from_secs(30 * 86_400)), false),
         alter_table_retention_policy(&t, None, true),
+        show_table_update_policy(&t),
         alter_table_caching_policy(&t, Duration::from_secs(7 * 86_400)),
         alter_table_caching_policy(&t, Duration::from_secs(90 * 60)),
         alter_table_update_policy(

@@ -19,7 +19,6 @@ use crate::value::{ColumnType, Value};
 
 pub use data::{ExtentSelector, TagFilter};
 pub use ddl::{CreateMode, ExternalTableDef, PartitionDef, PartitionFn, PathPart};
-pub use objects::MAPPING_KINDS;
 pub use policy::{PolicyChange, PolicyKind};
 
 mod policy;

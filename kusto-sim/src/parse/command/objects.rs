@@ -14,7 +14,7 @@ use crate::lexer::Tok;
 use crate::parse::Parser;
 
 /// The mapping kinds Kusto knows (`ingestion <kind> mapping`).
-pub const MAPPING_KINDS: &[&str] = &[
+const MAPPING_KINDS: &[&str] = &[
     "csv",
     "json",
     "avro",

@@ -35,6 +35,8 @@ mod protect_scale;
 mod restore;
 #[path = "e2e/run_local.rs"]
 mod run_local;
+#[path = "e2e/status.rs"]
+mod status;
 #[path = "e2e/storage.rs"]
 mod storage;
 #[path = "e2e/worker.rs"]

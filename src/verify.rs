@@ -36,7 +36,7 @@ use crate::protect::{Protection, TableState};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
 use crate::storage::catalog::Catalog;
-use crate::storage::catalog_totals::{self, CatalogTotals};
+use crate::storage::catalog_totals::{self, CatalogTotals, DayTotals};
 use crate::task::Task;
 
 /// How many tables the CLI verifies at once.
@@ -476,42 +476,56 @@ async fn compare(
         .export_exported_to
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let source = source_counts(app, t, column, until).await?;
-    let complete = v.behind.is_empty();
-    let days: BTreeSet<Day> = source.keys().chain(totals.days.keys()).copied().collect();
-    for day in days {
-        let (all, comparable) = source.get(&day).copied().unwrap_or((0, 0));
-        let backup_rows = totals.days.get(&day).map_or(0, |d| d.rows);
-        v.days_compared += 1;
-        let finding = if backup_rows > all {
-            Some(Finding::ExtraRows {
-                day,
-                backup_rows,
-                source_rows: all,
-            })
-        } else if backup_rows < comparable && !complete {
-            Some(Finding::Behind {
-                day,
-                backup_rows,
-                source_rows: comparable,
-            })
-        } else if backup_rows < comparable && backup_rows == 0 {
-            Some(Finding::MissingDay {
-                day,
-                backup_rows,
-                source_rows: comparable,
-            })
-        } else if backup_rows < comparable {
-            Some(Finding::MissingRows {
-                day,
-                backup_rows,
-                source_rows: comparable,
-            })
-        } else {
-            None
-        };
-        v.findings.extend(finding);
-    }
+    let (days, findings) = judge(&source, &totals.days, v.behind.is_empty());
+    v.days_compared = days;
+    v.findings = findings;
     Ok(v)
+}
+
+/// Compares, per day, the source's `(every row, comparable rows)` with the catalog's rows
+/// (see the module comment); `complete` is false while the backup is behind. Returns how
+/// many days were compared and what disagrees.
+fn judge(
+    source: &BTreeMap<Day, (u64, u64)>,
+    backup: &BTreeMap<Day, DayTotals>,
+    complete: bool,
+) -> (u64, Vec<Finding>) {
+    let days: BTreeSet<Day> = source.keys().chain(backup.keys()).copied().collect();
+    let findings = days
+        .iter()
+        .filter_map(|&day| {
+            let (all, comparable) = source.get(&day).copied().unwrap_or((0, 0));
+            let backup_rows = backup.get(&day).map_or(0, |d| d.rows);
+            if backup_rows > all {
+                Some(Finding::ExtraRows {
+                    day,
+                    backup_rows,
+                    source_rows: all,
+                })
+            } else if backup_rows >= comparable {
+                None
+            } else if !complete {
+                Some(Finding::Behind {
+                    day,
+                    backup_rows,
+                    source_rows: comparable,
+                })
+            } else if backup_rows == 0 {
+                Some(Finding::MissingDay {
+                    day,
+                    backup_rows,
+                    source_rows: comparable,
+                })
+            } else {
+                Some(Finding::MissingRows {
+                    day,
+                    backup_rows,
+                    source_rows: comparable,
+                })
+            }
+        })
+        .collect();
+    (days.len() as u64, findings)
 }
 
 /// Per day: every row, and the rows ingested at or before `until`.
@@ -622,6 +636,84 @@ mod tests {
 
     fn day(s: &str) -> Day {
         Day::parse_folder(s).unwrap()
+    }
+
+    #[test]
+    fn each_day_is_judged_against_what_the_backup_should_hold() {
+        let rows = |r: u64| DayTotals {
+            artifacts: 1,
+            rows: r,
+            bytes: 0,
+        };
+        // (every row, rows ingested by ExportedTo) per day, as the source counted them.
+        let source = BTreeMap::from([
+            (day("20240101"), (10, 10)), // agrees
+            (day("20240102"), (9, 9)),   // one row deleted in the source
+            (day("20240103"), (10, 8)),  // 2 rows newer than ExportedTo: not expected yet
+            (day("20240104"), (5, 5)),   // nothing in the backup
+            (day("20240105"), (5, 5)),   // part of it in the backup
+        ]);
+        let backup = BTreeMap::from([
+            (day("20240101"), rows(10)),
+            (day("20240102"), rows(10)),
+            (day("20240103"), rows(8)),
+            (day("20240105"), rows(3)),
+            (day("20240106"), rows(4)), // the whole day is gone from the source
+        ]);
+        let (days, findings) = judge(&source, &backup, true);
+        assert_eq!(days, 6);
+        assert_eq!(
+            findings,
+            [
+                Finding::ExtraRows {
+                    day: day("20240102"),
+                    backup_rows: 10,
+                    source_rows: 9
+                },
+                Finding::MissingDay {
+                    day: day("20240104"),
+                    backup_rows: 0,
+                    source_rows: 5
+                },
+                Finding::MissingRows {
+                    day: day("20240105"),
+                    backup_rows: 3,
+                    source_rows: 5
+                },
+                Finding::ExtraRows {
+                    day: day("20240106"),
+                    backup_rows: 4,
+                    source_rows: 0
+                },
+            ]
+        );
+        // While the backup is behind, shortfalls are not drift; extra rows still are.
+        let (_, findings) = judge(&source, &backup, false);
+        assert_eq!(
+            findings,
+            [
+                Finding::ExtraRows {
+                    day: day("20240102"),
+                    backup_rows: 10,
+                    source_rows: 9
+                },
+                Finding::Behind {
+                    day: day("20240104"),
+                    backup_rows: 0,
+                    source_rows: 5
+                },
+                Finding::Behind {
+                    day: day("20240105"),
+                    backup_rows: 3,
+                    source_rows: 5
+                },
+                Finding::ExtraRows {
+                    day: day("20240106"),
+                    backup_rows: 4,
+                    source_rows: 0
+                },
+            ]
+        );
     }
 
     #[test]

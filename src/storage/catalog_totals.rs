@@ -53,7 +53,7 @@ impl CatalogTotals {
     pub fn day_range(&self) -> Option<(Day, Day)> {
         let mut dated = self.days.keys().copied().filter(|d| *d != Day::UNDATED);
         let first = dated.next()?;
-        Some((first, dated.last().unwrap_or(first)))
+        Some((first, dated.next_back().unwrap_or(first)))
     }
 
     fn add(&mut self, artifacts: &[Artifact]) {

@@ -48,7 +48,9 @@ async fn protected_stack() -> (Stack, App) {
     stack.set("AdxBackup__LagAlertSeconds", "315360000");
     for table in ["Orders", "Kinds"] {
         stack
-            .kusto(&format!(".create table {table} (Timestamp:datetime, Id:long)"))
+            .kusto(&format!(
+                ".create table {table} (Timestamp:datetime, Id:long)"
+            ))
             .await;
     }
     ingest(&stack, "Orders", 0..12).await;
@@ -61,21 +63,33 @@ async fn protected_stack() -> (Stack, App) {
     ingest(&stack, "Kinds", 9..12).await;
     stack.run_exports().await;
     protect::run_full_pass(&app).await.unwrap();
-    drive(&app).await;
+    let started = Instant::now();
+    let delivered = drive(&app).await;
+    eprintln!(
+        "status e2e: {delivered} backfill task(s) in {:?}",
+        started.elapsed()
+    );
     (stack, app)
 }
 
-/// Works the task queue (the backfills protect asked for) until it stays empty.
-async fn drive(app: &App) {
+/// Works the task queue (the backfills protect asked for) until it stays empty; returns how
+/// many messages it delivered.
+async fn drive(app: &App) -> usize {
+    let mut delivered = 0;
     let mut idle_since = Instant::now();
     while idle_since.elapsed() < Duration::from_millis(2500) {
-        let batch = app.tasks.receive(16, Duration::from_secs(30)).await.unwrap();
+        let batch = app
+            .tasks
+            .receive(16, Duration::from_secs(30))
+            .await
+            .unwrap();
         if batch.is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         idle_since = Instant::now();
         for msg in batch {
+            delivered += 1;
             let text = msg.text.clone().unwrap();
             let count = u64::from(msg.dequeue_count);
             let verdict = worker::deliver_text(app, &text, Some(count)).await;
@@ -91,6 +105,7 @@ async fn drive(app: &App) {
             }
         }
     }
+    delivered
 }
 
 fn day(folder: &str) -> Day {
@@ -117,7 +132,9 @@ fn shape(v: &Value) -> Value {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the CLI runs as a child process the test waits for, while kusto-sim answers
+// it from this runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     let (stack, app) = protected_stack().await;
 
@@ -143,7 +160,11 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
         .try_collect()
         .await
         .unwrap();
-    let lost = kinds.iter().find(|a| a.day == day("20260303")).unwrap().clone();
+    let lost = kinds
+        .iter()
+        .find(|a| a.day == day("20260303"))
+        .unwrap()
+        .clone();
     app.blobs.delete(&lost.path).await.unwrap();
 
     let all = verify::run_inline(&app, None, None, true).await.unwrap();
@@ -202,11 +223,25 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     assert_eq!(o["backfill"]["complete"], true);
     assert_eq!(k["verification"]["missing_files"], 1);
     assert_eq!(s.attention.len(), 2, "{:#?}", s.attention);
-    assert!(s.attention[0].starts_with("Sales.Kinds: verification found drift: cataloged file missing from storage"), "{:#?}", s.attention);
-    assert!(s.attention[1].starts_with("Sales.Orders: verification found drift: 20260302: backup holds 6 rows, the source 5"), "{:#?}", s.attention);
+    assert!(
+        s.attention[0].starts_with(
+            "Sales.Kinds: verification found drift: cataloged file missing from storage"
+        ),
+        "{:#?}",
+        s.attention
+    );
+    assert!(
+        s.attention[1].starts_with(
+            "Sales.Orders: verification found drift: 20260302: backup holds 6 rows, the source 5"
+        ),
+        "{:#?}",
+        s.attention
+    );
 
     // 5. The CLI: a readable table without colours (not a terminal), exit code 3.
+    eprintln!("status e2e: verify and status done");
     let cli = |args: &[&str]| {
+        eprintln!("status e2e: adx-backup {args:?}");
         Command::new(env!("CARGO_BIN_EXE_adx-backup"))
             .args(args)
             .env_clear()
@@ -216,12 +251,23 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     };
     let out = cli(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!text.contains('\x1b'), "{text}");
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[2].starts_with("TABLE         PROTECTED  LAG"), "{text}");
+    assert!(
+        lines[2].starts_with("TABLE         PROTECTED  LAG"),
+        "{text}"
+    );
     assert!(lines[3].starts_with("Sales.Kinds   yes"), "{text}");
-    assert!(lines[3].contains("12    ") && lines[3].ends_with("drift"), "{text}");
+    assert!(
+        lines[3].contains("12    ") && lines[3].ends_with("drift"),
+        "{text}"
+    );
     assert!(lines[4].starts_with("Sales.Orders  yes"), "{text}");
     assert!(text.contains("NEEDS ATTENTION (2):"), "{text}");
     let one = cli(&["status", "--json", "--table", "Kinds"]);
@@ -229,8 +275,13 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     assert_eq!(json["databases"][0]["tables"].as_array().unwrap().len(), 1);
     assert_eq!(one.status.code(), Some(3));
     let verified = cli(&["verify", "--table", "Orders"]);
-    assert_eq!(verified.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&verified.stdout).contains("Sales.Orders: drift"));
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert_eq!(verified.status.code(), Some(3), "{said}");
+    assert!(said.contains("Sales.Orders: drift"), "{said}");
 
     // 6. The HTTP function, as the host invokes it.
     let host = FunctionsHost::start(&stack.settings).await;

@@ -239,9 +239,7 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     );
 
     // 5. The CLI: a readable table without colours (not a terminal), exit code 3.
-    eprintln!("status e2e: verify and status done");
     let cli = |args: &[&str]| {
-        eprintln!("status e2e: adx-backup {args:?}");
         Command::new(env!("CARGO_BIN_EXE_adx-backup"))
             .args(args)
             .env_clear()

@@ -296,6 +296,10 @@ pub async fn run_inline(
                 Ok(v) => v,
                 Err(err) => {
                     tracing::error!(event = "adxbackup.job_failed", database = %t.database, table = %t.table, error = %err, "verification failed");
+                    if let Err(unrecorded) = record_failure(app, &t, &err).await {
+                        tracing::warn!(database = %t.database, table = %t.table, error = %unrecorded,
+                            "the failed verification could not be stored; status shows the one before");
+                    }
                     failed(&t, &err)
                 }
             }

@@ -59,7 +59,7 @@ var alerts = [
   {
     name: 'job-failed'
     severity: 2
-    description: 'A backfill or restore step, or a verification, failed for good and was recorded in its job.'
+    description: 'A backfill batch, a backfill or restore step, or a verification failed for good, or a restore ended without everything it promised.'
     query: 'traces | where message contains "adxbackup.job_failed"'
   }
   {

@@ -159,3 +159,33 @@ fn answer(verdict: Verdict) -> Result<InvocationResponse, FunctionError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_status_query_is_read_as_text_or_object_and_bad_names_are_dropped() {
+        let text =
+            json!({"Query": "{\"database\":\"Sales\",\"table\":\"Orders\",\"job\":\"bf-1\"}"});
+        let f = status_filter(&text);
+        assert_eq!(f.database.unwrap().as_str(), "Sales");
+        assert_eq!(f.table.unwrap().as_str(), "Orders");
+        assert_eq!(f.job.unwrap().as_str(), "bf-1");
+        let object = status_filter(&json!({"Query": {"table": "x'); .drop"}}));
+        assert_eq!(object, crate::status::Filter::default());
+        assert_eq!(status_filter(&json!({})), crate::status::Filter::default());
+    }
+
+    #[test]
+    fn an_http_answer_goes_out_through_res() {
+        let r = InvocationResponse::http_json(200, "{}".into());
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"Outputs": {"res": {"statusCode": 200,
+                "headers": {"Content-Type": "application/json; charset=utf-8"}, "body": "{}"}},
+                "Logs": [], "ReturnValue": null})
+        );
+    }
+}

@@ -190,6 +190,14 @@ impl CliError {
 }
 
 impl Command {
+    /// Where the verb's log lines go: stdout is the report of `status` and `verify`.
+    pub fn log_sink(&self) -> crate::telemetry::Sink {
+        match self {
+            Command::Status { .. } | Command::Verify { .. } => crate::telemetry::Sink::Stderr,
+            _ => crate::telemetry::Sink::Host,
+        }
+    }
+
     pub async fn run(self, app: App) -> Result<(), CliError> {
         match self {
             Command::Serve { port } => routes::serve(Arc::new(app), port).await?,

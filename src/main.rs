@@ -29,7 +29,7 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings::load(&Env::from_process()).context(
         "adx-backup cannot start; set the named setting (see local.settings.json.example)",
     )?;
-    telemetry::init(&settings.log_format);
+    telemetry::init(&settings.log_format, cli.command.log_sink());
     let app = App::new(settings)?;
     cli.command.run(app).await?;
     Ok(())

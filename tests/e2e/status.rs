@@ -275,6 +275,18 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
     let json: Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(json["databases"][0]["tables"].as_array().unwrap().len(), 1);
     assert_eq!(one.status.code(), Some(3));
+    // Every table (Kinds, checked without --files, is ok again and logs at info): stdout is
+    // still nothing but the JSON report.
+    let verified = cli(&["verify", "--json"]);
+    let report: Value = serde_json::from_slice(&verified.stdout)
+        .expect("stdout is the JSON report, logs go to stderr");
+    let outcomes: Vec<&Value> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["outcome"])
+        .collect();
+    assert_eq!(outcomes, ["ok", "drift"]);
     let verified = cli(&["verify", "--table", "Orders"]);
     let said = format!(
         "{}\n{}",

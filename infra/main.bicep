@@ -42,6 +42,9 @@ param excludeTables string = ''
 @description('NCRONTAB schedule of the protect timer.')
 param protectSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of the verify timer (source row counts against the catalog).')
+param verifySchedule string = '0 30 3 * * *'
+
 @description('Principal (object) id of the cluster\'s identity: granted Storage Blob Data Contributor on the backup container. Empty: grant it by hand (infra/adx-setup.kql).')
 param clusterPrincipalId string = ''
 
@@ -166,6 +169,7 @@ var appSettings = {
   AdxBackup__TaskQueue: taskQueue
   AdxBackup__RestoreQueue: restoreQueue
   AdxBackup__ProtectSchedule: protectSchedule
+  AdxBackup__VerifySchedule: verifySchedule
   AdxBackup__LogFormat: 'json'
 }
 
@@ -197,6 +201,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__RestorePollSeconds'
   'AdxBackup__RestoreIngestTimeoutSeconds'
   'AdxBackup__RestoreTargets'
+  'AdxBackup__LagAlertSeconds'
 ]
 
 module app './app/function-app.bicep' = {

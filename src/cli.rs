@@ -14,6 +14,7 @@ use crate::protect;
 use crate::restore::{self, RestoreError};
 use crate::retry::RetryPolicy;
 use crate::storage::TaskQueue;
+use crate::{status, verify};
 
 /// Backup and restore for Azure Data Explorer.
 #[derive(Debug, Parser)]
@@ -66,7 +67,44 @@ pub enum Command {
     /// would post), print its job id, and with --wait follow it to its report. With --undo,
     /// drop every row a finished job wrote.
     Restore(Box<RestoreArgs>),
+    /// Show whether every table is protected and current, what the backup holds, the last
+    /// verification, and the progress of backfill and restore jobs.
+    #[command(after_help = EXIT_CODES)]
+    Status {
+        /// Print the StatusV1 JSON document (docs/status.md) instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        database: Option<DatabaseName>,
+        #[arg(long)]
+        table: Option<TableName>,
+        /// Only this backfill or restore job.
+        #[arg(long)]
+        job: Option<crate::ids::JobId>,
+    },
+    /// Compare the source's row counts per table and day with the catalog's, store the result
+    /// (shown by `status`) and print it.
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        #[arg(long)]
+        database: Option<DatabaseName>,
+        #[arg(long)]
+        table: Option<TableName>,
+        /// Also check that every cataloged file is still in storage (lists the data folders).
+        #[arg(long)]
+        files: bool,
+        /// Print the verification documents as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// The exit codes of `status` and `verify`, for scripts.
+const EXIT_CODES: &str = "Exit codes: 0 nothing needs attention; 1 the command could not run \
+(settings, storage or Kusto unreachable: see the error); 2 bad arguments; 3 something needs \
+attention (status: an unprotected table, a disabled or failing export, lag over \
+AdxBackup__LagAlertSeconds, verification drift, a failed job; verify: drift or a failed \
+verification).";
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
@@ -133,9 +171,33 @@ pub enum CliError {
     RestoreRequest(String),
     #[error("restore job {job} ended {status}")]
     RestoreEnded { job: String, status: String },
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+    #[error("{0}")]
+    NeedsAttention(String),
+}
+
+impl CliError {
+    /// The process exit code (see `EXIT_CODES`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::NeedsAttention(_) => 3,
+            _ => 1,
+        }
+    }
 }
 
 impl Command {
+    /// Where the verb's log lines go: stdout is the report of `status` and `verify`.
+    pub fn log_sink(&self) -> crate::telemetry::Sink {
+        match self {
+            Command::Status { .. } | Command::Verify { .. } => crate::telemetry::Sink::Stderr,
+            _ => crate::telemetry::Sink::Host,
+        }
+    }
+
     pub async fn run(self, app: App) -> Result<(), CliError> {
         match self {
             Command::Serve { port } => routes::serve(Arc::new(app), port).await?,
@@ -166,9 +228,94 @@ impl Command {
                 println!("{}", backfill::start(&app, &t, dry_run).await?);
             }
             Command::Restore(args) => run_restore(&app, *args).await?,
+            Command::Status {
+                json,
+                database,
+                table,
+                job,
+            } => {
+                let filter = status::Filter {
+                    database,
+                    table,
+                    job,
+                };
+                let s = status::collect(&app, &filter).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                } else {
+                    print!("{}", status::render(&s, terminal_colour()));
+                }
+                if s.needs_attention {
+                    return Err(CliError::NeedsAttention(format!(
+                        "{} item(s) need attention",
+                        s.attention.len()
+                    )));
+                }
+            }
+            Command::Verify {
+                database,
+                table,
+                files,
+                json,
+            } => run_verify(&app, database.as_ref(), table.as_ref(), files, json).await?,
         }
         Ok(())
     }
+}
+
+/// Colours only when stdout is a terminal and `NO_COLOR` is unset (https://no-color.org).
+fn terminal_colour() -> status::Colour {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        status::Colour::On
+    } else {
+        status::Colour::Off
+    }
+}
+
+async fn run_verify(
+    app: &App,
+    database: Option<&DatabaseName>,
+    table: Option<&TableName>,
+    files: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    use crate::verify::Outcome;
+    let results = verify::run_inline(app, database, table, files).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).unwrap_or_default()
+        );
+    } else {
+        for v in &results {
+            println!("{}.{}: {}", v.database, v.table, v.outcome);
+            for line in v.behind.iter().chain(
+                &v.findings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            ) {
+                println!("  - {line}");
+            }
+            if let Some(f) = &v.files {
+                println!(
+                    "  files: {} cataloged, {} missing from storage, {} in storage but not cataloged",
+                    f.cataloged, f.missing, f.uncataloged
+                );
+            }
+        }
+    }
+    let bad = results
+        .iter()
+        .filter(|v| matches!(v.outcome, Outcome::Drift | Outcome::Failed))
+        .count();
+    if bad > 0 {
+        return Err(CliError::NeedsAttention(format!(
+            "{bad} table(s) drifted from the source or could not be verified"
+        )));
+    }
+    Ok(())
 }
 
 async fn run_restore(app: &App, args: RestoreArgs) -> Result<(), CliError> {

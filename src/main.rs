@@ -4,17 +4,32 @@ use anyhow::Context;
 use clap::Parser;
 
 use adx_backup::app::App;
-use adx_backup::cli::Cli;
+use adx_backup::cli::{Cli, CliError};
 use adx_backup::settings::{Env, Settings};
 use adx_backup::telemetry;
 
+/// Exit codes: 0 success, 1 failure (the error is printed), 2 bad arguments (clap), 3 the
+/// command ran and found something that needs attention (`status`, `verify`).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:?}");
+            let code = err
+                .downcast_ref::<CliError>()
+                .map_or(1, CliError::exit_code);
+            std::process::ExitCode::from(code)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(&Env::from_process()).context(
         "adx-backup cannot start; set the named setting (see local.settings.json.example)",
     )?;
-    telemetry::init(&settings.log_format);
+    telemetry::init(&settings.log_format, cli.command.log_sink());
     let app = App::new(settings)?;
     cli.command.run(app).await?;
     Ok(())

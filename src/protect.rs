@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ensure::current_external_table;
 pub use error::ProtectError;
+pub use health::lag_over;
 pub use plan::Delivery;
 use plan::Picked;
 pub use state::{ExportHealth, HarvestState, Protection, TableState};
@@ -215,6 +216,54 @@ async fn load_table_state(
     Ok((path, state))
 }
 
+/// The table's state as last saved (a fresh one for a table never seen), for readers such as
+/// `status` and `verify`.
+pub async fn load_state(
+    app: &App,
+    t: &TableRef,
+) -> Result<TableState, crate::storage::StorageError> {
+    let path = app.layout.table_state(&t.database, &t.table);
+    Versioned::load_or(&app.blobs, &path, || TableState::new(t))
+        .await
+        .map(|v| v.value)
+}
+
+/// Every table of `db` protect has a state document for, narrowed to `only` when given.
+pub async fn stored_tables(
+    app: &App,
+    db: &DatabaseName,
+    only: Option<&TableName>,
+) -> Result<Vec<TableRef>, crate::storage::StorageError> {
+    use futures::TryStreamExt;
+    let paths: Vec<String> = app
+        .blobs
+        .list(&app.layout.table_states_of(db))
+        .map_ok(|item| item.path)
+        .try_collect()
+        .await?;
+    Ok(paths
+        .iter()
+        .filter_map(|p| app.layout.table_of_state(db, p))
+        .filter(|t| only.is_none_or(|x| x == t))
+        .map(|table| TableRef {
+            database: db.clone(),
+            table,
+        })
+        .collect())
+}
+
+/// Brings the table's catalog totals up to date after a harvest. A failure only delays them
+/// (the next refresh reads every segment since), so it is logged, not raised.
+async fn refresh_totals(app: &App, t: &TableRef) {
+    let refreshed =
+        crate::storage::catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
+            .await;
+    if let Err(err) = refreshed {
+        tracing::warn!(database = %t.database, table = %t.table, error = %err,
+            "catalog totals not refreshed; the next harvest or verification catches up");
+    }
+}
+
 /// The task half: bring one table's backup objects, catalog and health up to date.
 pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
     let (path, mut state) = load_table_state(app, t).await?;
@@ -229,6 +278,7 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     }
     let backfill = request_backfill(app, t, &mut state.value).await?;
     save_done(app, t, &path, &mut state).await?;
+    refresh_totals(app, t).await;
     let mut changes = ensured.changes;
     changes.extend(found);
     changes.extend(backfill);
@@ -259,6 +309,7 @@ pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, Pr
         state.value.export_exported_to = h.exported_to;
     }
     save_done(app, t, &path, &mut state).await?;
+    refresh_totals(app, t).await;
     tracing::info!(database = %t.database, table = %t.table, harvested, "table harvested");
     Ok(TableOutcome {
         table: t.clone(),

@@ -220,6 +220,9 @@ pub const KEY_RESTORE_INGEST_TIMEOUT: &str = "AdxBackup__RestoreIngestTimeoutSec
 pub const KEY_RESTORE_TARGETS: &str = "AdxBackup__RestoreTargets";
 /// Read by functions/protect/function.json (the timer's NCRONTAB), not by the binary.
 pub const KEY_PROTECT_SCHEDULE: &str = "AdxBackup__ProtectSchedule";
+/// Read by functions/verify/function.json (the verify timer's NCRONTAB), not by the binary.
+pub const KEY_VERIFY_SCHEDULE: &str = "AdxBackup__VerifySchedule";
+pub const KEY_LAG_ALERT: &str = "AdxBackup__LagAlertSeconds";
 
 /// Every key this module reads, for the drift test against local.settings.json.example.
 pub const ALL_KEYS: &[&str] = &[
@@ -246,6 +249,8 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_CLUSTER_STORAGE_URI,
     KEY_CLUSTER_STORAGE_AUTH,
     KEY_PROTECT_SCHEDULE,
+    KEY_VERIFY_SCHEDULE,
+    KEY_LAG_ALERT,
     KEY_BACKFILL,
     KEY_BACKFILL_BATCH_MAX_ROWS,
     KEY_BACKFILL_MAX_CONCURRENT,

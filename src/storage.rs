@@ -16,6 +16,7 @@
 mod auth;
 pub mod blob;
 pub mod catalog;
+pub mod catalog_totals;
 pub mod error;
 pub mod layout;
 pub mod queue;

@@ -30,6 +30,14 @@ pub enum Task {
         batch: BatchRef,
         poll: u32,
     },
+    /// Verify one table: the source's row counts per day against the catalog, and with
+    /// `files` the catalog against the files in storage.
+    VerifyTableV1 {
+        #[serde(flatten)]
+        table: TableRef,
+        #[serde(default)]
+        files: bool,
+    },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a
     /// duplicate and does nothing.
@@ -81,6 +89,7 @@ impl Task {
             Task::BackfillTableV1(_) => "BackfillTableV1",
             Task::BackfillBatchV1(_) => "BackfillBatchV1",
             Task::BackfillPollV1 { .. } => "BackfillPollV1",
+            Task::VerifyTableV1 { .. } => "VerifyTableV1",
             Task::RestoreJobV1 { .. } => "RestoreJobV1",
             Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }
@@ -137,6 +146,13 @@ mod tests {
             r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b000002","poll":3}"#
         );
         assert_eq!(Task::decode_text(&json).unwrap(), poll);
+        let verify = r#"{"kind":"VerifyTableV1","database":"Sales","table":"Orders"}"#;
+        let decoded = Task::decode_text(verify).unwrap();
+        assert!(matches!(decoded, Task::VerifyTableV1 { files: false, .. }));
+        assert_eq!(
+            decoded.to_json(),
+            r#"{"kind":"VerifyTableV1","database":"Sales","table":"Orders","files":false}"#
+        );
         let r = Task::RestoreChunkV1 {
             job: JobId::new("r-1").unwrap(),
             chunk: ChunkId::new("c-000001").unwrap(),

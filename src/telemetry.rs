@@ -11,11 +11,24 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 use crate::settings::LogFormat;
 
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// ERROR to stderr, the rest to stdout: what the Functions host expects.
+    Host,
+    /// Everything to stderr: for verbs whose stdout is their report (`status`, `verify`), so a
+    /// script can parse it.
+    Stderr,
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init(format: &LogFormat) {
+pub fn init(format: &LogFormat, sink: Sink) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let writer = std::io::stderr
-        .with_max_level(Level::ERROR)
+        .with_max_level(match sink {
+            Sink::Host => Level::ERROR,
+            Sink::Stderr => Level::TRACE,
+        })
         .or_else(std::io::stdout);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -22,6 +22,7 @@ use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
 use crate::task::{MAX_DEQUEUE_COUNT, NotATask, Task};
+use crate::verify::{self, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -31,6 +32,8 @@ pub enum WorkerError {
     Backfill(#[from] BackfillError),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
     #[error(
         "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
     )]
@@ -50,6 +53,10 @@ pub enum TaskOutcome {
     ProtectTableV1(TableOutcome),
     HarvestTableV1(TableOutcome),
     Backfill(BackfillReport),
+    /// A table's verification and its outcome.
+    Verify {
+        summary: String,
+    },
     /// A restore step (request, job or chunk) and what it did.
     Restore {
         summary: String,
@@ -63,7 +70,9 @@ impl fmt::Display for TaskOutcome {
                 outcome.fmt(f)
             }
             TaskOutcome::Backfill(report) => report.fmt(f),
-            TaskOutcome::Restore { summary } => f.write_str(summary),
+            TaskOutcome::Restore { summary } | TaskOutcome::Verify { summary } => {
+                f.write_str(summary)
+            }
         }
     }
 }
@@ -154,7 +163,9 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
         Task::HarvestTableV1(h) => {
             tracing::info_span!("task", kind = task.kind(), database = %h.database, table = %h.table, dequeue_count)
         }
-        Task::ProtectTableV1(t) | Task::BackfillTableV1(t) => {
+        Task::ProtectTableV1(t)
+        | Task::BackfillTableV1(t)
+        | Task::VerifyTableV1 { table: t, .. } => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
         Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
@@ -203,6 +214,10 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             let step = format!("poll batch {}", b.batch);
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
+        }
+        Task::VerifyTableV1 { table, files } => {
+            let done = verify::verify_table(app, &table, files).await;
+            verify_verdict(app, &table, done, last_delivery).await
         }
         Task::RestoreJobV1 { job, tick } => {
             let done = restore::drive(app, &job, tick).await;
@@ -266,7 +281,7 @@ async fn backfill_verdict(
                     });
                 }
             }
-            tracing::error!(database = %t.database, table = %t.table, step, error = %err,
+            tracing::error!(event = "adxbackup.job_failed", database = %t.database, table = %t.table, step, error = %err,
                 "backfill step failed for good; recorded in the job's state, message acknowledged");
             let recorded = match job {
                 Some(job) => backfill::record_failure(app, t, job, step, &err)
@@ -297,6 +312,39 @@ async fn backfill_verdict(
     }
 }
 
+/// The failure policy for a verification: transient failures are retried; permanent ones,
+/// and any on the last delivery, are stored as the table's verification (failed), where
+/// `status` shows them, and the message acknowledged.
+async fn verify_verdict(
+    app: &App,
+    t: &TableRef,
+    done: Result<verify::Verification, VerifyError>,
+    last_delivery: bool,
+) -> Verdict {
+    match done {
+        Ok(v) => Verdict::Done(TaskOutcome::Verify {
+            summary: format!(
+                "{t}: verified, {} ({} finding(s))",
+                v.outcome,
+                v.findings.len()
+            ),
+        }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(event = "adxbackup.job_failed", database = %t.database, table = %t.table, error = %err,
+                "verification failed for good; recorded as the table's verification, message acknowledged");
+            match verify::record_failure(app, t, &err).await {
+                Ok(()) => Verdict::Recorded(FailureReport {
+                    database: t.database.clone(),
+                    table: Some(t.table.clone()),
+                    error: err.to_string(),
+                }),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
+            }
+        }
+    }
+}
+
 /// The one failure policy, for restore steps: transient failures are retried, the rest are
 /// recorded in the job (or its chunk) and the message acknowledged.
 async fn restore_verdict(
@@ -310,7 +358,7 @@ async fn restore_verdict(
         Ok(summary) => Verdict::Done(TaskOutcome::Restore { summary }),
         Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
         Err(err) => {
-            tracing::error!(job = %job, chunk = ?chunk.map(ChunkId::as_str), error = %err,
+            tracing::error!(event = "adxbackup.job_failed", job = %job, chunk = ?chunk.map(ChunkId::as_str), error = %err,
                 "restore step failed for good; recorded in the job, message acknowledged");
             match restore::record_failure(app, job, chunk, &err).await {
                 Ok(()) => Verdict::RecordedInJob {

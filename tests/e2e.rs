@@ -39,6 +39,8 @@ mod restore_reprotect;
 mod restore_schema;
 #[path = "e2e/run_local.rs"]
 mod run_local;
+#[path = "e2e/status.rs"]
+mod status;
 #[path = "e2e/storage.rs"]
 mod storage;
 #[path = "e2e/worker.rs"]

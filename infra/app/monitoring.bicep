@@ -1,7 +1,8 @@
 // Log Analytics + workspace-based Application Insights (Entra auth only), and alert rules over
-// the error events adx-backup logs today. The host forwards the handler's stdout/stderr to the
-// `traces` table; each rule matches the fixed message text of one event (src/protect/health.rs,
-// src/protect/ensure.rs, src/protect.rs, src/worker.rs). docs/operations.md explains each alert.
+// the error events adx-backup logs. The host forwards the handler's stdout/stderr to the
+// `traces` table; each rule matches the stable `event` field of one event, or the fixed
+// message text (src/protect/health.rs, src/verify.rs, src/worker.rs, src/protect/ensure.rs,
+// src/protect.rs). docs/operations.md explains each alert.
 param workspaceName string
 param insightsName string
 param location string
@@ -35,13 +36,31 @@ var alerts = [
     name: 'export-disabled'
     severity: 1
     description: 'A continuous export is disabled: new rows of its table are not backed up.'
-    query: 'traces | where message has "continuous export is DISABLED"'
+    query: 'traces | where message contains "adxbackup.export_disabled"'
   }
   {
     name: 'export-failing'
     severity: 2
     description: 'A continuous export run failed; Kusto disables an export after 7 days of failures.'
-    query: 'traces | where message has "continuous export run failed" or message has "continuous export\'s last run failed"'
+    query: 'traces | where message contains "adxbackup.export_failing"'
+  }
+  {
+    name: 'export-lagging'
+    severity: 2
+    description: 'A continuous export lags more than AdxBackup__LagAlertSeconds behind ingestion.'
+    query: 'traces | where message contains "adxbackup.export_lagging"'
+  }
+  {
+    name: 'verify-drift'
+    severity: 2
+    description: 'Verification found the backup and the source disagree (rows deleted in the source, rows or files missing from the backup).'
+    query: 'traces | where message contains "adxbackup.verify_drift"'
+  }
+  {
+    name: 'job-failed'
+    severity: 2
+    description: 'A backfill batch, a backfill or restore step, or a verification failed for good, or a restore ended without everything it promised.'
+    query: 'traces | where message contains "adxbackup.job_failed"'
   }
   {
     name: 'table-failed'

@@ -449,6 +449,8 @@ async fn end_attempt(
             let retry = update(app, &path, |j| match j.batches.get_mut(&b.batch) {
                 Some(batch) if batch.state.is_attempt(attempt) => {
                     batch.state = if batch.attempts >= MAX_ATTEMPTS {
+                        tracing::error!(event = "adxbackup.job_failed", batch = %b, attempt, message,
+                            "backfill batch failed for good after its last attempt");
                         BatchState::Failed {
                             message: format!("{message} (gave up after {MAX_ATTEMPTS} attempts)"),
                         }
@@ -486,7 +488,7 @@ async fn fail(
     attempt: u32,
     message: &str,
 ) -> Result<(), BackfillError> {
-    tracing::error!(batch = %b, attempt, message, "backfill batch failed");
+    tracing::error!(event = "adxbackup.job_failed", batch = %b, attempt, message, "backfill batch failed");
     update(app, path, |j| match j.batches.get_mut(&b.batch) {
         Some(batch) if batch.state.is_attempt(attempt) => {
             batch.state = BatchState::Failed {

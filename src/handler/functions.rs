@@ -15,6 +15,10 @@ pub enum Function {
     Tasks,
     /// Queue trigger on the restore-request queue: one restore job per message.
     Restore,
+    /// Timer: queue one verification task per table.
+    Verify,
+    /// HTTP GET (`authLevel: function`): the status document as JSON.
+    Status,
 }
 
 /// The trigger binding a function reads.
@@ -22,6 +26,7 @@ pub enum Function {
 pub enum Trigger {
     Timer,
     Queue,
+    Http,
 }
 
 /// Why an invocation failed. Every variant ends in a non-2xx answer, so the host retries.
@@ -39,10 +44,20 @@ pub enum FunctionError {
     },
     #[error(transparent)]
     Task(#[from] WorkerError),
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Function::Protect, Function::Tasks, Function::Restore];
+    pub const ALL: [Function; 5] = [
+        Function::Protect,
+        Function::Tasks,
+        Function::Restore,
+        Function::Verify,
+        Function::Status,
+    ];
 
     /// The folder name under `functions/`, which is also the route.
     pub fn name(self) -> &'static str {
@@ -50,22 +65,26 @@ impl Function {
             Function::Protect => "protect",
             Function::Tasks => "tasks",
             Function::Restore => "restore",
+            Function::Verify => "verify",
+            Function::Status => "status",
         }
     }
 
     /// The trigger binding's `name` in function.json.
     pub fn binding(self) -> &'static str {
         match self {
-            Function::Protect => "timer",
+            Function::Protect | Function::Verify => "timer",
             Function::Tasks => "task",
             Function::Restore => "request",
+            Function::Status => "req",
         }
     }
 
     pub fn trigger(self) -> Trigger {
         match self {
-            Function::Protect => Trigger::Timer,
+            Function::Protect | Function::Verify => Trigger::Timer,
             Function::Tasks | Function::Restore => Trigger::Queue,
+            Function::Status => Trigger::Http,
         }
     }
 
@@ -93,7 +112,35 @@ impl Function {
                 )
                 .await,
             ),
+            Function::Verify => Ok(InvocationResponse::with_log(format!(
+                "verify queued {} table(s)",
+                crate::verify::fan_out(app).await?
+            ))),
+            Function::Status => {
+                let filter = status_filter(value);
+                let status = crate::status::collect(app, &filter).await?;
+                Ok(InvocationResponse::http_json(
+                    200,
+                    serde_json::to_string_pretty(&status).unwrap_or_default(),
+                ))
+            }
         }
+    }
+}
+
+/// `?database=D&table=T&job=J` of an HTTP trigger's request. The host passes `Query` as an
+/// object, or as JSON text of one (docs/functions-host.md §http-trigger); a value that is not
+/// a valid name is ignored rather than guessed at.
+fn status_filter(req: &serde_json::Value) -> crate::status::Filter {
+    let query = match &req["Query"] {
+        serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+        other => other.clone(),
+    };
+    let get = |key: &str| query[key].as_str().map(str::to_owned);
+    crate::status::Filter {
+        database: get("database").and_then(|d| crate::ids::DatabaseName::new(d).ok()),
+        table: get("table").and_then(|t| crate::ids::TableName::new(t).ok()),
+        job: get("job").and_then(|j| crate::ids::JobId::new(j).ok()),
     }
 }
 
@@ -110,5 +157,35 @@ fn answer(verdict: Verdict) -> Result<InvocationResponse, FunctionError> {
             queue_function: Function::Tasks.name(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_status_query_is_read_as_text_or_object_and_bad_names_are_dropped() {
+        let text =
+            json!({"Query": "{\"database\":\"Sales\",\"table\":\"Orders\",\"job\":\"bf-1\"}"});
+        let f = status_filter(&text);
+        assert_eq!(f.database.unwrap().as_str(), "Sales");
+        assert_eq!(f.table.unwrap().as_str(), "Orders");
+        assert_eq!(f.job.unwrap().as_str(), "bf-1");
+        let object = status_filter(&json!({"Query": {"table": "x'); .drop"}}));
+        assert_eq!(object, crate::status::Filter::default());
+        assert_eq!(status_filter(&json!({})), crate::status::Filter::default());
+    }
+
+    #[test]
+    fn an_http_answer_goes_out_through_res() {
+        let r = InvocationResponse::http_json(200, "{}".into());
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"Outputs": {"res": {"statusCode": 200,
+                "headers": {"Content-Type": "application/json; charset=utf-8"}, "body": "{}"}},
+                "Logs": [], "ReturnValue": null})
+        );
     }
 }

@@ -123,6 +123,24 @@ impl InvocationResponse {
             ..Self::default()
         }
     }
+
+    /// An HTTP trigger's answer: the `res` output binding with a JSON body
+    /// (docs/functions-host.md §http-trigger).
+    pub fn http_json(status: u16, body: String) -> Self {
+        let mut outputs = Map::new();
+        outputs.insert(
+            "res".to_owned(),
+            serde_json::json!({
+                "statusCode": status,
+                "headers": {"Content-Type": "application/json; charset=utf-8"},
+                "body": body,
+            }),
+        );
+        Self {
+            outputs,
+            ..Self::default()
+        }
+    }
 }
 
 #[cfg(test)]

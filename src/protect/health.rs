@@ -1,6 +1,8 @@
 //! Export health: lag (now − ExportedTo), the last run's result, failures since the previous
 //! check, and whether the export is disabled. Kept in the table's state for `status`; a
-//! disabled or failing export is logged at error level with the table and Kusto's message.
+//! disabled, failing or lagging export is logged at error level with the table, Kusto's
+//! message and a stable `event` field (`adxbackup.export_disabled`, `adxbackup.export_failing`,
+//! `adxbackup.export_lagging`) that the alert rules match (docs/operations.md#alerts).
 //! Kusto disables an export after 7 days of permanent failure; re-enabling it is left to a
 //! person unless AdxBackup__ReenableExports allows it.
 
@@ -40,7 +42,7 @@ pub async fn check(
         disabled,
         recent_failures: failures,
     };
-    report(t, export, &health);
+    report(t, export, &health, app.settings.protect.lag_alert);
     state.health = Some(health);
     Ok(())
 }
@@ -75,16 +77,31 @@ async fn failures_since(
     Ok(out)
 }
 
-fn report(t: &TableRef, export: &ContinuousExportRow, health: &ExportHealth) {
+fn report(
+    t: &TableRef,
+    export: &ContinuousExportRow,
+    health: &ExportHealth,
+    lag_alert: std::time::Duration,
+) {
     if health.disabled {
-        tracing::error!(database = %t.database, table = %t.table, export = %export.name,
+        tracing::error!(event = "adxbackup.export_disabled", database = %t.database, table = %t.table, export = %export.name,
             "continuous export is DISABLED: new rows are not backed up; fix the cause, then `.enable continuous-export` (or set AdxBackup__ReenableExports=true)");
     }
     for failure in &health.recent_failures {
-        tracing::error!(database = %t.database, table = %t.table, export = %export.name, kind = %failure.kind, at = %failure.at,
+        tracing::error!(event = "adxbackup.export_failing", database = %t.database, table = %t.table, export = %export.name, kind = %failure.kind, at = %failure.at,
             message = %failure.details, "continuous export run failed");
     }
     if health.last_run_result.as_deref() == Some("Failed") && health.recent_failures.is_empty() {
-        tracing::error!(database = %t.database, table = %t.table, export = %export.name, "continuous export's last run failed");
+        tracing::error!(event = "adxbackup.export_failing", database = %t.database, table = %t.table, export = %export.name, "continuous export's last run failed");
     }
+    if let Some(lag) = health.lag_seconds.filter(|l| lag_over(*l, lag_alert)) {
+        tracing::error!(event = "adxbackup.export_lagging", database = %t.database, table = %t.table, export = %export.name,
+            lag_seconds = lag, threshold_seconds = lag_alert.as_secs(),
+            "continuous export is lagging: rows ingested since ExportedTo are not backed up yet");
+    }
+}
+
+/// True when an export's lag passes the alert threshold (`AdxBackup__LagAlertSeconds`).
+pub fn lag_over(lag_seconds: i64, threshold: std::time::Duration) -> bool {
+    u64::try_from(lag_seconds).is_ok_and(|lag| lag > threshold.as_secs())
 }

@@ -655,6 +655,10 @@ async fn finalize(
     job.finished_at = Some(OffsetDateTime::now_utc());
     job.report = Some(report(job, tables, missing));
     tracing::info!(job = %id, status = ?job.status, "restore finished");
+    if job.status != JobStatus::Succeeded {
+        tracing::error!(event = "adxbackup.job_failed", job = %id, status = ?job.status,
+            "restore finished without everything it promised; the job's report says what is missing");
+    }
     Ok(())
 }
 

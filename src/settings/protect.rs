@@ -8,7 +8,7 @@ use url::Url;
 use super::storage::StorageSettings;
 use super::{
     Env, KEY_CLUSTER_STORAGE_AUTH, KEY_CLUSTER_STORAGE_URI, KEY_ENABLE_INGESTION_TIME, KEY_EXCLUDE,
-    KEY_EXPORT_INTERVAL, KEY_FULL_PASS_INTERVAL, KEY_INCLUDE, KEY_OBJECT_PREFIX,
+    KEY_EXPORT_INTERVAL, KEY_FULL_PASS_INTERVAL, KEY_INCLUDE, KEY_LAG_ALERT, KEY_OBJECT_PREFIX,
     KEY_PARTITION_COLUMNS, KEY_REENABLE_EXPORTS, SettingsError, invalid, parse_service_url,
 };
 use crate::ids::ColumnName;
@@ -36,6 +36,9 @@ pub struct ProtectSettings {
     /// How often the timer's plan re-checks every table, changed or not; in between it
     /// queues only the tables whose schema, objects or export moved.
     pub full_pass_interval: Duration,
+    /// An export lagging more than this (now − ExportedTo) is logged as an alert and makes
+    /// `status` ask for attention.
+    pub lag_alert: Duration,
     /// The blob endpoint as the cluster sees it, for external-table connection strings.
     pub cluster_storage_uri: Url,
     /// How the cluster authenticates to storage, appended to the connection string.
@@ -84,6 +87,7 @@ pub(super) fn load_protect(
         enable_ingestion_time_policy: env.bool(KEY_ENABLE_INGESTION_TIME)?,
         reenable_exports: env.bool(KEY_REENABLE_EXPORTS)?,
         full_pass_interval,
+        lag_alert: env.duration_secs(KEY_LAG_ALERT, 3600)?,
         cluster_storage_uri: match env.get(KEY_CLUSTER_STORAGE_URI) {
             Some(raw) => parse_service_url(KEY_CLUSTER_STORAGE_URI, raw)?,
             None => storage.blob_service_uri.clone(),

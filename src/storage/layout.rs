@@ -16,6 +16,8 @@
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
+//! <prefix>/$state/catalog-totals/<database>/<table>.json  running totals of a table's catalog
+//! <prefix>/$state/verify/<database>/<table>.json          the last verification of a table
 //! ```
 //!
 //! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
@@ -182,6 +184,57 @@ impl Layout {
         self.join(&format!("$state/plans/{db}.json"))
     }
 
+    /// Every table state document of `db` (with trailing slash, for listing).
+    pub fn table_states_of(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$state/tables/{db}/"))
+    }
+
+    /// The table whose state document is at `path`, if it is one.
+    pub fn table_of_state(&self, db: &DatabaseName, path: &str) -> Option<TableName> {
+        let name = path
+            .strip_prefix(&self.table_states_of(db))?
+            .strip_suffix(".json")?;
+        TableName::new(name).ok()
+    }
+
+    /// A table's catalog totals: per day, the artifacts, rows and bytes of every segment
+    /// counted so far, and which segments those were. `status` reads this, never the catalog.
+    pub fn catalog_totals(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/catalog-totals/{db}/{table}.json"))
+    }
+
+    /// The prefix every backfill segment of a table's catalog starts with.
+    pub fn backfill_catalog_prefix(&self, db: &DatabaseName, table: &TableName) -> String {
+        format!("{}bf-", self.catalog_dir(db, table))
+    }
+
+    /// The last verification of a table: source row counts against the catalog.
+    pub fn verification(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/verify/{db}/{table}.json"))
+    }
+
+    /// The folder of every backfill job of a table (with trailing slash, for listing).
+    pub fn backfill_jobs_of(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/backfill/{db}/{table}/"))
+    }
+
+    /// The folder of every backfill job of a database (with trailing slash, for listing).
+    pub fn backfill_jobs_dir(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$state/backfill/{db}/"))
+    }
+
+    /// The folder of every restore job (with trailing slash, for listing; chunks are below).
+    pub fn restore_jobs_dir(&self) -> String {
+        self.join("$state/restore/")
+    }
+
+    /// True when `path` is a restore job's own document, not one of its chunks.
+    pub fn is_restore_job(&self, path: &str) -> bool {
+        path.strip_prefix(&self.restore_jobs_dir())
+            .and_then(|rest| rest.strip_suffix("/job.json"))
+            .is_some_and(|job| !job.contains('/'))
+    }
+
     /// A backfill job's state: its plan, batches and progress.
     pub fn backfill_job(&self, db: &DatabaseName, table: &TableName, job: &JobId) -> String {
         self.join(&format!("$state/backfill/{db}/{table}/{job}.json"))
@@ -344,6 +397,40 @@ mod tests {
             "$state/tables/Sales/Order Lines.json"
         );
         assert_eq!(layout.plan_summary(&db), "$state/plans/Sales.json");
+    }
+
+    #[test]
+    fn status_paths() {
+        let (db, t) = names();
+        let layout = Layout::new("backup");
+        assert_eq!(
+            layout.catalog_totals(&db, &t),
+            "backup/$state/catalog-totals/Sales/Order Lines.json"
+        );
+        assert_eq!(
+            layout.verification(&db, &t),
+            "backup/$state/verify/Sales/Order Lines.json"
+        );
+        assert_eq!(
+            layout.table_of_state(&db, &layout.table_state(&db, &t)),
+            Some(t.clone())
+        );
+        assert_eq!(
+            layout.table_of_state(&db, "backup/$state/tables/Other/x.json"),
+            None
+        );
+        assert!(layout.is_restore_job("backup/$state/restore/r-1/job.json"));
+        assert!(!layout.is_restore_job("backup/$state/restore/r-1/chunks/c-000001.json"));
+        assert!(
+            layout
+                .backfill_catalog_segment(
+                    &db,
+                    &t,
+                    &JobId::new("bf-1").unwrap(),
+                    &BatchId::new("b1").unwrap()
+                )
+                .starts_with(&layout.backfill_catalog_prefix(&db, &t))
+        );
     }
 
     #[test]

@@ -52,7 +52,20 @@ fn function_folders_match_the_routes() {
         let (want_type, want_connection) = match function.trigger() {
             Trigger::Timer => ("timerTrigger", None),
             Trigger::Queue => ("queueTrigger", Some(STORAGE_PREFIX)),
+            Trigger::Http => ("httpTrigger", None),
         };
+        if function.trigger() == Trigger::Http {
+            assert_eq!(
+                trigger["authLevel"], "function",
+                "{name}: needs a function key"
+            );
+            let out = bindings.iter().find(|b| b["direction"] == "out");
+            assert_eq!(
+                out.map(|b| (&b["type"], &b["name"])),
+                Some((&Value::from("http"), &Value::from("res"))),
+                "{name}: the handler answers through the `res` output binding"
+            );
+        }
         assert_eq!(trigger["type"], want_type, "{name}: trigger type");
         if let Some(conn) = want_connection {
             assert_eq!(

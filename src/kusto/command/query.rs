@@ -108,6 +108,24 @@ impl QueryBuilder {
         .build()
     }
 
+    /// What `verify` compares with the catalog: per day of `column` (one row when None),
+    /// every row, and the rows ingested at or before `until` (what the backup should already
+    /// hold) → `[Day,] Rows, Comparable`. Rows without an ingestion time are in `Rows` only.
+    pub fn verify_counts(self, column: Option<&ColumnName>, until: OffsetDateTime) -> Query {
+        let counts = format!(
+            "summarize Rows=count(), Comparable=countif(ingestion_time() <= {})",
+            datetime_literal(until)
+        );
+        match column {
+            Some(c) => self.pipe(&format!(
+                "{counts} by Day=startofday({})",
+                ident(c.as_str())
+            )),
+            None => self.pipe(&counts),
+        }
+        .build()
+    }
+
     /// Row counts per ingestion-time bin, the input of backfill planning →
     /// `Bin, RowCount, MinIngestionTime, MaxIngestionTime`.
     pub fn ingestion_time_bins(self, bin: Duration) -> Query {
@@ -219,6 +237,21 @@ mod tests {
                 .count_by_day(&col)
                 .as_str(),
             "external_table('bk_T') | summarize RowCount=count() by Day=startofday(['Timestamp'])"
+        );
+        let until = datetime!(2024-01-15 10:00:00.5 UTC);
+        assert_eq!(
+            QueryBuilder::table(&t("My T"))
+                .verify_counts(Some(&col), until)
+                .as_str(),
+            "['My T'] | summarize Rows=count(), Comparable=countif(ingestion_time() <= \
+             datetime(2024-01-15T10:00:00.5000000Z)) by Day=startofday(['Timestamp'])"
+        );
+        assert_eq!(
+            QueryBuilder::table(&t("T"))
+                .verify_counts(None, until)
+                .as_str(),
+            "['T'] | summarize Rows=count(), Comparable=countif(ingestion_time() <= \
+             datetime(2024-01-15T10:00:00.5000000Z))"
         );
         assert_eq!(
             QueryBuilder::print_cursor_current().as_str(),

@@ -182,6 +182,12 @@ fn samples() -> Vec<Command> {
             .count_by_day(&col)
             .command(),
         QueryBuilder::print_cursor_current().command(),
+        QueryBuilder::table(&t)
+            .verify_counts(Some(&col), datetime!(2024-01-15 10:00:00.5 UTC))
+            .command(),
+        QueryBuilder::table(&t)
+            .verify_counts(None, datetime!(2024-01-15 10:00:00.5 UTC))
+            .command(),
     ];
     out.extend(HOSTILE.iter().flat_map(|raw| hostile_samples(raw)));
     out

@@ -1,0 +1,173 @@
+//! Running totals of a table's catalog (`$state/catalog-totals/<db>/<table>.json`): per day,
+//! the artifacts, rows and bytes cataloged, so `status` and `verify` never read the catalog
+//! itself. A refresh reads only what was appended since the last one: continuous-export
+//! segments from the next `seg-<n>` not yet counted, and backfill segments (`bf-*`, one per
+//! batch, so few) not in the counted set. Saved with an ETag condition like every state
+//! document; two refreshes that race lose nothing, the loser is retried from a fresh read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::blob::BlobStore;
+use super::catalog::{Artifact, Catalog};
+use super::error::StorageError;
+use super::layout::Layout;
+use super::state::Versioned;
+use crate::ids::{DatabaseName, Day, TableName};
+
+/// What the catalog holds for one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotals {
+    pub artifacts: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The totals document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogTotals {
+    /// The continuous-export segment (`seg-<n>`) the next refresh reads first.
+    pub next_segment: u64,
+    /// Backfill segments already counted, by blob name (`bf-<job>-<batch>.jsonl`).
+    pub backfill_segments: BTreeSet<String>,
+    pub days: BTreeMap<Day, DayTotals>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+impl CatalogTotals {
+    pub fn total(&self) -> DayTotals {
+        self.days
+            .values()
+            .fold(DayTotals::default(), |a, d| DayTotals {
+                artifacts: a.artifacts + d.artifacts,
+                rows: a.rows + d.rows,
+                bytes: a.bytes + d.bytes,
+            })
+    }
+
+    /// The oldest and newest dated day (rows without a date are not a day of history).
+    pub fn day_range(&self) -> Option<(Day, Day)> {
+        let mut dated = self.days.keys().copied().filter(|d| *d != Day::UNDATED);
+        let first = dated.next()?;
+        Some((first, dated.next_back().unwrap_or(first)))
+    }
+
+    fn add(&mut self, artifacts: &[Artifact]) {
+        for a in artifacts {
+            let day = self.days.entry(a.day).or_default();
+            day.artifacts += 1;
+            day.rows += a.rows;
+            day.bytes += a.bytes.unwrap_or(0);
+        }
+    }
+}
+
+/// Reads the totals as last saved (empty when never refreshed).
+pub async fn load(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+) -> Result<Option<CatalogTotals>, StorageError> {
+    let path = layout.catalog_totals(db, table);
+    match blobs.read_opt(&path).await? {
+        Some((body, _)) => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| StorageError::decode(&path, e)),
+        None => Ok(None),
+    }
+}
+
+/// Counts what was appended to the table's catalog since the last refresh, saves, and returns
+/// the totals. `StorageError::Conflict` means another refresh saved first: try again.
+pub async fn refresh(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+) -> Result<CatalogTotals, StorageError> {
+    let path = layout.catalog_totals(db, table);
+    let mut doc = Versioned::load_or(blobs, &path, CatalogTotals::default).await?;
+    let catalog = Catalog::new(blobs, layout);
+    let mut changed = false;
+    while let Some(segment) = catalog
+        .read_segment(db, table, doc.value.next_segment)
+        .await?
+    {
+        doc.value.add(&segment);
+        doc.value.next_segment += 1;
+        changed = true;
+    }
+    let backfill: Vec<String> = blobs
+        .list(&layout.backfill_catalog_prefix(db, table))
+        .map_ok(|item| item.path)
+        .try_collect()
+        .await?;
+    for segment_path in backfill {
+        let name = segment_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if doc.value.backfill_segments.contains(&name) {
+            continue;
+        }
+        doc.value.add(&catalog.read_path(&segment_path).await?);
+        doc.value.backfill_segments.insert(name);
+        changed = true;
+    }
+    if changed || doc.etag.is_none() {
+        doc.value.updated_at = Some(OffsetDateTime::now_utc());
+        doc.save(blobs, &path).await?;
+    }
+    Ok(doc.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::catalog::ArtifactSource;
+
+    fn artifact(day: &str, rows: u64, bytes: Option<u64>) -> Artifact {
+        Artifact {
+            path: format!("b/{day}/x.parquet"),
+            day: Day::parse_folder(day).unwrap(),
+            rows,
+            bytes,
+            source: ArtifactSource::ContinuousExport {
+                export: crate::ids::ExportName::new("e").unwrap(),
+            },
+            produced_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn totals_add_up_per_day_and_the_range_skips_undated_rows() {
+        let mut t = CatalogTotals::default();
+        t.add(&[
+            artifact("20240115", 10, Some(100)),
+            artifact("20240115", 5, None),
+            artifact("00010101", 7, Some(1)),
+            artifact("20240117", 1, Some(2)),
+        ]);
+        let day = t.days[&Day::parse_folder("20240115").unwrap()];
+        assert_eq!((day.artifacts, day.rows, day.bytes), (2, 15, 100));
+        let all = t.total();
+        assert_eq!((all.artifacts, all.rows, all.bytes), (4, 23, 103));
+        let (first, last) = t.day_range().unwrap();
+        assert_eq!(
+            (first.folder(), last.folder()),
+            ("20240115".into(), "20240117".into())
+        );
+        assert_eq!(CatalogTotals::default().day_range(), None);
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(
+            json.contains(r#""20240115":{"artifacts":2,"rows":15,"bytes":100}"#),
+            "{json}"
+        );
+    }
+}

@@ -539,8 +539,9 @@ async fn a_worker_killed_between_sending_a_chunks_files_and_saving_it_changes_no
     }
 }
 
-/// 12,000 files take minutes on the shared 2-core machine (one export run writes a file per
-/// day, the target reads each file on its own), so `make bench` runs this one, not `make test`.
+/// 12,000 files take many minutes on the shared 2-core machine, nearly all of it Azurite (one
+/// export run writes a file per day, the target reads each file on its own, and an in-memory
+/// Azurite slows as a container fills), so `make bench` runs this one, not `make test`.
 #[tokio::test]
 #[ignore = "run by `make bench` (scripts/bench.sh); figures in BENCHMARKS.md"]
 async fn twelve_thousand_files_past_the_portals_limit_all_come_back() {
@@ -606,7 +607,7 @@ async fn twelve_thousand_files_past_the_portals_limit_all_come_back() {
         Delivery::Once,
     )
     .await
-    .until_final(job, Duration::from_secs(900))
+    .until_final(job, Duration::from_secs(3600))
     .await;
     eprintln!(
         "12,000 files: restored {:?} in {:?}",

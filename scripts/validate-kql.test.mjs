@@ -62,7 +62,7 @@ test('texts kusto-sim refused are counted, not checked; accepted ones still are'
   const refused = { endpoint: 'mgmt', db: 'db', csl: ".show tables | where Name == 'a\\q'", refused: 'Syntax error: unknown escape' };
   const r = run([...good, refused, { endpoint: 'mgmt', db: 'db', csl: '.create tabel T (a:long)' }]);
   assert.equal(r.status, 1, r.stdout + r.stderr);
-  assert.match(r.stdout, /5 commands checked, 1 with syntax errors \(1 refused by kusto-sim's parser, not checked\)/);
+  assert.match(r.stdout, /5 commands checked, 1 with syntax errors \(\d+ distinct shapes parsed; 1 refused by kusto-sim's parser, not checked\)/);
   const onlyRefused = run([refused]);
   assert.equal(onlyRefused.status, 1, 'a log of refused texts only checked nothing');
 });
@@ -75,4 +75,29 @@ test('inline ingestion data is cut to its first line; the command itself is stil
   const r = run([...good, { endpoint: 'mgmt', db: 'db', csl: `.ingest inline intoo table T <|\n${rows}` }]);
   assert.equal(r.status, 1, 'a broken command head still fails');
   assert.match(r.stdout, /5 commands checked, 1 with syntax errors/);
+});
+
+test('texts differing only in names and plain strings are parsed once, and still counted', async () => {
+  const { syntaxShape } = await import('./validate-kql.mjs');
+  const table = (i) => ({ endpoint: 'mgmt', db: 'db', csl: `.show table ['T${String(i).padStart(5, '0')}'] details | where Name == 'T${i}'` });
+  const r = run(Array.from({ length: 50 }, (_, i) => table(i)));
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /50 commands checked, 0 with syntax errors \(1 distinct shapes parsed\)/);
+  assert.equal(syntaxShape(".create table T00042 (a:int64, b:long)"), ".create table T0 (a:int64, b:long)");
+  assert.equal(syntaxShape("T | where s == 'it\\'s' and t == \"q\""), "T | where s == 'it\\'s' and t == \"x\"");
+  assert.equal(syntaxShape("T | where s == 'open"), "T | where s == 'open", 'an unclosed string keeps its text');
+});
+
+test('a broken text never hides behind a good one of a similar look', () => {
+  const goodEscape = { endpoint: 'query', db: 'db', csl: "T | where a == 'x\\'y'" };
+  const cases = [
+    "T | where a == 'x'y'", // the quote the good text escaped, unescaped
+    ".create tabel T00001 (a:long)", // a misspelt keyword beside a numbered name
+    "T | where a == 'x' and", // a dangling operator after a plain string
+  ];
+  for (const bad of cases) {
+    const r = run([goodEscape, ...good, { endpoint: 'query', db: 'db', csl: bad }]);
+    assert.equal(r.status, 1, `${bad}: ${r.stdout}`);
+    assert.match(r.stdout, /6 commands checked, 1 with syntax errors/);
+  }
 });

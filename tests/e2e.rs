@@ -33,8 +33,12 @@ mod protect_guarantees;
 mod protect_scale;
 #[path = "e2e/restore.rs"]
 mod restore;
+#[path = "e2e/restore_reprotect.rs"]
+mod restore_reprotect;
 #[path = "e2e/restore_roundtrip.rs"]
 mod restore_roundtrip;
+#[path = "e2e/restore_schema.rs"]
+mod restore_schema;
 #[path = "e2e/run_local.rs"]
 mod run_local;
 #[path = "e2e/storage.rs"]

@@ -5,6 +5,7 @@ mod export;
 mod extents;
 mod external;
 mod ingestion;
+mod objects;
 mod policies;
 mod queued;
 mod schema;
@@ -121,6 +122,46 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             GetIngestionResources => queued::ingestion_resources(sim).await,
             GetKustoIdentityToken => queued::identity_token(sim).await,
             ShowIngestionFailures { operation_id } => Ok(queued::failures(sim, operation_id)),
+            CreateFunction {
+                name,
+                params,
+                body,
+                props,
+                or_alter,
+                if_not_exists,
+            } => objects::create_function(
+                sim,
+                db,
+                objects::FunctionDef {
+                    name,
+                    params,
+                    body,
+                    props,
+                    or_alter,
+                    if_not_exists,
+                },
+            ),
+            ShowFunctions { name } => objects::show_functions(sim, db, name.as_deref()),
+            CreateIngestionMapping {
+                table,
+                kind,
+                name,
+                mapping,
+                or_alter,
+            } => objects::create_mapping(
+                sim,
+                db,
+                objects::MappingDef {
+                    table,
+                    kind,
+                    name,
+                    mapping,
+                    or_alter,
+                },
+            ),
+            ShowIngestionMappings { table, kind } => {
+                objects::show_mappings(sim, db, &table, kind.as_deref())
+            }
             other => schema::execute(sim, db, other),
         }
     })
@@ -149,6 +190,8 @@ pub(crate) fn command_type(c: &Command) -> &'static str {
         AlterTablePolicy { .. } => "TableAlterPolicy",
         DeleteTablePolicy { .. } => "TableDeletePolicy",
         ExecuteScript { .. } => "DatabaseScriptExecute",
+        CreateFunction { .. } => "FunctionCreateOrAlter",
+        CreateIngestionMapping { .. } => "TableIngestionMappingCreateOrAlter",
         _ => "Show",
     }
 }

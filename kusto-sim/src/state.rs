@@ -8,6 +8,7 @@ pub mod ingestion;
 pub mod merge;
 pub mod operation;
 pub mod policy;
+pub mod update;
 
 use std::collections::BTreeMap;
 
@@ -61,6 +62,8 @@ pub struct Database {
     pub tables: BTreeMap<String, Table>,
     pub external_tables: BTreeMap<String, ExternalTable>,
     pub continuous_exports: BTreeMap<String, ContinuousExport>,
+    /// Stored functions by name.
+    pub functions: BTreeMap<String, Function>,
     /// The last committed database cursor (0 = nothing ingested yet).
     pub cursor: u64,
 }
@@ -115,7 +118,8 @@ impl Database {
 
     /// Appends extents to `table` as one ingestion commit (one cursor); returns their ids.
     /// A `creationTime` older than the table's soft-delete period fails the whole commit,
-    /// as Kusto refuses data its retention would delete at once.
+    /// as Kusto refuses data its retention would delete at once. The update policies whose
+    /// source is `table` then ingest what their queries make of these rows.
     pub fn ingest(
         &mut self,
         table: &str,
@@ -128,6 +132,7 @@ impl Database {
                 policies.check_creation_time(table, created, now_ticks)?;
             }
         }
+        let derived = self.run_update_policies(table, &extents, now_ticks)?;
         let meta = self.commit_meta(table, now_ticks)?;
         let t = self.table_mut(table)?;
         let mut ids = Vec::new();
@@ -136,7 +141,42 @@ impl Database {
             ids.push(extent.id);
             t.extents.push(extent);
         }
+        for (target, rows) in derived {
+            if !rows.is_empty() {
+                self.ingest(&target, vec![(rows, ExtentProps::default())], now_ticks)?;
+            }
+        }
         Ok(ids)
+    }
+
+    /// The rows each enabled update policy with source `table` derives from `extents`. A
+    /// failing transactional policy fails the ingestion; a failing other one derives nothing
+    /// (Kusto records it as an ingestion failure of the target).
+    fn run_update_policies(
+        &self,
+        table: &str,
+        extents: &[(Vec<Vec<Value>>, ExtentProps)],
+        now_ticks: i64,
+    ) -> Result<Vec<Derived>, SimError> {
+        let mut out = Vec::new();
+        let source = self.table(table)?;
+        for (name, target) in &self.tables {
+            for rule in &target.policies.update {
+                if rule.source != table || !rule.enabled {
+                    continue;
+                }
+                let rows = extents
+                    .iter()
+                    .flat_map(|(r, _)| r.iter().cloned())
+                    .collect();
+                match update::derive(rule, &source.columns, rows, self.cursor, now_ticks) {
+                    Ok(result) => out.push((name.clone(), result.rows)),
+                    Err(e) if rule.transactional => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A new commit's cursor, and its ingestion time when `table` has the policy on.
@@ -158,7 +198,27 @@ pub struct Table {
     pub docstring: String,
     pub ingestion_time_policy: bool,
     pub policies: TablePolicies,
+    pub mappings: Vec<Mapping>,
     pub extents: Vec<Extent>,
+}
+
+/// A stored function: its parameter list and body as written (without the enclosing
+/// parentheses and braces).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub params: String,
+    pub body: String,
+    pub folder: String,
+    pub docstring: String,
+}
+
+/// An ingestion mapping of a table: its kind (`csv`, `json`, ...), name and JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub kind: String,
+    pub name: String,
+    pub mapping: String,
 }
 
 impl Table {
@@ -171,6 +231,7 @@ impl Table {
             // On by default for new tables, as in Kusto.
             ingestion_time_policy: true,
             policies: TablePolicies::default(),
+            mappings: Vec::new(),
             extents: Vec::new(),
         }
     }
@@ -214,6 +275,9 @@ pub fn csl_schema(columns: &[Column]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Rows an update policy derived, and the table they go to.
+type Derived = (String, Vec<Vec<Value>>);
 
 /// What an ingestion says about the extent it creates.
 #[derive(Debug, Clone, Default)]

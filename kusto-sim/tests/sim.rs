@@ -11,6 +11,7 @@ mod sim {
     mod protocol;
     mod queued;
     mod roundtrip;
+    mod schema_objects;
     mod staging;
     mod storage;
     mod time_limits;

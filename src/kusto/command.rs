@@ -14,6 +14,7 @@
 mod export;
 mod ingest;
 pub mod literal;
+mod objects;
 mod query;
 mod restore;
 
@@ -32,6 +33,11 @@ pub use ingest::{
 };
 pub use literal::{
     datetime_literal, ident, obfuscated_string_literal, string_literal, timespan_literal,
+};
+pub use objects::{
+    CodeError, FunctionSpec, KqlCode, MappingKind, alter_table_caching_policy,
+    alter_table_retention_policy, alter_table_update_policy, create_or_alter_function,
+    create_or_alter_ingestion_mapping, show_table_update_policy,
 };
 pub use query::{Query, QueryBuilder};
 pub use restore::{

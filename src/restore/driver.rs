@@ -9,10 +9,10 @@ use time::OffsetDateTime;
 
 use super::plan::{self, PlanError};
 use super::request::{Mode, RestoreRequestV1};
-use super::schema::{self, TableSchema};
+use super::schema::{self, Planned, Statement, TableSchema};
 use super::state::{
     BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
-    RestoreChunk, RestoreJob, TableReport,
+    RestoreChunk, RestoreJob, SchemaReport, TableReport,
 };
 use super::{
     Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
@@ -22,9 +22,10 @@ use crate::ids::{Day, JobId, TableName};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
 use crate::kusto::command::{
     QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
-    show_table_extents_with_tag, show_tables,
+    show_table_extents_with_tag, show_table_update_policy, show_tables,
 };
 use crate::kusto::{KustoClient, Step};
+use crate::retry::Retryable;
 use crate::storage::catalog::Catalog;
 use crate::task::Task;
 
@@ -149,13 +150,20 @@ async fn start(
         .await
         .map_err(storage_err(&id, "read the schema snapshot"))?;
     let script = String::from_utf8_lossy(&body);
-    let tables = match schema::tables_of(&script) {
-        Ok(t) => t,
+    let statements = match schema::statements(&script) {
+        Ok(s) => s,
         Err(e) => {
             reject(job, "read the schema snapshot", &format!("{snapshot}: {e}"));
             return Ok(());
         }
     };
+    let tables = statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::Table(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
     let chosen = match choose_tables(app, &src, request, tables) {
         Ok(c) => c,
         Err(reason) => {
@@ -195,6 +203,20 @@ async fn start(
             .await
             .map_err(kusto_err(&id))?;
         }
+        let objects = schema::plan_objects(
+            &statements,
+            &renames(chosen.iter().map(|(_, t)| t)),
+            &app.settings.protect.object_prefix,
+        );
+        job.schema = SchemaReport {
+            applied: Vec::new(),
+            not_applied: objects.not_applied,
+        };
+        apply_objects(&target, db, &id, &objects.with_tables, &mut job.schema).await?;
+        // Without data, nothing can be derived twice: update policies go in at once.
+        if !request.what.data() {
+            apply_objects(&target, db, &id, &objects.after_data, &mut job.schema).await?;
+        }
     }
     job.schema_snapshot = Some(snapshot);
     job.tables = chosen
@@ -209,8 +231,90 @@ async fn start(
     } else {
         job.status = JobStatus::Succeeded;
         job.finished_at = Some(OffsetDateTime::now_utc());
+        job.report = Some(report(job, Vec::new(), Vec::new()));
     }
     Ok(())
+}
+
+/// Source name → target name of every table of the job.
+fn renames<'a>(tables: impl Iterator<Item = &'a JobTable>) -> BTreeMap<TableName, TableName> {
+    tables
+        .map(|t| (t.source.clone(), t.target.clone()))
+        .collect()
+}
+
+/// Sends each planned command. Kusto refusing one for good is recorded in the report, not
+/// fatal: no restored row depends on a function, mapping or policy; a transient failure
+/// fails the step, which runs again.
+async fn apply_objects(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    job: &JobId,
+    planned: &[Planned],
+    out: &mut SchemaReport,
+) -> Result<(), RestoreError> {
+    let step = Step::database(db, "restore a function, mapping or policy");
+    for p in planned {
+        match step.mgmt(target, &p.command).await {
+            Ok(_) => out.applied.push(p.what.clone()),
+            Err(e) if e.source.is_transient() => return Err(kusto_err(job)(e)),
+            Err(e) => out
+                .not_applied
+                .push(format!("{}: Kusto refused it: {}", p.what, e.source)),
+        }
+    }
+    Ok(())
+}
+
+/// The update policies, set once every file is in and the counts match: set earlier, they
+/// would derive rows a second time from restored rows whose derived rows the backup already
+/// holds. When the restore did not succeed they are reported instead, to be set once the
+/// data is complete.
+async fn apply_after_data(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    target: &KustoClient,
+) -> Result<(), RestoreError> {
+    let Some(path) = job.schema_snapshot.clone() else {
+        return Ok(());
+    };
+    if !request.what.schema() {
+        return Ok(());
+    }
+    let id = job.job.clone();
+    let src = backup(app, &id, request)?;
+    let (body, _) = src
+        .blobs
+        .read(&path)
+        .await
+        .map_err(storage_err(&id, "read the schema snapshot again"))?;
+    let statements = match schema::statements(&String::from_utf8_lossy(&body)) {
+        Ok(s) => s,
+        Err(e) => {
+            job.schema.not_applied.push(format!(
+                "update policies: {path} could not be read again: {e}"
+            ));
+            return Ok(());
+        }
+    };
+    let objects = schema::plan_objects(
+        &statements,
+        &renames(job.tables.iter()),
+        &app.settings.protect.object_prefix,
+    );
+    if job.status != JobStatus::Succeeded {
+        for p in objects.after_data {
+            job.schema.not_applied.push(format!(
+                "{}: not set, the restore did not complete; set it once the data is complete: {}",
+                p.what,
+                p.command.first_line()
+            ));
+        }
+        return Ok(());
+    }
+    let db = &request.target.database;
+    apply_objects(target, db, &id, &objects.after_data, &mut job.schema).await
 }
 
 /// The snapshot's tables the request asks for, each with its target name and partition column.
@@ -298,6 +402,9 @@ async fn check_target(
         .filter_map(|r| r.str("TableName").ok().map(str::to_owned))
         .collect();
     let mut non_empty = Vec::new();
+    if request.what.data() {
+        check_update_policies(target, db, chosen, &existing).await?;
+    }
     for (_, t) in chosen {
         if !existing.iter().any(|e| e == t.target.as_str()) {
             continue;
@@ -326,6 +433,49 @@ async fn check_target(
         )));
     }
     Ok(non_empty)
+}
+
+/// Refuses a data restore into a table whose enabled update policy derives rows from
+/// another table this restore writes: the backup holds the derived rows already, so they
+/// would arrive twice. (A restore sets update policies only after its own data; this is the
+/// target's policy, or one a previous restore set.)
+async fn check_update_policies(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    chosen: &[(TableSchema, JobTable)],
+    existing: &[String],
+) -> Result<(), Refusal> {
+    let restored: Vec<&str> = chosen.iter().map(|(_, t)| t.target.as_str()).collect();
+    for (_, t) in chosen {
+        if !existing.iter().any(|e| e == t.target.as_str()) {
+            continue;
+        }
+        let step = Step::database(db, "read the target table's update policy");
+        let tables = step
+            .mgmt(target, &show_table_update_policy(&t.target))
+            .await
+            .map_err(Refusal::Failed)?;
+        let text = tables
+            .first()
+            .and_then(|t| t.row(0))
+            .and_then(|r| r.opt_str("Policy").ok().flatten().map(str::to_owned))
+            .unwrap_or_default();
+        let entries = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default();
+        let feeding = entries.as_array().into_iter().flatten().find(|e| {
+            e.get("IsEnabled").and_then(|v| v.as_bool()) == Some(true)
+                && e.get("Source")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| restored.contains(&s))
+        });
+        if let Some(entry) = feeding {
+            let source = entry.get("Source").and_then(|v| v.as_str()).unwrap_or("");
+            let table = &t.target;
+            return Err(Refusal::Refused(format!(
+                "target table {table} in database {db} has an enabled update policy from {source}, which this restore also writes: the backup already holds {table}'s derived rows, so they would arrive twice. Disable the policy for the restore (IsEnabled false) and enable it after, or leave {table} out of the restore (the policy derives its rows)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Plans one page and writes its chunks (each written once; a repeated step finds them).
@@ -501,6 +651,7 @@ async fn finalize(
     } else {
         JobStatus::Failed
     };
+    apply_after_data(app, job, request, &target).await?;
     job.finished_at = Some(OffsetDateTime::now_utc());
     job.report = Some(report(job, tables, missing));
     tracing::info!(job = %id, status = ?job.status, "restore finished");
@@ -515,6 +666,7 @@ fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> R
         failed: job.failed.clone(),
         missing,
         duration_seconds: (end - job.created_at).whole_seconds(),
+        schema: job.schema.clone(),
     }
 }
 

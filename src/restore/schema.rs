@@ -3,10 +3,16 @@
 //! builder, so a renamed table gets its new name and nothing from the snapshot's text reaches
 //! the target unchecked.
 //!
-//! Only tables and their columns (and the IngestionTime policy, which restored rows need to
-//! be seen by database cursors) are applied. Functions, mappings, policies, update policies
-//! and materialized views are not: an update policy or view present during the restore would
-//! derive data a second time from rows the backup already holds (docs/design.md, Restore).
+//! Tables and their columns come first (with the IngestionTime policy, which restored rows
+//! need to be seen by database cursors); [`plan_objects`] says what happens to the rest:
+//! functions, mappings, retention and caching policies with the tables, update policies
+//! after the data, materialized views and anything else reported (docs/design.md, Restore).
+
+mod objects;
+mod statements;
+
+pub use objects::{ObjectPlan, Planned, plan as plan_objects};
+pub use statements::{Statement, statements};
 
 use futures::TryStreamExt;
 use time::OffsetDateTime;
@@ -68,20 +74,16 @@ fn snapshot_time(path: &str) -> Option<OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
-/// The tables a snapshot script creates. Lines that are not a table creation with a column
-/// list (functions, mappings, policies) are skipped; a table line whose names or types this
-/// build cannot read is an error naming the line's table, never half-applied.
+/// The tables a snapshot script creates. A table statement whose names or types this build
+/// cannot read is an error naming the table, never half-applied.
 pub fn tables_of(script: &str) -> Result<Vec<TableSchema>, String> {
-    script
-        .lines()
-        .filter_map(|line| {
-            let rest = line
-                .trim_start()
-                .strip_prefix(".create-merge table ")
-                .or_else(|| line.trim_start().strip_prefix(".create table "))?;
-            parse_table(rest).transpose()
+    Ok(statements(script)?
+        .into_iter()
+        .filter_map(|s| match s {
+            Statement::Table(t) => Some(t),
+            _ => None,
         })
-        .collect()
+        .collect())
 }
 
 /// `Name (col:type, ...) with (...)` → the table; Ok(None) when it is not a column list.
@@ -124,7 +126,171 @@ struct Parser<'a> {
     rest: &'a str,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    /// A command word such as `.create-or-alter` or `materialized-view`.
+    fn word_with_dashes(&mut self) -> String {
+        let end = self
+            .rest
+            .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .unwrap_or(self.rest.len());
+        let (w, r) = self.rest.split_at(end);
+        self.rest = r;
+        w.to_owned()
+    }
+
+    fn expect_word(&mut self, word: &str) -> Result<(), String> {
+        self.skip_spaces();
+        let w = self.word();
+        if w.eq_ignore_ascii_case(word) {
+            Ok(())
+        } else {
+            Err(format!("expected `{word}` at {:?}", head(self.rest)))
+        }
+    }
+
+    fn expect_char(&mut self, c: char) -> Result<(), String> {
+        self.skip_spaces();
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected `{c}` at {:?}", head(self.rest)))
+        }
+    }
+
+    /// Nothing but spaces is left.
+    fn end(&mut self) -> Result<(), String> {
+        self.skip_spaces();
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("unexpected text {:?}", head(self.rest)))
+        }
+    }
+
+    /// The rest of the text, trimmed; nothing is left after.
+    fn rest_text(&mut self) -> String {
+        let text = self.rest.trim().to_owned();
+        self.rest = "";
+        text
+    }
+
+    /// Whether a string literal comes next (`'..'`, `".."`, `@'..'`, `h'..'`, `h@'..'`).
+    fn at_string(&mut self) -> bool {
+        self.skip_spaces();
+        let r = self.rest.strip_prefix(['h', 'H']).unwrap_or(self.rest);
+        let r = r.strip_prefix('@').unwrap_or(r);
+        r.starts_with(['\'', '"'])
+    }
+
+    /// A string literal in any of Kusto's forms, decoded.
+    fn string(&mut self) -> Result<String, String> {
+        if !self.at_string() {
+            return Err(format!("expected a string at {:?}", head(self.rest)));
+        }
+        let r = self.rest.strip_prefix(['h', 'H']).unwrap_or(self.rest);
+        let (verbatim, r) = match r.strip_prefix('@') {
+            Some(r) => (true, r),
+            None => (false, r),
+        };
+        let mut chars = r.char_indices();
+        let Some((_, quote)) = chars.next() else {
+            return Err("expected a string".into());
+        };
+        let mut out = String::new();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' if !verbatim => match chars.next() {
+                    Some((_, 'n')) => out.push('\n'),
+                    Some((_, 't')) => out.push('\t'),
+                    Some((_, 'r')) => out.push('\r'),
+                    Some((_, e)) => out.push(e),
+                    None => break,
+                },
+                q if q == quote => {
+                    let after = &r[i + q.len_utf8()..];
+                    // A verbatim string writes its quote twice.
+                    if verbatim && after.starts_with(quote) {
+                        out.push(quote);
+                        chars.next();
+                        continue;
+                    }
+                    self.rest = after;
+                    return Ok(out);
+                }
+                c => out.push(c),
+            }
+        }
+        Err(format!("unclosed string at {:?}", head(self.rest)))
+    }
+
+    /// The text between `open` (next, after spaces) and its matching `close`, skipping
+    /// brackets inside strings and `//` comments.
+    fn balanced(&mut self, open: char, close: char) -> Result<String, String> {
+        self.skip_spaces();
+        let Some(inner) = self.rest.strip_prefix(open) else {
+            return Err(format!("expected `{open}` at {:?}", head(self.rest)));
+        };
+        let chars: Vec<(usize, char)> = inner.char_indices().collect();
+        let plain: Vec<char> = chars.iter().map(|(_, c)| *c).collect();
+        let mut depth = 1;
+        let mut k = 0;
+        while k < chars.len() {
+            let c = plain[k];
+            match c {
+                '/' if plain.get(k + 1) == Some(&'/') => {
+                    while k < chars.len() && plain[k] != '\n' {
+                        k += 1;
+                    }
+                }
+                '\'' | '"' => {
+                    let verbatim = k > 0 && plain[k - 1] == '@';
+                    k = statements::skip_string(&plain, k, verbatim);
+                }
+                c if c == open => {
+                    depth += 1;
+                    k += 1;
+                }
+                c if c == close => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let at = chars[k].0;
+                        let text = inner[..at].trim().to_owned();
+                        self.rest = &inner[at + c.len_utf8()..];
+                        return Ok(text);
+                    }
+                    k += 1;
+                }
+                _ => k += 1,
+            }
+        }
+        Err(format!("`{open}` is never closed"))
+    }
+
+    /// `(key = value, ...)` with string or word values.
+    fn properties(&mut self) -> Result<Vec<(String, String)>, String> {
+        self.expect_char('(')?;
+        let mut out = Vec::new();
+        loop {
+            self.skip_spaces();
+            if self.eat(')') {
+                return Ok(out);
+            }
+            let key = self.word();
+            self.expect_char('=')?;
+            let value = if self.at_string() {
+                self.string()?
+            } else {
+                self.skip_spaces();
+                self.word()
+            };
+            out.push((key, value));
+            self.skip_spaces();
+            if !self.eat(',') && !self.rest.starts_with(')') {
+                return Err(format!("expected `,` or `)` at {:?}", head(self.rest)));
+            }
+        }
+    }
+
     fn skip_spaces(&mut self) {
         self.rest = self.rest.trim_start();
     }
@@ -151,6 +317,7 @@ impl Parser<'_> {
 
     /// A bare name, or `['..']` / `[".."]` with `\` escapes.
     fn name(&mut self) -> Result<String, String> {
+        self.skip_spaces();
         let Some(quoted) = self.rest.strip_prefix('[') else {
             let w = self.word();
             return if w.is_empty() {

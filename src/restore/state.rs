@@ -103,6 +103,15 @@ pub struct TableReport {
     pub mismatched_days: Vec<DayCount>,
 }
 
+/// What the schema step did with the snapshot besides its tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaReport {
+    /// Functions, mappings and policies set in the target, in words.
+    pub applied: Vec<String>,
+    /// Statements of the snapshot left out, each with why and what to do.
+    pub not_applied: Vec<String>,
+}
+
 /// What the job ends with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -112,6 +121,8 @@ pub struct Report {
     /// What is missing, in words; empty when nothing is.
     pub missing: Vec<String>,
     pub duration_seconds: i64,
+    #[serde(default)]
+    pub schema: SchemaReport,
 }
 
 /// The job document.
@@ -131,6 +142,9 @@ pub struct RestoreJob {
     /// The schema snapshot applied (container-relative path).
     pub schema_snapshot: Option<String>,
     pub tables: Vec<JobTable>,
+    /// The schema step's objects so far (update policies join them at the end).
+    #[serde(default)]
+    pub schema: SchemaReport,
     pub plan: PlanPosition,
     /// Chunks `first_open..next_to_start` are in flight; below `first_open` all are finished.
     pub first_open: u64,
@@ -154,6 +168,7 @@ impl RestoreJob {
             source_database: None,
             schema_snapshot: None,
             tables: Vec::new(),
+            schema: SchemaReport::default(),
             plan: PlanPosition::default(),
             first_open: 0,
             next_to_start: 0,

@@ -16,8 +16,8 @@ use crate::harness::host::{FunctionsHost, Shape};
 use crate::harness::restore::{Delivery, mgmt, query, run_restore};
 use crate::harness::stack::Stack;
 
-const SRC: &str = "Sales";
-const DR: &str = "DR";
+pub(crate) const SRC: &str = "Sales";
+pub(crate) const DR: &str = "DR";
 
 const WIDE: &str = ".create table Wide (Timestamp:datetime, B:bool, I:int, L:long, R:real, \
     D:decimal, S:string, Ts:timespan, G:guid, Dyn:dynamic)";
@@ -27,9 +27,9 @@ const WIDE_CSV: &str = r#"2026-03-01T10:20:30.123456Z,true,-2147483648,922337203
 const NULLS: &str = ".create table Nulls (Timestamp:datetime, V:long)";
 const PLAIN: &str = ".create table Plain (Id:long, Name:string)";
 
-/// A source database with three tables backed up (several files each), the app over it, and
-/// a second cluster the app may restore to.
-async fn protected_source() -> (Stack, App, Server) {
+/// A source stack and a second cluster its app may restore to, with restore's settings for
+/// small chunks and quick polls.
+pub(crate) async fn restore_stacks() -> (Stack, Server) {
     let mut stack = Stack::start(SRC).await;
     let target = Stack::target_cluster(DR).await;
     stack.set("AdxBackup__RestoreTargets", &target.url());
@@ -43,6 +43,13 @@ async fn protected_source() -> (Stack, App, Server) {
             &uuid::Uuid::new_v4().simple().to_string()[..20]
         ),
     );
+    (stack, target)
+}
+
+/// A source database with three tables backed up (several files each), the app over it, and
+/// a second cluster the app may restore to.
+pub(crate) async fn protected_source() -> (Stack, App, Server) {
+    let (stack, target) = restore_stacks().await;
     for create in [WIDE, NULLS, PLAIN] {
         stack.kusto(create).await;
     }
@@ -80,13 +87,13 @@ async fn protected_source() -> (Stack, App, Server) {
     (stack, app, target)
 }
 
-async fn exports(stack: &Stack) {
+pub(crate) async fn exports(stack: &Stack) {
     for report in stack.run_exports().await {
         assert!(report.error.is_none(), "{report:?}");
     }
 }
 
-fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
+pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
     let mut r = json!({
         "version": 1,
         "jobId": job,

@@ -48,6 +48,12 @@ impl Stack {
             );
         }
         let sim = Server::start(config).await.expect("start kusto-sim");
+        Stack::over(sim, database)
+    }
+
+    /// Settings for a fresh container/queue that protect the database `database` of a
+    /// cluster already running (a restore's target, protected again).
+    pub fn over(sim: Server, database: &str) -> Stack {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let settings = [
             ("AdxBackup__ClusterUri", sim.url()),

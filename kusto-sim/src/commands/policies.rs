@@ -1,5 +1,6 @@
 //! Table policies other than IngestionTime: merge, retention, extent-tags retention,
-//! partitioning, restricted view access (`.show|.alter|.alter-merge|.delete table T policy`).
+//! partitioning, restricted view access, caching and update
+//! (`.show|.alter|.alter-merge|.delete table T policy`).
 
 use serde_json::{Value as Json, json};
 
@@ -7,9 +8,11 @@ use crate::backend::Backend;
 use crate::error::SimError;
 use crate::parse::command::{PolicyChange, PolicyKind};
 use crate::state::policy::{self, Retention};
+use crate::state::update;
 use crate::state::{Database, Table};
 use crate::table::ResultTable;
 use crate::value::Value;
+use crate::value::temporal::format_timespan;
 
 const POLICY: &str = "(PolicyName: string, EntityName: string, Policy: string, ChildEntities: string, EntityType: string)";
 
@@ -32,8 +35,29 @@ pub fn alter(
 ) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
+    let rules = match &change {
+        PolicyChange::Json {
+            kind: PolicyKind::Update,
+            merge: false,
+            policy: text,
+        } => Some(update_rules(database, table, text)?),
+        _ => None,
+    };
     let policies = &mut database.table_mut(table)?.policies;
+    if let (Some(rules), PolicyChange::Json { policy: text, .. }) = (rules, &change) {
+        policies.update_json = Some(serde_json::from_str(text).unwrap_or(Json::Null));
+        policies.update = rules;
+        return Ok(policy_table(
+            database,
+            database.table(table)?,
+            PolicyKind::Update,
+        ));
+    }
     let kind = match change {
+        PolicyChange::Caching { hot } => {
+            policies.caching_hot = Some(hot);
+            PolicyKind::Caching
+        }
         PolicyChange::RestrictedViewAccess(enabled) => {
             policies.restricted_view_access = enabled;
             PolicyKind::RestrictedViewAccess
@@ -96,13 +120,34 @@ fn set_json(
             };
             policies.partitioning = Some(policy::merged(base, changes));
         }
-        PolicyKind::RestrictedViewAccess => {
+        PolicyKind::RestrictedViewAccess | PolicyKind::Caching => {
             return Err(SimError::semantic(
-                "The restricted_view_access policy is set with true or false",
+                "The restricted_view_access policy is set with true or false, the caching policy with hot = <timespan>",
+            ));
+        }
+        PolicyKind::Update => {
+            return Err(SimError::semantic(
+                "The update policy is set with .alter table T policy update, not .alter-merge",
             ));
         }
     }
     Ok(())
+}
+
+/// Kusto checks an update policy when it is set: every source table exists and every
+/// query's output has the table's schema.
+fn update_rules(
+    database: &Database,
+    table: &str,
+    text: &str,
+) -> Result<Vec<update::UpdateRule>, SimError> {
+    let target = database.table(table)?;
+    let rules = update::parse_rules(text)?;
+    for rule in &rules {
+        let source = database.table(&rule.source)?;
+        update::check_schema(rule, &source.columns, table, &target.columns)?;
+    }
+    Ok(rules)
 }
 
 /// Deleting a policy the table doesn't have is fine, as in Kusto.
@@ -121,6 +166,11 @@ pub fn delete(
         PolicyKind::ExtentTagsRetention => policies.extent_tags_retention = None,
         PolicyKind::Partitioning => policies.partitioning = None,
         PolicyKind::RestrictedViewAccess => policies.restricted_view_access = false,
+        PolicyKind::Caching => policies.caching_hot = None,
+        PolicyKind::Update => {
+            policies.update.clear();
+            policies.update_json = None;
+        }
     }
     Ok(policy_table(database, database.table(table)?, kind))
 }
@@ -145,6 +195,13 @@ fn policy_table(db: &Database, t: &Table, kind: PolicyKind) -> ResultTable {
             "RestrictedViewAccessPolicy",
             json!(p.restricted_view_access),
         ),
+        PolicyKind::Caching => (
+            "CachingPolicy",
+            p.caching_hot.map_or(Json::Null, |hot| {
+                json!({"DataHotSpan": format_timespan(hot), "IndexHotSpan": format_timespan(hot)})
+            }),
+        ),
+        PolicyKind::Update => ("UpdatePolicy", p.update_json.clone().unwrap_or(Json::Null)),
     };
     let mut out = ResultTable::with_schema(POLICY);
     out.push(vec![

@@ -10,6 +10,7 @@ use crate::parse::command::{ColumnDefs, Command, Props};
 use crate::state::{Database, Table};
 use crate::table::{Column, ResultTable};
 use crate::value::Value;
+use crate::value::temporal::{TICKS_PER_DAY, TICKS_PER_SECOND};
 
 const DATABASES: &str = "(DatabaseName: string, PersistentStorage: string, Version: string, IsCurrent: bool, DatabaseAccessMode: string, PrettyName: string, ReservedSlot1: bool, DatabaseId: guid, InTransitionTo: string)";
 const TABLES: &str = "(TableName: string, DatabaseName: string, Folder: string, DocString: string)";
@@ -184,7 +185,11 @@ fn escape_literal(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// One command per row: each table as `.create-merge table`, then its IngestionTime policy.
+/// One command per row, as Kusto's script holds them: each table as `.create-merge table`
+/// with its policies and ingestion mappings, then the functions, then the update policies
+/// (which name their source tables). A function body keeps its line breaks, so one row can
+/// span several lines.
+/// <https://learn.microsoft.com/en-us/kusto/management/show-schema-database#show-database-schema-as-csl-script>
 fn schema_script(db: &Database) -> ResultTable {
     let mut out = ResultTable::with_schema("(DatabaseSchemaScript: string)");
     for t in db.tables.values() {
@@ -206,8 +211,86 @@ fn schema_script(db: &Database) -> ResultTable {
                 quote(&t.name)
             ))]);
         }
+        for row in table_policy_script(t) {
+            out.push(vec![Value::String(row)]);
+        }
+    }
+    for f in db.functions.values() {
+        out.push(vec![Value::String(format!(
+            ".create-or-alter function with (folder = {}, docstring = {}, skipvalidation = \"true\") {}({}) {{ {} }}",
+            escape_literal(&f.folder),
+            escape_literal(&f.docstring),
+            quote(&f.name),
+            f.params,
+            f.body
+        ))]);
+    }
+    for t in db.tables.values() {
+        if let Some(policy) = &t.policies.update_json {
+            out.push(vec![Value::String(format!(
+                ".alter table {} policy update {}",
+                quote(&t.name),
+                escape_literal(&policy.to_string())
+            ))]);
+        }
     }
     out
+}
+
+/// `7d`, or whole seconds (`90s`) for a period that is not whole days.
+fn span_words(ticks: i64) -> String {
+    if ticks % TICKS_PER_DAY == 0 {
+        format!("{}d", ticks / TICKS_PER_DAY)
+    } else {
+        format!("{}s", ticks / TICKS_PER_SECOND)
+    }
+}
+
+/// A table's retention and caching policies and its ingestion mappings, as script rows.
+fn table_policy_script(t: &Table) -> Vec<String> {
+    let mut rows = Vec::new();
+    if let Some(r) = t.policies.retention {
+        let words = match r.soft_delete {
+            Some(ticks) if ticks % TICKS_PER_DAY == 0 => {
+                format!("softdelete = {} ", span_words(ticks))
+            }
+            _ => String::new(),
+        };
+        if words.is_empty() {
+            rows.push(format!(
+                ".alter table {} policy retention {}",
+                quote(&t.name),
+                escape_literal(&r.to_json().to_string())
+            ));
+        } else {
+            let recoverability = if r.recoverability {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            rows.push(format!(
+                ".alter-merge table {} policy retention {words}recoverability = {recoverability}",
+                quote(&t.name)
+            ));
+        }
+    }
+    if let Some(hot) = t.policies.caching_hot {
+        rows.push(format!(
+            ".alter table {} policy caching hot = {}",
+            quote(&t.name),
+            span_words(hot)
+        ));
+    }
+    for m in &t.mappings {
+        rows.push(format!(
+            ".create-or-alter table {} ingestion {} mapping {} {}",
+            quote(&t.name),
+            m.kind,
+            escape_literal(&m.name),
+            escape_literal(&m.mapping)
+        ));
+    }
+    rows
 }
 
 fn schema_json(db: &Database) -> ResultTable {

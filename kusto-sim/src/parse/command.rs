@@ -4,6 +4,7 @@
 
 mod data;
 mod ddl;
+mod objects;
 
 use std::collections::BTreeMap;
 
@@ -196,6 +197,34 @@ pub enum Command {
     ShowIngestionFailures {
         operation_id: Option<Uuid>,
     },
+    /// `.create[-or-alter] function [ifnotexists] [with (..)] Name(params) { body }`.
+    CreateFunction {
+        name: String,
+        /// The parameter list's text, without its parentheses.
+        params: String,
+        /// The body's text, without its braces.
+        body: String,
+        props: Props,
+        or_alter: bool,
+        if_not_exists: bool,
+    },
+    /// `.show functions` (None) or `.show function F`.
+    ShowFunctions {
+        name: Option<String>,
+    },
+    /// `.create[-or-alter] table T ingestion <kind> mapping "name" '<json>'`.
+    CreateIngestionMapping {
+        table: String,
+        kind: String,
+        name: String,
+        mapping: String,
+        or_alter: bool,
+    },
+    /// `.show table T ingestion [<kind>] mappings`.
+    ShowIngestionMappings {
+        table: String,
+        kind: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +279,8 @@ fn is_show(c: &Command) -> bool {
             | ShowExtents(_)
             | ShowCapacity { .. }
             | ShowIngestionFailures { .. }
+            | ShowFunctions { .. }
+            | ShowIngestionMappings { .. }
     )
 }
 
@@ -279,6 +310,13 @@ fn is_data_command(p: &Parser) -> bool {
 fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
     if p.eat_kw("databases") {
         return Ok(Some(Command::ShowDatabases));
+    }
+    if p.eat_kw("functions") {
+        return Ok(Some(Command::ShowFunctions { name: None }));
+    }
+    if p.eat_kw("function") {
+        let name = p.name()?;
+        return Ok(Some(Command::ShowFunctions { name: Some(name) }));
     }
     if p.eat_kw("tables") {
         return Ok(Some(Command::ShowTables));
@@ -336,6 +374,9 @@ fn show_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.is_kw("extents") {
         return data::show_extents_of(p, table).map(Some);
+    }
+    if p.eat_kw("ingestion") {
+        return objects::show_mappings(p, table).map(Some);
     }
     Ok(None)
 }

@@ -21,6 +21,12 @@ pub struct TablePolicies {
     pub extent_tags_retention: Option<Json>,
     pub partitioning: Option<Json>,
     pub restricted_view_access: bool,
+    /// The caching policy's hot period, in ticks (`None`: the database's).
+    pub caching_hot: Option<i64>,
+    /// The update policy's entries (empty: none).
+    pub update: Vec<super::update::UpdateRule>,
+    /// The update policy as set, for `.show` (`None`: none).
+    pub update_json: Option<Json>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -41,10 +41,15 @@ pub fn datetime_literal(at: OffsetDateTime) -> String {
 /// `time(1.02:03:04.5000000)`: days, hours, minutes, seconds and 100 ns ticks. Kusto has no
 /// finer unit, so anything below 100 ns is dropped.
 pub fn timespan_literal(span: Duration) -> String {
+    format!("time({})", timespan_text(span))
+}
+
+/// `1.02:03:04.5000000`: a timespan as Kusto writes it inside JSON policies.
+pub fn timespan_text(span: Duration) -> String {
     let secs = span.as_secs();
     let ticks = span.subsec_nanos() / 100;
     format!(
-        "time({}.{:02}:{:02}:{:02}.{ticks:07})",
+        "{}.{:02}:{:02}:{:02}.{ticks:07}",
         secs / 86_400,
         secs / 3600 % 24,
         secs / 60 % 60,

@@ -112,6 +112,34 @@ fn samples() -> Vec<Command> {
             ],
         ),
         show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
+        create_or_alter_function(&super::objects::tests::function_spec("My Function-1")),
+        create_or_alter_function(&FunctionSpec {
+            view: true,
+            params: KqlCode::new("").expect("empty parameters"),
+            body: KqlCode::new("['My Table-1'] | take 1 // the last line").expect("a body"),
+            ..super::objects::tests::function_spec("F")
+        }),
+        create_or_alter_ingestion_mapping(
+            &t,
+            MappingKind::Json,
+            "map'1",
+            &serde_json::json!([{"column": "Timestamp", "path": "$.ts", "datatype": "datetime"}]),
+        ),
+        create_or_alter_ingestion_mapping(
+            &t,
+            MappingKind::Csv,
+            "csv",
+            &serde_json::json!([{"Column": "Timestamp", "Properties": {"Ordinal": "0"}}]),
+        ),
+        alter_table_retention_policy(&t, Some(Duration::from_secs(30 * 86_400)), false),
+        alter_table_retention_policy(&t, None, true),
+        show_table_update_policy(&t),
+        alter_table_caching_policy(&t, Duration::from_secs(7 * 86_400)),
+        alter_table_caching_policy(&t, Duration::from_secs(90 * 60)),
+        alter_table_update_policy(
+            &t,
+            &serde_json::json!([{"IsEnabled": true, "Source": "Raw", "Query": "Raw | where s == 'x' | project Timestamp", "IsTransactional": false, "PropagateIngestionProperties": false}]),
+        ),
         set_or_append(&t, &QueryBuilder::table(&t).build()),
         ingest_inline(
             &t,

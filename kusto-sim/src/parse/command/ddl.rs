@@ -75,8 +75,14 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         }));
     }
     if p.eat_kw("create") {
+        if p.eat_kw("function") {
+            return super::objects::function(p, false).map(Some);
+        }
         if p.eat_kw("table") {
             let name = p.name()?;
+            if p.eat_kw("ingestion") {
+                return super::objects::mapping(p, name, false).map(Some);
+            }
             if p.eat_kw("based-on") {
                 let source = p.name()?;
                 let if_not_exists = p.eat_kw("ifnotexists");
@@ -230,6 +236,14 @@ fn drop(p: &mut Parser) -> Result<Option<Command>, SimError> {
 }
 
 fn create_or_alter(p: &mut Parser, mode: CreateMode) -> Result<Option<Command>, SimError> {
+    if mode == CreateMode::CreateOrAlter && p.eat_kw("function") {
+        return super::objects::function(p, true).map(Some);
+    }
+    if mode == CreateMode::CreateOrAlter && p.eat_kw("table") {
+        let name = p.name()?;
+        p.expect_kw("ingestion")?;
+        return super::objects::mapping(p, name, true).map(Some);
+    }
     if p.eat_kw("external") {
         p.expect_kw("table")?;
         return external_table(p, mode).map(|d| Some(Command::CreateOrAlterExternalTable(d)));

@@ -1,4 +1,9 @@
 //! Table policies: `.show|.alter|.alter-merge|.delete table T policy <kind> ...`.
+//!
+//! Caching: `.alter table T policy caching hot = 7d`
+//! (<https://learn.microsoft.com/en-us/kusto/management/alter-table-cache-policy-command>).
+//! Update: `.alter table T policy update '<json array>'`
+//! (<https://learn.microsoft.com/en-us/kusto/management/alter-table-update-policy-command>).
 
 use crate::error::SimError;
 use crate::lexer::Tok;
@@ -11,6 +16,8 @@ pub enum PolicyKind {
     ExtentTagsRetention,
     Partitioning,
     RestrictedViewAccess,
+    Caching,
+    Update,
 }
 
 /// What an `.alter[-merge] table T policy ...` sets.
@@ -28,6 +35,10 @@ pub enum PolicyChange {
         recoverability: Option<String>,
     },
     RestrictedViewAccess(bool),
+    /// `.alter table T policy caching hot = <timespan>`, in ticks.
+    Caching {
+        hot: i64,
+    },
 }
 
 pub(super) fn kind(p: &mut Parser) -> Option<PolicyKind> {
@@ -37,6 +48,8 @@ pub(super) fn kind(p: &mut Parser) -> Option<PolicyKind> {
         ("extent_tags_retention", PolicyKind::ExtentTagsRetention),
         ("partitioning", PolicyKind::Partitioning),
         ("restricted_view_access", PolicyKind::RestrictedViewAccess),
+        ("caching", PolicyKind::Caching),
+        ("update", PolicyKind::Update),
     ]
     .into_iter()
     .find_map(|(word, kind)| p.eat_kw(word).then_some(kind))
@@ -54,6 +67,17 @@ pub(super) fn change(p: &mut Parser, merge: bool) -> Result<Option<PolicyChange>
             _ => return Err(p.unexpected("true or false")),
         };
         return Ok(Some(PolicyChange::RestrictedViewAccess(enabled)));
+    }
+    if kind == PolicyKind::Caching {
+        if merge {
+            return Ok(None);
+        }
+        p.expect_kw("hot")?;
+        p.expect_punct("=")?;
+        return match p.advance() {
+            Some(Tok::Span(hot)) if hot >= 0 => Ok(Some(PolicyChange::Caching { hot })),
+            _ => Err(p.unexpected("a timespan")),
+        };
     }
     if kind == PolicyKind::Retention && merge && !matches!(p.peek(), Some(Tok::Str(_))) {
         return retention_words(p).map(Some);

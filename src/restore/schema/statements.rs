@@ -1,0 +1,646 @@
+//! The statements of a schema snapshot, taken apart.
+//!
+//! protect stores the rows of `.show database D schema as csl script` one per line. Per
+//! Microsoft's docs the script holds the commands that create the tables, set the database,
+//! table and column policies, create or alter the functions, and (by default) the tables'
+//! ingestion mappings
+//! (<https://learn.microsoft.com/en-us/kusto/management/show-schema-database#show-database-schema-as-csl-script>).
+//! A function body keeps its line breaks, so a statement is a line starting with `.` outside
+//! any bracket, string or comment, up to the next one.
+//!
+//! Each statement becomes a typed [`Statement`]; one this build cannot read becomes
+//! [`Statement::Other`] with the reason, so the restore can report it instead of dropping it.
+
+use std::time::Duration;
+
+use super::{Parser, TableSchema, parse_table};
+use crate::ids::TableName;
+use crate::kusto::command::{FunctionSpec, KqlCode, MappingKind};
+
+/// One statement of a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Table(TableSchema),
+    /// `.alter table T policy ingestiontime true`: the restore sets it on every table anyway.
+    IngestionTime,
+    Retention {
+        table: TableName,
+        /// None: keep the data forever.
+        soft_delete: Option<Duration>,
+        recoverability: bool,
+    },
+    Caching {
+        table: TableName,
+        hot: Duration,
+    },
+    Mapping {
+        table: TableName,
+        kind: MappingKind,
+        name: String,
+        mapping: serde_json::Value,
+    },
+    Function(FunctionSpec),
+    /// The entries of a table's update policy, as JSON objects.
+    UpdatePolicy {
+        table: TableName,
+        entries: Vec<serde_json::Value>,
+    },
+    MaterializedView {
+        name: String,
+    },
+    ExternalTable {
+        name: String,
+    },
+    ContinuousExport {
+        name: String,
+    },
+    /// A statement the restore does not apply: its text (first line) and why.
+    Other {
+        table: Option<TableName>,
+        text: String,
+        why: String,
+    },
+}
+
+/// Every statement of `script`. Only a table this build cannot read is an error (the data
+/// could not go anywhere); anything else unreadable is [`Statement::Other`].
+pub fn statements(script: &str) -> Result<Vec<Statement>, String> {
+    split(script).iter().map(|s| statement(s)).collect()
+}
+
+/// The script cut into statements (see the module doc).
+fn split(script: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut depth = Depth::default();
+    for line in script.lines() {
+        let starts = depth.is_top() && line.trim_start().starts_with('.');
+        match out.last_mut() {
+            Some(current) if !starts => {
+                current.push('\n');
+                current.push_str(line);
+            }
+            _ if line.trim().is_empty() => continue,
+            _ => out.push(line.to_owned()),
+        }
+        depth.feed(line);
+    }
+    out
+}
+
+/// Open brackets and multi-line strings carried from one line to the next.
+#[derive(Default)]
+struct Depth {
+    brackets: i64,
+    fence: Option<char>,
+}
+
+impl Depth {
+    fn is_top(&self) -> bool {
+        self.brackets <= 0 && self.fence.is_none()
+    }
+
+    fn feed(&mut self, line: &str) {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if let Some(f) = self.fence {
+                if chars[i..].starts_with(&[f, f, f]) {
+                    self.fence = None;
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            match c {
+                '/' if chars.get(i + 1) == Some(&'/') => return,
+                '`' | '~' if chars[i..].starts_with(&[c, c, c]) => {
+                    self.fence = Some(c);
+                    i += 3;
+                }
+                '\'' | '"' => {
+                    let verbatim = i > 0 && chars[i - 1] == '@';
+                    i = skip_string(&chars, i, verbatim);
+                }
+                '(' | '[' | '{' => {
+                    self.brackets += 1;
+                    i += 1;
+                }
+                ')' | ']' | '}' => {
+                    self.brackets -= 1;
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+}
+
+/// The index after the string literal starting at `i` (or the line's end).
+pub(super) fn skip_string(chars: &[char], i: usize, verbatim: bool) -> usize {
+    let quote = chars[i];
+    let mut j = i + 1;
+    while j < chars.len() {
+        match chars[j] {
+            '\\' if !verbatim => j += 2,
+            q if q == quote => return j + 1,
+            _ => j += 1,
+        }
+    }
+    chars.len()
+}
+
+fn statement(text: &str) -> Result<Statement, String> {
+    let mut p = Parser { rest: text.trim() };
+    let other = |why: &str| Statement::Other {
+        table: table_named(text),
+        text: first_line(text),
+        why: why.to_owned(),
+    };
+    let verb = p.word_with_dashes();
+    let result = match verb.as_str() {
+        ".create-merge" | ".create" | ".create-or-alter" => create(&mut p, &verb, text),
+        ".alter" | ".alter-merge" => alter(&mut p, &verb),
+        _ => Ok(None),
+    };
+    match result {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Ok(other("this restore does not apply statements of this kind")),
+        Err(Fatal(e)) => Err(e),
+        Err(Unreadable(why)) => Ok(other(&why)),
+    }
+}
+
+/// Why a statement could not be read: a table (fatal) or anything else (reported).
+enum Failure {
+    Fatal(String),
+    Unreadable(String),
+}
+use Failure::{Fatal, Unreadable};
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Unreadable(e)
+    }
+}
+
+fn create(p: &mut Parser, verb: &str, text: &str) -> Result<Option<Statement>, Failure> {
+    p.skip_spaces();
+    let what = p.word_with_dashes();
+    match what.as_str() {
+        "table" => {
+            let name = p.name().map_err(Fatal)?;
+            p.skip_spaces();
+            if p.rest.starts_with("ingestion") {
+                p.word();
+                return mapping(p, name).map(Some);
+            }
+            if verb == ".create-or-alter" {
+                return Ok(None);
+            }
+            let rest = text.trim().splitn(3, ' ').nth(2).unwrap_or_default();
+            parse_table(rest)
+                .map(|t| t.map(Statement::Table))
+                .map_err(Fatal)
+        }
+        "function" => function(p).map(Some),
+        "async" | "materialized-view" => {
+            if what == "async" {
+                p.skip_spaces();
+                if p.word_with_dashes() != "materialized-view" {
+                    return Ok(None);
+                }
+            }
+            let name = name_after_options(p)?;
+            Ok(Some(Statement::MaterializedView { name }))
+        }
+        "external" => {
+            p.skip_spaces();
+            p.word();
+            let name = p.name()?;
+            Ok(Some(Statement::ExternalTable { name }))
+        }
+        "continuous-export" => {
+            let name = p.name()?;
+            Ok(Some(Statement::ContinuousExport { name }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A materialized view's name, after an optional `ifnotexists` and `with (...)`.
+fn name_after_options(p: &mut Parser) -> Result<String, String> {
+    p.skip_spaces();
+    if p.rest.starts_with("ifnotexists") {
+        p.word();
+    }
+    p.skip_spaces();
+    if p.rest.starts_with("with") {
+        p.word();
+        p.skip_spaces();
+        p.balanced('(', ')')?;
+    }
+    p.name()
+}
+
+/// `ingestion <kind> mapping "name" '<json>'` (after the table name).
+fn mapping(p: &mut Parser, table: String) -> Result<Statement, Failure> {
+    p.skip_spaces();
+    let kind_word = p.word();
+    let kind = MappingKind::parse(&kind_word)
+        .ok_or_else(|| format!("ingestion mapping of kind {kind_word:?}"))?;
+    p.skip_spaces();
+    if p.word() != "mapping" {
+        return Err(Unreadable("no `mapping` after the kind".into()));
+    }
+    let name = p.string()?;
+    let json = p.string()?;
+    p.end()?;
+    let mapping =
+        serde_json::from_str(&json).map_err(|e| format!("mapping {name:?} is not JSON: {e}"))?;
+    Ok(Statement::Mapping {
+        table: table_name(table)?,
+        kind,
+        name,
+        mapping,
+    })
+}
+
+/// `[with (folder = "..", docstring = "..", ...)] Name(params) { body }`.
+fn function(p: &mut Parser) -> Result<Statement, Failure> {
+    p.skip_spaces();
+    if p.rest.starts_with("ifnotexists") {
+        p.word();
+        p.skip_spaces();
+    }
+    let mut folder = String::new();
+    let mut docstring = String::new();
+    let mut view = false;
+    if p.rest.starts_with("with") && !p.rest[4..].starts_with(|c: char| c.is_alphanumeric()) {
+        p.word();
+        for (key, value) in p.properties()? {
+            match key.to_ascii_lowercase().as_str() {
+                "folder" => folder = value,
+                "docstring" => docstring = value,
+                "view" => view = value.eq_ignore_ascii_case("true"),
+                _ => {}
+            }
+        }
+    }
+    let name = p.name()?;
+    p.skip_spaces();
+    let params = p.balanced('(', ')')?;
+    p.skip_spaces();
+    let body = p.balanced('{', '}')?;
+    p.end()?;
+    let code = |text: &str| KqlCode::new(text).map_err(|e| format!("function {name}: {e}"));
+    Ok(Statement::Function(FunctionSpec {
+        params: code(&params)?,
+        body: code(&body)?,
+        name,
+        folder,
+        docstring,
+        view,
+    }))
+}
+
+fn alter(p: &mut Parser, verb: &str) -> Result<Option<Statement>, Failure> {
+    p.skip_spaces();
+    if p.word() != "table" {
+        return Ok(None);
+    }
+    let table = table_name(p.name()?)?;
+    p.skip_spaces();
+    if p.word() != "policy" {
+        return Ok(None);
+    }
+    p.skip_spaces();
+    let kind = p.word();
+    p.skip_spaces();
+    let statement = match (kind.as_str(), verb) {
+        ("ingestiontime", _) => {
+            p.rest_text();
+            Statement::IngestionTime
+        }
+        ("retention", ".alter-merge") if !p.at_string() => retention_words(p, table)?,
+        ("retention", _) => retention_json(&p.string()?, table)?,
+        ("caching", ".alter") => {
+            p.expect_word("hot")?;
+            p.expect_char('=')?;
+            let rest = p.rest_text();
+            if rest.contains("hot_window") {
+                return Err(Unreadable(
+                    "a caching policy with hot windows; set it again by hand".into(),
+                ));
+            }
+            let hot = timespan(&rest)?;
+            Statement::Caching { table, hot }
+        }
+        ("update", ".alter") => update_policy(&p.string()?, table)?,
+        _ => return Ok(None),
+    };
+    p.end()?;
+    Ok(Some(statement))
+}
+
+/// `softdelete = 30d [recoverability = enabled|disabled]`.
+fn retention_words(p: &mut Parser, table: TableName) -> Result<Statement, Failure> {
+    p.expect_word("softdelete")?;
+    p.expect_char('=')?;
+    p.skip_spaces();
+    let span = p.word();
+    let soft_delete = Some(timespan(&span)?);
+    p.skip_spaces();
+    let mut recoverability = true;
+    if !p.rest.is_empty() {
+        p.expect_word("recoverability")?;
+        p.expect_char('=')?;
+        p.skip_spaces();
+        recoverability = match p.word().to_ascii_lowercase().as_str() {
+            "enabled" => true,
+            "disabled" => false,
+            other => return Err(Unreadable(format!("recoverability {other:?}"))),
+        };
+    }
+    Ok(Statement::Retention {
+        table,
+        soft_delete,
+        recoverability,
+    })
+}
+
+/// `{"SoftDeletePeriod": "30.00:00:00", "Recoverability": "Enabled"}`.
+fn retention_json(text: &str, table: TableName) -> Result<Statement, Failure> {
+    let policy: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("retention policy is not JSON: {e}"))?;
+    let soft_delete = match policy.get("SoftDeletePeriod") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(timespan(s)?),
+        Some(other) => return Err(Unreadable(format!("SoftDeletePeriod {other}"))),
+    };
+    let recoverability = match policy.get("Recoverability").and_then(|v| v.as_str()) {
+        None => true,
+        Some(s) if s.eq_ignore_ascii_case("enabled") => true,
+        Some(s) if s.eq_ignore_ascii_case("disabled") => false,
+        Some(other) => return Err(Unreadable(format!("Recoverability {other:?}"))),
+    };
+    Ok(Statement::Retention {
+        table,
+        soft_delete,
+        recoverability,
+    })
+}
+
+fn update_policy(text: &str, table: TableName) -> Result<Statement, Failure> {
+    let policy: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("update policy is not JSON: {e}"))?;
+    let serde_json::Value::Array(entries) = policy else {
+        return Err(Unreadable("the update policy is not a JSON array".into()));
+    };
+    let readable = entries.iter().all(|e| {
+        e.get("Source").and_then(|s| s.as_str()).is_some()
+            && e.get("Query").and_then(|s| s.as_str()).is_some()
+    });
+    if !readable {
+        return Err(Unreadable(
+            "an update policy entry lacks its Source or Query".into(),
+        ));
+    }
+    Ok(Statement::UpdatePolicy { table, entries })
+}
+
+/// `30d`, `12h`, `90m`, `45s`, `100ms`, `time(1.02:03:04)`, or `[d.]hh:mm:ss[.fffffff]`.
+pub(super) fn timespan(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let inner = ["time(", "timespan("]
+        .iter()
+        .find_map(|f| text.strip_prefix(f).and_then(|r| r.strip_suffix(')')));
+    if let Some(inner) = inner {
+        return clock_span(inner.trim());
+    }
+    if text.contains(':') {
+        return clock_span(text);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("timespan {text:?} has no unit"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("timespan {text:?} is not a number"))?;
+    let seconds = match unit {
+        "d" => 86_400.0,
+        "h" => 3600.0,
+        "m" => 60.0,
+        "s" => 1.0,
+        "ms" => 0.001,
+        _ => return Err(format!("timespan {text:?} has an unknown unit")),
+    };
+    Duration::try_from_secs_f64(number * seconds).map_err(|e| format!("timespan {text:?}: {e}"))
+}
+
+/// `[d.]hh:mm:ss[.fffffff]`.
+fn clock_span(text: &str) -> Result<Duration, String> {
+    let bad = || format!("timespan {text:?} is not [d.]hh:mm:ss[.fffffff]");
+    let (days, clock) = match text.split_once(':') {
+        Some((head, _)) if head.contains('.') => {
+            let (d, _) = head.split_once('.').ok_or_else(bad)?;
+            (d.parse::<u64>().map_err(|_| bad())?, &text[d.len() + 1..])
+        }
+        _ => (0, text),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let [h, m, s] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (secs, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let whole = days * 86_400
+        + h.parse::<u64>().map_err(|_| bad())? * 3600
+        + m.parse::<u64>().map_err(|_| bad())? * 60
+        + secs.parse::<u64>().map_err(|_| bad())?;
+    let nanos = if fraction.is_empty() {
+        0
+    } else {
+        let digits: String = format!("{fraction:0<9}").chars().take(9).collect();
+        digits.parse::<u32>().map_err(|_| bad())?
+    };
+    Ok(Duration::new(whole, nanos))
+}
+
+fn table_name(name: String) -> Result<TableName, String> {
+    TableName::new(name).map_err(|e| e.to_string())
+}
+
+/// The table a statement we cannot apply is about (`... table T ...`), to report it only
+/// when the table is restored.
+fn table_named(text: &str) -> Option<TableName> {
+    let at = text.find(" table ")?;
+    let mut p = Parser {
+        rest: &text[at + " table ".len()..],
+    };
+    p.name().ok().and_then(|n| TableName::new(n).ok())
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let cut: String = line.chars().take(160).collect();
+    if cut.len() < line.len() || text.contains('\n') {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot in the forms Kusto's script uses (one row per statement; the function's
+    /// body keeps its line breaks).
+    const SCRIPT: &str = r#".create-merge table ['Raw'] (['Timestamp']:datetime, ['Line']:string) with (folder = "", docstring = "")
+.alter table ['Raw'] policy ingestiontime true
+.alter-merge table ['Raw'] policy retention softdelete = 30d recoverability = disabled
+.alter table ['Raw'] policy caching hot = 7d
+.create-or-alter table ['Raw'] ingestion json mapping "RawMap" "[{\"column\":\"Line\",\"path\":\"$.line\"}]"
+.create-merge table Parsed (Timestamp:datetime, Word:string)
+.alter table Parsed policy retention "{\"SoftDeletePeriod\": \"365.00:00:00\", \"Recoverability\": \"Enabled\"}"
+.create-or-alter function with (folder = "Tests", docstring = "Reads it", view = true, skipvalidation = "true") Words(min:long = 0) {
+    Raw
+    // a line starting with a dot inside the body:
+    .alter table X policy caching hot = 1d
+    | where strlen(Line) > min and Line != "}"
+}
+.alter table Parsed policy update "[{\"IsEnabled\":true,\"Source\":\"Raw\",\"Query\":\"Raw | project Timestamp, Word = Line\",\"IsTransactional\":false,\"PropagateIngestionProperties\":false}]"
+.create materialized-view with (backfill = true) Daily on table Raw { Raw | summarize count() by bin(Timestamp, 1d) }
+.create-or-alter external table ['adxbk_Raw'] (Timestamp:datetime) kind = storage dataformat = parquet (h@"https://x")
+.alter table ['Raw'] policy row_level_security enable "Raw | take 1"
+.add database ['Sales'] viewers ('aadgroup=x')"#;
+
+    #[test]
+    fn every_statement_of_a_script_is_read_or_kept_with_its_reason() {
+        let all = statements(SCRIPT).unwrap();
+        let raw = TableName::new("Raw").unwrap();
+        let parsed = TableName::new("Parsed").unwrap();
+        assert!(matches!(&all[0], Statement::Table(t) if t.name == raw && t.columns.len() == 2));
+        assert_eq!(all[1], Statement::IngestionTime);
+        assert_eq!(
+            all[2],
+            Statement::Retention {
+                table: raw.clone(),
+                soft_delete: Some(Duration::from_secs(30 * 86_400)),
+                recoverability: false
+            }
+        );
+        assert_eq!(
+            all[3],
+            Statement::Caching {
+                table: raw.clone(),
+                hot: Duration::from_secs(7 * 86_400)
+            }
+        );
+        assert_eq!(
+            all[4],
+            Statement::Mapping {
+                table: raw.clone(),
+                kind: MappingKind::Json,
+                name: "RawMap".into(),
+                mapping: serde_json::json!([{"column": "Line", "path": "$.line"}])
+            }
+        );
+        assert!(matches!(&all[5], Statement::Table(t) if t.name == parsed));
+        assert_eq!(
+            all[6],
+            Statement::Retention {
+                table: parsed.clone(),
+                soft_delete: Some(Duration::from_secs(365 * 86_400)),
+                recoverability: true
+            }
+        );
+        let Statement::Function(f) = &all[7] else {
+            panic!("{:?}", all[7]);
+        };
+        assert_eq!(
+            (f.name.as_str(), f.folder.as_str(), f.docstring.as_str()),
+            ("Words", "Tests", "Reads it")
+        );
+        assert_eq!(f.params.as_str(), "min:long = 0");
+        assert!(f.view);
+        assert!(f.body.as_str().starts_with("Raw\n"));
+        assert!(f.body.as_str().ends_with("Line != \"}\""));
+        assert!(f.body.mentions("Raw"));
+        let Statement::UpdatePolicy { table, entries } = &all[8] else {
+            panic!("{:?}", all[8]);
+        };
+        assert_eq!(table, &parsed);
+        assert_eq!(entries[0]["Source"], "Raw");
+        assert_eq!(
+            all[9],
+            Statement::MaterializedView {
+                name: "Daily".into()
+            }
+        );
+        assert_eq!(
+            all[10],
+            Statement::ExternalTable {
+                name: "adxbk_Raw".into()
+            }
+        );
+        assert!(
+            matches!(&all[11], Statement::Other { table: Some(t), why, .. } if *t == raw && why.contains("does not apply"))
+        );
+        assert!(matches!(&all[12], Statement::Other { table: None, .. }));
+        assert_eq!(all.len(), 13);
+    }
+
+    #[test]
+    fn unreadable_statements_are_kept_with_why_and_unreadable_tables_fail() {
+        for (text, why) in [
+            (
+                ".create-or-alter function F() { T | where a == '}",
+                "never closed",
+            ),
+            (".alter table T policy caching hot = 7 parsecs", "timespan"),
+            (
+                ".alter table T policy caching hot = 3d, hot_window = datetime(2026-01-01) .. datetime(2026-02-01)",
+                "hot windows",
+            ),
+            (
+                ".create-or-alter table T ingestion json mapping 'm' 'not json'",
+                "not JSON",
+            ),
+            (".alter table T policy update '{}'", "array"),
+            (".create table T ingestion yaml mapping 'm' '[]'", "yaml"),
+        ] {
+            match &statements(text).unwrap()[..] {
+                [Statement::Other { why: w, .. }] => assert!(w.contains(why), "{text}: {w}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(statements(".create-merge table T (a:varchar)").is_err());
+    }
+
+    #[test]
+    fn timespans_in_every_form() {
+        for (text, secs) in [
+            ("30d", 30 * 86_400),
+            ("12h", 12 * 3600),
+            ("90m", 5400),
+            ("45s", 45),
+            ("1.5d", 129_600),
+            ("time(1.02:03:04)", 93_784),
+            ("365.00:00:00", 365 * 86_400),
+            ("00:10:00", 600),
+        ] {
+            assert_eq!(timespan(text), Ok(Duration::from_secs(secs)), "{text}");
+        }
+        assert_eq!(
+            timespan("00:00:01.5000000"),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(timespan("100ms"), Ok(Duration::from_millis(100)));
+        for bad in ["", "d", "7", "7y", "1:2", "x.00:00:00"] {
+            assert!(timespan(bad).is_err(), "{bad}");
+        }
+    }
+}

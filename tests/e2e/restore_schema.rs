@@ -1,0 +1,282 @@
+//! Restore's schema step end to end: a source database with a function, an ingestion
+//! mapping, retention and caching policies, and an update policy from `Raw` to `Parsed`
+//! (whose rows are partly derived, partly ingested directly), protected, then restored into
+//! a second cluster. Expected objects and rows are read from the source cluster itself.
+
+use adx_backup::app::App;
+use adx_backup::protect;
+use adx_backup::restore::state::{JobStatus, RestoreJob};
+use kusto_sim::Server;
+use kusto_sim::value::Value;
+use serde_json::json;
+
+use super::restore::{DR, SRC, exports, request, restore_stacks};
+use crate::harness::restore::{Delivery, mgmt, query, run_restore};
+use crate::harness::stack::Stack;
+
+const UPDATE_POLICY: &str = r#"[{"IsEnabled": true, "Source": "Raw", "Query": "Raw | where isnotempty(Line) | project Timestamp, Word = Line", "IsTransactional": false, "PropagateIngestionProperties": false}]"#;
+
+/// The source: every kind of object the schema step restores, and rows in both tables.
+async fn source_with_objects() -> (Stack, App, Server) {
+    let (stack, target) = restore_stacks().await;
+    for command in [
+        ".create table Raw (Timestamp:datetime, Line:string)".to_owned(),
+        ".create table Parsed (Timestamp:datetime, Word:string)".to_owned(),
+        // Ten years: restored files from 2026 are within it (the target refuses older ones).
+        ".alter-merge table Raw policy retention softdelete = 3650d recoverability = disabled"
+            .to_owned(),
+        ".alter table Parsed policy caching hot = 7d".to_owned(),
+        r#".create table Raw ingestion json mapping 'RawJson' '[{"column":"Timestamp","path":"$.ts"},{"column":"Line","path":"$.line"}]'"#.to_owned(),
+        ".create-or-alter function with (folder = 'Views', docstring = 'lines of Raw') RawLines(min:long = 0) {\n    Raw\n    | where strlen(Line) > min\n}".to_owned(),
+        ".create-or-alter function ParsedWords() { Parsed | project Word }".to_owned(),
+        format!(".alter table Parsed policy update '{UPDATE_POLICY}'"),
+    ] {
+        stack.kusto(&command).await;
+    }
+    let app = stack.app();
+    protect::run_once(&app).await.unwrap();
+    exports(&stack).await;
+    for day in 1..=3 {
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Raw <|\n2026-03-0{day}T10:00:00Z,one {day}\n2026-03-0{day}T11:00:00Z,two {day}\n2026-03-0{day}T12:00:00Z,"
+            ))
+            .await;
+        exports(&stack).await;
+    }
+    // A row of Parsed that no update policy made.
+    stack
+        .kusto(".ingest inline into table Parsed <|\n2026-03-02T09:00:00Z,by hand")
+        .await;
+    exports(&stack).await;
+    protect::run_once(&app).await.unwrap();
+    (stack, app, target)
+}
+
+async fn restore(
+    stack: &Stack,
+    app: &App,
+    target: &Server,
+    job: &str,
+    extra: serde_json::Value,
+) -> RestoreJob {
+    let state = run_restore(
+        stack,
+        app,
+        target,
+        &request(job, target, extra),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    state
+}
+
+/// One row per result row, each cell as Kusto's text, sorted.
+async fn rows(sim: &Server, db: &str, csl: &str) -> Vec<String> {
+    let t = mgmt(sim, db, csl).await;
+    let mut out: Vec<String> = t
+        .rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(Value::to_kusto_string)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A policy's JSON as `.show table T policy ...` returns it.
+async fn policy(sim: &Server, db: &str, table: &str, kind: &str) -> serde_json::Value {
+    let t = mgmt(sim, db, &format!(".show table {table} policy {kind}")).await;
+    let i = t.column_index("Policy").unwrap();
+    serde_json::from_str(&t.rows[0][i].to_kusto_string()).unwrap()
+}
+
+#[tokio::test]
+async fn functions_mappings_and_policies_come_back_and_update_policies_do_not_double_rows() {
+    let (stack, app, target) = source_with_objects().await;
+    let source_parsed = query(&stack.sim, SRC, "Parsed").await;
+    assert_eq!(source_parsed.len(), 7, "6 derived rows and 1 by hand");
+
+    let state = restore(&stack, &app, &target, "r-schema", json!({})).await;
+
+    // Rows: Parsed holds exactly the source's rows, none derived a second time.
+    for table in ["Raw", "Parsed"] {
+        assert_eq!(
+            query(&target, DR, table).await,
+            query(&stack.sim, SRC, table).await,
+            "{table}: the target holds exactly the source's rows"
+        );
+    }
+    // Objects: as in the source.
+    assert_eq!(
+        rows(&target, DR, ".show functions").await,
+        rows(&stack.sim, SRC, ".show functions").await
+    );
+    assert_eq!(rows(&target, DR, ".show functions").await.len(), 2);
+    let mappings = ".show table Raw ingestion json mappings | project Name, Kind, Mapping";
+    assert_eq!(
+        rows(&target, DR, mappings).await,
+        rows(&stack.sim, SRC, mappings).await
+    );
+    for (table, kind) in [
+        ("Raw", "retention"),
+        ("Parsed", "caching"),
+        ("Parsed", "update"),
+    ] {
+        let restored = policy(&target, DR, table, kind).await;
+        assert!(!restored.is_null(), "{table} has its {kind} policy");
+        assert_eq!(
+            restored,
+            policy(&stack.sim, SRC, table, kind).await,
+            "{table} {kind}"
+        );
+    }
+    let report = state.report.unwrap();
+    assert_eq!(report.schema.not_applied, Vec::<String>::new());
+    let applied = report.schema.applied.join("\n");
+    for what in [
+        "retention policy of Raw",
+        "caching policy of Parsed",
+        "json ingestion mapping \"RawJson\" of Raw",
+        "function RawLines",
+        "function ParsedWords",
+        "update policy of Parsed (set after the data)",
+    ] {
+        assert!(applied.contains(what), "{what}\n{applied}");
+    }
+
+    // The update policy is live after the restore: a new row of Raw reaches Parsed.
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Raw <|\n2026-03-04T10:00:00Z,after",
+    )
+    .await;
+    assert_eq!(
+        query(&target, DR, "Parsed | where Word == 'after' | count").await,
+        vec!["[Long(1)]".to_owned()]
+    );
+
+    // Restoring a day again into these tables, now that the policy is live, would derive
+    // Parsed's rows twice: refused, and nothing changes.
+    let before = query(&target, DR, "Parsed").await;
+    let again = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-schema-again",
+            &target,
+            json!({"mode": "append", "window": {"from": "2026-03-01", "to": "2026-03-01"}}),
+        ),
+        "r-schema-again",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(again.status, JobStatus::Rejected, "{again:#?}");
+    let reason = again.error.expect("the reason").message;
+    assert!(
+        reason.contains("target table Parsed") && reason.contains("update policy from Raw"),
+        "{reason}"
+    );
+    assert_eq!(query(&target, DR, "Parsed").await, before);
+}
+
+#[tokio::test]
+async fn a_renamed_table_moves_its_objects_and_code_naming_it_is_reported() {
+    let (stack, app, target) = source_with_objects().await;
+    let state = restore(
+        &stack,
+        &app,
+        &target,
+        "r-schema-rename",
+        json!({"rename": {"Raw": "RawR"}}),
+    )
+    .await;
+    assert_eq!(
+        query(&target, DR, "RawR").await,
+        query(&stack.sim, SRC, "Raw").await
+    );
+    assert_eq!(
+        query(&target, DR, "Parsed").await,
+        query(&stack.sim, SRC, "Parsed").await
+    );
+    assert_eq!(
+        policy(&target, DR, "RawR", "retention").await,
+        policy(&stack.sim, SRC, "Raw", "retention").await
+    );
+    assert_eq!(
+        rows(
+            &target,
+            DR,
+            ".show table RawR ingestion mappings | project Name"
+        )
+        .await,
+        ["RawJson"]
+    );
+    // Only the function that does not name Raw; no update policy (its query names Raw).
+    assert_eq!(
+        rows(&target, DR, ".show functions | project Name").await,
+        ["ParsedWords"]
+    );
+    assert!(policy(&target, DR, "Parsed", "update").await.is_null());
+    let report = state.report.unwrap();
+    let not_applied = report.schema.not_applied.join("\n");
+    for why in [
+        "function RawLines: not restored, its body names table Raw, which this restore renames to RawR",
+        "update policy of Parsed: not restored, its query names table Raw, which this restore renames to RawR",
+    ] {
+        assert!(not_applied.contains(why), "{why}\n{not_applied}");
+    }
+    assert_eq!(report.schema.not_applied.len(), 2, "{not_applied}");
+}
+
+#[tokio::test]
+async fn schema_only_sets_update_policies_at_once_into_empty_tables() {
+    let (stack, app, target) = source_with_objects().await;
+    let state = restore(
+        &stack,
+        &app,
+        &target,
+        "r-schema-only",
+        json!({"what": "schemaOnly", "tables": ["Raw", "Parsed"]}),
+    )
+    .await;
+    for table in ["Raw", "Parsed"] {
+        assert_eq!(
+            query(&target, DR, &format!("{table} | count")).await,
+            vec!["[Long(0)]".to_owned()],
+            "{table}: no data"
+        );
+    }
+    assert_eq!(
+        policy(&target, DR, "Parsed", "update").await,
+        policy(&stack.sim, SRC, "Parsed", "update").await
+    );
+    let report = state.report.expect("a schema-only job reports what it set");
+    assert!(
+        report
+            .schema
+            .applied
+            .iter()
+            .any(|a| a.starts_with("update policy of Parsed")),
+        "{report:?}"
+    );
+    // Live at once: the first row ingested into Raw is derived into Parsed.
+    mgmt(
+        &target,
+        DR,
+        ".ingest inline into table Raw <|\n2026-03-04T10:00:00Z,first",
+    )
+    .await;
+    assert_eq!(
+        query(&target, DR, "Parsed | count").await,
+        vec!["[Long(1)]".to_owned()]
+    );
+}

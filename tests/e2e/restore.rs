@@ -3,19 +3,17 @@
 //! Functions host emulator. Expected rows come from the source cluster itself, read back
 //! through its own query engine, never from the restore's own report.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adx_backup::app::App;
 use adx_backup::ids::JobId;
 use adx_backup::protect;
-use adx_backup::restore::{self, state::JobStatus, state::RestoreJob};
-use adx_backup::retry::RetryPolicy;
-use adx_backup::storage::TaskQueue;
+use adx_backup::restore::{self, state::JobStatus};
 use kusto_sim::Server;
-use kusto_sim::table::ResultTable;
 use serde_json::json;
 
 use crate::harness::host::{FunctionsHost, Shape};
+use crate::harness::restore::{Delivery, mgmt, query, run_restore};
 use crate::harness::stack::Stack;
 
 pub(crate) const SRC: &str = "Sales";
@@ -95,28 +93,6 @@ pub(crate) async fn exports(stack: &Stack) {
     }
 }
 
-pub(crate) async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
-    sim.state()
-        .mgmt(db, csl)
-        .await
-        .unwrap_or_else(|e| panic!("{csl}: {e}"))
-}
-
-pub(crate) async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
-    let mut rows: Vec<String> = sim
-        .state()
-        .query(db, csl)
-        .await
-        .unwrap_or_else(|e| panic!("{csl}: {e}"))
-        .primary
-        .rows
-        .iter()
-        .map(|r| format!("{r:?}"))
-        .collect();
-    rows.sort();
-    rows
-}
-
 pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
     let mut r = json!({
         "version": 1,
@@ -127,114 +103,6 @@ pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> S
         r.extend(extra.clone());
     }
     r.to_string()
-}
-
-/// How the emulated host delivers messages in a run.
-#[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Delivery {
-    Once,
-    /// Every task message invoked twice at once, every ingestion message on the target's queue
-    /// doubled before the target's consumer runs, and the target's extents merged after
-    /// every pass (merged extents carry the union of their tags).
-    Twice,
-}
-
-/// Posts `text` on the restore queue and works every queue (restore, tasks, the target's
-/// ingestion) through the host emulator until the job ends.
-pub(crate) async fn run_restore(
-    stack: &Stack,
-    app: &App,
-    target: &Server,
-    text: &str,
-    job: &str,
-    delivery: Delivery,
-) -> RestoreJob {
-    let host = FunctionsHost::start(&stack.settings).await;
-    let storage = &app.settings.storage;
-    let requests = TaskQueue::named(
-        storage,
-        &app.settings.restore.request_queue,
-        RetryPolicy::fast(3),
-    )
-    .unwrap();
-    requests.ensure_exists().await.unwrap();
-    app.tasks.ensure_exists().await.unwrap();
-    requests.send(text, None).await.unwrap();
-    let job = JobId::new(job).unwrap();
-    let started = Instant::now();
-    let mut merges = 0;
-    loop {
-        work(&host, &requests, "restore", "request", delivery).await;
-        work(&host, &app.tasks, "tasks", "task", delivery).await;
-        if delivery == Delivery::Twice {
-            double_ingestion_messages(target).await;
-        }
-        target.state().run_queued_ingestion_now().await;
-        if delivery == Delivery::Twice {
-            merges += target.state().merge_extents_now().len();
-        }
-        if let Ok(state) = restore::load_job(app, &job).await
-            && state.status.is_final()
-        {
-            assert!(
-                delivery == Delivery::Once || merges > 0,
-                "the target merged extents during the restore"
-            );
-            return state;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "restore {job} did not end: {:?}",
-            restore::load_job(app, &job).await
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// One pass over a queue, as several workers at once: every visible message invoked
-/// concurrently with the others (and, with `Delivery::Twice`, two copies of it at the same
-/// time), deleted when the function succeeded, released at once when it failed.
-async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: &str, d: Delivery) {
-    let batch = queue.receive(32, Duration::from_secs(30)).await.unwrap();
-    let copies = if d == Delivery::Twice { 2 } else { 1 };
-    let runs = batch.iter().map(|msg| async move {
-        let text = msg.text.clone().unwrap();
-        let invocations = (0..copies)
-            .map(|_| host.invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host));
-        let ok = futures::future::join_all(invocations)
-            .await
-            .iter()
-            .all(|v| v.succeeded());
-        if ok {
-            queue.delete(&msg.id, &msg.pop_receipt).await.unwrap();
-        } else {
-            queue
-                .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                .await
-                .unwrap();
-        }
-    });
-    futures::future::join_all(runs).await;
-}
-
-/// Every message waiting on the target's ingestion queues, sent again.
-async fn double_ingestion_messages(target: &Server) {
-    let resources = mgmt(target, DR, ".get ingestion resources").await;
-    for row in &resources.rows {
-        let (kind, url) = (format!("{:?}", row[0]), &row[1]);
-        let kusto_sim::value::Value::String(url) = url else {
-            continue;
-        };
-        if !kind.contains("SecuredReadyForAggregationQueue") {
-            continue;
-        }
-        let q =
-            TaskQueue::from_sas_url(&url::Url::parse(url).unwrap(), RetryPolicy::fast(3)).unwrap();
-        for msg in q.receive(32, Duration::from_secs(1)).await.unwrap() {
-            let text = msg.text.unwrap();
-            q.send(&text, None).await.unwrap();
-        }
-    }
 }
 
 /// Rows and per-day counts of every table equal in source and target.

@@ -278,16 +278,18 @@ fn settle(chunk: &mut RestoreChunk, own_rows: i64, merged_with_others: bool) {
         chunk.state = ChunkState::Failed;
         return;
     }
-    let expected: u64 = chunk.blobs.iter().map(|b| b.rows).sum();
-    chunk.state = if merged_with_others {
-        ChunkState::Ingested
-    } else if own_rows.max(0) as u64 == expected {
-        ChunkState::Verified
-    } else {
-        chunk.error = Some(format!(
-            "the chunk's extents hold {own_rows} rows; its files hold {expected}"
-        ));
-        ChunkState::Ingested
+    // Files planned from a listing have no known row count: such a chunk is in, unverified.
+    let expected: Option<u64> = chunk.blobs.iter().map(|b| b.rows).sum();
+    chunk.state = match expected {
+        _ if merged_with_others => ChunkState::Ingested,
+        None => ChunkState::Ingested,
+        Some(expected) if own_rows.max(0) as u64 == expected => ChunkState::Verified,
+        Some(expected) => {
+            chunk.error = Some(format!(
+                "the chunk's extents hold {own_rows} rows; its files hold {expected}"
+            ));
+            ChunkState::Ingested
+        }
     };
 }
 
@@ -308,7 +310,7 @@ mod tests {
                 .map(|outcome| ChunkBlob {
                     path: "p".into(),
                     day: Day::UNDATED,
-                    rows: 10,
+                    rows: Some(10),
                     bytes: None,
                     outcome,
                 })
@@ -340,6 +342,11 @@ mod tests {
         ]);
         settle(&mut c, 10, false);
         assert_eq!(c.state, ChunkState::Failed);
+        let mut c = chunk(vec![BlobOutcome::Ingested, BlobOutcome::Ingested]);
+        c.blobs[1].rows = None;
+        settle(&mut c, 20, false);
+        assert_eq!(c.state, ChunkState::Ingested, "rows unknown: not verified");
+        assert_eq!(c.error, None);
     }
 
     #[test]

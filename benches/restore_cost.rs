@@ -52,9 +52,12 @@ fn parquet_file(first: i64) -> Vec<u8> {
         .map(|i| ByteArray::from(format!("name {i}").as_str()))
         .collect();
     let mut out = Vec::new();
-    let mut writer =
-        SerializedFileWriter::new(&mut out, schema, Arc::new(WriterProperties::builder().build()))
-            .expect("writer");
+    let mut writer = SerializedFileWriter::new(
+        &mut out,
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .expect("writer");
     let mut group = writer.next_row_group().expect("row group");
     let mut column = 0;
     while let Some(mut w) = group.next_column().expect("column") {
@@ -172,9 +175,7 @@ async fn main() {
         "jobId": job.as_str(),
         "target": {"clusterUri": sim.url(), "database": DB},
     });
-    restore::accept(&app, &request, None)
-        .await
-        .expect("accept");
+    restore::accept(&app, &request, None).await.expect("accept");
     let started = Instant::now();
     let mut last_ingest = Instant::now();
     let mut messages: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -203,12 +204,11 @@ async fn main() {
                         worker::deliver_text(app, text, Some(u64::from(msg.dequeue_count))).await;
                     match verdict.settle(u64::from(msg.dequeue_count)) {
                         Settle::Delete => app.tasks.delete(&msg.id, &msg.pop_receipt).await,
-                        Settle::Redeliver => {
-                            app.tasks
-                                .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                                .await
-                                .map(|_| ())
-                        }
+                        Settle::Redeliver => app
+                            .tasks
+                            .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
+                            .await
+                            .map(|_| ()),
                         Settle::Poison => panic!("poisoned: {verdict}"),
                     }
                     .expect("settle");
@@ -239,7 +239,10 @@ async fn main() {
         .query(DB, &format!("{TABLE} | count"))
         .await
         .expect("count");
-    println!("restore cost: {files} files of {ROWS_PER_FILE} rows, target ingests every {} s, poll 1 s", ingest_every.as_secs());
+    println!(
+        "restore cost: {files} files of {ROWS_PER_FILE} rows, target ingests every {} s, poll 1 s",
+        ingest_every.as_secs()
+    );
     println!(
         "job {:?} in {:.0} s: {} chunks, {} files in, {} failed; target holds {:?}",
         state.status,

@@ -79,14 +79,14 @@ pub async fn step_chunk(
 /// 30 s, Kusto's default batching time, the longest a queued blob waits before ingestion.
 const MAX_LOOK_POLLS: u32 = 10;
 
-/// The delay before look `n` at a chunk (look 1 follows the send): twice the poll interval,
+/// The delay before look `n` at a chunk (look 1 follows the send): the poll interval,
 /// doubled after every look that still found files pending, at most `MAX_LOOK_POLLS` poll
 /// intervals. Each look costs one command on the target and one task message, so a chunk
 /// whose files take minutes should be looked at a few times, not every 30 s. A blob with
 /// `ingest-by:` tags is never held back to be batched with others (the batching policy
 /// page), so most chunks are in by the first look.
 fn look_delay(poll: std::time::Duration, n: u64) -> std::time::Duration {
-    let doublings = n.clamp(1, 4) as u32;
+    let doublings = n.clamp(1, 5) as u32 - 1;
     (poll * (1 << doublings)).min(poll * MAX_LOOK_POLLS)
 }
 
@@ -374,7 +374,7 @@ mod tests {
     fn looks_back_off_to_the_batching_time() {
         let poll = std::time::Duration::from_secs(30);
         let delays: Vec<u64> = (1..=6).map(|n| look_delay(poll, n).as_secs()).collect();
-        assert_eq!(delays, [60, 120, 240, 300, 300, 300]);
+        assert_eq!(delays, [30, 60, 120, 240, 300, 300]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 # Every benchmark, with the figures they print: handler start-up and idle memory, then the
 # catalog streamed at scale against Azurite (started here if none is running), then protect
 # over 10,000 tables, then backfill planning for a billion rows (no cluster needed), then restore
-# planning of the catalog.
+# planning of the catalog, restore's cost per file through kusto-sim, and --from-listing
+# planning beside a bare listing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(scripts/azurite.sh ensure)
@@ -13,3 +14,5 @@ cargo bench --quiet --bench catalog -- "$@"
 cargo bench --quiet --bench protect_scale
 cargo bench --quiet --bench backfill_plan
 cargo bench --quiet --bench restore_plan -- "$@"
+cargo bench --quiet --bench restore_cost
+cargo bench --quiet --bench listing_plan

@@ -1,7 +1,8 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 .PHONY: demo test bench package
 
-# Protect a database on the local stack (Azurite + kusto-sim) end to end and show the result.
+# The whole story on the local stack (Azurite + kusto-sim as source and target): protect,
+# backfill, status, verify, the disaster, restore, and a per-table comparison.
 demo: node_modules
 	scripts/demo.sh
 

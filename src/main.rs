@@ -15,7 +15,9 @@ async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err:?}");
+            // The cause chain on one line; never a backtrace (RUST_BACKTRACE may be set in the
+            // environment), which says nothing to an operator.
+            eprintln!("error: {err:#}");
             let code = err
                 .downcast_ref::<CliError>()
                 .map_or(1, CliError::exit_code);

@@ -45,6 +45,7 @@ pub use state::{ExportHealth, HarvestState, Protection, TableState};
 
 use crate::app::App;
 use crate::ids::{DatabaseName, HarvestRef, TableName, TableRef};
+use crate::storage::catalog_totals;
 use crate::storage::state::Versioned;
 
 /// How many tables `protect` works on at once, as the queue's tasks would run side by side.
@@ -252,18 +253,6 @@ pub async fn stored_tables(
         .collect())
 }
 
-/// Brings the table's catalog totals up to date after a harvest. A failure only delays them
-/// (the next refresh reads every segment since), so it is logged, not raised.
-async fn refresh_totals(app: &App, t: &TableRef) {
-    let refreshed =
-        crate::storage::catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
-            .await;
-    if let Err(err) = refreshed {
-        tracing::warn!(database = %t.database, table = %t.table, error = %err,
-            "catalog totals not refreshed; the next harvest or verification catches up");
-    }
-}
-
 /// The task half: bring one table's backup objects, catalog and health up to date.
 pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
     let (path, mut state) = load_table_state(app, t).await?;
@@ -278,7 +267,7 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     }
     let backfill = request_backfill(app, t, &mut state.value).await?;
     save_done(app, t, &path, &mut state).await?;
-    refresh_totals(app, t).await;
+    catalog_totals::refresh_after_append(&app.blobs, &app.layout, &t.database, &t.table).await;
     let mut changes = ensured.changes;
     changes.extend(found);
     changes.extend(backfill);
@@ -309,7 +298,7 @@ pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, Pr
         state.value.export_exported_to = h.exported_to;
     }
     save_done(app, t, &path, &mut state).await?;
-    refresh_totals(app, t).await;
+    catalog_totals::refresh_after_append(&app.blobs, &app.layout, &t.database, &t.table).await;
     tracing::info!(database = %t.database, table = %t.table, harvested, "table harvested");
     Ok(TableOutcome {
         table: t.clone(),

@@ -17,6 +17,7 @@ use crate::kusto::{ErrorClass, OperationRow, OperationState, Step};
 use crate::protect;
 use crate::retry::Retryable;
 use crate::storage::catalog::{Artifact, ArtifactSource, Catalog};
+use crate::storage::catalog_totals;
 use crate::storage::layout::Layout;
 use crate::task::Task;
 
@@ -367,6 +368,7 @@ async fn complete(
         _ => Change::AlreadyDone,
     })
     .await?;
+    catalog_totals::refresh_after_append(&app.blobs, &app.layout, &b.database, &b.table).await;
     // Files of earlier attempts that crashed while starting may have landed since.
     for earlier in 1..attempt {
         remove_attempt_files(app, b, earlier).await?;

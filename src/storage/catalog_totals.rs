@@ -82,6 +82,21 @@ pub async fn load(
     }
 }
 
+/// Brings the table's totals up to date after its catalog grew (a harvest, a backfill batch),
+/// so `status` shows the new files at once. A failure only delays them (the next refresh
+/// reads every segment since), so it is logged, not raised.
+pub async fn refresh_after_append(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+) {
+    if let Err(err) = refresh(blobs, layout, db, table).await {
+        tracing::warn!(database = %db, table = %table, error = %err,
+            "catalog totals not refreshed; the next harvest, backfill batch or verification catches up");
+    }
+}
+
 /// Counts what was appended to the table's catalog since the last refresh, saves, and returns
 /// the totals. `StorageError::Conflict` means another refresh saved first: try again.
 pub async fn refresh(

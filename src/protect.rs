@@ -81,6 +81,9 @@ pub struct ProtectPlan {
     /// Every table was checked, changed or not.
     pub full_pass: bool,
     pub schema_snapshots_written: usize,
+    /// The janitor's passes over the databases: temporary objects left, orphans, drops.
+    #[serde(default)]
+    pub janitor: crate::backfill::Sweep,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
     /// Databases that could not be planned, with why.
@@ -102,6 +105,14 @@ impl fmt::Display for ProtectPlan {
                     self.in_flight,
                     if self.full_pass { " (full pass)" } else { "" }
                 )?;
+                let j = &self.janitor;
+                if j.temporary + j.dropped > 0 {
+                    write!(
+                        f,
+                        "; {} temporary object(s) ({} orphaned), {} leftover(s) dropped",
+                        j.temporary, j.orphans, j.dropped
+                    )?;
+                }
                 for failure in &self.failures {
                     write!(f, "\nFAILED: {}", failure.error)?;
                 }
@@ -128,6 +139,7 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
     for db in &app.settings.databases {
         match plan_database(app, db, full, delivery).await {
             Ok((planned, snapshot_written)) => {
+                sweep(app, db, &planned.external_docs, &mut plan).await;
                 plan.add(planned);
                 plan.schema_snapshots_written += usize::from(snapshot_written);
             }
@@ -148,6 +160,31 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         "protect planned"
     );
     Ok(plan)
+}
+
+/// The janitor's pass over `db` (see [`crate::backfill::sweep`]); a failure is reported
+/// with the plan's and does not stop protection.
+async fn sweep(
+    app: &App,
+    db: &DatabaseName,
+    external_docs: &std::collections::HashMap<String, String>,
+    plan: &mut ProtectPlan,
+) {
+    match crate::backfill::sweep(app, db, external_docs).await {
+        Ok(s) => {
+            plan.janitor.temporary += s.temporary;
+            plan.janitor.orphans += s.orphans;
+            plan.janitor.dropped += s.dropped;
+        }
+        Err(err) => {
+            tracing::error!(database = %db, error = %err, "the janitor's pass failed; the next pass tries again");
+            plan.failures.push(FailureReport {
+                database: db.clone(),
+                table: None,
+                error: format!("janitor: {err}"),
+            });
+        }
+    }
 }
 
 impl ProtectPlan {

@@ -62,6 +62,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check what adx-backup needs on the cluster (the app's roles, the cluster identity's
+    /// managed-identity policy, per table IngestionTime policy, row-level security and
+    /// restricted view access) and print one table of findings, each with the command that
+    /// fixes it; exit 0 when there is none. Sends only `.show` commands.
+    Check,
     /// Post a restore request on the restore queue (the same message `az storage message put`
     /// would post), print its job id, and with --wait follow it to its report. With --undo,
     /// drop every row a finished job wrote.
@@ -131,6 +136,10 @@ pub enum CliError {
     Restore(#[from] RestoreError),
     #[error("{0}")]
     RestoreRequest(String),
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
+    #[error("check found {0} thing(s) to fix (the table above gives each fix)")]
+    CheckFound(usize),
     #[error("restore job {job} ended {status}")]
     RestoreEnded { job: String, status: String },
 }
@@ -166,6 +175,13 @@ impl Command {
                 println!("{}", backfill::start(&app, &t, dry_run).await?);
             }
             Command::Restore(args) => run_restore(&app, *args).await?,
+            Command::Check => {
+                let report = crate::check::check(&app).await?;
+                println!("{report}");
+                if !report.findings.is_empty() {
+                    return Err(CliError::CheckFound(report.findings.len()));
+                }
+            }
         }
         Ok(())
     }

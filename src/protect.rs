@@ -37,6 +37,7 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 pub use ensure::current_external_table;
+pub(crate) use ensure::ingestion_time_enabled;
 pub use error::ProtectError;
 pub use plan::Delivery;
 use plan::Picked;

@@ -97,11 +97,15 @@ pub fn alter_identity_policy(
     merge: bool,
     text: &str,
 ) -> Result<ResultTable, SimError> {
-    let entries: Vec<Json> = serde_json::from_str(text).map_err(|e| {
-        SimError::semantic(format!(
-            "The managed_identity policy is not a JSON array: {e}"
-        ))
-    })?;
+    // Kusto reads policies with a lenient JSON parser: the docs' own example quotes with
+    // `'` (`"[{'ObjectId':'<id>','AllowedUsages':'NativeIngestion'}]"`, alter-merge page).
+    let entries: Vec<Json> = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&text.replace('\'', "\"")))
+        .map_err(|e| {
+            SimError::semantic(format!(
+                "The managed_identity policy is not a JSON array: {e}"
+            ))
+        })?;
     for e in &entries {
         if e.get("ObjectId").and_then(Json::as_str).is_none()
             || e.get("AllowedUsages").and_then(Json::as_str).is_none()

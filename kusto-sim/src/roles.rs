@@ -134,6 +134,29 @@ pub fn needed(command: &Command) -> Needed {
     })
 }
 
+/// [`needed`], raised to Admin where the command would change an object that already
+/// exists: altering a function needs its Function Admin, `.create-merge` of an existing
+/// table its Table Admin (create-alter-function, create-merge-table-command Permissions);
+/// kusto-sim has no object principals, so Database Admin.
+pub(crate) fn needed_in(command: &Command, db: Option<&crate::state::Database>) -> Needed {
+    let base = needed(command);
+    let Some(db) = db else {
+        return base;
+    };
+    let existing = match command {
+        Command::CreateFunction { name, .. } => db.functions.contains_key(name),
+        Command::CreateMergeTables { tables, .. } => {
+            tables.iter().any(|(name, _)| db.table(name).is_ok())
+        }
+        _ => false,
+    };
+    if existing {
+        Needed::Database(DbRole::Admin)
+    } else {
+        base
+    }
+}
+
 /// Who may do what on the simulated cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Principals {
@@ -229,6 +252,31 @@ mod tests {
         assert_eq!(
             need(".ingest inline into table T <| 1"),
             Needed::Database(DbRole::Ingestor)
+        );
+    }
+
+    #[test]
+    fn changing_an_existing_function_asks_for_admin() {
+        let csl = ".create-or-alter function F() { print 1 }";
+        let command = parse_command(csl).unwrap().command;
+        let mut db = crate::state::Database::new("Sales");
+        assert_eq!(
+            needed_in(&command, Some(&db)),
+            Needed::Database(DbRole::User)
+        );
+        db.functions.insert(
+            "F".into(),
+            crate::state::Function {
+                name: "F".into(),
+                params: String::new(),
+                body: "print 1".into(),
+                folder: String::new(),
+                docstring: String::new(),
+            },
+        );
+        assert_eq!(
+            needed_in(&command, Some(&db)),
+            Needed::Database(DbRole::Admin)
         );
     }
 

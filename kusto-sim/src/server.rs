@@ -135,11 +135,12 @@ async fn respond(
 /// Kusto's role check, once a test named the caller (see [`crate::roles`]). A command that
 /// does not parse is left to the executor, which reports the syntax error.
 fn check_roles(sim: &Backend, endpoint: Endpoint, req: &KustoRequest) -> Result<(), SimError> {
+    let cluster = sim.cluster();
     let (needed, operation) = if endpoint == Endpoint::Mgmt && req.csl.trim_start().starts_with('.')
     {
         match parse_command(&req.csl) {
             Ok(parsed) => (
-                roles::needed(&parsed.command),
+                roles::needed_in(&parsed.command, cluster.database(&req.db).ok()),
                 commands::command_type(&parsed.command),
             ),
             Err(_) => return Ok(()),
@@ -147,9 +148,7 @@ fn check_roles(sim: &Backend, endpoint: Endpoint, req: &KustoRequest) -> Result<
     } else {
         (roles::Needed::Database(roles::DbRole::Viewer), "Query")
     };
-    sim.cluster()
-        .principals
-        .authorize(&req.db, needed, operation)
+    cluster.principals.authorize(&req.db, needed, operation)
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

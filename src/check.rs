@@ -13,19 +13,22 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::app::App;
 use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::kusto::error::KustoError;
 use crate::kusto::{Step, StepError, command};
 use crate::protect::{self, ProtectError, scope};
 use crate::settings::KustoAuth;
+use crate::storage::state::Versioned;
 
 /// The usages the cluster's identity needs: continuous export through the external table,
 /// and `.ingest` from the backup on restore.
 const USAGES: [&str; 2] = ["ExternalTable", "NativeIngestion"];
 
 /// One thing missing, and the command or role assignment that fixes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub database: Option<DatabaseName>,
     pub table: Option<TableName>,
@@ -33,7 +36,7 @@ pub struct Finding {
     pub fix: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub findings: Vec<Finding>,
     /// What could not be read, and why; not findings.
@@ -69,20 +72,57 @@ pub enum CheckError {
     Protect(#[from] ProtectError),
     #[error("check: {what}: {message}")]
     Unexpected { what: String, message: String },
+    #[error("check could not {what}: {source}")]
+    Storage {
+        what: String,
+        #[source]
+        source: Box<crate::storage::StorageError>,
+    },
 }
 
-/// Every source database, and the cluster's managed-identity policy.
+/// Every source database and its tables in scope, and the cluster's managed-identity
+/// policy; the report is also kept in `$state/check.json`.
 pub async fn check(app: &App) -> Result<CheckReport, CheckError> {
+    run(app, true).await
+}
+
+/// What protect's pass runs before it changes anything: the app's roles on every source
+/// database and the cluster's managed-identity policy (one command per database, one per
+/// cluster), without the per-table part.
+pub async fn access(app: &App) -> Result<CheckReport, CheckError> {
+    run(app, false).await
+}
+
+async fn run(app: &App, per_table: bool) -> Result<CheckReport, CheckError> {
     let mut report = CheckReport::default();
     for db in &app.settings.databases {
-        if roles(app, db, &mut report).await? {
+        if roles(app, db, &mut report).await? && per_table {
             tables(app, db, &mut report).await?;
         }
     }
     if let Some(db) = app.settings.databases.first() {
         identity_policy(app, db, &mut report).await?;
     }
+    record(app, &report).await?;
     Ok(report)
+}
+
+/// Keeps the report where `status` reads it, when it changed.
+async fn record(app: &App, report: &CheckReport) -> Result<(), CheckError> {
+    let path = app.layout.check_report();
+    let storage = |e| CheckError::Storage {
+        what: format!("keep its report in {path}"),
+        source: Box::new(e),
+    };
+    app.ensure_storage().await.map_err(storage)?;
+    let mut doc = Versioned::load_or(&app.blobs, &path, CheckReport::default)
+        .await
+        .map_err(storage)?;
+    if &doc.value != report {
+        doc.value = report.clone();
+        doc.save(&app.blobs, &path).await.map_err(storage)?;
+    }
+    Ok(())
 }
 
 /// The app's principal as `.add database` takes it.

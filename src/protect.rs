@@ -85,6 +85,9 @@ pub struct ProtectPlan {
     /// The janitor's passes over the databases: temporary objects left, orphans, drops.
     #[serde(default)]
     pub janitor: crate::backfill::Sweep,
+    /// What the check before the pass found (`$state/check.json` has each with its fix).
+    #[serde(default)]
+    pub check_findings: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
     /// Databases that could not be planned, with why.
@@ -106,6 +109,13 @@ impl fmt::Display for ProtectPlan {
                     self.in_flight,
                     if self.full_pass { " (full pass)" } else { "" }
                 )?;
+                if self.check_findings > 0 {
+                    write!(
+                        f,
+                        "; check found {} thing(s) to fix (see $state/check.json or run adx-backup check)",
+                        self.check_findings
+                    )?;
+                }
                 let j = &self.janitor;
                 if j.temporary + j.dropped > 0 {
                     write!(
@@ -136,6 +146,7 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         });
     };
     let mut plan = ProtectPlan::default();
+    preflight(app, &mut plan).await;
     // One database that fails (dropped, no permission) must not leave the others unprotected.
     for db in &app.settings.databases {
         match plan_database(app, db, full, delivery).await {
@@ -161,6 +172,24 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         "protect planned"
     );
     Ok(plan)
+}
+
+/// The cheap part of `adx-backup check` (the app's roles, the cluster identity's usages)
+/// before the pass changes anything: each finding is logged with its fix and kept in
+/// `$state/check.json` for `status`. It does not stop the pass: a database the app may not
+/// change fails on its own with Kusto's 403, and the others go on.
+async fn preflight(app: &App, plan: &mut ProtectPlan) {
+    match crate::check::access(app).await {
+        Ok(report) => {
+            for f in &report.findings {
+                tracing::warn!(database = ?f.database, problem = %f.problem, fix = %f.fix, "check found something to fix");
+            }
+            plan.check_findings = report.findings.len();
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the check before the pass failed; the pass goes on");
+        }
+    }
 }
 
 /// The janitor's pass over `db` (see [`crate::backfill::sweep`]); a failure is reported

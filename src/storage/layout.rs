@@ -14,6 +14,7 @@
 //! <prefix>/$catalog/<database>/<table>/bf-<job>-<batch>.jsonl  a backfill batch's catalog segment
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
 //! <prefix>/$state/janitor/<database>.json                 temporary objects the janitor saw
+//! <prefix>/$state/check.json                              the last check's findings
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -200,6 +201,11 @@ impl Layout {
         let (table, file) = rest.split_once('/')?;
         TableName::new(table).ok()?;
         JobId::new(file.strip_suffix(".json")?).ok()
+    }
+
+    /// The last check's findings (protect's pass, `adx-backup check`), for `status`.
+    pub fn check_report(&self) -> String {
+        self.join("$state/check.json")
     }
 
     /// What the janitor knows of `db`'s temporary objects between protect passes.

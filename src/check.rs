@@ -251,7 +251,7 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
                 "restricted view access: continuous export cannot export the table",
                 format!(
                     "{} (or exclude the table: AdxBackup__ExcludeTables)",
-                    command::disable_table_restricted_view_access(&t.table).as_str()
+                    command::alter_table_restricted_view_access(&t.table, false).as_str()
                 ),
             );
         }

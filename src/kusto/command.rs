@@ -47,9 +47,10 @@ pub use restore::{
 };
 pub use security::{
     add_database_principal, alter_merge_cluster_managed_identity_policy,
-    delete_table_row_level_security_policy, disable_table_restricted_view_access,
-    show_cluster_managed_identity_policy, show_database_principal_roles,
-    show_table_restricted_view_access_policy, show_table_row_level_security_policy,
+    alter_table_restricted_view_access, alter_table_row_level_security,
+    delete_table_row_level_security_policy, show_cluster_managed_identity_policy,
+    show_database_principal_roles, show_table_restricted_view_access_policy,
+    show_table_row_level_security_policy,
 };
 
 use crate::ids::{DatabaseName, TableName};

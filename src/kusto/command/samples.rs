@@ -141,7 +141,13 @@ fn samples() -> Vec<Command> {
         show_table_row_level_security_policy(&t),
         show_table_restricted_view_access_policy(&t),
         delete_table_row_level_security_policy(&t),
-        disable_table_restricted_view_access(&t),
+        alter_table_restricted_view_access(&t, false),
+        alter_table_restricted_view_access(&t, true),
+        alter_table_row_level_security(
+            &t,
+            true,
+            &KqlCode::new("T | where User == current_principal() and s != 'x\"y'").expect("valid"),
+        ),
         alter_table_caching_policy(&t, Duration::from_secs(7 * 86_400)),
         alter_table_caching_policy(&t, Duration::from_secs(90 * 60)),
         alter_table_update_policy(

@@ -2,7 +2,7 @@
 //! managed-identity policy, a table's row-level security and restricted view access; and
 //! the commands a finding gives as its fix.
 
-use super::{Command, ident, string_literal};
+use super::{Command, KqlCode, ident, string_literal};
 use crate::ids::{DatabaseName, TableName};
 
 /// `.show database ['Db'] principal roles`: the caller's own roles on the database (Role,
@@ -65,10 +65,27 @@ pub fn delete_table_row_level_security_policy(table: &TableName) -> Command {
     ))
 }
 
-/// `.alter table ['T'] policy restricted_view_access false`: a finding's fix, never sent.
-pub fn disable_table_restricted_view_access(table: &TableName) -> Command {
+/// `.alter table ['T'] policy restricted_view_access true|false`: restore sets the source's;
+/// `false` is also a check finding's fix.
+pub fn alter_table_restricted_view_access(table: &TableName, enabled: bool) -> Command {
     Command::mgmt(format!(
-        ".alter table {} policy restricted_view_access false",
+        ".alter table {} policy restricted_view_access {enabled}",
         ident(table.as_str())
+    ))
+}
+
+/// `.alter table ['T'] policy row_level_security enable|disable '<query>'`
+/// (<https://learn.microsoft.com/en-us/kusto/management/alter-table-row-level-security-policy-command>).
+/// The query is checked KQL ([`KqlCode`]) sent as an escaped string literal.
+pub fn alter_table_row_level_security(
+    table: &TableName,
+    enabled: bool,
+    query: &KqlCode,
+) -> Command {
+    Command::mgmt(format!(
+        ".alter table {} policy row_level_security {} {}",
+        ident(table.as_str()),
+        if enabled { "enable" } else { "disable" },
+        string_literal(query.as_str())
     ))
 }

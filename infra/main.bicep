@@ -195,6 +195,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__BackfillMaxConcurrentBatches'
   'AdxBackup__BackfillSplitFloorRows'
   'AdxBackup__BackfillPollSeconds'
+  'AdxBackup__JanitorGraceSeconds'
   'AdxBackup__RestoreChunkBlobs'
   'AdxBackup__RestoreChunkBytes'
   'AdxBackup__RestoreChunksInFlight'

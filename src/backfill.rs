@@ -18,10 +18,13 @@
 //!    the batch's own segment (once, however often it is seen); a batch too big for the
 //!    cluster has its attempt's files removed and is split in two; a transient failure runs
 //!    again; a permanent one fails the batch with Kusto's message.
+//! 5. [`sweep`] (protect's timer, per database): the janitor drops batch external tables a
+//!    crashed or abandoned job left behind.
 
 mod batch;
 mod dispatch;
 mod error;
+mod janitor;
 pub mod plan;
 mod state;
 
@@ -34,6 +37,7 @@ use time::OffsetDateTime;
 pub use batch::{poll_batch, start_batch};
 pub use dispatch::dispatch;
 pub use error::BackfillError;
+pub use janitor::{JanitorState, Orphan, Sweep, sweep};
 pub use state::{BackfillJob, Batch, BatchState, Progress, Uncovered};
 
 use crate::app::App;

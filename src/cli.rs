@@ -63,6 +63,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check what adx-backup needs on the cluster (the app's roles, the cluster identity's
+    /// managed-identity policy, per table IngestionTime policy, row-level security and
+    /// restricted view access) and print one table of findings, each with the command that
+    /// fixes it; exit 0 when there is none. Sends only `.show` commands.
+    Check,
     /// Post a restore request on the restore queue (the same message `az storage message put`
     /// would post), print its job id, and with --wait follow it to its report. With --undo,
     /// drop every row a finished job wrote.
@@ -173,6 +178,10 @@ pub enum CliError {
     Restore(#[from] RestoreError),
     #[error("{0}")]
     RestoreRequest(String),
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
+    #[error("check found {0} thing(s) to fix (the table above gives each fix)")]
+    CheckFound(usize),
     #[error("restore job {job} ended {status}")]
     RestoreEnded { job: String, status: String },
     #[error(transparent)]
@@ -262,6 +271,13 @@ impl Command {
                 files,
                 json,
             } => run_verify(&app, database.as_ref(), table.as_ref(), files, json).await?,
+            Command::Check => {
+                let report = crate::check::check(&app).await?;
+                println!("{report}");
+                if !report.findings.is_empty() {
+                    return Err(CliError::CheckFound(report.findings.len()));
+                }
+            }
         }
         Ok(())
     }

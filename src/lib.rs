@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod backfill;
+pub mod check;
 pub mod cli;
 pub mod handler;
 pub mod ids;

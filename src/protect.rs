@@ -37,6 +37,7 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 pub use ensure::current_external_table;
+pub(crate) use ensure::ingestion_time_enabled;
 pub use error::ProtectError;
 pub use health::lag_over;
 pub use plan::Delivery;
@@ -83,6 +84,12 @@ pub struct ProtectPlan {
     /// Every table was checked, changed or not.
     pub full_pass: bool,
     pub schema_snapshots_written: usize,
+    /// The janitor's passes over the databases: temporary objects left, orphans, drops.
+    #[serde(default)]
+    pub janitor: crate::backfill::Sweep,
+    /// What the check before the pass found (`$state/check.json` has each with its fix).
+    #[serde(default)]
+    pub check_findings: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
     /// Databases that could not be planned, with why.
@@ -104,6 +111,21 @@ impl fmt::Display for ProtectPlan {
                     self.in_flight,
                     if self.full_pass { " (full pass)" } else { "" }
                 )?;
+                if self.check_findings > 0 {
+                    write!(
+                        f,
+                        "; check found {} thing(s) to fix (see $state/check.json or run adx-backup check)",
+                        self.check_findings
+                    )?;
+                }
+                let j = &self.janitor;
+                if j.temporary + j.dropped > 0 {
+                    write!(
+                        f,
+                        "; {} temporary object(s) ({} orphaned), {} leftover(s) dropped",
+                        j.temporary, j.orphans, j.dropped
+                    )?;
+                }
                 for failure in &self.failures {
                     write!(f, "\nFAILED: {}", failure.error)?;
                 }
@@ -126,10 +148,12 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         });
     };
     let mut plan = ProtectPlan::default();
+    preflight(app, &mut plan).await;
     // One database that fails (dropped, no permission) must not leave the others unprotected.
     for db in &app.settings.databases {
         match plan_database(app, db, full, delivery).await {
             Ok((planned, snapshot_written)) => {
+                sweep(app, db, &planned.external_docs, &mut plan).await;
                 plan.add(planned);
                 plan.schema_snapshots_written += usize::from(snapshot_written);
             }
@@ -150,6 +174,49 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         "protect planned"
     );
     Ok(plan)
+}
+
+/// The cheap part of `adx-backup check` (the app's roles, the cluster identity's usages)
+/// before the pass changes anything: each finding is logged with its fix and kept in
+/// `$state/check.json` for `status`. It does not stop the pass: a database the app may not
+/// change fails on its own with Kusto's 403, and the others go on.
+async fn preflight(app: &App, plan: &mut ProtectPlan) {
+    match crate::check::access(app).await {
+        Ok(report) => {
+            for f in &report.findings {
+                tracing::warn!(database = ?f.database, problem = %f.problem, fix = %f.fix, "check found something to fix");
+            }
+            plan.check_findings = report.findings.len();
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the check before the pass failed; the pass goes on");
+        }
+    }
+}
+
+/// The janitor's pass over `db` (see [`crate::backfill::sweep`]); a failure is reported
+/// with the plan's and does not stop protection.
+async fn sweep(
+    app: &App,
+    db: &DatabaseName,
+    external_docs: &std::collections::HashMap<String, String>,
+    plan: &mut ProtectPlan,
+) {
+    match crate::backfill::sweep(app, db, external_docs).await {
+        Ok(s) => {
+            plan.janitor.temporary += s.temporary;
+            plan.janitor.orphans += s.orphans;
+            plan.janitor.dropped += s.dropped;
+        }
+        Err(err) => {
+            tracing::error!(database = %db, error = %err, "the janitor's pass failed; the next pass tries again");
+            plan.failures.push(FailureReport {
+                database: db.clone(),
+                table: None,
+                error: format!("janitor: {err}"),
+            });
+        }
+    }
 }
 
 impl ProtectPlan {

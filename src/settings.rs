@@ -210,6 +210,7 @@ pub const KEY_BACKFILL_BATCH_MAX_ROWS: &str = "AdxBackup__BackfillBatchMaxRows";
 pub const KEY_BACKFILL_MAX_CONCURRENT: &str = "AdxBackup__BackfillMaxConcurrentBatches";
 pub const KEY_BACKFILL_SPLIT_FLOOR_ROWS: &str = "AdxBackup__BackfillSplitFloorRows";
 pub const KEY_BACKFILL_POLL_SECONDS: &str = "AdxBackup__BackfillPollSeconds";
+pub const KEY_JANITOR_GRACE_SECONDS: &str = "AdxBackup__JanitorGraceSeconds";
 // Restore.
 pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
 pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
@@ -256,6 +257,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_BACKFILL_MAX_CONCURRENT,
     KEY_BACKFILL_SPLIT_FLOOR_ROWS,
     KEY_BACKFILL_POLL_SECONDS,
+    KEY_JANITOR_GRACE_SECONDS,
     STORAGE_PREFIX,
     // Restore.
     KEY_RESTORE_QUEUE,
@@ -336,6 +338,7 @@ mod tests {
         assert_eq!(s.protect.cluster_storage_uri, s.storage.blob_service_uri);
         assert!(s.backfill.enabled, "backfill is on by default");
         assert_eq!(s.backfill.batch_max_rows, 5_000_000);
+        assert_eq!(s.backfill.janitor_grace, Duration::from_secs(3600));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::faults::{FaultConfig, Faults};
 use crate::protocol::QueryOutcome;
 use crate::query_runner::{self, Limits};
 use crate::queued_ingestion::{self, IngestionReport};
+use crate::roles::ClusterRole;
 use crate::state::merge::Merged;
 use crate::state::{Database, OperationState};
 use crate::table::ResultTable;
@@ -59,6 +60,22 @@ impl Sim {
     pub fn set_faults(&self, config: FaultConfig) {
         self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);
+    }
+
+    /// Names the principal every HTTP request runs as, which turns role checks on
+    /// ([`crate::roles`]); its roles come from `.add database ...` commands and
+    /// [`Self::grant_cluster_role`].
+    pub fn set_caller(&self, fqn: &str) {
+        self.backend.cluster().principals.caller = Some(fqn.to_owned());
+    }
+
+    /// Gives `fqn` a cluster role, which no command can (Azure portal or ARM only).
+    pub fn grant_cluster_role(&self, role: ClusterRole, fqn: &str) {
+        self.backend
+            .cluster()
+            .principals
+            .cluster
+            .push((role, fqn.to_owned()));
     }
 
     pub fn fault_config(&self) -> FaultConfig {

@@ -9,6 +9,7 @@ mod ingestion;
 mod lookup;
 mod objects;
 mod policies;
+mod principals;
 mod queued;
 mod schema;
 mod script;
@@ -119,6 +120,17 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
                 ..
             } => extents::move_to(sim, db, &from, &to_table, &props),
             DropExtentTags { table, tags } => extents::drop_tags(sim, db, &table, &tags),
+            ShowDatabasePrincipals => principals::show(sim, db, false),
+            ShowPrincipalRoles => principals::show(sim, db, true),
+            AddDatabasePrincipals {
+                role,
+                principals,
+                notes,
+            } => principals::add(sim, db, &role, principals, &notes),
+            ShowClusterManagedIdentityPolicy => Ok(principals::show_identity_policy(sim)),
+            AlterClusterManagedIdentityPolicy { merge, policy } => {
+                principals::alter_identity_policy(sim, merge, &policy)
+            }
             ShowTablePolicy { table, kind } => policies::show(sim, db, &table, kind),
             AlterTablePolicy { table, change } => policies::alter(sim, db, &table, change),
             DeleteTablePolicy { table, kind } => policies::delete(sim, db, &table, kind),

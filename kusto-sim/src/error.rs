@@ -21,6 +21,18 @@ pub enum SimError {
     AlreadyExists { kind: &'static str, name: String },
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller lacks the role the command needs: Kusto answers 403 with
+    /// `UnauthorizedDatabaseAccessException` and "Principal '<fqn>' is not authorized to ..."
+    /// (as quoted in <https://github.com/microsoft/delta-kusto/issues/155> and
+    /// <https://github.com/MicrosoftDocs/azure-docs/issues/51704>).
+    #[error(
+        "Principal '{principal}' is not authorized to perform operation '{operation}' on database '{database}'."
+    )]
+    Forbidden {
+        principal: String,
+        operation: String,
+        database: String,
+    },
     /// Fault injection: capacity throttling (HTTP 429).
     #[error(
         "The management command was aborted due to throttling. Retrying after some backoff might succeed. CommandType: '{0}', Capacity: 1, Origin: 'CapacityPolicy/Ingestion'"
@@ -61,7 +73,7 @@ impl SimError {
             Self::Throttled(_) => 429,
             Self::Transient => 503,
             Self::Storage(_) => 520,
-            Self::StorageDenied { .. } => 403,
+            Self::StorageDenied { .. } | Self::Forbidden { .. } => 403,
             _ => 400,
         }
     }
@@ -76,7 +88,7 @@ impl SimError {
             Self::Throttled(_) => "TooManyRequests",
             Self::Transient => "ServiceUnavailable",
             Self::Storage(_) => "ServiceError",
-            Self::StorageDenied { .. } => "Forbidden",
+            Self::StorageDenied { .. } | Self::Forbidden { .. } => "Forbidden",
             Self::CreationTimeEarlierThanSoftDeletePeriod { .. } => {
                 "BadRequest_CreationTimeEarlierThanSoftDeletePeriod"
             }
@@ -97,6 +109,9 @@ impl SimError {
             Self::Transient => "Kusto.Data.Exceptions.KustoServiceException",
             Self::Storage(_) => "Kusto.Data.Exceptions.KustoServiceException",
             Self::StorageDenied { .. } => "Kusto.Data.Exceptions.KustoRequestDeniedException",
+            Self::Forbidden { .. } => {
+                "Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException"
+            }
             Self::CreationTimeEarlierThanSoftDeletePeriod { .. } => {
                 "Kusto.Data.Exceptions.KustoBadRequestException"
             }

@@ -46,6 +46,7 @@ mod protocol;
 mod query_runner;
 mod queue;
 mod queued_ingestion;
+pub mod roles;
 mod server;
 mod state;
 mod storage_reader;

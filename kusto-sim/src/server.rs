@@ -16,9 +16,11 @@ use crate::command_log::LoggedCommand;
 use crate::commands::{self, MgmtResult};
 use crate::error::SimError;
 use crate::faults::FaultConfig;
+use crate::parse::command::parse_command;
 use crate::protocol::{RequestIds, error::error_json, v1, v2};
 use crate::query_runner::{self, Limits};
 use crate::queued_ingestion::IngestionReport;
+use crate::roles;
 
 pub fn router(sim: Sim) -> Router {
     Router::new()
@@ -110,6 +112,7 @@ async fn respond(
     if let Some(fault) = sim.faults().request_fault(kind) {
         return Err(fault);
     }
+    check_roles(sim, endpoint, &req)?;
     if endpoint == Endpoint::Mgmt {
         return Ok(match commands::execute(sim, &req.db, &req.csl).await? {
             MgmtResult::Command(table) => v1::mgmt(&table),
@@ -127,6 +130,25 @@ async fn respond(
         Endpoint::QueryV2 => v2::frames(&outcome, ids),
         _ => v1::query(&outcome, ids),
     })
+}
+
+/// Kusto's role check, once a test named the caller (see [`crate::roles`]). A command that
+/// does not parse is left to the executor, which reports the syntax error.
+fn check_roles(sim: &Backend, endpoint: Endpoint, req: &KustoRequest) -> Result<(), SimError> {
+    let cluster = sim.cluster();
+    let (needed, operation) = if endpoint == Endpoint::Mgmt && req.csl.trim_start().starts_with('.')
+    {
+        match parse_command(&req.csl) {
+            Ok(parsed) => (
+                roles::needed_in(&parsed.command, cluster.database(&req.db).ok()),
+                commands::command_type(&parsed.command),
+            ),
+            Err(_) => return Ok(()),
+        }
+    } else {
+        (roles::Needed::Database(roles::DbRole::Viewer), "Query")
+    };
+    cluster.principals.authorize(&req.db, needed, operation)
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

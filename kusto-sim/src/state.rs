@@ -32,6 +32,10 @@ pub struct Cluster {
     /// Created by the first `.get ingestion resources`; queued ingestion runs only after.
     pub ingestion_resources: Option<IngestionResources>,
     pub ingestion_failures: Vec<IngestionFailure>,
+    /// Principals and roles; checked only once a caller is named.
+    pub principals: crate::roles::Principals,
+    /// The cluster's managed-identity policy entries (`ObjectId`, `AllowedUsages`).
+    pub managed_identity_policy: Vec<serde_json::Value>,
 }
 
 impl Cluster {

@@ -10,7 +10,7 @@ use super::{
     job_report, load_job, query, update,
 };
 use crate::app::App;
-use crate::ids::{BatchRef, OperationId, TableName};
+use crate::ids::{BatchId, BatchRef, JobId, NameError, OperationId, TableName};
 use crate::job::{self, Change};
 use crate::kusto::command::{self, ExportToTableOptions, ExternalTableSpec};
 use crate::kusto::{ErrorClass, OperationRow, OperationState, Step};
@@ -31,6 +31,25 @@ fn launch_lease(app: &App) -> time::Duration {
         .unwrap_or(time::Duration::MINUTE)
 }
 
+/// The DocString of every per-batch external table starts with this, then names its job
+/// and batch: how the janitor tells a batch table from any other object.
+const BATCH_TABLE_DOC: &str = "adx-backup:backfill ";
+
+/// The name of batch `job`/`batch`'s external table: the object prefix, the job, the batch.
+pub(super) fn batch_table_name(
+    prefix: &str,
+    job: &JobId,
+    batch: &BatchId,
+) -> Result<TableName, NameError> {
+    TableName::new(format!("{prefix}{job}_{batch}"))
+}
+
+/// The job and batch a batch table's DocString names; None for any other DocString.
+pub(super) fn batch_of_doc(doc: &str) -> Option<(JobId, BatchId)> {
+    let (job, batch) = doc.strip_prefix(BATCH_TABLE_DOC)?.split_once(' ')?;
+    Some((JobId::new(job).ok()?, BatchId::new(batch).ok()?))
+}
+
 /// The per-batch external table: the table's own location, partitioning and path format,
 /// with the batch attempt's `namePrefix`, so its files sit beside the continuous export's in
 /// the same day folders and can be told apart.
@@ -41,14 +60,11 @@ async fn batch_table(
 ) -> Result<ExternalTableSpec, BackfillError> {
     let t = b.table_ref();
     let base = protect::current_external_table(app, &t).await?;
-    let name = TableName::new(format!(
-        "{}{}_{}",
-        app.settings.protect.object_prefix, b.job, b.batch
-    ))
-    .map_err(|e| BackfillError::name(&t, e))?;
+    let name = batch_table_name(&app.settings.protect.object_prefix, &b.job, &b.batch)
+        .map_err(|e| BackfillError::name(&t, e))?;
     Ok(ExternalTableSpec {
         name,
-        doc_string: format!("adx-backup:backfill {} {}", b.job, b.batch),
+        doc_string: format!("{BATCH_TABLE_DOC}{} {}", b.job, b.batch),
         name_prefix: Some(Layout::backfill_name_prefix(&b.job, &b.batch, attempt)),
         ..base
     })
@@ -609,11 +625,8 @@ async fn remove_attempt_files(
 
 async fn drop_batch_table(app: &App, b: &BatchRef) -> Result<(), BackfillError> {
     let t = b.table_ref();
-    let name = TableName::new(format!(
-        "{}{}_{}",
-        app.settings.protect.object_prefix, b.job, b.batch
-    ))
-    .map_err(|e| BackfillError::name(&t, e))?;
+    let name = batch_table_name(&app.settings.protect.object_prefix, &b.job, &b.batch)
+        .map_err(|e| BackfillError::name(&t, e))?;
     Step::table(&t, "drop the batch's external table")
         .mgmt(&app.kusto, &command::drop_external_table(&name))
         .await?;
@@ -623,6 +636,25 @@ async fn drop_batch_table(app: &App, b: &BatchRef) -> Result<(), BackfillError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_tables_doc_names_its_job_and_batch() {
+        let job = JobId::new("bf-0123456789abcdef").unwrap();
+        let batch = BatchId::new("b000007").unwrap();
+        let doc = format!("{BATCH_TABLE_DOC}{job} {batch}");
+        assert_eq!(batch_of_doc(&doc), Some((job.clone(), batch.clone())));
+        assert_eq!(
+            batch_of_doc("adx-backup:abc"),
+            None,
+            "a table's own external table"
+        );
+        assert_eq!(batch_of_doc("made by hand"), None);
+        assert_eq!(batch_of_doc("adx-backup:backfill a/b c"), None);
+        assert_eq!(
+            batch_table_name("adxbk_", &job, &batch).unwrap().as_str(),
+            "adxbk_bf-0123456789abcdef_b000007"
+        );
+    }
 
     #[test]
     fn timeouts_split() {

@@ -17,6 +17,7 @@ pub mod literal;
 mod objects;
 mod query;
 mod restore;
+mod security;
 
 pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
@@ -43,6 +44,13 @@ pub use query::{Query, QueryBuilder};
 pub use restore::{
     create_merge_table, get_ingestion_resources, get_kusto_identity_token,
     show_table_extents_tag_contains,
+};
+pub use security::{
+    add_database_principal, alter_merge_cluster_managed_identity_policy,
+    alter_table_restricted_view_access, alter_table_row_level_security,
+    delete_table_row_level_security_policy, show_cluster_managed_identity_policy,
+    show_database_principal_roles, show_table_restricted_view_access_policy,
+    show_table_row_level_security_policy,
 };
 
 use crate::ids::{DatabaseName, TableName};

@@ -197,7 +197,7 @@ fn unexpected(t: &TableRef, message: impl Into<String>) -> ProtectError {
     }
 }
 
-async fn ingestion_time_enabled(app: &App, t: &TableRef) -> Result<bool, ProtectError> {
+pub(crate) async fn ingestion_time_enabled(app: &App, t: &TableRef) -> Result<bool, ProtectError> {
     let step = Step::table(t, "read the IngestionTime policy");
     let tables = step
         .mgmt(

@@ -174,6 +174,9 @@ pub struct DatabasePlan {
     /// Queued earlier and not finished yet; not queued again.
     pub in_flight: usize,
     pub full_pass: bool,
+    /// The DocString of every external table carrying the object prefix, by name, as this
+    /// pass read them (the janitor looks for leftover batch tables in them).
+    pub external_docs: HashMap<String, String>,
 }
 
 /// Reads `db` once, decides which tables need work (every table when `force_full`) and
@@ -249,6 +252,7 @@ pub async fn plan_database(
         }
         tables.insert(table.clone(), entry);
     }
+    plan.external_docs = docs;
     let unsent = match delivery {
         Delivery::Queue => send(app, &plan.work).await.err(),
         Delivery::Inline => None,

@@ -1,11 +1,13 @@
 //! Settings of the backfill capability: whether protect starts one, how big a batch may be,
-//! how many run at once, where splitting stops and how often a running batch is polled.
+//! how many run at once, where splitting stops, how often a running batch is polled and how
+//! long the janitor waits before it drops a leftover batch table.
 
 use std::time::Duration;
 
 use super::{
     Env, KEY_BACKFILL, KEY_BACKFILL_BATCH_MAX_ROWS, KEY_BACKFILL_MAX_CONCURRENT,
-    KEY_BACKFILL_POLL_SECONDS, KEY_BACKFILL_SPLIT_FLOOR_ROWS, SettingsError, invalid,
+    KEY_BACKFILL_POLL_SECONDS, KEY_BACKFILL_SPLIT_FLOOR_ROWS, KEY_JANITOR_GRACE_SECONDS,
+    SettingsError, invalid,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,9 @@ pub struct BackfillSettings {
     pub split_floor_rows: u64,
     /// How long a started export is left alone before it is polled.
     pub poll_interval: Duration,
+    /// How long a temporary object of a finished or unknown job is left alone after the
+    /// janitor first sees it, before it is dropped.
+    pub janitor_grace: Duration,
 }
 
 pub(super) fn load_backfill(env: &Env) -> Result<BackfillSettings, SettingsError> {
@@ -53,6 +58,7 @@ pub(super) fn load_backfill(env: &Env) -> Result<BackfillSettings, SettingsError
             .map_err(|_| invalid(KEY_BACKFILL_MAX_CONCURRENT, "too large"))?,
         split_floor_rows,
         poll_interval: env.duration_secs(KEY_BACKFILL_POLL_SECONDS, 30)?,
+        janitor_grace: env.duration_secs(KEY_JANITOR_GRACE_SECONDS, 3600)?,
     })
 }
 

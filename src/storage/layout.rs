@@ -13,6 +13,8 @@
 //! <prefix>/$state/plans/<database>.json                   protect's plan summary of a database
 //! <prefix>/$catalog/<database>/<table>/bf-<job>-<batch>.jsonl  a backfill batch's catalog segment
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
+//! <prefix>/$state/janitor/<database>.json                 temporary objects the janitor saw
+//! <prefix>/$state/check.json                              the last check's findings
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -261,6 +263,25 @@ impl Layout {
         self.join(&format!("$state/backfill/{db}/{table}/{job}.json"))
     }
 
+    /// The job a backfill job state path names (the inverse of [`Self::backfill_job`]);
+    /// None for any other path.
+    pub fn backfill_job_of(&self, path: &str, db: &DatabaseName) -> Option<JobId> {
+        let rest = path.strip_prefix(&self.backfill_jobs_dir(db))?;
+        let (table, file) = rest.split_once('/')?;
+        TableName::new(table).ok()?;
+        JobId::new(file.strip_suffix(".json")?).ok()
+    }
+
+    /// The last check's findings (protect's pass, `adx-backup check`), for `status`.
+    pub fn check_report(&self) -> String {
+        self.join("$state/check.json")
+    }
+
+    /// What the janitor knows of `db`'s temporary objects between protect passes.
+    pub fn janitor_state(&self, db: &DatabaseName) -> String {
+        self.join(&format!("$state/janitor/{db}.json"))
+    }
+
     /// The catalog segment of one backfill batch. Named by the batch, so the batch is
     /// cataloged at most once however often its completion is seen; `bf-` sorts before
     /// `seg-`, so readers list it like any other segment.
@@ -492,6 +513,19 @@ mod tests {
         assert_eq!(
             layout.backfill_job(&db, &t, &job),
             "backup/$state/backfill/Sales/Order Lines/bf-0123456789abcdef.json"
+        );
+        let path = layout.backfill_job(&db, &t, &job);
+        assert_eq!(layout.backfill_job_of(&path, &db), Some(job.clone()));
+        let other = DatabaseName::new("Other").unwrap();
+        assert_eq!(layout.backfill_job_of(&path, &other), None);
+        assert_eq!(
+            layout.backfill_job_of("backup/$state/backfill/Sales/x.json", &db),
+            None,
+            "a job is always under its table's folder"
+        );
+        assert_eq!(
+            layout.janitor_state(&db),
+            "backup/$state/janitor/Sales.json"
         );
         let segment = layout.backfill_catalog_segment(&db, &t, &job, &batch);
         assert_eq!(

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use adx_backup::app::App;
 use adx_backup::backfill::{self, BackfillJob, BatchState};
 use adx_backup::ids::{BatchRef, DatabaseName, TableName, TableRef};
+use adx_backup::kusto::command::{self, ExternalTableSpec};
 use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
 use adx_backup::task::Task;
 use futures::TryStreamExt;
 use kusto_sim::FaultConfig;
 use serde_json::{Value, json};
 
+use crate::harness::data::names;
 use crate::harness::host::{FunctionsHost, Shape};
 use crate::harness::parquet::{Cell, cataloged_rows};
 use crate::harness::stack::Stack;
@@ -73,6 +75,8 @@ async fn history(
     stack.set("AdxBackup__BackfillSplitFloorRows", "1000");
     stack.set("AdxBackup__BackfillPollSeconds", "1");
     stack.set("AdxBackup__BackfillMaxConcurrentBatches", "2");
+    // The janitor drops a leftover batch table a second after it first sees it.
+    stack.set("AdxBackup__JanitorGraceSeconds", "1");
     stack
         .kusto(&format!(
             ".create table {TABLE} (Timestamp:datetime, Id:long, Name:string)"
@@ -703,5 +707,101 @@ async fn a_million_rows_with_a_150k_row_budget() {
     println!(
         "one million rows backfilled and checked in {:?}",
         started.elapsed()
+    );
+}
+
+/// The janitor's state of the database, as `status` would read it.
+async fn janitor_state(h: &History) -> backfill::JanitorState {
+    let path = h.app.layout.janitor_state(&DatabaseName::new(DB).unwrap());
+    let (body, _) = h.app.blobs.read(&path).await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Creates an external table the way a backfill worker creates its batch's: the table's own
+/// definition, named and marked as the batch `job`/`batch`.
+async fn leave_batch_table(h: &History, job: &str, batch: &str) -> String {
+    let t = TableRef {
+        database: DatabaseName::new(DB).unwrap(),
+        table: TableName::new(TABLE).unwrap(),
+    };
+    let base = adx_backup::protect::current_external_table(&h.app, &t)
+        .await
+        .unwrap();
+    let name = format!("adxbk_{job}_{batch}");
+    let spec = ExternalTableSpec {
+        name: TableName::new(&name).unwrap(),
+        doc_string: format!("adx-backup:backfill {job} {batch}"),
+        name_prefix: Some(format!("{job}_{batch}_a009")),
+        ..base
+    };
+    h.stack
+        .kusto(command::create_external_table(&spec).as_str())
+        .await;
+    name
+}
+
+#[tokio::test]
+async fn workers_killed_mid_way_and_abandoned_jobs_leave_no_temporary_object() {
+    let h = history(10, 2_000, 6_000, FaultConfig::default()).await;
+    // Two workers die mid-way (after starting an export, after cataloging a batch).
+    protect_and_backfill(&h, Delivery::Crashes).await;
+    let job = job(&h).await;
+    assert!(job.progress.finished, "{:?}", job.progress);
+    let own: BTreeSet<String> = names(&h.stack, ".show external tables", "TableName").await;
+    assert_eq!(
+        own,
+        BTreeSet::from([format!("adxbk_{TABLE}")]),
+        "every attempt dropped its batch table"
+    );
+    // What crashes can still leave: a worker that stalled past its lease and created its
+    // batch's table after another delivery ended the batch, and a job whose state is gone.
+    let ended = job
+        .batches
+        .iter()
+        .find(|(_, b)| matches!(b.state, BatchState::Cataloged { .. }))
+        .map(|(id, _)| id.to_string())
+        .unwrap();
+    let stalled = leave_batch_table(&h, job.job.as_str(), &ended).await;
+    let abandoned = leave_batch_table(&h, "bf-00000000deadbeef", "b000001").await;
+    // Objects the janitor does not own: a prefixed table made by hand, an unprefixed one
+    // whose DocString looks like a batch table's.
+    h.stack
+        .kusto(".create external table adxbk_ByHand (x:long) kind=storage dataformat=parquet ('https://a.blob.core.windows.net/c/x') with (docString='made by hand')")
+        .await;
+    h.stack
+        .kusto(&format!(".create external table NotOurs (x:long) kind=storage dataformat=parquet ('https://a.blob.core.windows.net/c/x') with (docString='adx-backup:backfill {} {ended}')", job.job))
+        .await;
+
+    let h = &h;
+    let fire = |at: &'static str| async move {
+        let verdict = h
+            .host
+            .invoke_timer("protect", "timer", Some(at), false)
+            .await;
+        assert!(verdict.succeeded(), "protect timer failed: {}", verdict.raw);
+    };
+    fire("2026-11-25T11:00:00+00:00").await;
+    let seen = janitor_state(h).await;
+    assert_eq!(seen.temporary, 2, "{seen:?}");
+    let orphans: BTreeSet<String> = seen.orphans.iter().map(|o| o.name.to_string()).collect();
+    assert_eq!(
+        orphans,
+        BTreeSet::from([stalled.clone(), abandoned.clone()])
+    );
+    assert_eq!(seen.dropped, 0, "nothing dropped before the grace period");
+
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    fire("2026-11-25T11:05:00+00:00").await;
+    let after = janitor_state(h).await;
+    assert_eq!((after.temporary, after.dropped), (0, 2), "{after:?}");
+    assert!(after.orphans.is_empty(), "{after:?}");
+    assert_eq!(
+        names(&h.stack, ".show external tables", "TableName").await,
+        BTreeSet::from([
+            format!("adxbk_{TABLE}"),
+            "adxbk_ByHand".to_owned(),
+            "NotOurs".to_owned()
+        ]),
+        "no temporary object left, and nothing else dropped"
     );
 }

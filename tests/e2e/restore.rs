@@ -105,8 +105,26 @@ pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> S
     r.to_string()
 }
 
-/// Rows and per-day counts of every table equal in source and target.
+/// Rows and per-day counts of every table equal in source and target, and nothing else in
+/// the target: no temporary table or external table is left behind.
 async fn assert_identical(stack: &Stack, target: &Server) {
+    for (command, expected) in [
+        (".show tables", vec!["Nulls", "Plain", "Wide"]),
+        (".show external tables", vec![]),
+    ] {
+        let result = mgmt(target, DR, command).await;
+        let name = result.column_index("TableName").unwrap();
+        let mut names: Vec<String> = result
+            .rows
+            .iter()
+            .map(|r| match &r[name] {
+                kusto_sim::value::Value::String(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{command} in the target");
+    }
     for (table, day) in [
         ("Wide", Some("Timestamp")),
         ("Nulls", Some("Timestamp")),

@@ -48,6 +48,7 @@ impl Stack {
             );
         }
         let sim = Server::start(config).await.expect("start kusto-sim");
+        allow_cluster_identity(&sim, database).await;
         Stack::over(sim, database)
     }
 
@@ -98,9 +99,11 @@ impl Stack {
                 PathBuf::from(dir).join(format!("e2e-{}.jsonl", uuid::Uuid::new_v4().simple())),
             );
         }
-        Server::start(config)
+        let sim = Server::start(config)
             .await
-            .expect("start the target kusto-sim")
+            .expect("start the target kusto-sim");
+        allow_cluster_identity(&sim, database).await;
+        sim
     }
 
     /// Sets (or replaces) one app setting.
@@ -138,4 +141,16 @@ impl Stack {
     pub async fn run_exports(&self) -> Vec<kusto_sim::RunReport> {
         self.sim.state().run_continuous_exports_now().await
     }
+}
+
+/// What infra/adx-setup.kql sets on every cluster: the cluster's identity may write exports
+/// and ingest from the backup.
+async fn allow_cluster_identity(sim: &Server, database: &str) {
+    sim.state()
+        .mgmt(
+            database,
+            ".alter-merge cluster policy managed_identity \"[{'ObjectId':'system','AllowedUsages':'ExternalTable, NativeIngestion'}]\"",
+        )
+        .await
+        .expect("set the cluster's managed-identity policy");
 }

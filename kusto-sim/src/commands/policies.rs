@@ -58,6 +58,10 @@ pub fn alter(
             policies.caching_hot = Some(hot);
             PolicyKind::Caching
         }
+        PolicyChange::RowLevelSecurity { enabled, query } => {
+            policies.row_level_security = Some((enabled, query));
+            PolicyKind::RowLevelSecurity
+        }
         PolicyChange::RestrictedViewAccess(enabled) => {
             policies.restricted_view_access = enabled;
             PolicyKind::RestrictedViewAccess
@@ -120,9 +124,9 @@ fn set_json(
             };
             policies.partitioning = Some(policy::merged(base, changes));
         }
-        PolicyKind::RestrictedViewAccess | PolicyKind::Caching => {
+        PolicyKind::RestrictedViewAccess | PolicyKind::Caching | PolicyKind::RowLevelSecurity => {
             return Err(SimError::semantic(
-                "The restricted_view_access policy is set with true or false, the caching policy with hot = <timespan>",
+                "The restricted_view_access policy is set with true or false, the caching policy with hot = <timespan>, the row_level_security policy with enable|disable \"<query>\"",
             ));
         }
         PolicyKind::Update => {
@@ -167,6 +171,7 @@ pub fn delete(
         PolicyKind::Partitioning => policies.partitioning = None,
         PolicyKind::RestrictedViewAccess => policies.restricted_view_access = false,
         PolicyKind::Caching => policies.caching_hot = None,
+        PolicyKind::RowLevelSecurity => policies.row_level_security = None,
         PolicyKind::Update => {
             policies.update.clear();
             policies.update_json = None;
@@ -202,6 +207,12 @@ fn policy_table(db: &Database, t: &Table, kind: PolicyKind) -> ResultTable {
             }),
         ),
         PolicyKind::Update => ("UpdatePolicy", p.update_json.clone().unwrap_or(Json::Null)),
+        PolicyKind::RowLevelSecurity => (
+            "RowLevelSecurityPolicy",
+            p.row_level_security
+                .as_ref()
+                .map_or(Json::Null, |(on, q)| json!({"IsEnabled": on, "Query": q})),
+        ),
     };
     let mut out = ResultTable::with_schema(POLICY);
     out.push(vec![

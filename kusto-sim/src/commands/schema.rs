@@ -186,8 +186,9 @@ fn escape_literal(s: &str) -> String {
 }
 
 /// One command per row, as Kusto's script holds them: each table as `.create-merge table`
-/// with its policies and ingestion mappings, then the functions, then the update policies
-/// (which name their source tables). A function body keeps its line breaks, so one row can
+/// with its policies and ingestion mappings, then the functions, then the update,
+/// row-level security and restricted view access policies (which may name other tables or
+/// functions). A function body keeps its line breaks, so one row can
 /// span several lines.
 /// <https://learn.microsoft.com/en-us/kusto/management/show-schema-database#show-database-schema-as-csl-script>
 fn schema_script(db: &Database) -> ResultTable {
@@ -231,6 +232,21 @@ fn schema_script(db: &Database) -> ResultTable {
                 ".alter table {} policy update {}",
                 quote(&t.name),
                 escape_literal(&policy.to_string())
+            ))]);
+        }
+        // After the functions: a row-level security query may call one.
+        if let Some((enabled, query)) = &t.policies.row_level_security {
+            out.push(vec![Value::String(format!(
+                ".alter table {} policy row_level_security {} {}",
+                quote(&t.name),
+                if *enabled { "enable" } else { "disable" },
+                escape_literal(query)
+            ))]);
+        }
+        if t.policies.restricted_view_access {
+            out.push(vec![Value::String(format!(
+                ".alter table {} policy restricted_view_access true",
+                quote(&t.name)
             ))]);
         }
     }

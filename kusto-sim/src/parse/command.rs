@@ -237,6 +237,22 @@ pub enum Command {
         table: String,
         kind: Option<String>,
     },
+    /// `.show database D principals`: every principal and its role.
+    ShowDatabasePrincipals,
+    /// `.show database D principal roles`: the caller's own roles.
+    ShowPrincipalRoles,
+    /// `.add database D admins|users|viewers|ingestors|monitors ('fqn', ...) ['notes']`.
+    AddDatabasePrincipals {
+        role: String,
+        principals: Vec<String>,
+        notes: String,
+    },
+    ShowClusterManagedIdentityPolicy,
+    /// `.alter[-merge] cluster policy managed_identity "<json array>"`.
+    AlterClusterManagedIdentityPolicy {
+        merge: bool,
+        policy: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +287,7 @@ pub fn parse_command(text: &str) -> Result<Parsed, SimError> {
     Ok(Parsed { command, pipe })
 }
 
-fn is_show(c: &Command) -> bool {
+pub(crate) fn is_show(c: &Command) -> bool {
     use Command::*;
     matches!(
         c,
@@ -294,6 +310,9 @@ fn is_show(c: &Command) -> bool {
             | ShowIngestionFailures { .. }
             | ShowFunctions { .. }
             | ShowIngestionMappings { .. }
+            | ShowDatabasePrincipals
+            | ShowPrincipalRoles
+            | ShowClusterManagedIdentityPolicy
     )
 }
 
@@ -341,6 +360,11 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("database") {
         return ddl::show_database(p);
+    }
+    if p.eat_kw("cluster") {
+        p.expect_kw("policy")?;
+        p.expect_kw("managed_identity")?;
+        return Ok(Some(Command::ShowClusterManagedIdentityPolicy));
     }
     if p.is_kw("table") {
         return show_table(p);

@@ -27,6 +27,8 @@ pub struct TablePolicies {
     pub update: Vec<super::update::UpdateRule>,
     /// The update policy as set, for `.show` (`None`: none).
     pub update_json: Option<Json>,
+    /// The row-level security policy: whether it is enabled, and its query (`None`: none).
+    pub row_level_security: Option<(bool, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

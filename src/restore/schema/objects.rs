@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 use super::Statement;
 use crate::ids::TableName;
 use crate::kusto::command::{
-    Command, alter_table_caching_policy, alter_table_retention_policy, alter_table_update_policy,
+    Command, alter_table_caching_policy, alter_table_restricted_view_access,
+    alter_table_retention_policy, alter_table_row_level_security, alter_table_update_policy,
     create_or_alter_function, create_or_alter_ingestion_mapping,
 };
 
@@ -121,6 +122,32 @@ pub fn plan(
                             "update policy of {target}: not restored, {why}"
                         )),
                     }
+                }
+            }
+            Statement::RowLevelSecurity {
+                table,
+                enabled,
+                query,
+            } => {
+                if let Some(target) = tables.get(table) {
+                    match renamed.iter().find(|(s, _)| query.mentions(s.as_str())) {
+                        Some((source, new)) => out.not_applied.push(format!(
+                            "row-level security policy of {target}: not restored, its query names table {source}, which this restore renames to {new}; set it again with the new name"
+                        )),
+                        // After the data: it filters what the restore's own counts see.
+                        None => out.after_data.push(Planned {
+                            what: format!("row-level security policy of {target} (set after the data)"),
+                            command: alter_table_row_level_security(target, *enabled, query),
+                        }),
+                    }
+                }
+            }
+            Statement::RestrictedViewAccess { table, enabled } => {
+                if let Some(target) = tables.get(table) {
+                    out.after_data.push(Planned {
+                        what: format!("restricted view access of {target} (set after the data)"),
+                        command: alter_table_restricted_view_access(target, *enabled),
+                    });
                 }
             }
             Statement::MaterializedView { name } => out.not_applied.push(format!(
@@ -233,14 +260,14 @@ mod tests {
         assert_eq!(
             texts(&plan.after_data),
             [
-                r#".alter table ['Parsed'] policy update '[{"IsEnabled":true,"Query":"Raw | project Timestamp, Word = Line","Source":"Raw"}]'"#
+                r#".alter table ['Parsed'] policy update '[{"IsEnabled":true,"Query":"Raw | project Timestamp, Word = Line","Source":"Raw"}]'"#,
+                ".alter table ['Raw'] policy row_level_security enable 'Raw'",
             ]
         );
         // Other's statements are out of scope; the rest is reported.
-        assert_eq!(plan.not_applied.len(), 3, "{:#?}", plan.not_applied);
+        assert_eq!(plan.not_applied.len(), 2, "{:#?}", plan.not_applied);
         assert!(plan.not_applied[0].starts_with("materialized view Daily: not restored"));
         assert!(plan.not_applied[1].starts_with("external table Lake"));
-        assert!(plan.not_applied[2].contains("row_level_security"));
     }
 
     #[test]
@@ -255,10 +282,14 @@ mod tests {
         assert!(with.contains(&".alter table ['Raw2'] policy caching hot = 7d"));
         assert!(with.iter().any(|c| c.contains("['ReadsParsed']")));
         assert!(!with.iter().any(|c| c.contains("['ReadsRaw']")));
-        assert!(plan.after_data.is_empty());
+        assert_eq!(
+            texts(&plan.after_data),
+            [".alter table ['Other'] policy row_level_security enable 'Other'"]
+        );
         let report = plan.not_applied.join("\n");
         for expected in [
             "function ReadsRaw: not restored, its body names table Raw, which this restore renames to Raw2",
+            "row-level security policy of Raw2: not restored, its query names table Raw",
             "update policy of Parsed: not restored, its query names table Raw",
             "update policy of Other: not restored, its source table Missing is not part of this restore",
         ] {
@@ -279,6 +310,46 @@ mod tests {
             [
                 r#".alter table ['Parsed'] policy update '[{"IsEnabled":true,"Query":"ParseRaw()","Source":"Raw2"}]'"#
             ]
+        );
+    }
+
+    #[test]
+    fn row_level_security_and_restricted_view_access_come_back_after_the_data() {
+        let script = r#".alter table Raw policy row_level_security enable "Raw | where Line != 'secret'"
+.alter table Parsed policy row_level_security enable "Raw | take 0"
+.alter table Parsed policy restricted_view_access true
+.alter table Gone policy restricted_view_access true"#;
+        let kept = plan(
+            &statements(script).unwrap(),
+            &tables(&[("Raw", "Raw"), ("Parsed", "Parsed2")]),
+            "adxbk_",
+        );
+        assert!(kept.with_tables.is_empty());
+        assert_eq!(
+            texts(&kept.after_data),
+            [
+                r#".alter table ['Raw'] policy row_level_security enable 'Raw | where Line != \'secret\''"#,
+                ".alter table ['Parsed2'] policy row_level_security enable 'Raw | take 0'",
+                ".alter table ['Parsed2'] policy restricted_view_access true",
+            ]
+        );
+        let renamed = plan(
+            &statements(script).unwrap(),
+            &tables(&[("Raw", "Raw2"), ("Parsed", "Parsed")]),
+            "adxbk_",
+        );
+        assert_eq!(
+            texts(&renamed.after_data),
+            [".alter table ['Parsed'] policy restricted_view_access true"]
+        );
+        assert!(
+            renamed
+                .not_applied
+                .iter()
+                .any(|n| n.contains("row-level security policy of Raw2")
+                    && n.contains("names table Raw")),
+            "{:?}",
+            renamed.not_applied
         );
     }
 }

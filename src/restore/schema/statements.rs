@@ -45,6 +45,17 @@ pub enum Statement {
         table: TableName,
         entries: Vec<serde_json::Value>,
     },
+    /// `.alter table T policy row_level_security enable|disable "<query>"`.
+    RowLevelSecurity {
+        table: TableName,
+        enabled: bool,
+        query: KqlCode,
+    },
+    /// `.alter table T policy restricted_view_access true|false`.
+    RestrictedViewAccess {
+        table: TableName,
+        enabled: bool,
+    },
     MaterializedView {
         name: String,
     },
@@ -338,6 +349,29 @@ fn alter(p: &mut Parser, verb: &str) -> Result<Option<Statement>, Failure> {
             Statement::Caching { table, hot }
         }
         ("update", ".alter") => update_policy(&p.string()?, table)?,
+        ("row_level_security", ".alter") => {
+            let enabled = match p.word().to_ascii_lowercase().as_str() {
+                "enable" => true,
+                "disable" => false,
+                other => return Err(Unreadable(format!("row_level_security {other:?}"))),
+            };
+            p.skip_spaces();
+            let query = KqlCode::new(&p.string()?)
+                .map_err(|e| format!("row-level security query of {table}: {e}"))?;
+            Statement::RowLevelSecurity {
+                table,
+                enabled,
+                query,
+            }
+        }
+        ("restricted_view_access", ".alter") => {
+            let enabled = match p.word().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                other => return Err(Unreadable(format!("restricted_view_access {other:?}"))),
+            };
+            Statement::RestrictedViewAccess { table, enabled }
+        }
         _ => return Ok(None),
     };
     p.end()?;
@@ -587,7 +621,9 @@ mod tests {
             }
         );
         assert!(
-            matches!(&all[11], Statement::Other { table: Some(t), why, .. } if *t == raw && why.contains("does not apply"))
+            matches!(&all[11], Statement::RowLevelSecurity { table, enabled: true, query } if *table == raw && query.as_str() == "Raw | take 1"),
+            "{:?}",
+            all[11]
         );
         assert!(matches!(&all[12], Statement::Other { table: None, .. }));
         assert_eq!(all.len(), 13);

@@ -56,7 +56,26 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     if p.eat_kw("create-merge") {
         return create_merge(p).map(Some);
     }
+    if p.eat_kw("add") {
+        // `.add database D <role> (principals) ['notes']`; the database is the request's.
+        p.expect_kw("database")?;
+        p.name()?;
+        let role = p.name()?;
+        let principals = p.paren_list(Parser::string)?;
+        let notes = match p.peek() {
+            Some(Tok::Str(_)) => p.string()?,
+            _ => String::new(),
+        };
+        return Ok(Some(Command::AddDatabasePrincipals {
+            role,
+            principals,
+            notes,
+        }));
+    }
     if p.eat_kw("alter-merge") {
+        if p.eat_kw("cluster") {
+            return cluster_policy(p, true).map(Some);
+        }
         p.expect_kw("table")?;
         let name = p.name()?;
         if p.eat_kw("policy") {
@@ -137,6 +156,13 @@ pub(super) fn show_database(p: &mut Parser) -> Result<Option<Command>, SimError>
     if !p.is_kw("schema") {
         p.name()?;
     }
+    if p.eat_kw("principals") {
+        return Ok(Some(Command::ShowDatabasePrincipals));
+    }
+    if p.eat_kw("principal") {
+        p.expect_kw("roles")?;
+        return Ok(Some(Command::ShowPrincipalRoles));
+    }
     if !p.eat_kw("schema") || !p.eat_kw("as") {
         return Ok(None);
     }
@@ -169,7 +195,18 @@ fn create_merge(p: &mut Parser) -> Result<Command, SimError> {
     })
 }
 
+/// The part after `.alter[-merge] cluster`: `policy managed_identity "<json array>"`.
+fn cluster_policy(p: &mut Parser, merge: bool) -> Result<Command, SimError> {
+    p.expect_kw("policy")?;
+    p.expect_kw("managed_identity")?;
+    let policy = p.string()?;
+    Ok(Command::AlterClusterManagedIdentityPolicy { merge, policy })
+}
+
 fn alter(p: &mut Parser) -> Result<Option<Command>, SimError> {
+    if p.eat_kw("cluster") {
+        return cluster_policy(p, false).map(Some);
+    }
     let tables = if p.eat_kw("tables") {
         p.paren_list(Parser::name)?
     } else if p.eat_kw("table") {

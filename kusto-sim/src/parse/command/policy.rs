@@ -4,6 +4,8 @@
 //! (<https://learn.microsoft.com/en-us/kusto/management/alter-table-cache-policy-command>).
 //! Update: `.alter table T policy update '<json array>'`
 //! (<https://learn.microsoft.com/en-us/kusto/management/alter-table-update-policy-command>).
+//! Row-level security: `.alter table T policy row_level_security enable|disable "<query>"`
+//! (<https://learn.microsoft.com/en-us/kusto/management/alter-table-row-level-security-policy-command>).
 
 use crate::error::SimError;
 use crate::lexer::Tok;
@@ -18,6 +20,7 @@ pub enum PolicyKind {
     RestrictedViewAccess,
     Caching,
     Update,
+    RowLevelSecurity,
 }
 
 /// What an `.alter[-merge] table T policy ...` sets.
@@ -39,6 +42,10 @@ pub enum PolicyChange {
     Caching {
         hot: i64,
     },
+    RowLevelSecurity {
+        enabled: bool,
+        query: String,
+    },
 }
 
 pub(super) fn kind(p: &mut Parser) -> Option<PolicyKind> {
@@ -50,6 +57,7 @@ pub(super) fn kind(p: &mut Parser) -> Option<PolicyKind> {
         ("restricted_view_access", PolicyKind::RestrictedViewAccess),
         ("caching", PolicyKind::Caching),
         ("update", PolicyKind::Update),
+        ("row_level_security", PolicyKind::RowLevelSecurity),
     ]
     .into_iter()
     .find_map(|(word, kind)| p.eat_kw(word).then_some(kind))
@@ -67,6 +75,20 @@ pub(super) fn change(p: &mut Parser, merge: bool) -> Result<Option<PolicyChange>
             _ => return Err(p.unexpected("true or false")),
         };
         return Ok(Some(PolicyChange::RestrictedViewAccess(enabled)));
+    }
+    if kind == PolicyKind::RowLevelSecurity {
+        if merge {
+            return Ok(None);
+        }
+        let enabled = if p.eat_kw("enable") {
+            true
+        } else if p.eat_kw("disable") {
+            false
+        } else {
+            return Err(p.unexpected("enable or disable"));
+        };
+        let query = p.string()?;
+        return Ok(Some(PolicyChange::RowLevelSecurity { enabled, query }));
     }
     if kind == PolicyKind::Caching {
         if merge {

@@ -13,6 +13,8 @@
 //! <prefix>/$state/plans/<database>.json                   protect's plan summary of a database
 //! <prefix>/$catalog/<database>/<table>/bf-<job>-<batch>.jsonl  a backfill batch's catalog segment
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
+//! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
+//! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -206,6 +208,40 @@ impl Layout {
     /// The prefix every backfill segment of a table's catalog starts with.
     pub fn backfill_catalog_prefix(&self, db: &DatabaseName, table: &TableName) -> String {
         format!("{}bf-", self.catalog_dir(db, table))
+    }
+
+    /// The catalog segment of one reconcile batch. Its artifacts are live only once a
+    /// supersede record names the segment, so an unfinished reconcile adds nothing.
+    pub fn reconcile_catalog_segment(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+        batch: &BatchId,
+    ) -> String {
+        format!("{}rc-{job}-{batch}.jsonl", self.catalog_dir(db, table))
+    }
+
+    /// The folder of a table's supersede records (with trailing slash, for listing). Beside
+    /// the catalog, not in it, so readers of segments never mistake one for a segment.
+    pub fn supersede_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$supersede/{db}/{table}/"))
+    }
+
+    /// Supersede record `n` of `day`: the n-th reconcile swap of that day, zero-padded so a
+    /// listing sorts by day, then swap.
+    pub fn supersede_record(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        day: Day,
+        n: u32,
+    ) -> String {
+        format!(
+            "{}sup-{}-{n:06}.json",
+            self.supersede_dir(db, table),
+            day.folder()
+        )
     }
 
     /// The last verification of a table: source row counts against the catalog.

@@ -202,6 +202,9 @@ var settingsLeftAtDefault = [
   'AdxBackup__RestoreIngestTimeoutSeconds'
   'AdxBackup__RestoreTargets'
   'AdxBackup__LagAlertSeconds'
+  'AdxBackup__Reconcile'
+  'AdxBackup__ReconcileSettleDays'
+  'AdxBackup__ReconcileMaxDays'
 ]
 
 module app './app/function-app.bicep' = {

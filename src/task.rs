@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{BatchRef, ChunkId, HarvestRef, JobId, TableRef};
+use time::OffsetDateTime;
+
+use crate::ids::{BatchRef, ChunkId, Day, HarvestRef, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -37,6 +39,15 @@ pub enum Task {
         table: TableRef,
         #[serde(default)]
         files: bool,
+    },
+    /// Reconcile one closed day of a table after verification `verified_at` found it
+    /// drifting: re-export it and swap it in (`AdxBackup__Reconcile=apply`).
+    ReconcileDayV1 {
+        #[serde(flatten)]
+        table: TableRef,
+        day: Day,
+        #[serde(with = "time::serde::rfc3339")]
+        verified_at: OffsetDateTime,
     },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a
@@ -90,6 +101,7 @@ impl Task {
             Task::BackfillBatchV1(_) => "BackfillBatchV1",
             Task::BackfillPollV1 { .. } => "BackfillPollV1",
             Task::VerifyTableV1 { .. } => "VerifyTableV1",
+            Task::ReconcileDayV1 { .. } => "ReconcileDayV1",
             Task::RestoreJobV1 { .. } => "RestoreJobV1",
             Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }

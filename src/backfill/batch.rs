@@ -372,6 +372,8 @@ async fn complete(
         remove_attempt_files(app, b, earlier).await?;
     }
     dispatch(app, &t, &b.job).await?;
+    // A reconcile job swaps its day in after its last batch.
+    crate::reconcile::finish(app, &t, &b.job).await?;
     tracing::info!(batch = %b, files, rows, "backfill batch cataloged");
     job_report(
         app,

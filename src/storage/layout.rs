@@ -31,6 +31,9 @@ use url::Url;
 
 use crate::ids::{BatchId, ChunkId, DatabaseName, Day, JobId, TableName};
 
+/// The first characters of every reconcile job's id.
+pub const RECONCILE_JOB_PREFIX: &str = "rc-";
+
 /// Kusto writes rows whose partition value is null into this folder.
 const KUSTO_DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
 
@@ -278,7 +281,9 @@ impl Layout {
 
     /// The catalog segment of one backfill batch. Named by the batch, so the batch is
     /// cataloged at most once however often its completion is seen; `bf-` sorts before
-    /// `seg-`, so readers list it like any other segment.
+    /// `seg-`, so readers list it like any other segment. A reconcile job (its id starts with
+    /// `rc-`, see `reconcile::job_id`) runs on the same machinery but catalogs into
+    /// [`Self::reconcile_catalog_segment`], live only once its day is swapped.
     pub fn backfill_catalog_segment(
         &self,
         db: &DatabaseName,
@@ -286,7 +291,20 @@ impl Layout {
         job: &JobId,
         batch: &BatchId,
     ) -> String {
+        if job.as_str().starts_with(RECONCILE_JOB_PREFIX) {
+            return self.reconcile_catalog_segment(db, table, job, batch);
+        }
         format!("{}bf-{job}-{batch}.jsonl", self.catalog_dir(db, table))
+    }
+
+    /// The prefix of every catalog segment of reconcile job `job`.
+    pub fn reconcile_job_segments(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+    ) -> String {
+        format!("{}rc-{job}-", self.catalog_dir(db, table))
     }
 
     /// The file-name prefix of one export attempt of a backfill batch (the `namePrefix` of

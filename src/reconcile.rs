@@ -7,8 +7,8 @@
 //! 1. [`after_verify`] (verify's task, `AdxBackup__Reconcile=apply`): the closed days verify
 //!    found drifting, largest drift first, at most `AdxBackup__ReconcileMaxDays`, each sent as
 //!    a `ReconcileDayV1` task.
-//! 2. [`start`] (`ReconcileDayV1`): a backfill job (`rc-<hash of table, day, verification>`,
-//!    so a duplicate message finds the same job) re-exports the day's rows ingested at or
+//! 2. [`start`] (`ReconcileDayV1`): a backfill job (`rc-<hash of table, day, the drift found
+//!    and the swaps so far>`, so a duplicate message or verification finds the same job) re-exports the day's rows ingested at or
 //!    before the export's recorded `ExportedTo`, in bounded batches with the adaptive split,
 //!    into reconcile segments that are not live yet.
 //! 3. [`finish`] (after the job's last batch, or on any later delivery): the new files' rows
@@ -19,6 +19,7 @@
 use std::collections::BTreeSet;
 
 use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::app::App;
@@ -39,11 +40,29 @@ const REASON: &str = "reconcile: re-export a closed day verify found drifting";
 /// Attempts at writing the swap when another swap of the same day wins the name.
 const SWAP_ATTEMPTS: u32 = 4;
 
-/// The job that reconciles `day` of `t` after verification `verified_at`: the same id for
-/// the same inputs, so a duplicate message resumes the job rather than starting another.
-pub fn job_id(t: &TableRef, day: Day, verified_at: OffsetDateTime) -> Result<JobId, BackfillError> {
-    let at = verified_at.unix_timestamp_nanos().to_string();
-    backfill::stable_id(t, "rc", &[&day.folder(), &at])
+/// The drift verify found on a day: what the backup held and what it should hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub backup_rows: u64,
+    pub source_rows: u64,
+}
+
+/// The job that reconciles `day` of `t` from `drift`, found by a verification made after
+/// `swaps` swaps of the day: the same id for the same finding, so a duplicate message, or a
+/// second verification that found the same drift before the swap, resumes the job (already
+/// swapped: nothing to do) rather than starting another; a drift verified after the swap
+/// names a new job.
+pub fn job_id(t: &TableRef, day: Day, swaps: usize, drift: Drift) -> Result<JobId, BackfillError> {
+    backfill::stable_id(
+        t,
+        "rc",
+        &[
+            &day.folder(),
+            &swaps.to_string(),
+            &drift.backup_rows.to_string(),
+            &drift.source_rows.to_string(),
+        ],
+    )
 }
 
 /// True when `day` ended at least the settle time before `now`.
@@ -59,8 +78,8 @@ pub fn choose_days(
     v: &Verification,
     now: OffsetDateTime,
     settings: &ReconcileSettings,
-) -> Vec<Day> {
-    let mut drifting: Vec<(u64, Day)> = v
+) -> Vec<(Day, Drift)> {
+    let mut drifting: Vec<(u64, Day, Drift)> = v
         .findings
         .iter()
         .filter_map(|f| match *f {
@@ -78,16 +97,23 @@ pub fn choose_days(
                 day,
                 backup_rows,
                 source_rows,
-            } => Some((backup_rows.abs_diff(source_rows), day)),
+            } => Some((
+                backup_rows.abs_diff(source_rows),
+                day,
+                Drift {
+                    backup_rows,
+                    source_rows,
+                },
+            )),
             _ => None,
         })
-        .filter(|(_, day)| is_closed(*day, now, settings))
+        .filter(|(_, day, _)| is_closed(*day, now, settings))
         .collect();
     drifting.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     drifting
         .into_iter()
         .take(settings.max_days)
-        .map(|(_, d)| d)
+        .map(|(_, d, drift)| (d, drift))
         .collect()
 }
 
@@ -102,10 +128,11 @@ pub async fn after_verify(
         return Ok(0);
     }
     let days = choose_days(v, OffsetDateTime::now_utc(), &app.settings.reconcile);
-    for day in &days {
+    for (day, drift) in &days {
         let task = Task::ReconcileDayV1 {
             table: t.clone(),
             day: *day,
+            drift: *drift,
             verified_at: v.verified_at,
         };
         app.tasks.send(&task.to_json(), None).await?;
@@ -122,6 +149,7 @@ pub async fn start(
     app: &App,
     t: &TableRef,
     day: Day,
+    drift: Drift,
     verified_at: OffsetDateTime,
 ) -> Result<BackfillReport, BackfillError> {
     let refuse = |reason: &str| BackfillError::NotReconcilable {
@@ -137,7 +165,13 @@ pub async fn start(
             "the day is not closed yet (AdxBackup__ReconcileSettleDays)",
         ));
     }
-    let job = job_id(t, day, verified_at)?;
+    let swaps = supersede::records(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .map_err(|e| BackfillError::storage(format!("read the supersede records of {t}"), e))?
+        .iter()
+        .filter(|r| r.day == day && r.at < verified_at)
+        .count();
+    let job = job_id(t, day, swaps, drift)?;
     let path = app.layout.backfill_job(&t.database, &t.table, &job);
     let planned = StepDoc::<BackfillJob>::load_existing(&app.blobs, &path)
         .await
@@ -422,27 +456,33 @@ mod tests {
             },
         ]);
         let now = datetime!(2024-01-20 12:00 UTC);
-        assert_eq!(
-            choose_days(&v, now, &settings(2)),
-            vec![day("20240111"), day("20240112")]
-        );
+        let chosen: Vec<Day> = choose_days(&v, now, &settings(2))
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(chosen, vec![day("20240111"), day("20240112")]);
         assert_eq!(choose_days(&v, now, &settings(10)).len(), 3);
     }
 
     #[test]
-    fn job_ids_are_stable_per_day_and_verification() {
+    fn job_ids_are_stable_per_day_drift_and_swap() {
         let t = TableRef {
             database: DatabaseName::new("Sales").unwrap(),
             table: TableName::new("T").unwrap(),
         };
-        let at = datetime!(2024-01-20 00:00 UTC);
-        let a = job_id(&t, day("20240115"), at).unwrap();
-        assert_eq!(a, job_id(&t, day("20240115"), at).unwrap());
-        assert_ne!(a, job_id(&t, day("20240116"), at).unwrap());
-        assert_ne!(
-            a,
-            job_id(&t, day("20240115"), at + time::Duration::SECOND).unwrap()
-        );
+        let d = Drift {
+            backup_rows: 6,
+            source_rows: 5,
+        };
+        let a = job_id(&t, day("20240115"), 0, d).unwrap();
+        assert_eq!(a, job_id(&t, day("20240115"), 0, d).unwrap());
+        assert_ne!(a, job_id(&t, day("20240116"), 0, d).unwrap());
+        assert_ne!(a, job_id(&t, day("20240115"), 1, d).unwrap());
+        let other = Drift {
+            source_rows: 4,
+            ..d
+        };
+        assert_ne!(a, job_id(&t, day("20240115"), 0, other).unwrap());
         assert!(
             a.as_str()
                 .starts_with(crate::storage::layout::RECONCILE_JOB_PREFIX)

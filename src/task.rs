@@ -8,8 +8,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use time::OffsetDateTime;
-
 use crate::ids::{BatchRef, ChunkId, Day, HarvestRef, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,14 +38,15 @@ pub enum Task {
         #[serde(default)]
         files: bool,
     },
-    /// Reconcile one closed day of a table after verification `verified_at` found it
-    /// drifting: re-export it and swap it in (`AdxBackup__Reconcile=apply`).
+    /// Reconcile one closed day of a table on which verify found `drift`: re-export it and
+    /// swap it in (`AdxBackup__Reconcile=apply`).
     ReconcileDayV1 {
         #[serde(flatten)]
         table: TableRef,
         day: Day,
+        drift: crate::reconcile::Drift,
         #[serde(with = "time::serde::rfc3339")]
-        verified_at: OffsetDateTime,
+        verified_at: time::OffsetDateTime,
     },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a

@@ -233,9 +233,10 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
         Task::ReconcileDayV1 {
             ref table,
             day,
+            drift,
             verified_at,
         } => {
-            let result = reconcile::start(app, table, day, verified_at).await;
+            let result = reconcile::start(app, table, day, drift, verified_at).await;
             let step = format!("reconcile day {day}");
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, table, None, &step, result, last).await

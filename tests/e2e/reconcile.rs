@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, Day, TableName, TableRef};
 use adx_backup::protect;
+use adx_backup::reconcile::Drift;
 use adx_backup::storage::catalog::Catalog;
 use adx_backup::storage::supersede;
 use adx_backup::task::Task;
@@ -167,6 +168,20 @@ async fn apply_scenario(twice: bool) {
     let before_swap = OffsetDateTime::now_utc();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     delete_and_verify(&stack, &app, twice).await;
+    if twice {
+        // A copy of the reconcile message that arrives after the swap finds its job done.
+        let late = Task::ReconcileDayV1 {
+            table: orders(),
+            day: day("20260302"),
+            drift: Drift {
+                backup_rows: 6,
+                source_rows: 5,
+            },
+            verified_at: before_swap,
+        };
+        app.tasks.send(&late.to_json(), None).await.unwrap();
+        assert_eq!(drive(&app, true).await, 1);
+    }
 
     // Exactly one swap, of the closed day only, with the source's count.
     let records = supersede::records(&app.blobs, &app.layout, &orders().database, &orders().table)

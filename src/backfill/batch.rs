@@ -244,6 +244,9 @@ pub async fn poll_batch(
         poll: expected,
     } = batch.state
     else {
+        // A worker that died between cataloging a reconcile job's last batch and its swap
+        // left this poll on the queue: the redelivery makes the swap.
+        crate::reconcile::finish(app, &t, &b.job).await?;
         return job_report(app, b, "nothing to poll").await;
     };
     if expected != poll {

@@ -271,3 +271,72 @@ async fn report_mode_changes_only_verifys_finding() {
         .unwrap();
     assert!(records.is_empty(), "{records:#?}");
 }
+
+/// A worker dies after cataloging the reconcile job's last batch and before recording the
+/// swap (the state that leaves: the record is the swap's last and only write, so it is
+/// removed): the old set stays live, nothing counts twice; the poll's redelivery swaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_dying_before_the_swap_leaves_the_old_set_live_until_the_redelivery_swaps() {
+    let (stack, app, _target) = backed_up("apply").await;
+    delete_and_verify(&stack, &app, false).await;
+    let t = orders();
+    let records = supersede::records(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let swap = &records[0];
+    app.blobs
+        .delete(
+            &app.layout
+                .supersede_record(&t.database, &t.table, swap.day, 0),
+        )
+        .await
+        .unwrap();
+
+    // Crashed before the swap: the old set (6 rows of 2026-03-02) is the live one, once.
+    let v = verify::verify_table(&app, &t, false).await.unwrap();
+    assert_eq!(
+        v.findings,
+        [
+            Finding::ExtraRows {
+                day: day("20260302"),
+                backup_rows: 6,
+                source_rows: 5
+            },
+            today_extra()
+        ],
+        "{v:#?}"
+    );
+
+    // The poll message the dead worker did not settle comes back.
+    let job = swap.job.clone();
+    let batch = swap
+        .segments
+        .iter()
+        .next()
+        .and_then(|s| s.strip_suffix(".jsonl"))
+        .and_then(|s| s.rsplit('-').next())
+        .unwrap()
+        .to_owned();
+    let poll = Task::BackfillPollV1 {
+        batch: adx_backup::ids::BatchRef {
+            database: t.database.clone(),
+            table: t.table.clone(),
+            job,
+            batch: adx_backup::ids::BatchId::new(batch).unwrap(),
+        },
+        poll: 0,
+    };
+    app.tasks.send(&poll.to_json(), None).await.unwrap();
+    assert_eq!(drive(&app, false).await, 1);
+    let records = supersede::records(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(
+        (records[0].job.clone(), records[0].rows),
+        (swap.job.clone(), 5)
+    );
+    let v = verify::verify_table(&app, &t, false).await.unwrap();
+    assert_eq!(v.findings, [today_extra()], "{v:#?}");
+}

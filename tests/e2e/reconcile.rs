@@ -57,7 +57,9 @@ fn day(folder: &str) -> Day {
 
 /// Orders: ids 0..12 of history (backfilled) and 12..18 exported continuously, 6 rows on each
 /// closed day; ids 100..103 today, exported. Protected, backfilled, harvested, verified Ok.
-async fn backed_up(mode: &str) -> (Stack, App, Server) {
+/// With `staging`, also a table Staging holding ids 200..203 of 2026-03-02, ingested before
+/// anything was protected.
+async fn backed_up(mode: &str, staging: bool) -> (Stack, App, Server) {
     let (mut stack, target) = restore_stacks().await;
     stack.set("AdxBackup__Backfill", "on");
     stack.set("AdxBackup__BackfillPollSeconds", "1");
@@ -68,6 +70,20 @@ async fn backed_up(mode: &str) -> (Stack, App, Server) {
         .kusto(".create table Orders (Timestamp:datetime, Id:long)")
         .await;
     ingest(&stack, (0..12).map(row).collect()).await;
+    if staging {
+        stack
+            .kusto(".create table Staging (Timestamp:datetime, Id:long)")
+            .await;
+        let rows: Vec<String> = (200..203)
+            .map(|id| format!("2026-03-02T05:00:0{}Z,{id}", id % 10))
+            .collect();
+        stack
+            .kusto(&format!(
+                ".ingest inline into table Staging <|\n{}",
+                rows.join("\n")
+            ))
+            .await;
+    }
     let app = stack.app();
     protect::run_once(&app).await.unwrap();
     stack.run_exports().await;
@@ -160,7 +176,7 @@ async fn catalog_segments(app: &App) -> Vec<String> {
 }
 
 async fn apply_scenario(twice: bool) {
-    let (stack, app, target) = backed_up("apply").await;
+    let (stack, app, target) = backed_up("apply", false).await;
     // What the restores must hold, as kusto-sim prints the source before the delete.
     let every_row = query(&stack.sim, SRC, "Orders | project Id").await;
     assert_eq!(every_row.len(), 21);
@@ -249,7 +265,7 @@ async fn every_message_delivered_twice_still_swaps_the_day_once_with_exact_count
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_mode_changes_only_verifys_finding() {
-    let (stack, app, _target) = backed_up("report").await;
+    let (stack, app, _target) = backed_up("report", false).await;
     let segments = catalog_segments(&app).await;
     delete_and_verify(&stack, &app, false).await;
     let v = verify::load(&app, &orders()).await.unwrap().unwrap();
@@ -277,7 +293,7 @@ async fn report_mode_changes_only_verifys_finding() {
 /// removed): the old set stays live, nothing counts twice; the poll's redelivery swaps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_dying_before_the_swap_leaves_the_old_set_live_until_the_redelivery_swaps() {
-    let (stack, app, _target) = backed_up("apply").await;
+    let (stack, app, _target) = backed_up("apply", false).await;
     delete_and_verify(&stack, &app, false).await;
     let t = orders();
     let records = supersede::records(&app.blobs, &app.layout, &t.database, &t.table)
@@ -339,4 +355,55 @@ async fn a_worker_dying_before_the_swap_leaves_the_old_set_live_until_the_redeli
     );
     let v = verify::verify_table(&app, &t, false).await.unwrap();
     assert_eq!(v.findings, [today_extra()], "{v:#?}");
+}
+
+/// A batch moved into the protected table with `.move extents` keeps its old ingestion time
+/// and cursor, so the continuous export never exports it: verify reports the day missing
+/// rows, reconcile brings them into the backup, a restore has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_moved_in_with_move_extents_are_reconciled_into_the_backup() {
+    let (stack, app, target) = backed_up("apply", true).await;
+    stack
+        .kusto(".move extents all from table Staging to table Orders")
+        .await;
+    stack.run_exports().await;
+    protect::run_full_pass(&app).await.unwrap();
+    let every_row = query(&stack.sim, SRC, "Orders | project Id").await;
+    assert_eq!(every_row.len(), 24);
+    // The export did not pick the moved rows up.
+    let v = verify::verify_table(&app, &orders(), false).await.unwrap();
+    assert_eq!(
+        v.findings,
+        [Finding::MissingRows {
+            day: day("20260302"),
+            backup_rows: 6,
+            source_rows: 9
+        }],
+        "{v:#?}"
+    );
+    let task = Task::VerifyTableV1 {
+        table: orders(),
+        files: false,
+    };
+    app.tasks.send(&task.to_json(), None).await.unwrap();
+    drive(&app, false).await;
+
+    let records = supersede::records(&app.blobs, &app.layout, &orders().database, &orders().table)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!((records[0].day, records[0].rows), (day("20260302"), 9));
+    let v = verify::verify_table(&app, &orders(), false).await.unwrap();
+    assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
+
+    let now = request(
+        "rc-moved",
+        &target,
+        json!({"rename": {"Orders": "OrdersMoved"}}),
+    );
+    run_restore(&stack, &app, &target, &now, "rc-moved", Delivery::Once).await;
+    assert_eq!(
+        query(&target, crate::restore::DR, "OrdersMoved | project Id").await,
+        every_row
+    );
 }

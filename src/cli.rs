@@ -137,6 +137,10 @@ pub struct RestoreArgs {
     /// Only files exported at or before this time (RFC 3339), with the schema valid then.
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Plan from a listing of the backup's parquet files, for a backup whose catalog was
+    /// lost (the report then says files of failed exports may be included).
+    #[arg(long)]
+    pub from_listing: bool,
     /// Plan and report only; the target is not touched.
     #[arg(long)]
     pub dry_run: bool,
@@ -374,8 +378,15 @@ fn restore_request(args: &RestoreArgs) -> Result<String, CliError> {
         target["ingestUri"] = ingest.as_str().into();
     }
     let mut request = serde_json::json!({"version": 1, "jobId": job, "target": target});
+    let mut source = serde_json::Map::new();
     if let Some(db) = &args.source_database {
-        request["source"] = serde_json::json!({ "database": db });
+        source.insert("database".to_owned(), db.as_str().into());
+    }
+    if args.from_listing {
+        source.insert("fromListing".to_owned(), true.into());
+    }
+    if !source.is_empty() {
+        request["source"] = source.into();
     }
     if !args.tables.is_empty() {
         request["tables"] = args.tables.clone().into();
@@ -496,6 +507,9 @@ mod restore_tests {
             "2026-03-02",
             "--dry-run",
             "--append",
+            "--from-listing",
+            "--source-database",
+            "Sales",
             "--job",
             "r-cli",
         ]);
@@ -507,6 +521,8 @@ mod restore_tests {
         assert!(r.dry_run);
         assert_eq!(r.mode, restore::request::Mode::Append);
         assert!(r.window.is_some());
+        assert!(r.source.from_listing);
+        assert_eq!(r.source.database.unwrap().as_str(), "Sales");
         let generated = restore_request(&args(&[
             "--target-cluster",
             "https://dr.kusto.windows.net",
@@ -514,12 +530,9 @@ mod restore_tests {
             "DR",
         ]))
         .unwrap();
-        assert!(
-            restore::request::RestoreRequestV1::parse(&generated)
-                .unwrap()
-                .job_id
-                .is_some()
-        );
+        let generated = restore::request::RestoreRequestV1::parse(&generated).unwrap();
+        assert!(generated.job_id.is_some());
+        assert!(!generated.source.from_listing);
         assert!(Cli::try_parse_from(["adx-backup", "restore", "--undo", "r-1"]).is_ok());
         assert!(Cli::try_parse_from(["adx-backup", "restore", "--wait"]).is_err());
     }

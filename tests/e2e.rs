@@ -37,6 +37,8 @@ mod reconcile;
 mod restore;
 #[path = "e2e/restore_reprotect.rs"]
 mod restore_reprotect;
+#[path = "e2e/restore_roundtrip.rs"]
+mod restore_roundtrip;
 #[path = "e2e/restore_schema.rs"]
 mod restore_schema;
 #[path = "e2e/run_local.rs"]

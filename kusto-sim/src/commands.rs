@@ -1,10 +1,12 @@
 //! Management command execution: parse, dispatch to the module of the command's concern,
-//! and run any operators piped after a `.show` command over its result.
+//! and run any operators piped after a `.show` command over its result (a listing the pipe
+//! filters by name is first narrowed to that object: `lookup`).
 
 mod export;
 mod extents;
 mod external;
 mod ingestion;
+mod lookup;
 mod objects;
 mod policies;
 mod queued;
@@ -37,7 +39,8 @@ pub async fn execute(sim: &Backend, db: &str, csl: &str) -> Result<MgmtResult, S
             .map(MgmtResult::Query);
     }
     let parsed = parse_command(csl)?;
-    let table = run(sim, db, parsed.command).await?;
+    let command = lookup::narrow(parsed.command, &parsed.pipe);
+    let table = run(sim, db, command).await?;
     if parsed.pipe.is_empty() {
         return Ok(MgmtResult::Command(table));
     }
@@ -71,6 +74,7 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
                 external::create_or_alter_export(sim, db, name, over, external_table, props, query)
             }
             ShowContinuousExports { .. }
+            | ShowContinuousExport { .. }
             | ShowContinuousExportArtifacts { .. }
             | ShowContinuousExportFailures { .. }
             | SetContinuousExportDisabled { .. }

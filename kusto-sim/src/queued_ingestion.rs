@@ -74,12 +74,23 @@ pub async fn run_once(sim: &Backend) -> IngestionReport {
             Err(rejected) => pass.reject(rejected).await,
         }
     }
-    for batch in batches.seal_all() {
-        pass.ingest(batch).await;
+    let mut sealed = batches.seal_all();
+    while !sealed.is_empty() {
+        let window: Vec<_> = sealed.drain(..sealed.len().min(PARALLEL)).collect();
+        let commits = window.into_iter().map(|batch| commit(sim, batch));
+        for c in futures::future::join_all(commits).await {
+            pass.settle(c).await;
+        }
     }
-    for (queue, message) in &received {
-        if let Err(e) = queues.delete(queue, message).await {
-            tracing::warn!(queue = %queue, error = %e, "cannot delete an ingestion message");
+    for window in received.chunks(PARALLEL) {
+        let deletes = window
+            .iter()
+            .map(|(queue, message)| queues.delete(queue, message));
+        let results = futures::future::join_all(deletes).await;
+        for ((queue, _), deleted) in window.iter().zip(results) {
+            if let Err(e) = deleted {
+                tracing::warn!(queue = %queue, error = %e, "cannot delete an ingestion message");
+            }
         }
     }
     pass.report
@@ -365,15 +376,9 @@ impl Pass<'_> {
             .await;
     }
 
-    async fn ingest(&mut self, batch: Vec<Decoded>) {
-        let Some(first) = batch.first() else { return };
-        let (db, table) = (first.source.database.clone(), first.source.table.clone());
-        let op = Operation::start("DataIngestPull", &db, self.sim.now());
-        let (operation_id, root_activity) = (op.id, Uuid::new_v4());
-        self.sim.cluster().operations.push(op);
-        let outcomes = ingest_batch(self.sim, &db, &table, &batch).await;
-        self.finish_operation(operation_id, &outcomes);
-        for (m, outcome) in batch.iter().zip(&outcomes) {
+    /// Counts and reports what [`commit`] did with one batch.
+    async fn settle(&mut self, c: Committed) {
+        for (m, outcome) in c.batch.iter().zip(&c.outcomes) {
             match outcome {
                 Outcome::Succeeded => {
                     self.report.succeeded += 1;
@@ -384,10 +389,10 @@ impl Pass<'_> {
                 Outcome::Skipped => self.report.skipped += 1,
                 Outcome::Failed(f) => {
                     self.report.failed += 1;
-                    self.record_failure(&m.source, f, operation_id, root_activity);
+                    self.record_failure(&m.source, f, c.operation_id, c.root_activity);
                 }
             }
-            self.send_status(&m.source, outcome, operation_id, root_activity)
+            self.send_status(&m.source, outcome, c.operation_id, c.root_activity)
                 .await;
         }
     }
@@ -401,27 +406,6 @@ impl Pass<'_> {
         };
         if let Err(e) = deleted {
             tracing::warn!(error = %e, "cannot delete an ingested source blob");
-        }
-    }
-
-    /// Completed, Skipped or Failed when every source ended so, else PartiallySucceeded.
-    fn finish_operation(&self, id: Uuid, outcomes: &[Outcome]) {
-        let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-        let succeeded = count(|o| matches!(o, Outcome::Succeeded));
-        let skipped = count(|o| matches!(o, Outcome::Skipped));
-        let first_failure = outcomes.iter().find_map(|o| match o {
-            Outcome::Failed(f) => Some(f.details.clone()),
-            _ => None,
-        });
-        let state = match (succeeded, skipped, &first_failure) {
-            (_, _, None) if skipped == outcomes.len() => OperationState::Skipped,
-            (_, _, None) => OperationState::Completed,
-            (0, 0, Some(_)) => OperationState::Failed,
-            _ => OperationState::PartiallySucceeded,
-        };
-        let now = self.sim.now();
-        if let Some(op) = self.sim.cluster().operation_mut(id) {
-            op.end(state, first_failure.unwrap_or_default(), now);
         }
     }
 
@@ -489,6 +473,60 @@ impl Pass<'_> {
         if let Err(e) = self.queues.put(queue, &text).await {
             tracing::warn!(queue = %queue, error = %e, "cannot post an ingestion status");
         }
+    }
+}
+
+/// Batches read and committed at once, and messages deleted at once, as the service's
+/// nodes work in parallel: storage latency then bounds a pass of thousands of blobs, not
+/// one blob after another. A tag checked again under the commit lock keeps
+/// `ingestIfNotExists` exact between concurrent batches.
+const PARALLEL: usize = 8;
+
+/// One batch as the engine ended it: one operation, one outcome per message.
+struct Committed {
+    batch: Vec<Decoded>,
+    operation_id: Uuid,
+    root_activity: Uuid,
+    outcomes: Vec<Outcome>,
+}
+
+/// Ingests one batch as one operation (one extent).
+async fn commit(sim: &Backend, batch: Vec<Decoded>) -> Committed {
+    let (db, table) = batch
+        .first()
+        .map(|m| (m.source.database.clone(), m.source.table.clone()))
+        .unwrap_or_default();
+    let op = Operation::start("DataIngestPull", &db, sim.now());
+    let (operation_id, root_activity) = (op.id, Uuid::new_v4());
+    sim.cluster().operations.push(op);
+    let outcomes = ingest_batch(sim, &db, &table, &batch).await;
+    finish_operation(sim, operation_id, &outcomes);
+    Committed {
+        batch,
+        operation_id,
+        root_activity,
+        outcomes,
+    }
+}
+
+/// Completed, Skipped or Failed when every source ended so, else PartiallySucceeded.
+fn finish_operation(sim: &Backend, id: Uuid, outcomes: &[Outcome]) {
+    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let succeeded = count(|o| matches!(o, Outcome::Succeeded));
+    let skipped = count(|o| matches!(o, Outcome::Skipped));
+    let first_failure = outcomes.iter().find_map(|o| match o {
+        Outcome::Failed(f) => Some(f.details.clone()),
+        _ => None,
+    });
+    let state = match (succeeded, skipped, &first_failure) {
+        (_, _, None) if skipped == outcomes.len() => OperationState::Skipped,
+        (_, _, None) => OperationState::Completed,
+        (0, 0, Some(_)) => OperationState::Failed,
+        _ => OperationState::PartiallySucceeded,
+    };
+    let now = sim.now();
+    if let Some(op) = sim.cluster().operation_mut(id) {
+        op.end(state, first_failure.unwrap_or_default(), now);
     }
 }
 

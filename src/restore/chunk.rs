@@ -64,11 +64,30 @@ pub async fn step_chunk(
             chunk: chunk.clone(),
             poll: new_poll,
         };
-        follow_up(&app.tasks, &task, app.settings.restore.poll)
-            .await
-            .map_err(storage_err(job, "send the chunk's next look"))?;
+        follow_up(
+            &app.tasks,
+            &task,
+            look_delay(app.settings.restore.poll, new_poll),
+        )
+        .await
+        .map_err(storage_err(job, "send the chunk's next look"))?;
     }
     Ok(summary)
+}
+
+/// The longest wait between two looks at a chunk, in poll intervals: 5 minutes at the default
+/// 30 s, Kusto's default batching time, the longest a queued blob waits before ingestion.
+const MAX_LOOK_POLLS: u32 = 10;
+
+/// The delay before look `n` at a chunk (look 1 follows the send): the poll interval,
+/// doubled after every look that still found files pending, at most `MAX_LOOK_POLLS` poll
+/// intervals. Each look costs one command on the target and one task message, so a chunk
+/// whose files take minutes should be looked at a few times, not every 30 s. A blob with
+/// `ingest-by:` tags is never held back to be batched with others (the batching policy
+/// page), so most chunks are in by the first look.
+fn look_delay(poll: std::time::Duration, n: u64) -> std::time::Duration {
+    let doublings = n.clamp(1, 5) as u32 - 1;
+    (poll * (1 << doublings)).min(poll * MAX_LOOK_POLLS)
 }
 
 /// The blob URL as the target cluster reads it, with the cluster's storage auth.
@@ -99,8 +118,10 @@ async fn connect(
     request: &RestoreRequestV1,
 ) -> Result<(Backup, Ingestion), RestoreError> {
     let src = backup(app, job, request)?;
-    let ingest = target_client(app, job, &request.target.ingest_uri())?;
-    let ingestion = Ingestion::connect(&ingest, &request.target.database, RetryPolicy::default())
+    let endpoint = request.target.ingest_uri();
+    let ingest = target_client(app, job, &endpoint)?;
+    let db = &request.target.database;
+    let ingestion = Ingestion::cached(&ingest, &endpoint, db, RetryPolicy::default())
         .await
         .map_err(|e| RestoreError::Queued {
             job: job.clone(),
@@ -130,10 +151,10 @@ async fn send(
             tags: vec![format!("ingest-by:{key}"), owner.drop_by()],
             ingest_if_not_exists: vec![key],
         };
-        ingestion
-            .send(&message)
-            .await
-            .map_err(storage_err(job, "post an ingestion message"))?;
+        if let Err(e) = ingestion.send(&message).await {
+            Ingestion::forget(&request.target.ingest_uri(), &request.target.database);
+            return Err(storage_err(job, "post an ingestion message")(e));
+        }
     }
     chunk.state = ChunkState::Ingesting;
     chunk.sent_at = Some(OffsetDateTime::now_utc());
@@ -278,16 +299,18 @@ fn settle(chunk: &mut RestoreChunk, own_rows: i64, merged_with_others: bool) {
         chunk.state = ChunkState::Failed;
         return;
     }
-    let expected: u64 = chunk.blobs.iter().map(|b| b.rows).sum();
-    chunk.state = if merged_with_others {
-        ChunkState::Ingested
-    } else if own_rows.max(0) as u64 == expected {
-        ChunkState::Verified
-    } else {
-        chunk.error = Some(format!(
-            "the chunk's extents hold {own_rows} rows; its files hold {expected}"
-        ));
-        ChunkState::Ingested
+    // Files planned from a listing have no known row count: such a chunk is in, unverified.
+    let expected: Option<u64> = chunk.blobs.iter().map(|b| b.rows).sum();
+    chunk.state = match expected {
+        _ if merged_with_others => ChunkState::Ingested,
+        None => ChunkState::Ingested,
+        Some(expected) if own_rows.max(0) as u64 == expected => ChunkState::Verified,
+        Some(expected) => {
+            chunk.error = Some(format!(
+                "the chunk's extents hold {own_rows} rows; its files hold {expected}"
+            ));
+            ChunkState::Ingested
+        }
     };
 }
 
@@ -308,7 +331,7 @@ mod tests {
                 .map(|outcome| ChunkBlob {
                     path: "p".into(),
                     day: Day::UNDATED,
-                    rows: 10,
+                    rows: Some(10),
                     bytes: None,
                     outcome,
                 })
@@ -340,6 +363,18 @@ mod tests {
         ]);
         settle(&mut c, 10, false);
         assert_eq!(c.state, ChunkState::Failed);
+        let mut c = chunk(vec![BlobOutcome::Ingested, BlobOutcome::Ingested]);
+        c.blobs[1].rows = None;
+        settle(&mut c, 20, false);
+        assert_eq!(c.state, ChunkState::Ingested, "rows unknown: not verified");
+        assert_eq!(c.error, None);
+    }
+
+    #[test]
+    fn looks_back_off_to_the_batching_time() {
+        let poll = std::time::Duration::from_secs(30);
+        let delays: Vec<u64> = (1..=6).map(|n| look_delay(poll, n).as_secs()).collect();
+        assert_eq!(delays, [30, 60, 120, 240, 300, 300]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use super::plan::{self, PlanError};
-use super::request::{Mode, RestoreRequestV1};
+use super::request::{Mode, RestoreRequestV1, What};
 use super::schema::{self, Planned, Statement, TableSchema};
 use super::state::{
     BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
@@ -128,15 +128,23 @@ async fn start(
             .await
             .map_err(storage_err(&id, "list the schema snapshots"))?
     else {
+        if request.source.from_listing && request.what == What::DataOnly {
+            return start_without_schema(app, job, request, &src).await;
+        }
         let when = request
             .as_of
             .map(|t| format!(" taken at or before {t}"))
             .unwrap_or_default();
+        let listing = if request.source.from_listing {
+            "; without one, a restore from a listing can only add data to tables that already exist in the target: create them there and post the request with \"what\": \"dataOnly\""
+        } else {
+            ""
+        };
         reject(
             job,
             "pick the schema snapshot",
             &format!(
-                "the backup holds no schema snapshot of database {}{when} (container {}, {})",
+                "the backup holds no schema snapshot of database {}{when} (container {}, {}){listing}",
                 src.database,
                 src.container,
                 src.layout.schema_dir(&src.database)
@@ -177,7 +185,7 @@ async fn start(
     }
     let target = target_client(app, &id, &request.target.cluster_uri)?;
     let db = &request.target.database;
-    let empty = match check_target(&target, db, &chosen, request).await {
+    let empty = match check_target(&target, db, chosen.iter().map(|(_, t)| t), request).await {
         Ok(empty) => empty,
         Err(Refusal::Refused(reason)) => {
             reject(job, "check the target", &reason);
@@ -317,6 +325,81 @@ async fn apply_after_data(
     apply_objects(target, db, &id, &objects.after_data, &mut job.schema).await
 }
 
+/// A data-only restore from a listing whose schema snapshot was lost too: the tables are the
+/// target's tables whose source name (the rename map read backwards) the request asks for.
+/// Their folders in the backup are listed; a table the target lacks is not restored, since
+/// nothing says what its columns would be.
+async fn start_without_schema(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    src: &Backup,
+) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    if let Err(reason) = request.target.check_allowed(&allowed_endpoints(app)) {
+        reject(job, "check the target", &reason);
+        return Ok(());
+    }
+    let target = target_client(app, &id, &request.target.cluster_uri)?;
+    let db = &request.target.database;
+    let existing = target_tables(&target, db).await.map_err(kusto_err(&id))?;
+    let mut chosen = Vec::new();
+    for name in existing {
+        let Ok(target_name) = TableName::new(&name) else {
+            continue;
+        };
+        let source = request
+            .rename
+            .iter()
+            .find(|(_, to)| **to == target_name)
+            .map_or_else(|| target_name.clone(), |(from, _)| from.clone());
+        let asked = request
+            .tables
+            .iter()
+            .any(|p| crate::protect::scope::glob(p, source.as_str()));
+        if !asked
+            || source
+                .as_str()
+                .starts_with(app.settings.protect.object_prefix.as_str())
+        {
+            continue;
+        }
+        let key = format!("{}/{}", src.database, source);
+        chosen.push(JobTable {
+            partition_column: app.settings.protect.partition_columns.get(&key).cloned(),
+            source,
+            target: target_name,
+            target_was_empty: true,
+            expected: BTreeMap::new(),
+        });
+    }
+    if chosen.is_empty() {
+        reject(
+            job,
+            "choose the tables",
+            &format!(
+                "the backup holds no schema snapshot of database {} and no table of target database {db} matches {:?}: without a snapshot, a restore from a listing only adds data to tables that already exist in the target",
+                src.database, request.tables
+            ),
+        );
+        return Ok(());
+    }
+    let non_empty = match check_target(&target, db, chosen.iter(), request).await {
+        Ok(non_empty) => non_empty,
+        Err(Refusal::Refused(reason)) => {
+            reject(job, "check the target", &reason);
+            return Ok(());
+        }
+        Err(Refusal::Failed(e)) => return Err(kusto_err(&id)(e)),
+    };
+    for t in &mut chosen {
+        t.target_was_empty = !non_empty.contains(&t.target);
+    }
+    job.tables = chosen;
+    job.status = JobStatus::Planning;
+    Ok(())
+}
+
 /// The snapshot's tables the request asks for, each with its target name and partition column.
 fn choose_tables(
     app: &App,
@@ -382,30 +465,36 @@ enum Refusal {
     Failed(crate::kusto::StepError),
 }
 
-/// Reaches the target and returns its non-empty tables among ours; refuses them unless the
-/// mode is append.
-async fn check_target(
+/// The names of the target database's tables.
+async fn target_tables(
     target: &KustoClient,
     db: &crate::ids::DatabaseName,
-    chosen: &[(TableSchema, JobTable)],
-    request: &RestoreRequestV1,
-) -> Result<Vec<TableName>, Refusal> {
+) -> Result<Vec<String>, crate::kusto::StepError> {
     let step = Step::database(db, "list the target's tables");
-    let listed = step
-        .mgmt(target, &show_tables())
-        .await
-        .map_err(Refusal::Failed)?;
-    let existing: Vec<String> = listed
+    let listed = step.mgmt(target, &show_tables()).await?;
+    Ok(listed
         .first()
         .into_iter()
         .flat_map(|t| t.rows())
         .filter_map(|r| r.str("TableName").ok().map(str::to_owned))
-        .collect();
+        .collect())
+}
+
+/// Reaches the target and returns its non-empty tables among ours; refuses them unless the
+/// mode is append.
+async fn check_target<'a>(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    chosen: impl Iterator<Item = &'a JobTable>,
+    request: &RestoreRequestV1,
+) -> Result<Vec<TableName>, Refusal> {
+    let chosen: Vec<&JobTable> = chosen.collect();
+    let existing = target_tables(target, db).await.map_err(Refusal::Failed)?;
     let mut non_empty = Vec::new();
     if request.what.data() {
-        check_update_policies(target, db, chosen, &existing).await?;
+        check_update_policies(target, db, &chosen, &existing).await?;
     }
-    for (_, t) in chosen {
+    for t in &chosen {
         if !existing.iter().any(|e| e == t.target.as_str()) {
             continue;
         }
@@ -442,11 +531,11 @@ async fn check_target(
 async fn check_update_policies(
     target: &KustoClient,
     db: &crate::ids::DatabaseName,
-    chosen: &[(TableSchema, JobTable)],
+    chosen: &[&JobTable],
     existing: &[String],
 ) -> Result<(), Refusal> {
-    let restored: Vec<&str> = chosen.iter().map(|(_, t)| t.target.as_str()).collect();
-    for (_, t) in chosen {
+    let restored: Vec<&str> = chosen.iter().map(|t| t.target.as_str()).collect();
+    for t in chosen {
         if !existing.iter().any(|e| e == t.target.as_str()) {
             continue;
         }
@@ -487,12 +576,17 @@ async fn plan_next(
 ) -> Result<(), RestoreError> {
     let id = job.job.clone();
     let catalog = Catalog::new(&src.blobs, &src.layout);
-    let page = plan::plan_page(&catalog, &src.database, job, request, &app.settings.restore)
-        .await
-        .map_err(|e| match e {
-            PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
-            PlanError::Id(i) => RestoreError::Id(i),
-        })?;
+    let settings = &app.settings.restore;
+    let page = if request.source.from_listing {
+        let (blobs, layout) = (&src.blobs, &src.layout);
+        plan::plan_listing_page(blobs, layout, &src.database, job, request, settings).await
+    } else {
+        plan::plan_page(&catalog, &src.database, job, request, settings).await
+    }
+    .map_err(|e| match e {
+        PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
+        PlanError::Id(i) => RestoreError::Id(i),
+    })?;
     if !request.dry_run {
         for chunk in &page.chunks {
             let body = serde_json::to_vec(chunk)
@@ -596,13 +690,15 @@ async fn finalize(
     let db = &request.target.database;
     let mut tables = Vec::new();
     let mut missing = Vec::new();
+    // A listing knows no row counts: what arrived is reported, and cannot be checked.
+    let listed = request.source.from_listing;
     for t in &job.tables {
         let found_rows = tagged_rows(&target, db, &t.target, &job.drop_by())
             .await
             .map_err(kusto_err(&id))?;
         let expected_rows: u64 = t.expected.values().sum();
         let mut mismatched_days = Vec::new();
-        if t.target_was_empty {
+        if t.target_was_empty && !listed {
             let found = rows_per_day(&target, db, t).await.map_err(kusto_err(&id))?;
             let days: std::collections::BTreeSet<Day> =
                 t.expected.keys().chain(found.keys()).copied().collect();
@@ -622,7 +718,7 @@ async fn finalize(
                 }
             }
         }
-        if found_rows != expected_rows && mismatched_days.is_empty() {
+        if !listed && found_rows != expected_rows && mismatched_days.is_empty() {
             missing.push(format!(
                 "{}: expected {expected_rows} rows, found {found_rows} in the job's extents",
                 t.target
@@ -631,10 +727,16 @@ async fn finalize(
         tables.push(TableReport {
             source: t.source.clone(),
             target: t.target.clone(),
-            expected_rows,
+            expected_rows: (!listed).then_some(expected_rows),
             found_rows,
             mismatched_days,
         });
+    }
+    if listed && job.totals.artifacts == 0 {
+        missing.push(
+            "the listing found no data file of the tables restored under the backup's prefix"
+                .to_owned(),
+        );
     }
     if job.totals.failed_artifacts > 0 {
         missing.push(format!(
@@ -669,9 +771,28 @@ fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> R
         totals: job.totals.clone(),
         failed: job.failed.clone(),
         missing,
+        caveats: caveats(job),
         duration_seconds: (end - job.created_at).whole_seconds(),
         schema: job.schema.clone(),
     }
+}
+
+/// What a job planned from a listing cannot prove, said in its report.
+fn caveats(job: &RestoreJob) -> Vec<String> {
+    if !job.request.as_ref().is_some_and(|r| r.source.from_listing) {
+        return Vec::new();
+    }
+    let mut out = vec![
+        format!(
+            "planned from a listing of the backup's files, not from its catalog: {} file(s) were listed, and files of failed exports may be among them (a failed or retried export can leave files the catalog never listed); they were restored like the others",
+            job.totals.artifacts
+        ),
+        "expected rows were unknown: without the catalog nothing records how many rows each file holds, so the rows found are what arrived, not checked against the backup".to_owned(),
+    ];
+    if job.schema_snapshot.is_none() {
+        out.push("no schema snapshot was found: data was added to the target's existing tables, and no schema was applied".to_owned());
+    }
+    out
 }
 
 /// Rows in the extents carrying `tag` (deleted rows excluded).

@@ -4,21 +4,72 @@
 //! `storage::supersede`). A step plans one page (a bounded number of files) and
 //! records where it stopped, so a catalog of any size is planned in bounded steps with
 //! bounded memory, and a step that is repeated cuts the same chunks again.
+//!
+//! Without a catalog (`source.fromListing`), the same chunks are cut from a listing of each
+//! table's data folder, one listing page per step, resumed from the listing's marker. A
+//! listing knows each file's day (its folder) and size, not its rows, and cannot tell a
+//! valid file from one a failed export left behind.
 
 use time::OffsetDateTime;
 
 use super::request::RestoreRequestV1;
 use super::state::{BlobOutcome, ChunkBlob, ChunkState, PlanPosition, RestoreChunk, RestoreJob};
-use crate::ids::{DatabaseName, IdError};
+use crate::ids::{DatabaseName, Day, IdError};
 use crate::settings::RestoreSettings;
-use crate::storage::StorageError;
 use crate::storage::catalog::{Artifact, Catalog};
+use crate::storage::layout::Layout;
 use crate::storage::supersede::LiveSet;
+use crate::storage::{BlobItem, BlobStore, StorageError};
 
 /// Chunks' worth of files one planning step reads at most.
 pub const PAGE_CHUNKS: usize = 10;
 /// Catalog segments one listing page names.
 const LIST_PAGE: u32 = 100;
+/// Blobs one listing page of a table's data folder names (a step reads about one page).
+const DATA_LIST_PAGE: u32 = 1000;
+
+/// One file to plan, from the catalog or from a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub path: String,
+    pub day: Day,
+    /// None when the file was listed, not cataloged: nothing says how many rows it holds.
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    /// When the file was written: the catalog's time, or the blob's last modification.
+    pub produced_at: OffsetDateTime,
+}
+
+impl From<Artifact> for PlannedFile {
+    fn from(a: Artifact) -> Self {
+        Self {
+            path: a.path,
+            day: a.day,
+            rows: Some(a.rows),
+            bytes: a.bytes,
+            produced_at: a.produced_at,
+        }
+    }
+}
+
+impl PlannedFile {
+    /// A listed blob, if it is a data file of `table` (its day read from its folder).
+    pub fn listed(
+        layout: &Layout,
+        db: &DatabaseName,
+        table: &crate::ids::TableName,
+        item: &BlobItem,
+    ) -> Option<Self> {
+        let a = layout.data_file_from_listing(&item.path, db, table)?;
+        Some(Self {
+            path: a.path,
+            day: a.day,
+            rows: None,
+            bytes: Some(item.size),
+            produced_at: item.last_modified,
+        })
+    }
+}
 
 /// What one planning step produced.
 #[derive(Debug, Default)]
@@ -36,13 +87,14 @@ pub enum PlanError {
     Id(#[from] IdError),
 }
 
-/// Whether the request wants this file.
-pub fn wanted(request: &RestoreRequestV1, artifact: &Artifact) -> bool {
-    artifact.rows > 0
-        && request.window.is_none_or(|w| w.contains(artifact.day))
+/// Whether the request wants this file (an empty one never: it has nothing to ingest).
+pub fn wanted(request: &RestoreRequestV1, file: &PlannedFile) -> bool {
+    file.rows != Some(0)
+        && file.bytes != Some(0)
+        && request.window.is_none_or(|w| w.contains(file.day))
         && request
             .as_of
-            .is_none_or(|t: OffsetDateTime| artifact.produced_at <= t)
+            .is_none_or(|t: OffsetDateTime| file.produced_at <= t)
 }
 
 /// Plans the next page of `job` from `catalog` (the backup's catalog of `database`), adding
@@ -95,10 +147,84 @@ pub async fn plan_page(
                 .read_path(&item.path)
                 .await?
                 .into_iter()
-                .filter(|a| wanted(request, a) && live_set.is_live(&item.path, a))
+                .filter(|a| live_set.is_live(&item.path, a))
+                .map(PlannedFile::from)
+                .filter(|a| wanted(request, a))
             {
                 read += 1;
                 add(job, &mut chunks, &mut open, pos.table, a, settings)?;
+            }
+            pos.after = Some(item.path.clone());
+        }
+        if !page_done {
+            break;
+        }
+        pos.after = None;
+        match page.next_marker {
+            Some(m) => pos.marker = Some(m),
+            None => {
+                chunks.extend(open.take());
+                pos.table += 1;
+                pos.marker = None;
+            }
+        }
+    }
+    chunks.extend(open.take());
+    if job.tables.get(pos.table).is_none() {
+        pos.done = true;
+    }
+    job.totals.chunks += chunks.len() as u64;
+    Ok(Page {
+        chunks,
+        position: pos,
+    })
+}
+
+/// Plans the next page of `job` from a listing of each table's data folder in `blobs` (the
+/// backup of `database` under `layout`), as [`plan_page`] does from the catalog. Every
+/// listed blob counts against the step's budget, wanted or not, so a step's work is bounded
+/// however the files are spread.
+pub async fn plan_listing_page(
+    blobs: &BlobStore,
+    layout: &Layout,
+    database: &DatabaseName,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    settings: &RestoreSettings,
+) -> Result<Page, PlanError> {
+    let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
+    let mut pos = job.plan.clone();
+    let mut chunks: Vec<RestoreChunk> = Vec::new();
+    let mut open: Option<RestoreChunk> = None;
+    let mut read = 0usize;
+    while read < budget {
+        let Some(table) = job.tables.get(pos.table).cloned() else {
+            pos.done = true;
+            break;
+        };
+        let page = blobs
+            .list_page(
+                &layout.table_data_dir(database, &table.source),
+                pos.marker.as_deref(),
+                DATA_LIST_PAGE,
+            )
+            .await?;
+        let mut page_done = true;
+        let done_up_to = pos.after.clone();
+        for item in page
+            .items
+            .iter()
+            .filter(|i| done_up_to.as_ref().is_none_or(|a| i.path > *a))
+        {
+            if read >= budget {
+                page_done = false;
+                break;
+            }
+            read += 1;
+            if let Some(file) = PlannedFile::listed(layout, database, &table.source, item)
+                && wanted(request, &file)
+            {
+                add(job, &mut chunks, &mut open, pos.table, file, settings)?;
             }
             pos.after = Some(item.path.clone());
         }
@@ -132,7 +258,7 @@ fn add(
     chunks: &mut Vec<RestoreChunk>,
     open: &mut Option<RestoreChunk>,
     table: usize,
-    a: Artifact,
+    a: PlannedFile,
     settings: &RestoreSettings,
 ) -> Result<(), IdError> {
     let full = open.as_ref().is_some_and(|c| {
@@ -162,11 +288,11 @@ fn add(
             })
         }
     };
-    if let Some(t) = job.tables.get_mut(table) {
-        *t.expected.entry(a.day).or_default() += a.rows;
+    if let (Some(t), Some(rows)) = (job.tables.get_mut(table), a.rows) {
+        *t.expected.entry(a.day).or_default() += rows;
     }
     job.totals.artifacts += 1;
-    job.totals.rows += a.rows;
+    job.totals.rows += a.rows.unwrap_or(0);
     job.totals.bytes += a.bytes.unwrap_or(0);
     chunk.blobs.push(ChunkBlob {
         path: a.path,

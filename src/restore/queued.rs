@@ -3,7 +3,9 @@
 //! message per blob on an ingestion queue (base64 of the JSON the SDKs write, Python's
 //! `IngestionBlobInfo`), and failure reports read back from the failed-ingestions queue.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,18 @@ use crate::retry::RetryPolicy;
 use crate::storage::layout::Layout;
 use crate::storage::{BlobStore, StorageError, TaskQueue};
 
-/// What the ingest endpoint handed out.
+/// How long the ingest endpoint's resources and identity token are reused before they are
+/// asked for again: the SDKs refresh them hourly (azure-kusto-java's `ResourceManager`,
+/// `REFRESH_INGESTION_RESOURCES_PERIOD`), and the queue SAS URLs it hands out outlive that.
+const RESOURCES_TTL: Duration = Duration::from_secs(3600);
+
+/// Resources per ingest endpoint and database, shared by every chunk step of the process, so
+/// a chunk does not cost the target two commands each time it sends or looks.
+static CACHE: LazyLock<Mutex<HashMap<String, (Instant, Ingestion)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// What the ingest endpoint handed out. Cheap to clone.
+#[derive(Clone)]
 pub struct Ingestion {
     queues: Vec<TaskQueue>,
     failures: TaskQueue,
@@ -80,6 +93,33 @@ pub fn source_id(parts: &[&str]) -> uuid::Uuid {
 }
 
 impl Ingestion {
+    /// The resources of `endpoint` (the client `ingest` talks to) for `db`: from this
+    /// process's cache while younger than an hour, else asked for and cached.
+    pub async fn cached(
+        ingest: &KustoClient,
+        endpoint: &Url,
+        db: &DatabaseName,
+        retry: RetryPolicy,
+    ) -> Result<Self, QueuedError> {
+        let key = cache_key(endpoint, db);
+        let hit = lock_cache()
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < RESOURCES_TTL)
+            .map(|(_, ingestion)| ingestion.clone());
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
+        let fresh = Self::connect(ingest, db, retry).await?;
+        lock_cache().insert(key, (Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Drops the cached resources of `endpoint` for `db` (a queue refused us: its SAS may
+    /// have been revoked), so the next step asks again.
+    pub fn forget(endpoint: &Url, db: &DatabaseName) {
+        lock_cache().remove(&cache_key(endpoint, db));
+    }
+
     /// Asks the ingest endpoint for its queues and the identity token.
     pub async fn connect(
         ingest: &KustoClient,
@@ -199,6 +239,17 @@ impl Ingestion {
         }
         Ok(())
     }
+}
+
+fn cache_key(endpoint: &Url, db: &DatabaseName) -> String {
+    format!("{} {db}", endpoint.as_str())
+}
+
+/// The cache, even if a thread panicked while holding it (its entries are whole either way).
+fn lock_cache() -> std::sync::MutexGuard<'static, HashMap<String, (Instant, Ingestion)>> {
+    CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The message the SDKs write (`IngestionBlobInfo`): tags and `ingestIfNotExists` are JSON

@@ -76,6 +76,11 @@ pub struct Source {
     pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// Plan from a listing of the backup's parquet files instead of its catalog: for a backup
+    /// whose catalog was lost. A listing cannot tell a valid file from one a failed export
+    /// left behind, and it knows no row counts, so the report says both.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_listing: bool,
 }
 
 /// Where the data goes.
@@ -366,6 +371,7 @@ mod tests {
         assert_eq!(r.what, What::SchemaAndData);
         assert_eq!(r.mode, Mode::Refuse);
         assert!(!r.dry_run);
+        assert!(!r.source.from_listing);
         assert_eq!(
             r.target.ingest_uri().as_str(),
             "https://ingest-dr.westeurope.kusto.windows.net/"
@@ -374,13 +380,14 @@ mod tests {
 
     #[test]
     fn every_field_round_trips() {
-        let text = r#"{"version":1,"jobId":"r-1","source":{"database":"Sales","container":"adx-backup","prefix":"backup"},
+        let text = r#"{"version":1,"jobId":"r-1","source":{"database":"Sales","container":"adx-backup","prefix":"backup","fromListing":true},
             "target":{"clusterUri":"https://dr.kusto.windows.net","database":"Sales2","ingestUri":"https://ingest-dr.kusto.windows.net"},
             "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"dataOnly",
             "window":{"from":"2026-03-01","to":"2026-03-02"},"asOf":"2026-03-03T00:00:00Z","dryRun":true,"mode":"append"}"#;
         let r = RestoreRequestV1::parse(text).unwrap();
         assert_eq!(r.what, What::DataOnly);
         assert_eq!(r.mode, Mode::Append);
+        assert!(r.source.from_listing);
         assert_eq!(
             r.target_table(&TableName::new("Kinds").unwrap()).as_str(),
             "Kinds2"
@@ -412,6 +419,14 @@ mod tests {
             (
                 r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"rename":{"A":"B/../C"}}"#,
                 "table",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"source":{"fromListing":"yes"}}"#,
+                "expected a boolean",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"source":{"listing":true}}"#,
+                "unknown field `listing`",
             ),
             (
                 r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"source":{"prefix":"../x"}}"#,

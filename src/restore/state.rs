@@ -76,7 +76,8 @@ pub struct Totals {
 pub struct FailedArtifact {
     pub table: TableName,
     pub path: String,
-    pub rows: u64,
+    /// None when the file was planned from a listing.
+    pub rows: Option<u64>,
     pub reason: String,
 }
 
@@ -96,7 +97,8 @@ pub struct DayCount {
 pub struct TableReport {
     pub source: TableName,
     pub target: TableName,
-    pub expected_rows: u64,
+    /// What the catalog promised; None when the job was planned from a listing.
+    pub expected_rows: Option<u64>,
     /// Rows in the extents carrying the job's `drop-by:` tag.
     pub found_rows: u64,
     /// Days whose counts differ (only when the target table was empty before the job).
@@ -120,6 +122,9 @@ pub struct Report {
     pub failed: Vec<FailedArtifact>,
     /// What is missing, in words; empty when nothing is.
     pub missing: Vec<String>,
+    /// What the figures cannot prove, in words (a job planned from a listing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caveats: Vec<String>,
     pub duration_seconds: i64,
     #[serde(default)]
     pub schema: SchemaReport,
@@ -224,7 +229,8 @@ pub struct ChunkBlob {
     /// Container-relative path.
     pub path: String,
     pub day: Day,
-    pub rows: u64,
+    /// None when the file was planned from a listing: its rows are not known.
+    pub rows: Option<u64>,
     pub bytes: Option<u64>,
     pub outcome: BlobOutcome,
 }

@@ -69,6 +69,27 @@ impl Layout {
         self.join(&format!("{db}/{table}"))
     }
 
+    /// A table's data folder with its trailing slash: the prefix a listing of its files uses
+    /// (the slash keeps table `T` from listing table `T2`'s files).
+    pub fn table_data_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        format!("{}/", self.table_data_root(db, table))
+    }
+
+    /// A listed blob that is one of the parquet files Kusto wrote for `table` (in a day
+    /// folder, the undated folder or `__DEFAULT_PARTITION__`), with its day; None for
+    /// anything else found under the table's folder. Metadata (`$catalog`, `$schema`,
+    /// `$state`) never lies under a table's folder.
+    pub fn data_file_from_listing(
+        &self,
+        path: &str,
+        db: &DatabaseName,
+        table: &TableName,
+    ) -> Option<ArtifactPath> {
+        path.ends_with(".parquet")
+            .then(|| self.artifact_from_path(path, db, table))
+            .flatten()
+    }
+
     /// The connection-string URL of a table's data root as the cluster sees the account.
     /// Tables without a partition column write straight into the undated day folder.
     pub fn table_data_url(
@@ -434,6 +455,35 @@ mod tests {
             )
             .unwrap();
         assert_eq!(undated.day, Day::UNDATED);
+    }
+
+    #[test]
+    fn a_listing_yields_only_the_tables_parquet_files() {
+        let (db, t) = names();
+        let layout = Layout::new("backup");
+        assert_eq!(layout.table_data_dir(&db, &t), "backup/Sales/Order Lines/");
+        let day = |p: &str| layout.data_file_from_listing(p, &db, &t).map(|a| a.day);
+        assert_eq!(
+            day("backup/Sales/Order Lines/20240115/x.parquet").map(|d| d.folder()),
+            Some("20240115".to_owned())
+        );
+        assert_eq!(
+            day("backup/Sales/Order Lines/__DEFAULT_PARTITION__/x.parquet"),
+            Some(Day::UNDATED)
+        );
+        assert_eq!(
+            day("backup/Sales/Order Lines/00010101/x.parquet"),
+            Some(Day::UNDATED)
+        );
+        for other in [
+            "backup/Sales/Order Lines/20240115/x.csv",
+            "backup/Sales/Order Lines/20240115/sub/x.parquet",
+            "backup/Sales/Order Lines/x.parquet",
+            "backup/Sales/Order Lines2/20240115/x.parquet",
+            "backup/$catalog/Sales/Order Lines/seg-000000000000.jsonl",
+        ] {
+            assert_eq!(day(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -21,8 +21,9 @@ use kusto_sim::Server;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::harness::restore::{Delivery, query, run_restore};
 use crate::harness::stack::Stack;
-use crate::restore::{Delivery, SRC, query, request, restore_stacks, run_restore};
+use crate::restore::{SRC, request, restore_stacks};
 
 /// Row `id` on a closed day: 2026-03-01 + id % 3, so each day gets every third id.
 fn row(id: u64) -> String {

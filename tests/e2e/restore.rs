@@ -3,19 +3,17 @@
 //! Functions host emulator. Expected rows come from the source cluster itself, read back
 //! through its own query engine, never from the restore's own report.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adx_backup::app::App;
 use adx_backup::ids::JobId;
 use adx_backup::protect;
-use adx_backup::restore::{self, state::JobStatus, state::RestoreJob};
-use adx_backup::retry::RetryPolicy;
-use adx_backup::storage::TaskQueue;
+use adx_backup::restore::{self, state::JobStatus};
 use kusto_sim::Server;
-use kusto_sim::table::ResultTable;
 use serde_json::json;
 
 use crate::harness::host::{FunctionsHost, Shape};
+use crate::harness::restore::{Delivery, mgmt, query, run_restore};
 use crate::harness::stack::Stack;
 
 pub(crate) const SRC: &str = "Sales";
@@ -95,28 +93,6 @@ pub(crate) async fn exports(stack: &Stack) {
     }
 }
 
-pub(crate) async fn mgmt(sim: &Server, db: &str, csl: &str) -> ResultTable {
-    sim.state()
-        .mgmt(db, csl)
-        .await
-        .unwrap_or_else(|e| panic!("{csl}: {e}"))
-}
-
-pub(crate) async fn query(sim: &Server, db: &str, csl: &str) -> Vec<String> {
-    let mut rows: Vec<String> = sim
-        .state()
-        .query(db, csl)
-        .await
-        .unwrap_or_else(|e| panic!("{csl}: {e}"))
-        .primary
-        .rows
-        .iter()
-        .map(|r| format!("{r:?}"))
-        .collect();
-    rows.sort();
-    rows
-}
-
 pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> String {
     let mut r = json!({
         "version": 1,
@@ -127,114 +103,6 @@ pub(crate) fn request(job: &str, target: &Server, extra: serde_json::Value) -> S
         r.extend(extra.clone());
     }
     r.to_string()
-}
-
-/// How the emulated host delivers messages in a run.
-#[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Delivery {
-    Once,
-    /// Every task message invoked twice at once, every ingestion message on the target's queue
-    /// doubled before the target's consumer runs, and the target's extents merged after
-    /// every pass (merged extents carry the union of their tags).
-    Twice,
-}
-
-/// Posts `text` on the restore queue and works every queue (restore, tasks, the target's
-/// ingestion) through the host emulator until the job ends.
-pub(crate) async fn run_restore(
-    stack: &Stack,
-    app: &App,
-    target: &Server,
-    text: &str,
-    job: &str,
-    delivery: Delivery,
-) -> RestoreJob {
-    let host = FunctionsHost::start(&stack.settings).await;
-    let storage = &app.settings.storage;
-    let requests = TaskQueue::named(
-        storage,
-        &app.settings.restore.request_queue,
-        RetryPolicy::fast(3),
-    )
-    .unwrap();
-    requests.ensure_exists().await.unwrap();
-    app.tasks.ensure_exists().await.unwrap();
-    requests.send(text, None).await.unwrap();
-    let job = JobId::new(job).unwrap();
-    let started = Instant::now();
-    let mut merges = 0;
-    loop {
-        work(&host, &requests, "restore", "request", delivery).await;
-        work(&host, &app.tasks, "tasks", "task", delivery).await;
-        if delivery == Delivery::Twice {
-            double_ingestion_messages(target).await;
-        }
-        target.state().run_queued_ingestion_now().await;
-        if delivery == Delivery::Twice {
-            merges += target.state().merge_extents_now().len();
-        }
-        if let Ok(state) = restore::load_job(app, &job).await
-            && state.status.is_final()
-        {
-            assert!(
-                delivery == Delivery::Once || merges > 0,
-                "the target merged extents during the restore"
-            );
-            return state;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "restore {job} did not end: {:?}",
-            restore::load_job(app, &job).await
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// One pass over a queue, as several workers at once: every visible message invoked
-/// concurrently with the others (and, with `Delivery::Twice`, two copies of it at the same
-/// time), deleted when the function succeeded, released at once when it failed.
-async fn work(host: &FunctionsHost, queue: &TaskQueue, function: &str, binding: &str, d: Delivery) {
-    let batch = queue.receive(32, Duration::from_secs(30)).await.unwrap();
-    let copies = if d == Delivery::Twice { 2 } else { 1 };
-    let runs = batch.iter().map(|msg| async move {
-        let text = msg.text.clone().unwrap();
-        let invocations = (0..copies)
-            .map(|_| host.invoke_queue(function, binding, &text, msg.dequeue_count, Shape::Host));
-        let ok = futures::future::join_all(invocations)
-            .await
-            .iter()
-            .all(|v| v.succeeded());
-        if ok {
-            queue.delete(&msg.id, &msg.pop_receipt).await.unwrap();
-        } else {
-            queue
-                .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                .await
-                .unwrap();
-        }
-    });
-    futures::future::join_all(runs).await;
-}
-
-/// Every message waiting on the target's ingestion queues, sent again.
-async fn double_ingestion_messages(target: &Server) {
-    let resources = mgmt(target, DR, ".get ingestion resources").await;
-    for row in &resources.rows {
-        let (kind, url) = (format!("{:?}", row[0]), &row[1]);
-        let kusto_sim::value::Value::String(url) = url else {
-            continue;
-        };
-        if !kind.contains("SecuredReadyForAggregationQueue") {
-            continue;
-        }
-        let q =
-            TaskQueue::from_sas_url(&url::Url::parse(url).unwrap(), RetryPolicy::fast(3)).unwrap();
-        for msg in q.receive(32, Duration::from_secs(1)).await.unwrap() {
-            let text = msg.text.unwrap();
-            q.send(&text, None).await.unwrap();
-        }
-    }
 }
 
 /// Rows and per-day counts of every table equal in source and target.
@@ -473,7 +341,7 @@ async fn a_file_lost_from_the_backup_is_reported_with_kustos_reason() {
         "Kusto's reason: {}",
         report.failed[0].reason
     );
-    assert_eq!(report.tables[0].expected_rows, 15);
+    assert_eq!(report.tables[0].expected_rows, Some(15));
     assert_eq!(report.tables[0].found_rows, 15 - lost.rows);
     assert!(
         report.missing.iter().any(|m| m.contains("Plain")),
@@ -709,5 +577,163 @@ async fn files_older_than_the_targets_soft_delete_period_are_reported_not_droppe
     assert_eq!(
         query(&target, DR, "Nulls").await,
         query(&stack.sim, SRC, "Nulls | where isnull(Timestamp)").await
+    );
+}
+
+/// Deletes every blob under `prefix` (container-relative).
+async fn delete_all(app: &App, prefix: &str) -> usize {
+    use futures::TryStreamExt;
+    let paths: Vec<String> = app
+        .blobs
+        .list(prefix)
+        .map_ok(|item| item.path)
+        .try_collect()
+        .await
+        .unwrap();
+    for path in &paths {
+        app.blobs.delete(path).await.unwrap();
+    }
+    paths.len()
+}
+
+#[tokio::test]
+async fn without_its_catalog_a_backup_comes_back_from_a_listing_leftovers_included() {
+    let (stack, app, target) = protected_source().await;
+    // A file a failed export left behind: in Plain's folder, never cataloged. (A copy of a
+    // real one, so its rows are known: they come back twice.)
+    let first = crate::harness::parquet::catalog(&app, SRC, "Plain")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let (body, _) = app.blobs.read(&first.path).await.unwrap();
+    let folder = first.path.rsplit_once('/').unwrap().0;
+    app.blobs
+        .write(
+            &format!("{folder}/leftover-of-a-failed-export.parquet"),
+            body,
+        )
+        .await
+        .unwrap();
+    let mut listed = 0;
+    for table in ["Wide", "Nulls", "Plain"] {
+        listed += crate::harness::parquet::files_in_folder(&app, SRC, table)
+            .await
+            .len();
+    }
+    assert!(
+        delete_all(&app, "backup/$catalog/").await > 0,
+        "the catalog is lost"
+    );
+
+    let job = "r-listing";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"source": {"fromListing": true}})),
+        job,
+        Delivery::Twice,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    for table in ["Wide", "Nulls"] {
+        assert_eq!(
+            query(&target, DR, table).await,
+            query(&stack.sim, SRC, table).await,
+            "{table}: exactly the source's rows"
+        );
+    }
+    // Plain: every source row, and the leftover's rows a second time.
+    assert_eq!(
+        query(&target, DR, "Plain | distinct Id, Name").await,
+        query(&stack.sim, SRC, "Plain | distinct Id, Name").await
+    );
+    assert_eq!(
+        query(&target, DR, "Plain | count").await,
+        vec![format!("[Long({})]", 15 + first.rows)]
+    );
+    let report = state.report.unwrap();
+    assert_eq!(report.totals.artifacts, listed as u64, "{report:#?}");
+    assert_eq!(report.totals.ingested_artifacts, listed as u64);
+    assert!(
+        report
+            .caveats
+            .iter()
+            .any(|c| c.contains("files of failed exports may be among them")),
+        "{report:#?}"
+    );
+    assert!(
+        report
+            .caveats
+            .iter()
+            .any(|c| c.contains("expected rows were unknown")),
+        "{report:#?}"
+    );
+    for t in &report.tables {
+        assert_eq!(t.expected_rows, None, "{t:?}");
+    }
+    let plain = report.tables.iter().find(|t| t.target.as_str() == "Plain");
+    assert_eq!(plain.unwrap().found_rows, 15 + first.rows);
+}
+
+#[tokio::test]
+async fn without_catalog_or_schema_a_listing_restores_data_only_into_existing_tables() {
+    let (stack, app, target) = protected_source().await;
+    delete_all(&app, "backup/$catalog/").await;
+    assert!(
+        delete_all(&app, "backup/$schema/").await > 0,
+        "the schema is lost"
+    );
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            "r-noschema",
+            &target,
+            json!({"source": {"fromListing": true}}),
+        ),
+        "r-noschema",
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Rejected, "{state:#?}");
+    let error = state.error.unwrap().message;
+    assert!(
+        error.contains("no schema snapshot") && error.contains("dataOnly"),
+        "{error}"
+    );
+    assert_eq!(mgmt(&target, DR, ".show tables").await.rows.len(), 0);
+
+    mgmt(&target, DR, ".create table PlainToo (Id:long, Name:string)").await;
+    let job = "r-dataonly";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(
+            job,
+            &target,
+            json!({"source": {"fromListing": true}, "what": "dataOnly",
+                   "rename": {"Plain": "PlainToo"}}),
+        ),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
+    assert_eq!(
+        query(&target, DR, "PlainToo").await,
+        query(&stack.sim, SRC, "Plain").await
+    );
+    let report = state.report.unwrap();
+    assert_eq!(report.tables.len(), 1, "only the table the target has");
+    assert!(
+        report
+            .caveats
+            .iter()
+            .any(|c| c.contains("no schema snapshot")),
+        "{report:#?}"
     );
 }

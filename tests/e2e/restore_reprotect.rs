@@ -8,12 +8,11 @@
 use adx_backup::restore::state::JobStatus;
 use serde_json::json;
 
-use super::restore::{
-    DR, Delivery, SRC, exports, mgmt, protected_source, query, request, run_restore,
-};
+use super::restore::{DR, SRC, exports, protected_source, request};
 use crate::harness::data::timer_then_tasks;
 use crate::harness::host::FunctionsHost;
 use crate::harness::parquet::{Cell, cataloged_rows, sorted};
+use crate::harness::restore::{Delivery, mgmt, query, run_restore};
 use crate::harness::stack::Stack;
 
 /// The restored tables and the column protect partitions each by.

@@ -10,9 +10,8 @@ use kusto_sim::Server;
 use kusto_sim::value::Value;
 use serde_json::json;
 
-use super::restore::{
-    DR, Delivery, SRC, exports, mgmt, query, request, restore_stacks, run_restore,
-};
+use super::restore::{DR, SRC, exports, request, restore_stacks};
+use crate::harness::restore::{Delivery, mgmt, query, run_restore};
 use crate::harness::stack::Stack;
 
 const UPDATE_POLICY: &str = r#"[{"IsEnabled": true, "Source": "Raw", "Query": "Raw | where isnotempty(Line) | project Timestamp, Word = Line", "IsTransactional": false, "PropagateIngestionProperties": false}]"#;

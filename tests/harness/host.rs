@@ -94,7 +94,8 @@ pub struct DriveReport {
 
 /// A running custom handler, owned like the host owns its worker process.
 pub struct FunctionsHost {
-    child: Child,
+    /// Behind a lock so a test can kill the process while invocations are in flight.
+    child: std::sync::Mutex<Child>,
     /// Holds the handler's port for as long as the handler lives (see [`reserve_port`]).
     _port: TcpSocket,
     base: String,
@@ -153,7 +154,7 @@ impl FunctionsHost {
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let mut host = FunctionsHost {
-            child,
+            child: std::sync::Mutex::new(child),
             _port: reservation,
             base,
             http,
@@ -171,7 +172,7 @@ impl FunctionsHost {
     async fn wait_ready(&mut self) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.get_mut().expect("child lock").try_wait() {
                 panic!("custom handler exited during start-up: {status}");
             }
             // Any HTTP status, even 404, means ready.
@@ -187,6 +188,16 @@ impl FunctionsHost {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("custom handler did not answer GET / within 30 s");
+    }
+
+    /// Kills the handler process at once (SIGKILL), as a crashed or recycled worker dies:
+    /// invocations in flight fail, and nothing of them runs further.
+    pub fn kill(&self) {
+        self.child
+            .lock()
+            .expect("child lock")
+            .start_kill()
+            .expect("kill the handler");
     }
 
     pub async fn get_root(&self) -> reqwest::Response {

@@ -83,8 +83,14 @@ impl Stack {
     /// queues (its consumer runs when a test calls `run_queued_ingestion_now`): a restore
     /// target.
     pub async fn target_cluster(database: &str) -> Server {
-        let mut config = Config::new(&[database], &azurite_blob_endpoint())
-            .with_queue_endpoint(&azurite_queue_endpoint());
+        Self::target_cluster_queues_at(database, &azurite_queue_endpoint()).await
+    }
+
+    /// A target cluster whose ingestion queues are reached through `queue_endpoint` (a proxy
+    /// in front of Azurite's queue service, e.g. [`crate::harness::gate::QueueGate`]).
+    pub async fn target_cluster_queues_at(database: &str, queue_endpoint: &str) -> Server {
+        let mut config =
+            Config::new(&[database], &azurite_blob_endpoint()).with_queue_endpoint(queue_endpoint);
         config.scheduler_tick = None;
         config.required_token = Some(DEV_TOKEN.into());
         if let Some(dir) = std::env::var_os("KUSTO_SIM_COMMAND_LOG_DIR") {

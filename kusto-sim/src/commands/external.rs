@@ -67,6 +67,11 @@ pub fn tables(sim: &Backend, db: &str, command: Command) -> Result<ResultTable, 
                 }
             }
         }
+        Command::ShowExternalTables { only: Some(name) } => database
+            .external_tables
+            .get(&name)
+            .into_iter()
+            .for_each(|t| push_external(&mut out, t)),
         _ => database
             .external_tables
             .values()
@@ -163,8 +168,15 @@ pub fn exports(sim: &Backend, db: &str, command: Command) -> Result<ResultTable,
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     match command {
-        Command::ShowContinuousExports { name: None } => Ok(all_exports(database)),
-        Command::ShowContinuousExports { name: Some(name) } => {
+        Command::ShowContinuousExports { only: None } => Ok(all_exports(database)),
+        Command::ShowContinuousExports { only: Some(name) } => {
+            let mut out = ResultTable::with_schema(continuous::SHOW_SCHEMA);
+            if let Some(export) = database.continuous_exports.get(&name) {
+                export.push_row(&mut out);
+            }
+            Ok(out)
+        }
+        Command::ShowContinuousExport { name } => {
             let mut out = ResultTable::with_schema(continuous::SHOW_SCHEMA);
             database.continuous_export_mut(&name)?.push_row(&mut out);
             Ok(out)

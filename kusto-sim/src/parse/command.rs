@@ -110,8 +110,12 @@ pub enum Command {
         script: String,
     },
     CreateOrAlterExternalTable(ExternalTableDef),
+    /// `.show external tables`.
     ShowExternalTables {
-        name: Option<String>,
+        /// Only the external table of this name (none when it is missing): what a piped
+        /// `where TableName == '<name>'` keeps of the list. The parser leaves it unset;
+        /// `commands::lookup` sets it from the pipe.
+        only: Option<String>,
     },
     DropExternalTable {
         name: String,
@@ -125,8 +129,16 @@ pub enum Command {
         props: Props,
         query: String,
     },
+    /// `.show continuous-exports`.
     ShowContinuousExports {
-        name: Option<String>,
+        /// Only the export of this name (none when it is missing): what a piped
+        /// `where Name == '<name>'` keeps of the list. The parser leaves it unset;
+        /// `commands::lookup` sets it from the pipe.
+        only: Option<String>,
+    },
+    /// `.show continuous-export X`: that export, an error when it is missing.
+    ShowContinuousExport {
+        name: String,
     },
     ShowContinuousExportArtifacts {
         name: String,
@@ -272,6 +284,7 @@ fn is_show(c: &Command) -> bool {
             | ShowTablePolicy { .. }
             | ShowExternalTables { .. }
             | ShowContinuousExports { .. }
+            | ShowContinuousExport { .. }
             | ShowContinuousExportArtifacts { .. }
             | ShowContinuousExportFailures { .. }
             | ShowOperations { .. }
@@ -334,10 +347,10 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("external") {
         p.expect_kw("tables")?;
-        return Ok(Some(Command::ShowExternalTables { name: None }));
+        return Ok(Some(Command::ShowExternalTables { only: None }));
     }
     if p.eat_kw("continuous-exports") {
-        return Ok(Some(Command::ShowContinuousExports { name: None }));
+        return Ok(Some(Command::ShowContinuousExports { only: None }));
     }
     if p.eat_kw("continuous-export") {
         let name = p.name()?;
@@ -346,7 +359,7 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
         } else if p.eat_kw("failures") {
             Command::ShowContinuousExportFailures { name }
         } else {
-            Command::ShowContinuousExports { name: Some(name) }
+            Command::ShowContinuousExport { name }
         }));
     }
     if p.eat_kw("ingestion") {

@@ -61,6 +61,7 @@ fn main() {
         start_cursor: Cursor::new("638712345678901234"),
         after_cursor: None,
         ingested_after: None,
+        day: None,
         reason: "history before the continuous export's StartCursor".into(),
         created_at: OffsetDateTime::now_utc(),
         planned_rows: total,

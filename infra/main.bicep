@@ -203,6 +203,9 @@ var settingsLeftAtDefault = [
   'AdxBackup__RestoreIngestTimeoutSeconds'
   'AdxBackup__RestoreTargets'
   'AdxBackup__LagAlertSeconds'
+  'AdxBackup__Reconcile'
+  'AdxBackup__ReconcileSettleDays'
+  'AdxBackup__ReconcileMaxDays'
 ]
 
 module app './app/function-app.bicep' = {

@@ -41,7 +41,7 @@ pub use janitor::{JanitorState, Orphan, Sweep, sweep};
 pub use state::{BackfillJob, Batch, BatchState, Progress, Uncovered};
 
 use crate::app::App;
-use crate::ids::{BatchRef, Cursor, JobId, TableName, TableRef};
+use crate::ids::{BatchRef, ColumnName, Cursor, Day, JobId, TableName, TableRef};
 use crate::job::{self, Change, StepDoc, StepOutcome};
 use crate::kusto::{KustoTable, Query, QueryBuilder, Step};
 use crate::protect::TableState;
@@ -115,7 +115,7 @@ pub fn gap_job_id(t: &TableRef, bounds: &Bounds) -> Result<JobId, BackfillError>
 
 /// `<kind>-<16 hex digits>` from a hash of the table and `parts`, so the same inputs always
 /// name the same job.
-fn stable_id(t: &TableRef, kind: &str, parts: &[&str]) -> Result<JobId, BackfillError> {
+pub(crate) fn stable_id(t: &TableRef, kind: &str, parts: &[&str]) -> Result<JobId, BackfillError> {
     let mut hash = Sha256::new();
     for part in [t.database.as_str(), t.table.as_str()].iter().chain(parts) {
         hash.update(part.as_bytes());
@@ -136,6 +136,22 @@ pub struct Bounds {
     pub until: Cursor,
     pub after: Option<Cursor>,
     pub ingested_after: Option<OffsetDateTime>,
+    /// For a reconcile: only one day's rows, ingested at or before a bound.
+    pub day: Option<DayScope>,
+}
+
+/// The rows a reconcile re-exports: those of one backup day, ingested at or before the
+/// continuous export's `ExportedTo` as the table's state recorded it, so the re-export covers
+/// what the old set was meant to cover and no row the export harvests later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayScope {
+    pub column: ColumnName,
+    pub day: Day,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ingested_until: OffsetDateTime,
+    /// Continuous-export segments numbered below this were cataloged when the bound was
+    /// read: the swap supersedes their artifacts of the day (see `storage::supersede`).
+    pub export_segments_before: u64,
 }
 
 impl Bounds {
@@ -148,6 +164,11 @@ impl Bounds {
         q = q.cursor_before_or_at(&self.until);
         if let Some(at) = self.ingested_after {
             q = q.ingestion_time_after(at);
+        }
+        if let Some(d) = &self.day {
+            q = q
+                .on_day(&d.column, d.day)
+                .ingestion_time_at_or_before(d.ingested_until);
         }
         q
     }
@@ -182,6 +203,7 @@ pub async fn start(
         until: cursor.clone(),
         after: None,
         ingested_after: None,
+        day: None,
     };
     let mut history = start_job(app, t, job_id(t, &cursor)?, bounds, HISTORY, dry_run).await?;
     for gap in state.iter().flat_map(|s| &s.gaps) {
@@ -189,6 +211,7 @@ pub async fn start(
             until: gap.until_cursor.clone(),
             after: Some(gap.after_cursor.clone()),
             ingested_after: gap.ingested_after,
+            day: None,
         };
         let job = gap_job_id(t, &bounds)?;
         let closed = start_job(app, t, job, bounds, &gap.reason, dry_run).await?;
@@ -201,7 +224,7 @@ pub async fn start(
 
 /// Plans job `job` over the rows within `bounds` and, unless `dry_run`, writes the plan and
 /// starts batches. A job already planned is resumed, not planned again.
-async fn start_job(
+pub(crate) async fn start_job(
     app: &App,
     t: &TableRef,
     job: JobId,
@@ -239,6 +262,23 @@ async fn start_job(
             planned.batches.len()
         ),
     ))
+}
+
+/// Dispatches the waiting batches of job `job`, planned before.
+pub(crate) async fn resume_job(
+    app: &App,
+    t: &TableRef,
+    job: JobId,
+) -> Result<BackfillReport, BackfillError> {
+    dispatch(app, t, &job).await?;
+    let path = app.layout.backfill_job(&t.database, &t.table, &job);
+    let doc = load_job(app, &path)
+        .await?
+        .ok_or_else(|| BackfillError::Unexpected {
+            table: t.clone(),
+            message: format!("job {job} has no state document"),
+        })?;
+    Ok(report(doc.state(), "already planned"))
 }
 
 async fn table_state(app: &App, t: &TableRef) -> Result<Option<TableState>, BackfillError> {
@@ -300,7 +340,7 @@ async fn make_plan(
     }
     // Only history has rows without an ingestion time: a gap is a cursor window, and such
     // rows are in no cursor window.
-    let no_time = if bounds.after.is_none() {
+    let no_time = if bounds.after.is_none() && bounds.day.is_none() {
         let step = Step::table(t, "count the rows without an ingestion time");
         let q = QueryBuilder::table(&t.table)
             .ingestion_time_is_null()
@@ -320,6 +360,7 @@ async fn make_plan(
         start_cursor: bounds.until.clone(),
         after_cursor: bounds.after.clone(),
         ingested_after: bounds.ingested_after,
+        day: bounds.day.clone(),
         reason: reason.to_owned(),
         created_at: OffsetDateTime::now_utc(),
         planned_rows: rows,
@@ -451,6 +492,7 @@ mod tests {
             until: Cursor::new("638712345678901234"),
             after: None,
             ingested_after: None,
+            day: None,
         };
         let q = batch_query(&t().table, &history, &range);
         assert_eq!(

@@ -16,18 +16,21 @@ use crate::ids::DatabaseName;
 mod backfill;
 mod kusto;
 mod protect;
+mod reconcile;
 mod restore;
 mod storage;
 
 pub use backfill::BackfillSettings;
 pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
+pub use reconcile::{ReconcileMode, ReconcileSettings};
 pub use restore::RestoreSettings;
 pub use storage::{StorageAuth, StorageSettings};
 
 use backfill::load_backfill;
 use kusto::load_kusto;
 use protect::load_protect;
+use reconcile::load_reconcile;
 use restore::load_restore;
 use storage::load_storage;
 
@@ -94,6 +97,7 @@ pub struct Settings {
     pub databases: Vec<DatabaseName>,
     pub protect: ProtectSettings,
     pub backfill: BackfillSettings,
+    pub reconcile: ReconcileSettings,
     pub restore: RestoreSettings,
     pub log_format: LogFormat,
 }
@@ -211,6 +215,9 @@ pub const KEY_BACKFILL_MAX_CONCURRENT: &str = "AdxBackup__BackfillMaxConcurrentB
 pub const KEY_BACKFILL_SPLIT_FLOOR_ROWS: &str = "AdxBackup__BackfillSplitFloorRows";
 pub const KEY_BACKFILL_POLL_SECONDS: &str = "AdxBackup__BackfillPollSeconds";
 pub const KEY_JANITOR_GRACE_SECONDS: &str = "AdxBackup__JanitorGraceSeconds";
+pub const KEY_RECONCILE: &str = "AdxBackup__Reconcile";
+pub const KEY_RECONCILE_SETTLE_DAYS: &str = "AdxBackup__ReconcileSettleDays";
+pub const KEY_RECONCILE_MAX_DAYS: &str = "AdxBackup__ReconcileMaxDays";
 // Restore.
 pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
 pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
@@ -252,6 +259,9 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_PROTECT_SCHEDULE,
     KEY_VERIFY_SCHEDULE,
     KEY_LAG_ALERT,
+    KEY_RECONCILE,
+    KEY_RECONCILE_SETTLE_DAYS,
+    KEY_RECONCILE_MAX_DAYS,
     KEY_BACKFILL,
     KEY_BACKFILL_BATCH_MAX_ROWS,
     KEY_BACKFILL_MAX_CONCURRENT,
@@ -276,6 +286,7 @@ impl Settings {
             kusto: load_kusto(env)?,
             protect: load_protect(env, &storage)?,
             backfill: load_backfill(env)?,
+            reconcile: load_reconcile(env)?,
             restore: load_restore(env)?,
             storage,
             databases: load_databases(env)?,

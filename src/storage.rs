@@ -21,6 +21,7 @@ pub mod error;
 pub mod layout;
 pub mod queue;
 pub mod state;
+pub mod supersede;
 
 use crate::retry::RetryPolicy;
 use crate::settings::StorageSettings;

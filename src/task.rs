@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{BatchRef, ChunkId, HarvestRef, JobId, TableRef};
+use crate::ids::{BatchRef, ChunkId, Day, HarvestRef, JobId, TableRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -37,6 +37,16 @@ pub enum Task {
         table: TableRef,
         #[serde(default)]
         files: bool,
+    },
+    /// Reconcile one closed day of a table on which verify found `drift`: re-export it and
+    /// swap it in (`AdxBackup__Reconcile=apply`).
+    ReconcileDayV1 {
+        #[serde(flatten)]
+        table: TableRef,
+        day: Day,
+        drift: crate::reconcile::Drift,
+        #[serde(with = "time::serde::rfc3339")]
+        verified_at: time::OffsetDateTime,
     },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a
@@ -90,6 +100,7 @@ impl Task {
             Task::BackfillBatchV1(_) => "BackfillBatchV1",
             Task::BackfillPollV1 { .. } => "BackfillPollV1",
             Task::VerifyTableV1 { .. } => "VerifyTableV1",
+            Task::ReconcileDayV1 { .. } => "ReconcileDayV1",
             Task::RestoreJobV1 { .. } => "RestoreJobV1",
             Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }

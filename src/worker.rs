@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::backfill::{self, BackfillError, BackfillReport};
 use crate::ids::{ChunkId, JobId, TableRef};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
+use crate::reconcile;
 use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
@@ -165,7 +166,8 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
         }
         Task::ProtectTableV1(t)
         | Task::BackfillTableV1(t)
-        | Task::VerifyTableV1 { table: t, .. } => {
+        | Task::VerifyTableV1 { table: t, .. }
+        | Task::ReconcileDayV1 { table: t, .. } => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
         Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
@@ -216,8 +218,28 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
         Task::VerifyTableV1 { table, files } => {
-            let done = verify::verify_table(app, &table, files).await;
+            let done = match verify::verify_table(app, &table, files).await {
+                Ok(v) => reconcile::after_verify(app, &table, &v)
+                    .await
+                    .map(|_| v)
+                    .map_err(|e| VerifyError::Enqueue {
+                        table: table.clone(),
+                        source: Box::new(e),
+                    }),
+                Err(e) => Err(e),
+            };
             verify_verdict(app, &table, done, last_delivery).await
+        }
+        Task::ReconcileDayV1 {
+            ref table,
+            day,
+            drift,
+            verified_at,
+        } => {
+            let result = reconcile::start(app, table, day, drift, verified_at).await;
+            let step = format!("reconcile day {day}");
+            let last = last_delivery.then_some(&task);
+            backfill_verdict(app, table, None, &step, result, last).await
         }
         Task::RestoreJobV1 { job, tick } => {
             let done = restore::drive(app, &job, tick).await;

@@ -261,6 +261,9 @@ pub async fn poll_batch(
         poll: expected,
     } = batch.state
     else {
+        // A worker that died between cataloging a reconcile job's last batch and its swap
+        // left this poll on the queue: the redelivery makes the swap.
+        crate::reconcile::finish(app, &t, &b.job).await?;
         return job_report(app, b, "nothing to poll").await;
     };
     if expected != poll {
@@ -390,6 +393,8 @@ async fn complete(
         remove_attempt_files(app, b, earlier).await?;
     }
     dispatch(app, &t, &b.job).await?;
+    // A reconcile job swaps its day in after its last batch.
+    crate::reconcile::finish(app, &t, &b.job).await?;
     tracing::info!(batch = %b, files, rows, "backfill batch cataloged");
     job_report(
         app,

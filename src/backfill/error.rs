@@ -1,6 +1,6 @@
 //! What can go wrong in a backfill, with the table, job or batch it happened in.
 
-use crate::ids::{BatchRef, TableRef};
+use crate::ids::{BatchRef, Day, JobId, TableRef};
 use crate::kusto::StepError;
 use crate::protect::ProtectError;
 use crate::retry::Retryable;
@@ -30,6 +30,24 @@ pub enum BackfillError {
     BadName { table: TableRef, message: String },
     #[error("{table}: {message}")]
     Unexpected { table: TableRef, message: String },
+    #[error(
+        "{table} day {day} cannot be reconciled: {reason}. Nothing was changed; the backup of the day stays as it is"
+    )]
+    NotReconcilable {
+        table: TableRef,
+        day: Day,
+        reason: String,
+    },
+    #[error(
+        "{table} day {day}: reconcile job {job} exported {exported} row(s) but the source holds {source_rows} for the same bound; the swap was NOT made and the old set stays live. Run verify again; a new verification starts a new reconcile job"
+    )]
+    CountMismatch {
+        table: TableRef,
+        day: Day,
+        job: JobId,
+        exported: u64,
+        source_rows: u64,
+    },
     #[error("backfill job {path} is being changed by many workers at once; trying again later")]
     Contended { path: String },
 }
@@ -72,7 +90,9 @@ impl Retryable for BackfillError {
             Self::NotProtected { .. }
             | Self::UnknownBatch { .. }
             | Self::BadName { .. }
-            | Self::Unexpected { .. } => false,
+            | Self::Unexpected { .. }
+            | Self::NotReconcilable { .. }
+            | Self::CountMismatch { .. } => false,
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct BackfillJob {
     /// ...and ingested after this time (how far the old export got).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub ingested_after: Option<OffsetDateTime>,
+    /// For a reconcile job: the one day it re-exports, and its bound.
+    #[serde(default)]
+    pub day: Option<crate::backfill::DayScope>,
     /// Why this backfill exists, e.g. "history before the continuous export's StartCursor".
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -194,6 +197,7 @@ impl BackfillJob {
             start_cursor: Cursor::new(""),
             after_cursor: None,
             ingested_after: None,
+            day: None,
             reason: String::new(),
             created_at: OffsetDateTime::UNIX_EPOCH,
             planned_rows: 0,
@@ -217,6 +221,7 @@ impl BackfillJob {
             until: self.start_cursor.clone(),
             after: self.after_cursor.clone(),
             ingested_after: self.ingested_after,
+            day: self.day.clone(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Planning: the catalog (continuous-export and backfill segments alike, as its listing names
 //! them), read one segment at a time, cut into chunks of at most N files or B bytes, one
-//! table per chunk. A step plans one page (a bounded number of files) and
+//! table per chunk, keeping only live artifacts (a reconciled day's current set, see
+//! `storage::supersede`). A step plans one page (a bounded number of files) and
 //! records where it stopped, so a catalog of any size is planned in bounded steps with
 //! bounded memory, and a step that is repeated cuts the same chunks again.
 //!
@@ -17,6 +18,7 @@ use crate::ids::{DatabaseName, Day, IdError};
 use crate::settings::RestoreSettings;
 use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::layout::Layout;
+use crate::storage::supersede::LiveSet;
 use crate::storage::{BlobItem, BlobStore, StorageError};
 
 /// Chunks' worth of files one planning step reads at most.
@@ -109,9 +111,22 @@ pub async fn plan_page(
     let mut chunks: Vec<RestoreChunk> = Vec::new();
     let mut open: Option<RestoreChunk> = None;
     let mut read = 0usize;
+    // Without an asOf the plan is pinned to the job's start, so a swap recorded while the
+    // job plans cannot mix a day's old and new sets across pages.
+    let as_of = request.as_of.unwrap_or(job.created_at);
+    let mut live: Option<(usize, LiveSet)> = None;
     while read < budget {
         let Some(table) = job.tables.get(pos.table).cloned() else {
             pos.done = true;
+            break;
+        };
+        if live.as_ref().is_none_or(|(t, _)| *t != pos.table) {
+            let set = catalog
+                .live_set(database, &table.source, Some(as_of))
+                .await?;
+            live = Some((pos.table, set));
+        }
+        let Some((_, live_set)) = live.as_ref() else {
             break;
         };
         let page = catalog
@@ -132,6 +147,7 @@ pub async fn plan_page(
                 .read_path(&item.path)
                 .await?
                 .into_iter()
+                .filter(|a| live_set.is_live(&item.path, a))
                 .map(PlannedFile::from)
                 .filter(|a| wanted(request, a))
             {

@@ -5,7 +5,9 @@
 //! leave stray files beside them. Each harvest appends one segment (`seg-<n>.jsonl`, one
 //! artifact per line) created with If-None-Match, so a segment is written once and two
 //! harvesters cannot both append segment n. Each completed backfill batch is one segment
-//! named by its job and batch (`bf-<job>-<batch>.jsonl`), so it is cataloged at most once. Readers stream segments in order, a page of the
+//! named by its job and batch (`bf-<job>-<batch>.jsonl`), so it is cataloged at most once; a
+//! reconcile batch likewise (`rc-<job>-<batch>.jsonl`), live only once a supersede record
+//! names it ([`super::supersede`]). Readers stream segments in order, a page of the
 //! listing and one segment at a time, so millions of artifacts never sit in memory together.
 
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use time::OffsetDateTime;
 use super::blob::{BlobStore, ListPage};
 use super::error::StorageError;
 use super::layout::Layout;
+use super::supersede::LiveSet;
 use crate::ids::{BatchId, DatabaseName, Day, ExportName, JobId, TableName};
 
 /// One parquet file of a table's backup.
@@ -138,6 +141,17 @@ impl<'a> Catalog<'a> {
         self.blobs
             .list_page(&self.layout.catalog_dir(db, table), marker, page_size)
             .await
+    }
+
+    /// Which artifacts of a table are live as of `as_of` (now without): the one rule every
+    /// reader of live artifacts applies, see [`super::supersede`].
+    pub async fn live_set(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        as_of: Option<OffsetDateTime>,
+    ) -> Result<LiveSet, StorageError> {
+        super::supersede::load(self.blobs, self.layout, db, table, as_of).await
     }
 
     /// The artifacts of the segment at `path`, as a listing names it.

@@ -2,7 +2,8 @@
 //! the artifacts, rows and bytes cataloged, so `status` and `verify` never read the catalog
 //! itself. A refresh reads only what was appended since the last one: continuous-export
 //! segments from the next `seg-<n>` not yet counted, and backfill segments (`bf-*`, one per
-//! batch, so few) not in the counted set. Saved with an ETag condition like every state
+//! batch, so few) not in the counted set. Only live artifacts count: a day a reconcile swapped
+//! (`supersede`) is counted again from its new set once, when the refresh first sees the swap. Saved with an ETag condition like every state
 //! document; two refreshes that race lose nothing, the loser is retried from a fresh read.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use super::catalog::{Artifact, Catalog};
 use super::error::StorageError;
 use super::layout::Layout;
 use super::state::Versioned;
+use super::supersede::{LiveSet, Supersede};
 use crate::ids::{DatabaseName, Day, TableName};
 
 /// What the catalog holds for one day.
@@ -34,6 +36,9 @@ pub struct CatalogTotals {
     /// Backfill segments already counted, by blob name (`bf-<job>-<batch>.jsonl`).
     pub backfill_segments: BTreeSet<String>,
     pub days: BTreeMap<Day, DayTotals>,
+    /// Per reconciled day, the time of the swap its totals reflect (see `supersede`).
+    #[serde(default)]
+    pub swaps: BTreeMap<Day, String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
 }
@@ -56,7 +61,7 @@ impl CatalogTotals {
         Some((first, dated.next_back().unwrap_or(first)))
     }
 
-    fn add(&mut self, artifacts: &[Artifact]) {
+    fn add<'a>(&mut self, artifacts: impl IntoIterator<Item = &'a Artifact>) {
         for a in artifacts {
             let day = self.days.entry(a.day).or_default();
             day.artifacts += 1;
@@ -108,12 +113,15 @@ pub async fn refresh(
     let path = layout.catalog_totals(db, table);
     let mut doc = Versioned::load_or(blobs, &path, CatalogTotals::default).await?;
     let catalog = Catalog::new(blobs, layout);
+    let live = catalog.live_set(db, table, None).await?;
     let mut changed = false;
     while let Some(segment) = catalog
         .read_segment(db, table, doc.value.next_segment)
         .await?
     {
-        doc.value.add(&segment);
+        let name = layout.catalog_segment(db, table, doc.value.next_segment);
+        doc.value
+            .add(segment.iter().filter(|a| live.is_live(&name, a)));
         doc.value.next_segment += 1;
         changed = true;
     }
@@ -131,8 +139,22 @@ pub async fn refresh(
         if doc.value.backfill_segments.contains(&name) {
             continue;
         }
-        doc.value.add(&catalog.read_path(&segment_path).await?);
+        let artifacts = catalog.read_path(&segment_path).await?;
+        doc.value
+            .add(artifacts.iter().filter(|a| live.is_live(&name, a)));
         doc.value.backfill_segments.insert(name);
+        changed = true;
+    }
+    for swap in live.swaps() {
+        let at = swap
+            .at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        if doc.value.swaps.get(&swap.day) == Some(&at) {
+            continue;
+        }
+        recount_day(&catalog, layout, db, table, &live, swap, &mut doc.value).await?;
+        doc.value.swaps.insert(swap.day, at);
         changed = true;
     }
     if changed || doc.etag.is_none() {
@@ -140,6 +162,38 @@ pub async fn refresh(
         doc.save(blobs, &path).await?;
     }
     Ok(doc.value)
+}
+
+/// Counts a newly swapped day again from its live set: the reconcile segments the swap names
+/// and the export segments harvested since its bound (few), never the whole catalog.
+async fn recount_day(
+    catalog: &Catalog<'_>,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+    live: &LiveSet,
+    swap: &Supersede,
+    totals: &mut CatalogTotals,
+) -> Result<(), StorageError> {
+    totals.days.remove(&swap.day);
+    let mut paths: Vec<String> = swap
+        .segments
+        .iter()
+        .map(|name| format!("{}{name}", layout.catalog_dir(db, table)))
+        .collect();
+    paths.extend(
+        (swap.export_segments_before..totals.next_segment)
+            .map(|n| layout.catalog_segment(db, table, n)),
+    );
+    for path in paths {
+        let artifacts = catalog.read_path(&path).await?;
+        totals.add(
+            artifacts
+                .iter()
+                .filter(|a| a.day == swap.day && live.is_live(&path, a)),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

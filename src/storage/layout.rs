@@ -15,6 +15,8 @@
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
 //! <prefix>/$state/janitor/<database>.json                 temporary objects the janitor saw
 //! <prefix>/$state/check.json                              the last check's findings
+//! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
+//! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -30,6 +32,9 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::ids::{BatchId, ChunkId, DatabaseName, Day, JobId, TableName};
+
+/// The first characters of every reconcile job's id.
+pub const RECONCILE_JOB_PREFIX: &str = "rc-";
 
 /// Kusto writes rows whose partition value is null into this folder.
 const KUSTO_DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
@@ -231,6 +236,40 @@ impl Layout {
         format!("{}bf-", self.catalog_dir(db, table))
     }
 
+    /// The catalog segment of one reconcile batch. Its artifacts are live only once a
+    /// supersede record names the segment, so an unfinished reconcile adds nothing.
+    pub fn reconcile_catalog_segment(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+        batch: &BatchId,
+    ) -> String {
+        format!("{}rc-{job}-{batch}.jsonl", self.catalog_dir(db, table))
+    }
+
+    /// The folder of a table's supersede records (with trailing slash, for listing). Beside
+    /// the catalog, not in it, so readers of segments never mistake one for a segment.
+    pub fn supersede_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$supersede/{db}/{table}/"))
+    }
+
+    /// Supersede record `n` of `day`: the n-th reconcile swap of that day, zero-padded so a
+    /// listing sorts by day, then swap.
+    pub fn supersede_record(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        day: Day,
+        n: u32,
+    ) -> String {
+        format!(
+            "{}sup-{}-{n:06}.json",
+            self.supersede_dir(db, table),
+            day.folder()
+        )
+    }
+
     /// The last verification of a table: source row counts against the catalog.
     pub fn verification(&self, db: &DatabaseName, table: &TableName) -> String {
         self.join(&format!("$state/verify/{db}/{table}.json"))
@@ -284,7 +323,9 @@ impl Layout {
 
     /// The catalog segment of one backfill batch. Named by the batch, so the batch is
     /// cataloged at most once however often its completion is seen; `bf-` sorts before
-    /// `seg-`, so readers list it like any other segment.
+    /// `seg-`, so readers list it like any other segment. A reconcile job (its id starts with
+    /// `rc-`, see `reconcile::job_id`) runs on the same machinery but catalogs into
+    /// [`Self::reconcile_catalog_segment`], live only once its day is swapped.
     pub fn backfill_catalog_segment(
         &self,
         db: &DatabaseName,
@@ -292,7 +333,20 @@ impl Layout {
         job: &JobId,
         batch: &BatchId,
     ) -> String {
+        if job.as_str().starts_with(RECONCILE_JOB_PREFIX) {
+            return self.reconcile_catalog_segment(db, table, job, batch);
+        }
         format!("{}bf-{job}-{batch}.jsonl", self.catalog_dir(db, table))
+    }
+
+    /// The prefix of every catalog segment of reconcile job `job`.
+    pub fn reconcile_job_segments(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        job: &JobId,
+    ) -> String {
+        format!("{}rc-{job}-", self.catalog_dir(db, table))
     }
 
     /// The file-name prefix of one export attempt of a backfill batch (the `namePrefix` of

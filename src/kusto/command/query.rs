@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::Command;
 use super::literal::{datetime_literal, ident, string_literal, timespan_literal};
-use crate::ids::{ColumnName, Cursor, TableName};
+use crate::ids::{ColumnName, Cursor, Day, TableName};
 
 /// A complete query, built only by [`QueryBuilder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,27 @@ impl QueryBuilder {
         self.pipe(&format!(
             "where ingestion_time() > {}",
             datetime_literal(at)
+        ))
+    }
+
+    /// `| where ingestion_time() <= t`: rows a continuous export that reached `t` has
+    /// exported (its `ExportedTo`), and no later ones.
+    pub fn ingestion_time_at_or_before(self, at: OffsetDateTime) -> Self {
+        self.pipe(&format!(
+            "where ingestion_time() <= {}",
+            datetime_literal(at)
+        ))
+    }
+
+    /// `| where ['c'] >= day and ['c'] < next day`: the rows of one backup day folder (the
+    /// export partitions by `startofday(c)`).
+    pub fn on_day(self, column: &ColumnName, day: Day) -> Self {
+        let start = day.date().midnight().assume_utc();
+        self.pipe(&format!(
+            "where {c} >= {} and {c} < {}",
+            datetime_literal(start),
+            datetime_literal(start + time::Duration::DAY),
+            c = ident(column.as_str())
         ))
     }
 

@@ -11,7 +11,7 @@ use time::macros::datetime;
 
 use super::export::tests::{export_spec, external_spec};
 use super::*;
-use crate::ids::{ColumnName, Cursor, ExportName, OperationId};
+use crate::ids::{ColumnName, Cursor, Day, ExportName, OperationId};
 
 const ENV: &str = "ADXBACKUP_KQL_SAMPLES";
 
@@ -201,6 +201,12 @@ fn samples() -> Vec<Command> {
             .command(),
         QueryBuilder::table(&t)
             .verify_counts(None, datetime!(2024-01-15 10:00:00.5 UTC))
+            .command(),
+        QueryBuilder::table(&t)
+            .cursor_before_or_at(&Cursor::new("638712345678901234"))
+            .on_day(&col, Day::parse_folder("20240115").expect("day"))
+            .ingestion_time_at_or_before(datetime!(2024-01-15 10:00:00.5 UTC))
+            .count()
             .command(),
     ];
     out.extend(HOSTILE.iter().flat_map(|raw| hostile_samples(raw)));

@@ -14,12 +14,12 @@ use time::OffsetDateTime;
 
 use super::request::RestoreRequestV1;
 use super::state::{BlobOutcome, ChunkBlob, ChunkState, PlanPosition, RestoreChunk, RestoreJob};
-use crate::ids::{DatabaseName, Day, IdError};
+use crate::ids::{DatabaseName, Day, IdError, TableName};
 use crate::settings::RestoreSettings;
 use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::layout::Layout;
 use crate::storage::supersede::LiveSet;
-use crate::storage::{BlobItem, BlobStore, StorageError};
+use crate::storage::{BlobItem, BlobStore, ListPage, StorageError};
 
 /// Chunks' worth of files one planning step reads at most.
 pub const PAGE_CHUNKS: usize = 10;
@@ -57,7 +57,7 @@ impl PlannedFile {
     pub fn listed(
         layout: &Layout,
         db: &DatabaseName,
-        table: &crate::ids::TableName,
+        table: &TableName,
         item: &BlobItem,
     ) -> Option<Self> {
         let a = layout.data_file_from_listing(&item.path, db, table)?;
@@ -98,7 +98,9 @@ pub fn wanted(request: &RestoreRequestV1, file: &PlannedFile) -> bool {
 }
 
 /// Plans the next page of `job` from `catalog` (the backup's catalog of `database`), adding
-/// what it planned to the job's expected counts and totals.
+/// what it planned to the job's expected counts and totals. Only live artifacts are planned;
+/// without an asOf the plan is pinned to the job's start, so a swap recorded while the job
+/// plans cannot mix a day's old and new sets across pages.
 pub async fn plan_page(
     catalog: &Catalog<'_>,
     database: &DatabaseName,
@@ -106,78 +108,13 @@ pub async fn plan_page(
     request: &RestoreRequestV1,
     settings: &RestoreSettings,
 ) -> Result<Page, PlanError> {
-    let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
-    let mut pos = job.plan.clone();
-    let mut chunks: Vec<RestoreChunk> = Vec::new();
-    let mut open: Option<RestoreChunk> = None;
-    let mut read = 0usize;
-    // Without an asOf the plan is pinned to the job's start, so a swap recorded while the
-    // job plans cannot mix a day's old and new sets across pages.
-    let as_of = request.as_of.unwrap_or(job.created_at);
-    let mut live: Option<(usize, LiveSet)> = None;
-    while read < budget {
-        let Some(table) = job.tables.get(pos.table).cloned() else {
-            pos.done = true;
-            break;
-        };
-        if live.as_ref().is_none_or(|(t, _)| *t != pos.table) {
-            let set = catalog
-                .live_set(database, &table.source, Some(as_of))
-                .await?;
-            live = Some((pos.table, set));
-        }
-        let Some((_, live_set)) = live.as_ref() else {
-            break;
-        };
-        let page = catalog
-            .segment_page(database, &table.source, pos.marker.as_deref(), LIST_PAGE)
-            .await?;
-        let mut page_done = true;
-        let done_up_to = pos.after.clone();
-        for item in page
-            .items
-            .iter()
-            .filter(|i| done_up_to.as_ref().is_none_or(|a| i.path > *a))
-        {
-            if read >= budget {
-                page_done = false;
-                break;
-            }
-            for a in catalog
-                .read_path(&item.path)
-                .await?
-                .into_iter()
-                .filter(|a| live_set.is_live(&item.path, a))
-                .map(PlannedFile::from)
-                .filter(|a| wanted(request, a))
-            {
-                read += 1;
-                add(job, &mut chunks, &mut open, pos.table, a, settings)?;
-            }
-            pos.after = Some(item.path.clone());
-        }
-        if !page_done {
-            break;
-        }
-        pos.after = None;
-        match page.next_marker {
-            Some(m) => pos.marker = Some(m),
-            None => {
-                chunks.extend(open.take());
-                pos.table += 1;
-                pos.marker = None;
-            }
-        }
-    }
-    chunks.extend(open.take());
-    if job.tables.get(pos.table).is_none() {
-        pos.done = true;
-    }
-    job.totals.chunks += chunks.len() as u64;
-    Ok(Page {
-        chunks,
-        position: pos,
-    })
+    let mut source = Cataloged {
+        catalog,
+        database,
+        as_of: request.as_of.unwrap_or(job.created_at),
+        live: None,
+    };
+    plan_from(&mut source, job, request, settings).await
 }
 
 /// Plans the next page of `job` from a listing of each table's data folder in `blobs` (the
@@ -192,6 +129,121 @@ pub async fn plan_listing_page(
     request: &RestoreRequestV1,
     settings: &RestoreSettings,
 ) -> Result<Page, PlanError> {
+    let mut source = Listed {
+        blobs,
+        layout,
+        database,
+    };
+    plan_from(&mut source, job, request, settings).await
+}
+
+/// Where a plan's files come from: listing pages per table, each item naming files.
+trait FileSource {
+    /// One listing page of `table`'s items, from `marker`.
+    async fn page(
+        &mut self,
+        table: &TableName,
+        marker: Option<&str>,
+    ) -> Result<ListPage, PlanError>;
+    /// The wanted files one item of `table` names, and what reading it costs of a step's
+    /// budget.
+    async fn files(
+        &self,
+        table: &TableName,
+        item: &BlobItem,
+        request: &RestoreRequestV1,
+    ) -> Result<(Vec<PlannedFile>, usize), PlanError>;
+}
+
+/// The catalog: an item is a segment; each wanted live artifact in it costs one.
+struct Cataloged<'a> {
+    catalog: &'a Catalog<'a>,
+    database: &'a DatabaseName,
+    as_of: OffsetDateTime,
+    /// The live set of the table being planned, loaded once per table and step.
+    live: Option<(TableName, LiveSet)>,
+}
+
+impl FileSource for Cataloged<'_> {
+    async fn page(
+        &mut self,
+        table: &TableName,
+        marker: Option<&str>,
+    ) -> Result<ListPage, PlanError> {
+        if self.live.as_ref().is_none_or(|(t, _)| t != table) {
+            let set = self
+                .catalog
+                .live_set(self.database, table, Some(self.as_of))
+                .await?;
+            self.live = Some((table.clone(), set));
+        }
+        Ok(self
+            .catalog
+            .segment_page(self.database, table, marker, LIST_PAGE)
+            .await?)
+    }
+
+    async fn files(
+        &self,
+        _table: &TableName,
+        item: &BlobItem,
+        request: &RestoreRequestV1,
+    ) -> Result<(Vec<PlannedFile>, usize), PlanError> {
+        let Some((_, live)) = &self.live else {
+            return Ok((Vec::new(), 0));
+        };
+        let files: Vec<PlannedFile> = self
+            .catalog
+            .read_path(&item.path)
+            .await?
+            .into_iter()
+            .filter(|a| live.is_live(&item.path, a))
+            .map(PlannedFile::from)
+            .filter(|a| wanted(request, a))
+            .collect();
+        let cost = files.len();
+        Ok((files, cost))
+    }
+}
+
+/// A listing of a table's data folder: an item is a file, and costs one, wanted or not.
+struct Listed<'a> {
+    blobs: &'a BlobStore,
+    layout: &'a Layout,
+    database: &'a DatabaseName,
+}
+
+impl FileSource for Listed<'_> {
+    async fn page(
+        &mut self,
+        table: &TableName,
+        marker: Option<&str>,
+    ) -> Result<ListPage, PlanError> {
+        let dir = self.layout.table_data_dir(self.database, table);
+        Ok(self.blobs.list_page(&dir, marker, DATA_LIST_PAGE).await?)
+    }
+
+    async fn files(
+        &self,
+        table: &TableName,
+        item: &BlobItem,
+        request: &RestoreRequestV1,
+    ) -> Result<(Vec<PlannedFile>, usize), PlanError> {
+        let file = PlannedFile::listed(self.layout, self.database, table, item)
+            .filter(|f| wanted(request, f));
+        Ok((file.into_iter().collect(), 1))
+    }
+}
+
+/// One planning step over `source`: from where the job stopped, items are read until the
+/// step's budget is spent; the position records the listing's marker and the last item
+/// planned, so the next step resumes exactly there.
+async fn plan_from(
+    source: &mut impl FileSource,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    settings: &RestoreSettings,
+) -> Result<Page, PlanError> {
     let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
     let mut pos = job.plan.clone();
     let mut chunks: Vec<RestoreChunk> = Vec::new();
@@ -202,13 +254,7 @@ pub async fn plan_listing_page(
             pos.done = true;
             break;
         };
-        let page = blobs
-            .list_page(
-                &layout.table_data_dir(database, &table.source),
-                pos.marker.as_deref(),
-                DATA_LIST_PAGE,
-            )
-            .await?;
+        let page = source.page(&table.source, pos.marker.as_deref()).await?;
         let mut page_done = true;
         let done_up_to = pos.after.clone();
         for item in page
@@ -220,10 +266,9 @@ pub async fn plan_listing_page(
                 page_done = false;
                 break;
             }
-            read += 1;
-            if let Some(file) = PlannedFile::listed(layout, database, &table.source, item)
-                && wanted(request, &file)
-            {
+            let (files, cost) = source.files(&table.source, item, request).await?;
+            read += cost;
+            for file in files {
                 add(job, &mut chunks, &mut open, pos.table, file, settings)?;
             }
             pos.after = Some(item.path.clone());

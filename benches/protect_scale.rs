@@ -4,6 +4,13 @@
 //! during the pass (kusto-sim's tables live in the same process: the RSS before the pass is
 //! printed beside it).
 //!
+//! Backfill is off (`AdxBackup__Backfill=off`): the bench measures protect's plan and
+//! per-table work, not the history's backfill (`benches/backfill_plan.rs` does). With it on, the
+//! pass that records every StartCursor would queue one backfill message per table, none of
+//! which the bench runs; the Kusto commands of every pass are the same either way (asking for
+//! a backfill is a queue message, not a command). After every pass the bench checks the task
+//! queue is still empty, so nothing piles up between passes.
+//!
 //!   scripts/azurite.sh start
 //!   cargo bench --bench protect_scale -- [tables]   (default 10000)
 
@@ -52,7 +59,7 @@ struct PassFigures {
     peak_rss_mb: f64,
 }
 
-/// One timer pass: plan, then every task it picked.
+/// One timer pass: plan, then every task it picked; the task queue stays empty throughout.
 async fn one_pass(sim: &Server, app: &App) -> PassFigures {
     reset_peak_rss();
     let rss_before_mb = status_mb("VmRSS");
@@ -66,6 +73,12 @@ async fn one_pass(sim: &Server, app: &App) -> PassFigures {
     let started = Instant::now();
     run_tasks(app, &plan).await;
     let tasks = started.elapsed();
+    let queued = app
+        .tasks
+        .approximate_count()
+        .await
+        .expect("count the task queue");
+    assert_eq!(queued, 0, "a pass left task messages queued");
     PassFigures {
         plan: plan_time,
         plan_commands: planned - before,
@@ -137,8 +150,13 @@ async fn main() {
         ),
         ("AdxBackup__TaskQueue", format!("bench-tasks-{}", &id[..16])),
         ("AdxBackup__LogFormat", "text".into()),
+        ("AdxBackup__Backfill", "off".into()),
     ]);
     let app = App::new(Settings::load(&env).expect("settings")).expect("app");
+    app.tasks
+        .ensure_exists()
+        .await
+        .expect("create the task queue");
 
     let started = Instant::now();
     for i in 0..n {
@@ -202,4 +220,8 @@ async fn main() {
         &after,
     );
     app.blobs.delete_container().await.expect("clean up");
+    app.tasks
+        .delete_queue()
+        .await
+        .expect("clean up the task queue");
 }

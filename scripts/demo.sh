@@ -62,6 +62,10 @@ while IFS='=' read -r key value; do export "$key=$value"; done < <(python3 -c '
 import json
 for k, v in json.load(open("local.settings.json.example"))["Values"].items():
     print(f"{k}={v}")')
+# The emulator's well-known development key, on whichever ports this Azurite listens.
+key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+export BackupStorage="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$blob;QueueEndpoint=$queue"
+export AzureWebJobsStorage="$BackupStorage"
 export AdxBackup__ClusterUri="$source_url"
 export AdxBackup__RestoreTargets="$target_url"
 export AdxBackup__Container="demo-$(date +%s)"

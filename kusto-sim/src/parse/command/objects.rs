@@ -38,6 +38,10 @@ pub(super) fn function(p: &mut Parser, or_alter: bool) -> Result<Command, SimErr
             "function {name} has an empty body"
         )));
     }
+    // The body must be a query even with skipvalidation (which skips only the check against
+    // the schema); refusing it here marks the text refused in the command log, so the parser
+    // check never takes a text kusto-sim refused for one it accepted.
+    crate::parse::query::parse_query(&body)?;
     Ok(Command::CreateFunction {
         name,
         params,

@@ -112,7 +112,7 @@ async fn main() {
     let mut steps = 0u64;
     let started = Instant::now();
     while !job.plan.done {
-        let page = plan_page(&catalog, &db, &mut job, &request, &settings.restore)
+        let page = plan_page(&blobs, &layout, &db, &mut job, &request, &settings.restore)
             .await
             .expect("plan");
         for chunk in &page.chunks {

@@ -26,7 +26,6 @@ use crate::kusto::command::{
 };
 use crate::kusto::{KustoClient, Step};
 use crate::retry::Retryable;
-use crate::storage::catalog::Catalog;
 use crate::task::Task;
 
 /// One step of job `job`, for the driver message of tick `tick`. Returns what it did.
@@ -575,13 +574,12 @@ async fn plan_next(
     request: &RestoreRequestV1,
 ) -> Result<(), RestoreError> {
     let id = job.job.clone();
-    let catalog = Catalog::new(&src.blobs, &src.layout);
     let settings = &app.settings.restore;
+    let (blobs, layout) = (&src.blobs, &src.layout);
     let page = if request.source.from_listing {
-        let (blobs, layout) = (&src.blobs, &src.layout);
         plan::plan_listing_page(blobs, layout, &src.database, job, request, settings).await
     } else {
-        plan::plan_page(&catalog, &src.database, job, request, settings).await
+        plan::plan_page(blobs, layout, &src.database, job, request, settings).await
     }
     .map_err(|e| match e {
         PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),

@@ -18,6 +18,7 @@ use crate::ids::{DatabaseName, Day, IdError, TableName};
 use crate::settings::RestoreSettings;
 use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::layout::Layout;
+use crate::storage::supersede;
 use crate::storage::supersede::LiveSet;
 use crate::storage::{BlobItem, BlobStore, ListPage, StorageError};
 
@@ -102,14 +103,17 @@ pub fn wanted(request: &RestoreRequestV1, file: &PlannedFile) -> bool {
 /// without an asOf the plan is pinned to the job's start, so a swap recorded while the job
 /// plans cannot mix a day's old and new sets across pages.
 pub async fn plan_page(
-    catalog: &Catalog<'_>,
+    blobs: &BlobStore,
+    layout: &Layout,
     database: &DatabaseName,
     job: &mut RestoreJob,
     request: &RestoreRequestV1,
     settings: &RestoreSettings,
 ) -> Result<Page, PlanError> {
     let mut source = Cataloged {
-        catalog,
+        catalog: &Catalog::new(blobs, layout),
+        blobs,
+        layout,
         database,
         as_of: request.as_of.unwrap_or(job.created_at),
         live: None,
@@ -158,6 +162,8 @@ trait FileSource {
 /// The catalog: an item is a segment; each wanted live artifact in it costs one.
 struct Cataloged<'a> {
     catalog: &'a Catalog<'a>,
+    blobs: &'a BlobStore,
+    layout: &'a Layout,
     database: &'a DatabaseName,
     as_of: OffsetDateTime,
     /// The live set of the table being planned, loaded once per table and step.
@@ -171,10 +177,14 @@ impl FileSource for Cataloged<'_> {
         marker: Option<&str>,
     ) -> Result<ListPage, PlanError> {
         if self.live.as_ref().is_none_or(|(t, _)| t != table) {
-            let set = self
-                .catalog
-                .live_set(self.database, table, Some(self.as_of))
-                .await?;
+            let set = supersede::load(
+                self.blobs,
+                self.layout,
+                self.database,
+                table,
+                Some(self.as_of),
+            )
+            .await?;
             self.live = Some((table.clone(), set));
         }
         Ok(self

@@ -18,7 +18,6 @@ use time::OffsetDateTime;
 use super::blob::{BlobStore, ListPage};
 use super::error::StorageError;
 use super::layout::Layout;
-use super::supersede::LiveSet;
 use crate::ids::{BatchId, DatabaseName, Day, ExportName, JobId, TableName};
 
 /// One parquet file of a table's backup.
@@ -141,17 +140,6 @@ impl<'a> Catalog<'a> {
         self.blobs
             .list_page(&self.layout.catalog_dir(db, table), marker, page_size)
             .await
-    }
-
-    /// Which artifacts of a table are live as of `as_of` (now without): the one rule every
-    /// reader of live artifacts applies, see [`super::supersede`].
-    pub async fn live_set(
-        &self,
-        db: &DatabaseName,
-        table: &TableName,
-        as_of: Option<OffsetDateTime>,
-    ) -> Result<LiveSet, StorageError> {
-        super::supersede::load(self.blobs, self.layout, db, table, as_of).await
     }
 
     /// The artifacts of the segment at `path`, as a listing names it.

@@ -113,7 +113,7 @@ pub async fn refresh(
     let path = layout.catalog_totals(db, table);
     let mut doc = Versioned::load_or(blobs, &path, CatalogTotals::default).await?;
     let catalog = Catalog::new(blobs, layout);
-    let live = catalog.live_set(db, table, None).await?;
+    let live = super::supersede::load(blobs, layout, db, table, None).await?;
     let mut changed = false;
     while let Some(segment) = catalog
         .read_segment(db, table, doc.value.next_segment)

@@ -215,10 +215,15 @@ async fn apply_scenario(twice: bool) {
 
     // The live catalog of 2026-03-02 holds exactly the source's rows of the day.
     let catalog = Catalog::new(&app.blobs, &app.layout);
-    let live = catalog
-        .live_set(&orders().database, &orders().table, None)
-        .await
-        .unwrap();
+    let live = supersede::load(
+        &app.blobs,
+        &app.layout,
+        &orders().database,
+        &orders().table,
+        None,
+    )
+    .await
+    .unwrap();
     let mut live_rows = 0;
     for path in catalog_segments(&app).await {
         for a in catalog.read_path(&path).await.unwrap() {

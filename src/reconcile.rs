@@ -19,7 +19,6 @@
 use std::collections::BTreeSet;
 
 use futures::TryStreamExt;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::app::App;
@@ -31,6 +30,7 @@ use crate::protect::Protection;
 use crate::settings::{ReconcileMode, ReconcileSettings};
 use crate::storage::StorageError;
 use crate::storage::supersede::{self, Supersede};
+pub use crate::task::Drift;
 use crate::task::Task;
 use crate::verify::{Finding, Verification};
 
@@ -39,13 +39,6 @@ const REASON: &str = "reconcile: re-export a closed day verify found drifting";
 
 /// Attempts at writing the swap when another swap of the same day wins the name.
 const SWAP_ATTEMPTS: u32 = 4;
-
-/// The drift verify found on a day: what the backup held and what it should hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Drift {
-    pub backup_rows: u64,
-    pub source_rows: u64,
-}
 
 /// The job that reconciles `day` of `t` from `drift`, found by a verification made after
 /// `swaps` swaps of the day: the same id for the same finding, so a duplicate message, or a

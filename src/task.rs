@@ -44,7 +44,7 @@ pub enum Task {
         #[serde(flatten)]
         table: TableRef,
         day: Day,
-        drift: crate::reconcile::Drift,
+        drift: Drift,
         #[serde(with = "time::serde::rfc3339")]
         verified_at: time::OffsetDateTime,
     },
@@ -58,6 +58,14 @@ pub enum Task {
         chunk: ChunkId,
         poll: u64,
     },
+}
+
+/// The drift verify found on a day: what the backup held and what it should hold. Part of
+/// the `ReconcileDayV1` message, so it lives with the vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    pub backup_rows: u64,
+    pub source_rows: u64,
 }
 
 /// host.json `extensions.queues.maxDequeueCount`: the host moves a message to the poison queue

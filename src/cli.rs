@@ -95,7 +95,8 @@ pub enum Command {
         database: Option<DatabaseName>,
         #[arg(long)]
         table: Option<TableName>,
-        /// Also check that every cataloged file is still in storage (lists the data folders).
+        /// Also check the parquet in storage: every live cataloged file exists and its footer
+        /// declares the rows the catalog counted (lists the data folders, reads each footer).
         #[arg(long)]
         files: bool,
         /// Print the verification documents as a JSON array.
@@ -320,8 +321,13 @@ async fn run_verify(
             }
             if let Some(f) = &v.files {
                 println!(
-                    "  files: {} cataloged, {} missing from storage, {} in storage but not cataloged",
-                    f.cataloged, f.missing, f.uncataloged
+                    "  files: {} live cataloged ({} rows in their footers), {} missing from storage, {} with other rows than cataloged, {} not readable parquet, {} in storage but not cataloged",
+                    f.cataloged,
+                    f.rows_in_files,
+                    f.missing,
+                    f.wrong_rows,
+                    f.unreadable,
+                    f.uncataloged
                 );
             }
         }

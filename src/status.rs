@@ -110,6 +110,8 @@ pub struct VerificationStatus {
     pub findings: Vec<String>,
     pub behind: Vec<String>,
     pub missing_files: Option<u64>,
+    /// Cataloged files in storage whose footer disagrees with the catalog or is unreadable.
+    pub bad_files: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +374,7 @@ fn assemble(
         findings: v.findings.iter().map(ToString::to_string).collect(),
         behind: v.behind.clone(),
         missing_files: v.files.map(|f| f.missing),
+        bad_files: v.files.map(|f| f.wrong_rows + f.unreadable),
     });
     match verification.as_ref().map(|v| v.outcome) {
         Some(Outcome::Drift) => attention.push(format!(

@@ -206,6 +206,10 @@ var settingsLeftAtDefault = [
   'AdxBackup__Reconcile'
   'AdxBackup__ReconcileSettleDays'
   'AdxBackup__ReconcileMaxDays'
+  'AdxBackup__RetentionDays'
+  'AdxBackup__RetentionMonthlyMonths'
+  'AdxBackup__RetentionOverrides'
+  'AdxBackup__PruneMaxDaysPerPass'
 ]
 
 module app './app/function-app.bicep' = {

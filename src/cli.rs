@@ -91,6 +91,17 @@ pub enum Command {
         #[arg(long)]
         job: Option<crate::ids::JobId>,
     },
+    /// Apply the retention policy now (the protect timer does it on every pass): record the
+    /// days that leave it, then delete their blobs; with --dry-run list the days, files, rows
+    /// and bytes it would remove and change nothing.
+    Prune {
+        #[arg(long)]
+        database: Option<DatabaseName>,
+        #[arg(long)]
+        table: Option<TableName>,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Compare the source's row counts per table and day with the catalog's, store the result
     /// (shown by `status`) and print it.
     #[command(after_help = EXIT_CODES)]
@@ -193,6 +204,8 @@ pub enum CliError {
     Status(#[from] crate::status::StatusError),
     #[error(transparent)]
     Verify(#[from] crate::verify::VerifyError),
+    #[error(transparent)]
+    Prune(#[from] crate::prune::PruneError),
     #[error("{0}")]
     NeedsAttention(String),
 }
@@ -278,6 +291,19 @@ impl Command {
                 files,
                 json,
             } => run_verify(&app, database.as_ref(), table.as_ref(), files, json).await?,
+            Command::Prune {
+                database,
+                table,
+                dry_run,
+            } => {
+                let now = time::OffsetDateTime::now_utc();
+                for report in
+                    crate::prune::run_inline(&app, database.as_ref(), table.as_ref(), now, dry_run)
+                        .await?
+                {
+                    println!("{report}");
+                }
+            }
             Command::Check => {
                 let report = crate::check::check(&app).await?;
                 println!("{report}");

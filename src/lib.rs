@@ -24,6 +24,7 @@ pub mod ids;
 pub mod job;
 pub mod kusto;
 pub mod protect;
+pub mod prune;
 pub mod reconcile;
 pub mod redact;
 pub mod restore;

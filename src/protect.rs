@@ -90,6 +90,9 @@ pub struct ProtectPlan {
     /// What the check before the pass found (`$state/check.json` has each with its fix).
     #[serde(default)]
     pub check_findings: usize,
+    /// Prune tasks queued (one per table with a retention policy).
+    #[serde(default)]
+    pub prunes_queued: usize,
     /// Set when another run holds the lock and this one did nothing.
     pub skipped: Option<String>,
     /// Databases that could not be planned, with why.
@@ -163,6 +166,9 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
             }
         }
     }
+    if delivery == Delivery::Queue {
+        queue_prunes(app, &mut plan).await;
+    }
     guard.release(app).await?;
     tracing::info!(
         checks = plan.tables.len(),
@@ -174,6 +180,17 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
         "protect planned"
     );
     Ok(plan)
+}
+
+/// Retention's share of the timer: one prune task per table with a policy (each bounded, the
+/// rest on the next pass). A failure is logged and does not stop protection.
+async fn queue_prunes(app: &App, plan: &mut ProtectPlan) {
+    match crate::prune::fan_out(app, time::OffsetDateTime::now_utc()).await {
+        Ok(n) => plan.prunes_queued = n,
+        Err(err) => {
+            tracing::warn!(error = %err, "prune tasks not queued; the next pass tries again");
+        }
+    }
 }
 
 /// The cheap part of `adx-backup check` (the app's roles, the cluster identity's usages)

@@ -18,6 +18,7 @@ mod kusto;
 mod protect;
 mod reconcile;
 mod restore;
+mod retention;
 mod storage;
 
 pub use backfill::BackfillSettings;
@@ -25,6 +26,7 @@ pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
 pub use reconcile::{ReconcileMode, ReconcileSettings};
 pub use restore::RestoreSettings;
+pub use retention::{Keep, RetentionSettings};
 pub use storage::{StorageAuth, StorageSettings};
 
 use backfill::load_backfill;
@@ -32,6 +34,7 @@ use kusto::load_kusto;
 use protect::load_protect;
 use reconcile::load_reconcile;
 use restore::load_restore;
+use retention::load_retention;
 use storage::load_storage;
 
 /// Connection prefix of the backup storage account, in the Functions convention
@@ -99,6 +102,7 @@ pub struct Settings {
     pub backfill: BackfillSettings,
     pub reconcile: ReconcileSettings,
     pub restore: RestoreSettings,
+    pub retention: RetentionSettings,
     pub log_format: LogFormat,
 }
 
@@ -218,6 +222,10 @@ pub const KEY_JANITOR_GRACE_SECONDS: &str = "AdxBackup__JanitorGraceSeconds";
 pub const KEY_RECONCILE: &str = "AdxBackup__Reconcile";
 pub const KEY_RECONCILE_SETTLE_DAYS: &str = "AdxBackup__ReconcileSettleDays";
 pub const KEY_RECONCILE_MAX_DAYS: &str = "AdxBackup__ReconcileMaxDays";
+pub const KEY_RETENTION_DAYS: &str = "AdxBackup__RetentionDays";
+pub const KEY_RETENTION_MONTHLY: &str = "AdxBackup__RetentionMonthlyMonths";
+pub const KEY_RETENTION_OVERRIDES: &str = "AdxBackup__RetentionOverrides";
+pub const KEY_PRUNE_MAX_DAYS: &str = "AdxBackup__PruneMaxDaysPerPass";
 // Restore.
 pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
 pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
@@ -262,6 +270,10 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_RECONCILE,
     KEY_RECONCILE_SETTLE_DAYS,
     KEY_RECONCILE_MAX_DAYS,
+    KEY_RETENTION_DAYS,
+    KEY_RETENTION_MONTHLY,
+    KEY_RETENTION_OVERRIDES,
+    KEY_PRUNE_MAX_DAYS,
     KEY_BACKFILL,
     KEY_BACKFILL_BATCH_MAX_ROWS,
     KEY_BACKFILL_MAX_CONCURRENT,
@@ -288,6 +300,7 @@ impl Settings {
             backfill: load_backfill(env)?,
             reconcile: load_reconcile(env)?,
             restore: load_restore(env)?,
+            retention: load_retention(env)?,
             storage,
             databases: load_databases(env)?,
             log_format: load_log_format(env)?,

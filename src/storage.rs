@@ -21,6 +21,7 @@ pub mod catalog_totals;
 pub mod error;
 pub mod layout;
 pub mod parquet_footer;
+pub mod prune;
 pub mod queue;
 pub mod state;
 pub mod supersede;

@@ -48,6 +48,14 @@ pub enum Task {
         #[serde(with = "time::serde::rfc3339")]
         verified_at: time::OffsetDateTime,
     },
+    /// Prune one table to its retention policy as of `now` (the timer's, so a message
+    /// delivered twice decides the same days).
+    PruneTableV1 {
+        #[serde(flatten)]
+        table: TableRef,
+        #[serde(with = "time::serde::rfc3339")]
+        now: time::OffsetDateTime,
+    },
     // Restore.
     /// One step of a restore job's driver; a message whose tick the job has passed is a
     /// duplicate and does nothing.
@@ -109,6 +117,7 @@ impl Task {
             Task::BackfillPollV1 { .. } => "BackfillPollV1",
             Task::VerifyTableV1 { .. } => "VerifyTableV1",
             Task::ReconcileDayV1 { .. } => "ReconcileDayV1",
+            Task::PruneTableV1 { .. } => "PruneTableV1",
             Task::RestoreJobV1 { .. } => "RestoreJobV1",
             Task::RestoreChunkV1 { .. } => "RestoreChunkV1",
         }
@@ -172,6 +181,18 @@ mod tests {
             decoded.to_json(),
             r#"{"kind":"VerifyTableV1","database":"Sales","table":"Orders","files":false}"#
         );
+        let prune = Task::PruneTableV1 {
+            table: TableRef {
+                database: DatabaseName::new("Sales").unwrap(),
+                table: TableName::new("Orders").unwrap(),
+            },
+            now: time::macros::datetime!(2026-03-02 06:00 UTC),
+        };
+        assert_eq!(
+            prune.to_json(),
+            r#"{"kind":"PruneTableV1","database":"Sales","table":"Orders","now":"2026-03-02T06:00:00Z"}"#
+        );
+        assert_eq!(Task::decode_text(&prune.to_json()).unwrap(), prune);
         let r = Task::RestoreChunkV1 {
             job: JobId::new("r-1").unwrap(),
             chunk: ChunkId::new("c-000001").unwrap(),

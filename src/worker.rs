@@ -18,6 +18,7 @@ use crate::app::App;
 use crate::backfill::{self, BackfillError, BackfillReport};
 use crate::ids::{ChunkId, JobId, TableRef};
 use crate::protect::{self, FailureReport, ProtectError, ProtectPlan, TableOutcome};
+use crate::prune::{self, PruneError};
 use crate::reconcile;
 use crate::restore::{self, RestoreError};
 use crate::retry::Retryable;
@@ -35,6 +36,8 @@ pub enum WorkerError {
     Restore(#[from] RestoreError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Prune(#[from] PruneError),
     #[error(
         "could not enqueue tasks on {queue}: {source}; the timer will plan again on its next run"
     )]
@@ -62,6 +65,10 @@ pub enum TaskOutcome {
     Restore {
         summary: String,
     },
+    /// A table's prune and what it removed.
+    Prune {
+        summary: String,
+    },
 }
 
 impl fmt::Display for TaskOutcome {
@@ -71,9 +78,9 @@ impl fmt::Display for TaskOutcome {
                 outcome.fmt(f)
             }
             TaskOutcome::Backfill(report) => report.fmt(f),
-            TaskOutcome::Restore { summary } | TaskOutcome::Verify { summary } => {
-                f.write_str(summary)
-            }
+            TaskOutcome::Restore { summary }
+            | TaskOutcome::Verify { summary }
+            | TaskOutcome::Prune { summary } => f.write_str(summary),
         }
     }
 }
@@ -167,7 +174,8 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
         Task::ProtectTableV1(t)
         | Task::BackfillTableV1(t)
         | Task::VerifyTableV1 { table: t, .. }
-        | Task::ReconcileDayV1 { table: t, .. } => {
+        | Task::ReconcileDayV1 { table: t, .. }
+        | Task::PruneTableV1 { table: t, .. } => {
             tracing::info_span!("task", kind = task.kind(), database = %t.database, table = %t.table, dequeue_count)
         }
         Task::BackfillBatchV1(b) | Task::BackfillPollV1 { batch: b, .. } => {
@@ -240,6 +248,10 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             let step = format!("reconcile day {day}");
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, table, None, &step, result, last).await
+        }
+        Task::PruneTableV1 { table, now } => {
+            let done = prune::prune_table(app, &table, now, false).await;
+            prune_verdict(&table, done, last_delivery)
         }
         Task::RestoreJobV1 { job, tick } => {
             let done = restore::drive(app, &job, tick).await;
@@ -363,6 +375,31 @@ async fn verify_verdict(
                 }),
                 Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
             }
+        }
+    }
+}
+
+/// The policy for prune: transient failures are retried by another delivery; the rest are
+/// logged and the message acknowledged. Nothing is lost by giving up: the records written so
+/// far stand, and the next protect pass queues the table again and finishes them.
+fn prune_verdict(
+    t: &TableRef,
+    done: Result<prune::PruneReport, PruneError>,
+    last_delivery: bool,
+) -> Verdict {
+    match done {
+        Ok(report) => Verdict::Done(TaskOutcome::Prune {
+            summary: report.to_string(),
+        }),
+        Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
+        Err(err) => {
+            tracing::error!(event = "adxbackup.job_failed", database = %t.database, table = %t.table, error = %err,
+                "prune failed for good; message acknowledged, the next protect pass tries the table again");
+            Verdict::Recorded(FailureReport {
+                database: t.database.clone(),
+                table: Some(t.table.clone()),
+                error: err.to_string(),
+            })
         }
     }
 }

@@ -157,6 +157,10 @@ pub async fn refresh(
         doc.value.swaps.insert(swap.day, at);
         changed = true;
     }
+    // A pruned day is not restorable: it leaves the totals (its lines stay in the catalog).
+    for day in live.pruned() {
+        changed |= doc.value.days.remove(day).is_some();
+    }
     if changed || doc.etag.is_none() {
         doc.value.updated_at = Some(OffsetDateTime::now_utc());
         doc.save(blobs, &path).await?;

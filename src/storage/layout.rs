@@ -17,6 +17,8 @@
 //! <prefix>/$state/check.json                              the last check's findings
 //! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
 //! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
+//! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.json     a day retention pruned (recorded before its blobs go)
+//! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.done     its blobs are deleted
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -268,6 +270,47 @@ impl Layout {
             self.supersede_dir(db, table),
             day.folder()
         )
+    }
+
+    /// A table's data folder of one day (with trailing slash, for listing): every file Kusto
+    /// wrote for that day, cataloged or not, lives here.
+    pub fn day_data_dir(&self, db: &DatabaseName, table: &TableName, day: Day) -> String {
+        format!("{}/{}/", self.table_data_root(db, table), day.folder())
+    }
+
+    /// The folder of a table's prune records (with trailing slash, for listing). Beside the
+    /// catalog, like supersede records, so no reader mistakes one for a segment.
+    pub fn prune_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$prune/{db}/{table}/"))
+    }
+
+    /// The record that `day` left the retention policy: from its creation on, no artifact of
+    /// the day is restorable. One per day, so two prunes that decide the same day collide.
+    pub fn prune_record(&self, db: &DatabaseName, table: &TableName, day: Day) -> String {
+        format!("{}pr-{}.json", self.prune_dir(db, table), day.folder())
+    }
+
+    /// Written once the pruned day's blobs are deleted; a record without it is unfinished.
+    pub fn prune_done(&self, db: &DatabaseName, table: &TableName, day: Day) -> String {
+        format!("{}pr-{}.done", self.prune_dir(db, table), day.folder())
+    }
+
+    /// The day a prune-folder blob names, and whether it is the done marker (None for any
+    /// other name).
+    pub fn prune_entry(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        path: &str,
+    ) -> Option<(Day, bool)> {
+        let name = path
+            .strip_prefix(&self.prune_dir(db, table))?
+            .strip_prefix("pr-")?;
+        let (day, done) = match name.strip_suffix(".json") {
+            Some(day) => (day, false),
+            None => (name.strip_suffix(".done")?, true),
+        };
+        Some((Day::parse_folder(day)?, done))
     }
 
     /// The last verification of a table: source row counts against the catalog.

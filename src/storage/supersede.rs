@@ -74,6 +74,8 @@ fn segment_kind(name: &str) -> Option<SegmentKind> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveSet {
     latest: BTreeMap<Day, Supersede>,
+    /// Days retention pruned ([`super::prune`]): nothing of them is live, whatever `as_of`.
+    pruned: BTreeSet<Day>,
 }
 
 impl LiveSet {
@@ -94,7 +96,21 @@ impl LiveSet {
                 }
             }
         }
-        Self { latest }
+        Self {
+            latest,
+            pruned: BTreeSet::new(),
+        }
+    }
+
+    /// The same set without the days retention pruned.
+    pub fn without(mut self, pruned: BTreeSet<Day>) -> Self {
+        self.pruned = pruned;
+        self
+    }
+
+    /// The pruned days this set leaves out.
+    pub fn pruned(&self) -> impl Iterator<Item = &Day> {
+        self.pruned.iter()
     }
 
     /// Whether `artifact`, read from the catalog segment named `segment` (a blob path or
@@ -103,6 +119,9 @@ impl LiveSet {
     pub fn is_live(&self, segment: &str, artifact: &Artifact) -> bool {
         let name = segment.rsplit('/').next().unwrap_or(segment);
         let kind = segment_kind(name);
+        if self.pruned.contains(&artifact.day) {
+            return false;
+        }
         match (self.latest.get(&artifact.day), kind) {
             (None, Some(SegmentKind::Reconcile)) => false,
             (None, _) => true,
@@ -120,7 +139,7 @@ impl LiveSet {
 }
 
 /// Every supersede record of a table (few: one per reconciled day and swap), in force as of
-/// `as_of` (all without).
+/// `as_of` (all without), less the days retention pruned.
 pub async fn load(
     blobs: &BlobStore,
     layout: &Layout,
@@ -128,10 +147,8 @@ pub async fn load(
     table: &TableName,
     as_of: Option<OffsetDateTime>,
 ) -> Result<LiveSet, StorageError> {
-    Ok(LiveSet::new(
-        records(blobs, layout, db, table).await?,
-        as_of,
-    ))
+    let pruned = super::prune::load(blobs, layout, db, table).await?;
+    Ok(LiveSet::new(records(blobs, layout, db, table).await?, as_of).without(pruned.days()))
 }
 
 /// Every supersede record of a table, in listing order (by day, then swap).
@@ -257,6 +274,29 @@ mod tests {
         assert!(now.is_live("rc-b-b000001.jsonl", &day));
         assert!(!now.is_live("seg-000000000008.jsonl", &day));
         assert_eq!(now.swaps().collect::<Vec<_>>(), vec![&second]);
+    }
+
+    #[test]
+    fn a_pruned_day_is_live_in_no_segment_and_at_no_time() {
+        let records = [swap(
+            "20240115",
+            datetime!(2024-01-20 00:00 UTC),
+            5,
+            "rc-a-b000001.jsonl",
+        )];
+        let pruned: BTreeSet<Day> = [Day::parse_folder("20240115").unwrap()].into();
+        let day = artifact("20240115");
+        for as_of in [None, Some(datetime!(2024-01-19 00:00 UTC))] {
+            let live = LiveSet::new(records.clone(), as_of).without(pruned.clone());
+            for segment in [
+                "seg-000000000009.jsonl",
+                "bf-bf-1-b000001.jsonl",
+                "rc-a-b000001.jsonl",
+            ] {
+                assert!(!live.is_live(segment, &day), "{segment} {as_of:?}");
+            }
+            assert!(live.is_live("seg-000000000009.jsonl", &artifact("20240116")));
+        }
     }
 
     #[test]

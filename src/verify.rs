@@ -532,7 +532,12 @@ async fn compare(
     let until = state
         .export_exported_to
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let source = source_counts(app, t, column, until).await?;
+    let mut source = source_counts(app, t, column, until).await?;
+    // Days retention pruned left the backup on purpose: their source rows are no drift.
+    let pruned = crate::storage::prune::load(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .map_err(storage(t, "list the prune records"))?;
+    source.retain(|day, _| !pruned.contains(*day));
     let (days, findings) = judge(&source, &totals.days, v.behind.is_empty());
     v.days_compared = days;
     v.findings = findings;

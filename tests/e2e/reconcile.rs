@@ -103,7 +103,7 @@ async fn backed_up(mode: &str, staging: bool) -> (Stack, App, Server) {
 
 /// Works the task queue until it stays empty, each message delivered once or, with `twice`,
 /// a second time before it is settled. Returns how many messages it took off the queue.
-async fn drive(app: &App, twice: bool) -> usize {
+pub(crate) async fn drive(app: &App, twice: bool) -> usize {
     let mut delivered = 0;
     let mut idle_since = Instant::now();
     while idle_since.elapsed() < Duration::from_millis(2500) {

@@ -1,0 +1,254 @@
+//! retention end to end on Azurite + kusto-sim: a table backed up over 60 days (2026-01-01 ..
+//! 2026-03-01, 1 to 3 rows a day), kept 30 days as of 2026-03-02 (the "now" the timer puts in
+//! its task). A dry run changes nothing and lists the 30 oldest days with kusto-sim's counts;
+//! the prune removes exactly those from the catalog's restorable set and from storage (the
+//! data folder listed here, not through the product's layout), verify still agrees, and a
+//! restore brings back exactly days 31-60, row for row. A crash between the records and the
+//! deletes (the record step run alone) and every message delivered twice end in the same
+//! state.
+
+use std::collections::BTreeSet;
+
+use adx_backup::app::App;
+use adx_backup::ids::{DatabaseName, TableName, TableRef};
+use adx_backup::storage::catalog_totals;
+use adx_backup::task::Task;
+use adx_backup::verify::{self, Outcome};
+use adx_backup::{protect, prune};
+use futures::TryStreamExt;
+use kusto_sim::Server;
+use serde_json::json;
+use time::macros::{date, datetime};
+use time::{Date, OffsetDateTime};
+
+use crate::harness::restore::{Delivery, query, run_restore};
+use crate::harness::stack::Stack;
+use crate::reconcile::drive;
+use crate::restore::{DR, SRC, exports, request, restore_stacks};
+
+/// The timer's "now": the day after the backup's last day.
+const NOW: OffsetDateTime = datetime!(2026-03-02 06:00 UTC);
+const FIRST: Date = date!(2026 - 01 - 01);
+/// The first day the policy keeps: 30 days before NOW's date.
+const FIRST_KEPT: Date = date!(2026 - 01 - 31);
+
+fn orders() -> TableRef {
+    TableRef {
+        database: DatabaseName::new(SRC).unwrap(),
+        table: TableName::new("Orders").unwrap(),
+    }
+}
+
+/// Day `d` (0..60) holds `1 + d % 3` rows.
+fn rows() -> Vec<String> {
+    let mut out = Vec::new();
+    for d in 0..60i64 {
+        let day = FIRST + time::Duration::days(d);
+        for r in 0..=(d % 3) {
+            out.push(format!("{day}T0{r}:00:00Z,{}", d * 10 + r));
+        }
+    }
+    out
+}
+
+fn folders(from: Date, to_excl: Date) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut d = from;
+    while d < to_excl {
+        out.insert(format!(
+            "{:04}{:02}{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        ));
+        d = d.next_day().unwrap();
+    }
+    out
+}
+
+/// Orders exported continuously over its 60 days, harvested; verify agrees.
+async fn backed_up() -> (Stack, App, Server) {
+    let (mut stack, target) = restore_stacks().await;
+    stack.set("AdxBackup__RetentionDays", "30");
+    stack.set("AdxBackup__Backfill", "on");
+    stack.set("AdxBackup__BackfillPollSeconds", "1");
+    stack.set("AdxBackup__RestoreChunkBlobs", "20");
+    // kusto-sim's clock is its own; lag is not what this test is about.
+    stack.set("AdxBackup__LagAlertSeconds", "315360000");
+    stack
+        .kusto(".create table Orders (Timestamp:datetime, Id:long)")
+        .await;
+    let app = stack.app();
+    protect::run_once(&app).await.unwrap();
+    exports(&stack).await;
+    stack
+        .kusto(&format!(
+            ".ingest inline into table Orders <|\n{}",
+            rows().join("\n")
+        ))
+        .await;
+    exports(&stack).await;
+    protect::run_full_pass(&app).await.unwrap();
+    // The backfill protect asks for (nothing before the export's start) runs its course.
+    drive(&app, false).await;
+    let v = verify::verify_table(&app, &orders(), false).await.unwrap();
+    assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
+    (stack, app, target)
+}
+
+/// The day folders of the table's data in storage, read straight from a listing.
+async fn stored_days(app: &App) -> BTreeSet<String> {
+    let root = format!("backup/{SRC}/Orders/");
+    let paths: Vec<String> = app
+        .blobs
+        .list(&root)
+        .map_ok(|i| i.path)
+        .try_collect()
+        .await
+        .unwrap();
+    paths
+        .iter()
+        .filter_map(|p| {
+            p.strip_prefix(&root)?
+                .split_once('/')
+                .map(|(d, _)| d.to_owned())
+        })
+        .collect()
+}
+
+/// Every blob of the backup container, for "nothing changed".
+async fn everything(app: &App) -> Vec<String> {
+    app.blobs
+        .list("")
+        .map_ok(|i| format!("{} {}", i.path, i.etag))
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+async fn restorable_days(app: &App) -> BTreeSet<String> {
+    let t = orders();
+    let totals = catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .unwrap();
+    totals.days.keys().map(|d| d.folder()).collect()
+}
+
+/// What every scenario must end in: days 31-60 in storage, in the catalog's totals, and in
+/// a restore, row for row as the source holds them; verify still agrees.
+async fn assert_pruned_end_state(stack: &Stack, app: &App, target: &Server, job: &str) {
+    let kept = folders(FIRST_KEPT, date!(2026 - 03 - 02));
+    assert_eq!(kept.len(), 30);
+    assert_eq!(stored_days(app).await, kept);
+    assert_eq!(restorable_days(app).await, kept);
+    let v = verify::verify_table(app, &orders(), false).await.unwrap();
+    assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
+    let table = format!("Orders_{}", job.replace('-', "_"));
+    let req = request(job, target, json!({"rename": {"Orders": table}}));
+    let done = run_restore(stack, app, target, &req, job, Delivery::Once).await;
+    assert!(
+        done.status.is_final() && done.failed.is_empty(),
+        "{done:#?}"
+    );
+    let expected = query(
+        &stack.sim,
+        SRC,
+        "Orders | where Timestamp >= datetime(2026-01-31) | project Timestamp, Id",
+    )
+    .await;
+    // Days 31..60 hold 30 + 10 * (0 + 1 + 2) rows.
+    assert_eq!(expected.len(), 60);
+    assert_eq!(
+        query(target, DR, &format!("{table} | project Timestamp, Id")).await,
+        expected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_lists_the_30_oldest_days_and_the_prune_removes_exactly_them() {
+    let (stack, app, target) = backed_up().await;
+    assert_eq!(
+        stored_days(&app).await,
+        folders(FIRST, date!(2026 - 03 - 02))
+    );
+    let before = everything(&app).await;
+
+    let dry = prune::prune_table(&app, &orders(), NOW, true)
+        .await
+        .unwrap();
+    assert_eq!(everything(&app).await, before, "a dry run changed storage");
+    let listed: Vec<String> = dry.days.iter().map(|d| d.day.folder()).collect();
+    assert_eq!(
+        listed,
+        folders(FIRST, FIRST_KEPT).into_iter().collect::<Vec<_>>()
+    );
+    // Its row counts are kusto-sim's, day by day.
+    for d in &dry.days {
+        let n = query(
+            &stack.sim,
+            SRC,
+            &format!(
+                "Orders | where Timestamp >= datetime({0}) and Timestamp < datetime({0}) + 1d | project Id",
+                d.day.date()
+            ),
+        )
+        .await
+        .len() as u64;
+        assert_eq!(d.rows, n, "{}", d.day);
+        assert!(d.files > 0 && d.bytes > 0, "{d:?}");
+    }
+    let text = dry.to_string();
+    assert!(text.contains("would prune 30 day(s)"), "{text}");
+
+    let task = Task::PruneTableV1 {
+        table: orders(),
+        now: NOW,
+    };
+    app.tasks.send(&task.to_json(), None).await.unwrap();
+    assert_eq!(drive(&app, false).await, 1);
+    assert_pruned_end_state(&stack, &app, &target, "pr-once").await;
+
+    // A second prune finds nothing more to do.
+    let again = prune::prune_table(&app, &orders(), NOW, false)
+        .await
+        .unwrap();
+    assert!(
+        again.days.is_empty() && again.finished.is_empty(),
+        "{again:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_records_and_every_message_twice_end_in_the_same_state() {
+    let (stack, app, target) = backed_up().await;
+    // The records only: the worker died before any delete.
+    let (recorded, _) = prune::record(&app, &orders(), NOW, false).await.unwrap();
+    assert_eq!(recorded.days.len(), 30);
+    // Nothing cataloged as live lacks its blob: the days are out of the restorable set,
+    // their files still there.
+    assert_eq!(
+        stored_days(&app).await,
+        folders(FIRST, date!(2026 - 03 - 02))
+    );
+    assert_eq!(
+        restorable_days(&app).await,
+        folders(FIRST_KEPT, date!(2026 - 03 - 02))
+    );
+
+    // The timer's message, delivered twice, finishes the deletes.
+    let task = Task::PruneTableV1 {
+        table: orders(),
+        now: NOW,
+    };
+    app.tasks.send(&task.to_json(), None).await.unwrap();
+    assert_eq!(drive(&app, true).await, 1);
+    let records: Vec<String> = app
+        .blobs
+        .list(&app.layout.prune_dir(&orders().database, &orders().table))
+        .map_ok(|i| i.path)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 60, "one record and one done marker per day");
+    assert_pruned_end_state(&stack, &app, &target, "pr-twice").await;
+}

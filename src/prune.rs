@@ -549,6 +549,39 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_that_is_not_finished_holds_its_tables_and_an_unresolved_one_holds_all() {
+        use crate::restore::state::{JobStatus, JobTable};
+        let t = TableRef {
+            database: DatabaseName::new("Sales").unwrap(),
+            table: TableName::new("Orders").unwrap(),
+        };
+        let mut job = RestoreJob::new(crate::ids::JobId::new("r-1").unwrap(), None);
+        // Accepted: neither its database nor its tables are known yet.
+        assert!(restore_reads(&job, &t));
+        job.status = JobStatus::Planning;
+        job.source_database = Some(DatabaseName::new("Ops").unwrap());
+        assert!(!restore_reads(&job, &t));
+        job.source_database = Some(t.database.clone());
+        assert!(restore_reads(&job, &t));
+        let table = |name: &str| JobTable {
+            source: TableName::new(name).unwrap(),
+            target: TableName::new(name).unwrap(),
+            partition_column: None,
+            target_was_empty: true,
+            expected: Default::default(),
+        };
+        job.tables = vec![table("Other")];
+        assert!(!restore_reads(&job, &t));
+        job.tables.push(table("Orders"));
+        job.status = JobStatus::Ingesting;
+        assert!(restore_reads(&job, &t));
+        for done in [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Planned] {
+            job.status = done;
+            assert!(!restore_reads(&job, &t), "{done:?}");
+        }
+    }
+
+    #[test]
     fn the_report_lists_what_a_dry_run_would_remove() {
         let t = TableRef {
             database: DatabaseName::new("Sales").unwrap(),

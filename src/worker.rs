@@ -455,7 +455,8 @@ pub async fn deliver_restore_request(
 }
 
 /// The protect timer: plan, which queues one `ProtectTableV1` per table to check and one
-/// `HarvestTableV1` per table to harvest on the task queue.
+/// `HarvestTableV1` per table to harvest on the task queue, and one `PruneTableV1` per table
+/// with a retention policy.
 pub async fn fan_out_protect(app: &App) -> Result<ProtectPlan, WorkerError> {
     let plan = protect::plan(app, false, protect::Delivery::Queue).await?;
     if plan.failures.is_empty() {

@@ -10,10 +10,12 @@
 use std::collections::BTreeSet;
 
 use adx_backup::app::App;
-use adx_backup::ids::{DatabaseName, TableName, TableRef};
+use adx_backup::ids::{DatabaseName, JobId, TableName, TableRef};
+use adx_backup::restore::state::{JobStatus, RestoreJob};
 use adx_backup::storage::catalog_totals;
 use adx_backup::task::Task;
 use adx_backup::verify::{self, Outcome};
+use adx_backup::worker;
 use adx_backup::{protect, prune};
 use futures::TryStreamExt;
 use kusto_sim::Server;
@@ -200,6 +202,31 @@ async fn a_dry_run_lists_the_30_oldest_days_and_the_prune_removes_exactly_them()
     let text = dry.to_string();
     assert!(text.contains("would prune 30 day(s)"), "{text}");
 
+    // A restore still planning from this backup holds the table: nothing is recorded or
+    // deleted, and the report says why.
+    let mut reading = RestoreJob::new(JobId::new("r-reading").unwrap(), None);
+    reading.status = JobStatus::Planning;
+    reading.source_database = Some(orders().database);
+    let job_doc = app.layout.restore_job(&reading.job);
+    app.blobs
+        .create_new(&job_doc, serde_json::to_vec(&reading).unwrap().into())
+        .await
+        .unwrap();
+    let before = everything(&app).await;
+    let held = prune::prune_table(&app, &orders(), NOW, false)
+        .await
+        .unwrap();
+    assert!(
+        held.skipped.as_deref().unwrap_or("").contains("r-reading") && held.days.is_empty(),
+        "{held:#?}"
+    );
+    assert_eq!(
+        everything(&app).await,
+        before,
+        "a held prune changed storage"
+    );
+    app.blobs.delete(&job_doc).await.unwrap();
+
     let task = Task::PruneTableV1 {
         table: orders(),
         now: NOW,
@@ -251,4 +278,30 @@ async fn a_crash_after_the_records_and_every_message_twice_end_in_the_same_state
         .unwrap();
     assert_eq!(records.len(), 60, "one record and one done marker per day");
     assert_pruned_end_state(&stack, &app, &target, "pr-twice").await;
+}
+
+/// The protect timer queues one prune task per table, with its own clock (long after the
+/// 60 days, so all of them are past the policy); each pass removes at most
+/// `AdxBackup__PruneMaxDaysPerPass` days, the oldest first, and the next pass the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_queues_a_bounded_prune_and_the_next_pass_goes_on() {
+    let (mut stack, _app, _target) = backed_up().await;
+    stack.set("AdxBackup__PruneMaxDaysPerPass", "20");
+    let app = stack.app();
+    let end = date!(2026 - 03 - 02);
+    for (pass, first_left) in [(1, date!(2026 - 01 - 21)), (2, date!(2026 - 02 - 10))] {
+        let plan = worker::fan_out_protect(&app).await.unwrap();
+        assert_eq!(plan.prunes_queued, 1, "pass {pass}: {plan:?}");
+        drive(&app, false).await;
+        assert_eq!(
+            stored_days(&app).await,
+            folders(first_left, end),
+            "pass {pass}"
+        );
+        assert_eq!(
+            restorable_days(&app).await,
+            folders(first_left, end),
+            "pass {pass}"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use adx_backup::storage::catalog_totals;
 use adx_backup::task::Task;
 use adx_backup::verify::{self, Outcome};
 use adx_backup::worker;
-use adx_backup::{protect, prune};
+use adx_backup::{protect, prune, status};
 use futures::TryStreamExt;
 use kusto_sim::Server;
 use serde_json::json;
@@ -145,6 +145,20 @@ async fn assert_pruned_end_state(stack: &Stack, app: &App, target: &Server, job:
     assert_eq!(restorable_days(app).await, kept);
     let v = verify::verify_table(app, &orders(), false).await.unwrap();
     assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
+    // status shows the restorable days and rows only.
+    let s = status::collect(app, &status::Filter::default())
+        .await
+        .unwrap();
+    let c = s.databases[0].tables[0].catalog.clone().unwrap();
+    assert_eq!(
+        (
+            c.oldest_day.as_deref(),
+            c.newest_day.as_deref(),
+            c.days,
+            c.rows
+        ),
+        (Some("20260131"), Some("20260301"), 30, 60)
+    );
     let table = format!("Orders_{}", job.replace('-', "_"));
     let req = request(job, target, json!({"rename": {"Orders": table}}));
     let done = run_restore(stack, app, target, &req, job, Delivery::Once).await;

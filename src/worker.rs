@@ -251,7 +251,7 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
         }
         Task::PruneTableV1 { table, now } => {
             let done = prune::prune_table(app, &table, now, false).await;
-            prune_verdict(&table, done, last_delivery)
+            prune_verdict(app, &table, done, last_delivery).await
         }
         Task::RestoreJobV1 { job, tick } => {
             let done = restore::drive(app, &job, tick).await;
@@ -380,9 +380,11 @@ async fn verify_verdict(
 }
 
 /// The policy for prune: transient failures are retried by another delivery; the rest are
-/// logged and the message acknowledged. Nothing is lost by giving up: the records written so
-/// far stand, and the next protect pass queues the table again and finishes them.
-fn prune_verdict(
+/// recorded in the table's state (status shows it as the table's last error) and the message
+/// acknowledged. Nothing is lost by giving up: the records written so far stand, and the
+/// next protect pass queues the table again and finishes them.
+async fn prune_verdict(
+    app: &App,
     t: &TableRef,
     done: Result<prune::PruneReport, PruneError>,
     last_delivery: bool,
@@ -394,12 +396,16 @@ fn prune_verdict(
         Err(err) if err.is_transient() && !last_delivery => Verdict::RetryLater(err.into()),
         Err(err) => {
             tracing::error!(event = "adxbackup.job_failed", database = %t.database, table = %t.table, error = %err,
-                "prune failed for good; message acknowledged, the next protect pass tries the table again");
-            Verdict::Recorded(FailureReport {
+                "prune failed for good; recorded in the table's state, message acknowledged (the next protect pass tries again)");
+            let recorded = ProtectError::Unexpected {
                 database: t.database.clone(),
-                table: Some(t.table.clone()),
-                error: err.to_string(),
-            })
+                table: t.table.clone(),
+                message: err.to_string(),
+            };
+            match protect::record_failure(app, t, &recorded).await {
+                Ok(report) => Verdict::Recorded(report),
+                Err(unrecorded) => Verdict::RetryLater(unrecorded.into()),
+            }
         }
     }
 }

@@ -319,3 +319,36 @@ async fn the_timer_queues_a_bounded_prune_and_the_next_pass_goes_on() {
         );
     }
 }
+
+/// A restore job document that is not JSON stops the prune with an error that names it; the
+/// failure is recorded in the table's state (status shows it) and nothing is pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_that_cannot_read_a_job_fails_with_the_path_and_changes_nothing() {
+    let (_stack, app, _target) = backed_up().await;
+    let bad = app.layout.restore_job(&JobId::new("r-broken").unwrap());
+    app.blobs
+        .create_new(&bad, b"not json".to_vec().into())
+        .await
+        .unwrap();
+    let before = stored_days(&app).await;
+    let task = Task::PruneTableV1 {
+        table: orders(),
+        now: NOW,
+    };
+    let verdict = worker::deliver_text(&app, &task.to_json(), Some(1)).await;
+    assert!(matches!(verdict, worker::Verdict::Recorded(_)), "{verdict}");
+    assert_eq!(stored_days(&app).await, before);
+    // (status cannot read the broken document either: it goes before status is asked.)
+    app.blobs.delete(&bad).await.unwrap();
+    let s = status::collect(&app, &status::Filter::default())
+        .await
+        .unwrap();
+    let error = s.databases[0].tables[0]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        error.contains("prune") && error.contains("r-broken"),
+        "{error}"
+    );
+}

@@ -166,7 +166,7 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
             }
         }
     }
-    if delivery == Delivery::Queue {
+    if delivery == Delivery::Queue && plan.full_pass {
         queue_prunes(app, &mut plan).await;
     }
     guard.release(app).await?;
@@ -182,8 +182,10 @@ pub async fn plan(app: &App, full: bool, delivery: Delivery) -> Result<ProtectPl
     Ok(plan)
 }
 
-/// Retention's share of the timer: one prune task per table with a policy (each bounded, the
-/// rest on the next pass). A failure is logged and does not stop protection.
+/// Retention's share of the timer, on full passes only (daily by default: a policy counts
+/// whole days, so more often would only re-read the same state): one prune task per table
+/// with a policy, each bounded, the rest on the next full pass. A failure is logged and does
+/// not stop protection.
 async fn queue_prunes(app: &App, plan: &mut ProtectPlan) {
     match crate::prune::fan_out(app, time::OffsetDateTime::now_utc()).await {
         Ok(n) => plan.prunes_queued = n,

@@ -294,13 +294,15 @@ async fn a_crash_after_the_records_and_every_message_twice_end_in_the_same_state
     assert_pruned_end_state(&stack, &app, &target, "pr-twice").await;
 }
 
-/// The protect timer queues one prune task per table, with its own clock (long after the
-/// 60 days, so all of them are past the policy); each pass removes at most
+/// The protect timer's full pass queues one prune task per table, with its own clock (long
+/// after the 60 days, so all of them are past the policy); each pass removes at most
 /// `AdxBackup__PruneMaxDaysPerPass` days, the oldest first, and the next pass the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timer_queues_a_bounded_prune_and_the_next_pass_goes_on() {
     let (mut stack, _app, _target) = backed_up().await;
     stack.set("AdxBackup__PruneMaxDaysPerPass", "20");
+    // Prunes are queued on full passes: every pass is one here.
+    stack.set("AdxBackup__FullPassIntervalSeconds", "0");
     let app = stack.app();
     let end = date!(2026 - 03 - 02);
     for (pass, first_left) in [(1, date!(2026 - 01 - 21)), (2, date!(2026 - 02 - 10))] {
@@ -318,6 +320,10 @@ async fn the_timer_queues_a_bounded_prune_and_the_next_pass_goes_on() {
             "pass {pass}"
         );
     }
+    // A pass that is not a full one queues no prune.
+    stack.set("AdxBackup__FullPassIntervalSeconds", "86400");
+    let plan = worker::fan_out_protect(&stack.app()).await.unwrap();
+    assert!(!plan.full_pass && plan.prunes_queued == 0, "{plan:?}");
 }
 
 /// A restore job document that is not JSON stops the prune with an error that names it; the

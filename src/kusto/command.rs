@@ -43,7 +43,7 @@ pub use objects::{
 pub use query::{Query, QueryBuilder};
 pub use restore::{
     create_merge_table, get_ingestion_resources, get_kusto_identity_token,
-    show_table_extents_tag_contains,
+    show_tables_extents_tagged,
 };
 pub use security::{
     add_database_principal, alter_merge_cluster_managed_identity_policy,

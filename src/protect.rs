@@ -28,6 +28,7 @@ mod lock;
 mod plan;
 mod schema;
 pub mod scope;
+pub mod servable;
 mod state;
 
 use std::fmt;
@@ -241,6 +242,12 @@ async fn plan_database(
 ) -> Result<(plan::DatabasePlan, bool), ProtectError> {
     let planned = plan::plan_database(app, db, full, delivery).await?;
     Ok((planned, schema::snapshot(app, db).await?))
+}
+
+/// The one log line of a table (or materialized view) left unprotected, with its reason and
+/// what to do; the stable `event` is what the `table-failed` alert matches.
+pub(crate) fn log_unprotected(db: &DatabaseName, table: &TableName, reason: &str) {
+    tracing::error!(event = "adxbackup.table_unprotected", database = %db, table = %table, reason, "table is not protected");
 }
 
 /// What one table's step did, for the invocation log and `protect`.

@@ -424,7 +424,7 @@ mod tests {
         let at = |t| LiveSet::new([], t).with_deletions([gone.clone()], t);
         assert_eq!(
             at(Some(datetime!(2024-01-19 00:00 UTC))).unavailable(),
-            [gone.clone()]
+            std::slice::from_ref(&gone)
         );
         assert!(
             at(Some(datetime!(2024-01-20 00:00 UTC)))

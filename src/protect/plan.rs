@@ -5,7 +5,9 @@
 //! JSON (every table and its columns), the schema script (the snapshot), `.show
 //! continuous-exports` and `.show external tables`. It compares them with the plan summary
 //! (`$state/plans/<db>.json`), one document the plan alone writes, under the run lock, with an
-//! ETag condition. A table gets a task only when:
+//! ETag condition. A full pass also reads `.show databases` and `.show materialized-views`:
+//! a follower database and materialized views are recorded as not protected, with why
+//! ([`servable`]). A table gets a task only when:
 //!
 //! - it is new, its schema or the settings that shape its objects changed, it is not
 //!   protected, its external table or export is missing, different, disabled or failing, or

@@ -175,10 +175,13 @@ pub async fn load(
     table: &TableName,
     as_of: Option<OffsetDateTime>,
 ) -> Result<LiveSet, StorageError> {
-    Ok(
-        LiveSet::new(records(blobs, layout, db, table).await?, as_of)
-            .with_deletions(deletions(blobs, layout, db, table).await?, as_of),
-    )
+    let set = LiveSet::new(records(blobs, layout, db, table).await?, as_of);
+    // Deletions only matter to a reader as of a past time (see `with_deletions`), so the
+    // readers of the present (catalog totals, after every harvest) list nothing more.
+    Ok(match as_of {
+        None => set,
+        Some(_) => set.with_deletions(deletions(blobs, layout, db, table).await?, as_of),
+    })
 }
 
 /// The files one swap superseded: of its day, live just before it and not after it (an

@@ -3,6 +3,8 @@
 //! follower database. protect protects the normal table (its rows reach the catalog) and
 //! records each of the others as not protected, with the reason and the fix, where `status`
 //! shows it; it creates nothing for them (kusto-sim would refuse the exports, as Kusto does).
+//! A protected table that gets row-level security later is reported the same way, and what
+//! its export wrote before stays cataloged.
 
 use adx_backup::ids::{DatabaseName, TableName, TableRef};
 use adx_backup::protect::{self, Protection};
@@ -28,7 +30,7 @@ async fn reason(app: &adx_backup::app::App, db: &str, table: &str) -> String {
 async fn protect_reports_tables_continuous_export_cannot_serve_and_protects_the_rest() {
     let mut stack = Stack::start(DB).await;
     stack.set("AdxBackup__Databases", &format!("{DB},{FOLLOWER}"));
-    for t in ["Plain", "Rls", "Restricted"] {
+    for t in ["Plain", "Later", "Rls", "Restricted"] {
         stack
             .kusto(&format!(".create table {t} (At:datetime, Id:long)"))
             .await;
@@ -54,7 +56,7 @@ async fn protect_reports_tables_continuous_export_cannot_serve_and_protects_the_
 
     let report = protect::run_once(&app).await.unwrap();
     // Only the normal table got backup objects.
-    let plain = ["adxbk_Plain".to_owned()].into();
+    let plain = ["adxbk_Later".to_owned(), "adxbk_Plain".to_owned()].into();
     assert_eq!(
         names(&stack, ".show continuous-exports", "Name").await,
         plain,
@@ -124,18 +126,33 @@ async fn protect_reports_tables_continuous_export_cannot_serve_and_protects_the_
         status.attention
     );
 
-    // The normal table is backed up end to end while the others stay reported.
+    // The normal tables are backed up end to end while the others stay reported; Later gets
+    // row-level security once its rows were exported.
     stack.run_exports().await;
     let rows: Vec<String> = (0..9)
         .map(|n| format!("2026-01-1{}T08:00:00Z,{n}", n % 3))
         .collect();
     ingest(&stack, "Plain", &rows).await;
+    ingest(&stack, "Later", &rows[..4]).await;
     for run in stack.run_exports().await {
         assert!(run.error.is_none(), "{run:?}");
     }
+    stack
+        .kusto(".alter table Later policy row_level_security enable \"Later | where Id > 0\"")
+        .await;
     protect::run_full_pass(&app).await.unwrap();
     let cataloged: u64 = catalog(&app, "Plain").await.iter().map(|a| a.rows).sum();
     assert_eq!(cataloged, 9);
+    let later: u64 = catalog(&app, "Later").await.iter().map(|a| a.rows).sum();
+    assert_eq!(
+        later, 4,
+        "what Later's export wrote before the policy stays cataloged"
+    );
+    assert!(
+        reason(&app, DB, "Later")
+            .await
+            .contains("row-level security")
+    );
     assert_eq!(
         names(&stack, ".show continuous-exports", "Name").await,
         plain

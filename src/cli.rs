@@ -32,12 +32,16 @@ pub enum Command {
         #[arg(long, env = "FUNCTIONS_CUSTOMHANDLER_PORT")]
         port: u16,
     },
-    /// Run the functions without the Functions host: an internal timer for protect and a
-    /// poller on the task queue. For laptops, containers and VMs.
+    /// Run the functions without the Functions host: internal timers for protect and verify
+    /// and pollers on the task and restore queues. For laptops, containers and VMs.
     RunLocal {
         /// Seconds between protect runs; the first runs at start.
         #[arg(long, default_value_t = 300)]
         protect_every: u64,
+        /// Seconds between verify runs (daily, as the verify timer's default schedule); the
+        /// first runs one period after start.
+        #[arg(long, default_value_t = 86_400)]
+        verify_every: u64,
         /// Seconds a failed task message stays hidden before it is tried again.
         #[arg(long, default_value_t = 30)]
         retry_after: u64,
@@ -95,7 +99,8 @@ pub enum Command {
         database: Option<DatabaseName>,
         #[arg(long)]
         table: Option<TableName>,
-        /// Also check that every cataloged file is still in storage (lists the data folders).
+        /// Also check the parquet in storage: every live cataloged file exists and its footer
+        /// declares the rows the catalog counted (lists the data folders, reads each footer).
         #[arg(long)]
         files: bool,
         /// Print the verification documents as a JSON array.
@@ -216,10 +221,12 @@ impl Command {
             Command::Serve { port } => routes::serve(Arc::new(app), port).await?,
             Command::RunLocal {
                 protect_every,
+                verify_every,
                 retry_after,
             } => {
                 let opts = LocalOptions {
                     protect_every: Duration::from_secs(protect_every.max(1)),
+                    verify_every: Duration::from_secs(verify_every.max(1)),
                     retry_after: Duration::from_secs(retry_after),
                 };
                 local::run(Arc::new(app), opts).await?;
@@ -320,8 +327,13 @@ async fn run_verify(
             }
             if let Some(f) = &v.files {
                 println!(
-                    "  files: {} cataloged, {} missing from storage, {} in storage but not cataloged",
-                    f.cataloged, f.missing, f.uncataloged
+                    "  files: {} live cataloged ({} rows in their footers), {} missing from storage, {} with other rows than cataloged, {} not readable parquet, {} in storage but not cataloged",
+                    f.cataloged,
+                    f.rows_in_files,
+                    f.missing,
+                    f.wrong_rows,
+                    f.unreadable,
+                    f.uncataloged
                 );
             }
         }

@@ -4,6 +4,7 @@
 //! - [`blob::BlobStore`]: the backup container: read, write, conditional writes (ETag), paged
 //!   streaming listing;
 //! - [`queue::TaskQueue`]: a queue whose messages the Functions queue trigger can read (base64);
+//! - [`parquet_footer`]: a stored parquet file's row count from its footer (verify);
 //! - `auth`: managed identity in Azure, an in-process account SAS for Azurite;
 //! - [`error::StorageError`]: every failure classified once (conflict, not found, transient,
 //!   permanent, decode); [`crate::retry::RetryPolicy`] retries the transient ones, the SDK's own
@@ -19,6 +20,7 @@ pub mod catalog;
 pub mod catalog_totals;
 pub mod error;
 pub mod layout;
+pub mod parquet_footer;
 pub mod queue;
 pub mod state;
 pub mod supersede;

@@ -15,12 +15,14 @@
 //!   and the export has exported; before that the table is **behind**, which is not drift;
 //! - otherwise the day agrees (rows ingested after `ExportedTo` are the export's next run).
 //!
-//! With `--files`, the table's data folder is listed beside the catalog: a cataloged file
-//! that is no longer in storage is a **missing file**. The result is stored per table
+//! With `--files`, the table's data folder is listed beside the live catalog and every live
+//! file's parquet footer is read: a cataloged file that is no longer in storage is a
+//! **missing file**, one whose footer declares other rows than the catalog counted has
+//! **wrong rows**, one that is not parquet is **unreadable**; each would break a restore. The result is stored per table
 //! (`$state/verify/<db>/<table>.json`) for `status`; drift is logged at error level as
 //! `adxbackup.verify_drift`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -35,14 +37,18 @@ use crate::kusto::{Step, StepError};
 use crate::protect::{Protection, TableState};
 use crate::retry::Retryable;
 use crate::storage::StorageError;
-use crate::storage::catalog::Catalog;
+use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::catalog_totals::{self, CatalogTotals, DayTotals};
+use crate::storage::parquet_footer::{self, FooterError};
+use crate::storage::supersede;
 use crate::task::Task;
 
 /// How many tables the CLI verifies at once.
 const TABLES_AT_ONCE: usize = 4;
-/// How many missing files a verification lists one by one (the rest are counted).
+/// How many file findings a verification lists one by one (the rest are counted).
 const FILES_LISTED: usize = 100;
+/// How many parquet footers `--files` reads at once.
+const FOOTERS_AT_ONCE: usize = 16;
 
 /// The verification document of one table (`version` 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,11 +129,33 @@ pub enum Finding {
     },
     /// A cataloged file is no longer in storage.
     MissingFile { path: String, day: Day, rows: u64 },
+    /// A cataloged file's footer declares other rows than the catalog counted (replaced or
+    /// rewritten in storage).
+    FileRows {
+        path: String,
+        day: Day,
+        cataloged_rows: u64,
+        file_rows: u64,
+    },
+    /// A cataloged file is not readable parquet (truncated, overwritten, encrypted).
+    UnreadableFile {
+        path: String,
+        day: Day,
+        rows: u64,
+        reason: String,
+    },
 }
 
 impl Finding {
     pub fn is_drift(&self) -> bool {
         !matches!(self, Finding::Behind { .. })
+    }
+
+    fn is_about_a_file(&self) -> bool {
+        matches!(
+            self,
+            Finding::MissingFile { .. } | Finding::FileRows { .. } | Finding::UnreadableFile { .. }
+        )
     }
 }
 
@@ -174,6 +202,21 @@ impl fmt::Display for Finding {
                     "cataloged file missing from storage: {path} ({rows} rows)"
                 )
             }
+            Finding::FileRows {
+                path,
+                cataloged_rows,
+                file_rows,
+                ..
+            } => write!(
+                f,
+                "cataloged file {path} holds {file_rows} rows, the catalog counted {cataloged_rows} (the file was replaced in storage)"
+            ),
+            Finding::UnreadableFile {
+                path, rows, reason, ..
+            } => write!(
+                f,
+                "cataloged file {path} ({rows} rows) is not readable parquet: {reason}"
+            ),
         }
     }
 }
@@ -181,8 +224,18 @@ impl fmt::Display for Finding {
 /// What the check of the files in storage found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesChecked {
+    /// Live cataloged files (superseded ones are not required).
     pub cataloged: u64,
     pub missing: u64,
+    /// Rows the footers of the live cataloged files in storage declare.
+    #[serde(default)]
+    pub rows_in_files: u64,
+    /// Files whose footer declares other rows than their catalog line.
+    #[serde(default)]
+    pub wrong_rows: u64,
+    /// Files that are not readable parquet.
+    #[serde(default)]
+    pub unreadable: u64,
     /// Files in the data folder the catalog does not list (a failed export run's leftovers;
     /// restore ignores them).
     pub uncataloged: u64,
@@ -565,39 +618,123 @@ async fn source_counts(
     Ok(out)
 }
 
-/// Lists the table's data folder and streams its catalog: every cataloged file must exist.
+/// Lists the table's data folder and streams the live part of its catalog: every live
+/// cataloged file must exist and its parquet footer must declare the rows the catalog
+/// counted. Superseded files are not required (a retention may have removed them).
 async fn check_files(app: &App, t: &TableRef, v: &mut Verification) -> Result<(), VerifyError> {
     let root = format!("{}/", app.layout.table_data_root(&t.database, &t.table));
-    let mut stored: HashSet<String> = app
+    let mut stored: HashMap<String, u64> = app
         .blobs
         .list(&root)
-        .map_ok(|item| item.path)
+        .map_ok(|item| (item.path, item.size))
         .try_collect()
         .await
         .map_err(storage(t, "list the table's data folder"))?;
+    let live = supersede::load(&app.blobs, &app.layout, &t.database, &t.table, None)
+        .await
+        .map_err(storage(t, "read the supersede records"))?;
     let mut checked = FilesChecked::default();
     let catalog = Catalog::new(&app.blobs, &app.layout);
-    let mut artifacts = catalog.stream(&t.database, &t.table);
-    while let Some(artifact) = artifacts
+    let mut segments = catalog.segments(&t.database, &t.table);
+    while let Some((segment, artifacts)) = segments
         .try_next()
         .await
         .map_err(storage(t, "read the catalog"))?
     {
-        checked.cataloged += 1;
-        if !stored.remove(&artifact.path) {
-            checked.missing += 1;
-            if checked.missing as usize <= FILES_LISTED {
-                v.findings.push(Finding::MissingFile {
-                    path: artifact.path,
-                    day: artifact.day,
-                    rows: artifact.rows,
-                });
+        let mut present = Vec::new();
+        for artifact in artifacts {
+            let size = stored.remove(&artifact.path);
+            if !live.is_live(&segment, &artifact) {
+                continue;
+            }
+            checked.cataloged += 1;
+            match size {
+                Some(size) => present.push((artifact, size)),
+                None => {
+                    checked.missing += 1;
+                    v.findings.push(Finding::MissingFile {
+                        path: artifact.path,
+                        day: artifact.day,
+                        rows: artifact.rows,
+                    });
+                }
+            }
+        }
+        let footers: Vec<(Artifact, Result<u64, FooterError>)> = stream::iter(present)
+            .map(|(artifact, size)| async move {
+                let rows = parquet_footer::row_count(&app.blobs, &artifact.path, size).await;
+                (artifact, rows)
+            })
+            .buffered(FOOTERS_AT_ONCE)
+            .collect()
+            .await;
+        for (artifact, rows) in footers {
+            if let Some(finding) = judge_file(&mut checked, artifact, rows)
+                .map_err(storage(t, "read a parquet footer"))?
+            {
+                v.findings.push(finding);
             }
         }
     }
     checked.uncataloged = stored.len() as u64;
+    cap_file_findings(&mut v.findings);
     v.files = Some(checked);
     Ok(())
+}
+
+/// The file's footer against its catalog line; a storage failure stops the check (it says
+/// nothing about the file), anything else about the file is a finding.
+fn judge_file(
+    checked: &mut FilesChecked,
+    artifact: Artifact,
+    rows: Result<u64, FooterError>,
+) -> Result<Option<Finding>, StorageError> {
+    match rows {
+        Ok(rows) => {
+            checked.rows_in_files += rows;
+            if rows == artifact.rows {
+                return Ok(None);
+            }
+            checked.wrong_rows += 1;
+            Ok(Some(Finding::FileRows {
+                path: artifact.path,
+                day: artifact.day,
+                cataloged_rows: artifact.rows,
+                file_rows: rows,
+            }))
+        }
+        Err(FooterError::NotParquet { reason, .. }) => {
+            checked.unreadable += 1;
+            Ok(Some(Finding::UnreadableFile {
+                path: artifact.path,
+                day: artifact.day,
+                rows: artifact.rows,
+                reason,
+            }))
+        }
+        // A file deleted between the listing and the read is missing, like the others.
+        Err(FooterError::Storage(StorageError::NotFound { .. })) => {
+            checked.missing += 1;
+            Ok(Some(Finding::MissingFile {
+                path: artifact.path,
+                day: artifact.day,
+                rows: artifact.rows,
+            }))
+        }
+        Err(FooterError::Storage(e)) => Err(e),
+    }
+}
+
+/// Keeps the first [`FILES_LISTED`] file findings one by one; `files` counts them all.
+fn cap_file_findings(findings: &mut Vec<Finding>) {
+    let mut kept = 0;
+    findings.retain(|f| {
+        if !f.is_about_a_file() {
+            return true;
+        }
+        kept += 1;
+        kept <= FILES_LISTED
+    });
 }
 
 fn outcome(v: &Verification) -> Outcome {

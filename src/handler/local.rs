@@ -1,6 +1,6 @@
 //! `run-local`: the same functions without the Functions host, for laptops, containers and
-//! VMs. An internal timer plays the `protect` timer trigger and a poller plays the `tasks`
-//! queue trigger, with the host's rules: a message is deleted once its task succeeds, becomes
+//! VMs. Internal timers play the `protect` and `verify` timer triggers and a poller plays the
+//! `tasks` queue trigger, with the host's rules: a message is deleted once its task succeeds, becomes
 //! visible again after `retry_after` when it fails, and moves to `<queue>-poison` once it has
 //! failed [`MAX_DEQUEUE_COUNT`] times. Messages that are not tasks at all go to the poison
 //! queue at once: no retry can make them one. A second poller plays the `restore` trigger on
@@ -19,6 +19,9 @@ use crate::worker::{self, Settle, Verdict};
 pub struct LocalOptions {
     /// Time between protect runs (the first runs at start).
     pub protect_every: Duration,
+    /// Time between verify runs (the first runs one period after start, when there is
+    /// something to verify).
+    pub verify_every: Duration,
     /// How long a failed message stays hidden before it is tried again.
     pub retry_after: Duration,
 }
@@ -48,6 +51,7 @@ pub async fn run(app: Arc<App>, opts: LocalOptions) -> Result<(), StorageError> 
     );
     tokio::select! {
         _ = timer(&app, opts.protect_every) => {}
+        _ = verify_timer(&app, opts.verify_every) => {}
         _ = poll(&app, &poison, opts.retry_after) => {}
         _ = poll_requests(&app, &requests, &requests_poison, opts.retry_after) => {}
         _ = super::shutdown_signal() => tracing::info!("run-local stopping"),
@@ -64,6 +68,21 @@ async fn timer(app: &App, every: Duration) {
             Ok(summary) => tracing::info!(%summary, "protect timer ran"),
             Err(err) => {
                 tracing::error!(error = %err, "protect timer failed; it runs again next tick")
+            }
+        }
+    }
+}
+
+/// As the `verify` timer function: one verification task per table on the task queue.
+async fn verify_timer(app: &App, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match crate::verify::fan_out(app).await {
+            Ok(tables) => tracing::info!(tables, "verify timer ran"),
+            Err(err) => {
+                tracing::error!(error = %err, "verify timer failed; it runs again next tick")
             }
         }
     }

@@ -13,10 +13,12 @@
 //! holds more than one page; [`BlobStore::list_page`] exposes the marker for callers that
 //! checkpoint.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use azure_storage_blob::models::{
-    BlobClientUploadOptions, BlobContainerClientListBlobsOptions, BlobItem as SdkBlobItem,
+    BlobClientDownloadOptions, BlobClientUploadOptions, BlobContainerClientListBlobsOptions,
+    BlobItem as SdkBlobItem, HttpRange,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use bytes::Bytes;
@@ -188,9 +190,24 @@ impl BlobStore {
                 "blob.read",
                 ATTEMPT_TIMEOUT,
                 || StorageError::timeout("blob.read", &target),
-                || self.read_once(path, &target),
+                || self.read_once(path, &target, None),
             )
             .await
+    }
+
+    /// Bytes `range` of the blob (a parquet footer: verify reads files without their data).
+    pub async fn read_range(&self, path: &str, range: Range<u64>) -> Result<Bytes, StorageError> {
+        let target = self.target(path);
+        let (body, _) = self
+            .retry
+            .run_bounded(
+                "blob.read_range",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("blob.read_range", &target),
+                || self.read_once(path, &target, Some(HttpRange::from(range.clone()))),
+            )
+            .await?;
+        Ok(body)
     }
 
     /// Like [`BlobStore::read`], with a missing blob as `None`.
@@ -325,12 +342,21 @@ impl BlobStore {
         format!("blob {}/{path}", self.name)
     }
 
-    async fn read_once(&self, path: &str, target: &str) -> Result<(Bytes, ETag), StorageError> {
+    async fn read_once(
+        &self,
+        path: &str,
+        target: &str,
+        range: Option<HttpRange>,
+    ) -> Result<(Bytes, ETag), StorageError> {
         let sdk = |e: azure_core::Error| StorageError::from_sdk("blob.read", target, &e);
+        let options = BlobClientDownloadOptions {
+            range,
+            ..Default::default()
+        };
         let download = self
             .container
             .blob_client(path)
-            .download(None)
+            .download(Some(options))
             .await
             .map_err(sdk)?;
         let etag = download.properties.etag.clone().ok_or_else(|| {

@@ -154,15 +154,27 @@ impl<'a> Catalog<'a> {
         db: &DatabaseName,
         table: &TableName,
     ) -> impl Stream<Item = Result<Artifact, StorageError>> + 'a {
+        self.segments(db, table)
+            .map_ok(|(_, artifacts)| stream::iter(artifacts.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    /// Every segment of a table with its blob path, in append order, one at a time. The path
+    /// says whether its artifacts are live ([`super::supersede::LiveSet::is_live`]).
+    pub fn segments(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+    ) -> impl Stream<Item = Result<(String, Vec<Artifact>), StorageError>> + 'a {
         let blobs = self.blobs;
         blobs
             .list(&self.layout.catalog_dir(db, table))
             .and_then(move |item| async move {
                 let (body, _) = blobs.read(&item.path).await?;
                 let artifacts = parse_segment(&item.path, &body)?;
-                Ok(stream::iter(artifacts.into_iter().map(Ok)))
+                Ok((item.path, artifacts))
             })
-            .try_flatten()
             .boxed()
     }
 }

@@ -1,7 +1,7 @@
 //! status and verify end to end on Azurite + kusto-sim: two tables with history (backfilled)
 //! and newer rows (continuous export). Verification agrees with the source; a `.delete` in
 //! the source shows up as extra rows on exactly that table and day; a deleted parquet file
-//! shows up as a missing cataloged file; the status document has its pinned shape, counts
+//! shows up as a missing cataloged file, a replaced or overwritten one by its footer; the status document has its pinned shape, counts
 //! what the test ingested, and the CLI renders it and exits 3 while something needs
 //! attention; the `status` HTTP function answers the same document through `res`.
 
@@ -19,6 +19,7 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use crate::harness::host::FunctionsHost;
+use crate::harness::parquet::read_backup;
 use crate::harness::stack::Stack;
 
 const DB: &str = "Sales";
@@ -215,7 +216,11 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
         .await
         .unwrap();
 
-    // 4. status: the pinned shape, the counts the test ingested, what needs attention.
+    // 4. status: the pinned shape, the counts the test ingested, what needs attention. A
+    // timer pass first, so the check report and the janitor's count are there too.
+    protect::plan(&app, false, protect::Delivery::Inline)
+        .await
+        .unwrap();
     let s = status::collect(&app, &Filter::default()).await.unwrap();
     let doc = serde_json::to_value(&s).unwrap();
     assert_eq!(shape(&doc), expected_shape(), "{doc:#}");
@@ -378,11 +383,17 @@ fn expected_shape() -> Value {
                     "days_compared": "number",
                     "findings": ["string"],
                     "behind": [],
-                    "missing_files": "number"
+                    "missing_files": "number",
+                    "bad_files": "number"
                 },
                 "last_error": "null",
                 "attention": ["string"]
-            }]
+            }],
+            "temporary_objects": {
+                "count": "number",
+                "orphans_waiting": "number",
+                "dropped": "number"
+            }
         }],
         "backfills": [{
             "job": "string",
@@ -400,6 +411,79 @@ fn expected_shape() -> Value {
             "updated_at": "string",
             "errors": []
         }],
-        "restores": []
+        "restores": [],
+        "check": {
+            "findings": [],
+            "unverified": []
+        }
     })
+}
+
+/// `verify --files` reads every live cataloged file's footer: a file replaced by another of
+/// other rows and a file overwritten with text are each found on their path; the source
+/// counts alone still agree, and the footers of the intact files add up to the rows the
+/// test ingested.
+#[tokio::test]
+async fn verify_files_reads_every_footer_and_finds_replaced_and_broken_files() {
+    let (_stack, app) = protected_stack().await;
+    assert!(drive(&app).await > 0, "protect asked for no backfill");
+    let orders = table_ref("Orders");
+    let clean = verify::verify_table(&app, &orders, true).await.unwrap();
+    assert_eq!(clean.outcome, Outcome::Ok, "{clean:#?}");
+    let files = clean.files.unwrap();
+    // Orders: ids 0..18 were ingested, each is in exactly one file.
+    assert_eq!(files.rows_in_files, 18, "{files:?}");
+    assert_eq!(
+        (files.missing, files.wrong_rows, files.unreadable),
+        (0, 0, 0)
+    );
+
+    // Rows per file as the parquet crate reads them, not as the catalog says.
+    let backup = read_backup(&app, DB, "Orders").await;
+    let rows = |i: usize| backup[i].file.rows.len() as u64;
+    let replaced = (1..backup.len())
+        .find(|&i| rows(i) != rows(0))
+        .expect("two files with different row counts");
+    let broken = (1..backup.len())
+        .find(|&i| i != replaced)
+        .expect("a third file");
+    let (donor, _) = app.blobs.read(&backup[0].artifact.path).await.unwrap();
+    let replaced_path = backup[replaced].artifact.path.clone();
+    let broken_path = backup[broken].artifact.path.clone();
+    app.blobs.write(&replaced_path, donor).await.unwrap();
+    app.blobs
+        .write(
+            &broken_path,
+            bytes::Bytes::from_static(b"this is not parquet"),
+        )
+        .await
+        .unwrap();
+
+    let v = verify::verify_table(&app, &orders, true).await.unwrap();
+    assert_eq!(v.outcome, Outcome::Drift, "{v:#?}");
+    let files = v.files.unwrap();
+    assert_eq!(
+        (files.missing, files.wrong_rows, files.unreadable),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        files.rows_in_files,
+        18 - rows(replaced) + rows(0) - rows(broken),
+        "{files:?}"
+    );
+    assert_eq!(v.findings.len(), 2, "{v:#?}");
+    assert!(v.findings.contains(&Finding::FileRows {
+        path: replaced_path,
+        day: backup[replaced].artifact.day,
+        cataloged_rows: rows(replaced),
+        file_rows: rows(0),
+    }));
+    assert!(
+        v.findings.iter().any(|f| matches!(f,
+            Finding::UnreadableFile { path, reason, .. } if *path == broken_path && reason.contains("PAR1"))),
+        "{v:#?}"
+    );
+    // The source's counts against the catalog see nothing: only the files tell.
+    let counts_only = verify::verify_table(&app, &orders, false).await.unwrap();
+    assert_eq!(counts_only.outcome, Outcome::Ok, "{counts_only:#?}");
 }

@@ -206,6 +206,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__Reconcile'
   'AdxBackup__ReconcileSettleDays'
   'AdxBackup__ReconcileMaxDays'
+  'AdxBackup__ReconcileSupersededRetentionSeconds'
 ]
 
 module app './app/function-app.bicep' = {

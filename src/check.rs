@@ -229,62 +229,11 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
                     .to_owned(),
             );
         }
-        if policy_json(
-            app,
-            &t,
-            &command::show_table_row_level_security_policy(&t.table),
-        )
-        .await?
-        .is_some_and(|p| p["IsEnabled"] == serde_json::Value::Bool(true))
-        {
-            found(
-                "row-level security: continuous export cannot export the table",
-                format!(
-                    "{} (or exclude the table: AdxBackup__ExcludeTables)",
-                    command::delete_table_row_level_security_policy(&t.table).as_str()
-                ),
-            );
-        }
-        if policy_json(
-            app,
-            &t,
-            &command::show_table_restricted_view_access_policy(&t.table),
-        )
-        .await?
-        .is_some_and(|p| p == serde_json::Value::Bool(true))
-        {
-            found(
-                "restricted view access: continuous export cannot export the table",
-                format!(
-                    "{} (or exclude the table: AdxBackup__ExcludeTables)",
-                    command::alter_table_restricted_view_access(&t.table, false).as_str()
-                ),
-            );
+        if let Some(why) = protect::servable::table(app, &t).await? {
+            found(&why.problem, why.fix);
         }
     }
     Ok(())
-}
-
-/// The `Policy` column of a `.show table T policy ...`, as JSON (None: no policy).
-async fn policy_json(
-    app: &App,
-    t: &TableRef,
-    cmd: &command::Command,
-) -> Result<Option<serde_json::Value>, CheckError> {
-    let step = Step::table(t, "read a table policy");
-    let tables = step.mgmt(&app.kusto, cmd).await?;
-    let Some(row) = tables.first().and_then(|tb| tb.rows().next()) else {
-        return Ok(None);
-    };
-    let Some(text) = row.opt_str("Policy").map_err(|e| step.error(e))? else {
-        return Ok(None);
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| CheckError::Unexpected {
-            what: format!("{t}'s policy"),
-            message: e.to_string(),
-        })?;
-    Ok((!value.is_null()).then_some(value))
 }
 
 /// The cluster identity's object id, from `AdxBackup__ClusterStorageAuth`

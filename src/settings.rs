@@ -218,6 +218,8 @@ pub const KEY_JANITOR_GRACE_SECONDS: &str = "AdxBackup__JanitorGraceSeconds";
 pub const KEY_RECONCILE: &str = "AdxBackup__Reconcile";
 pub const KEY_RECONCILE_SETTLE_DAYS: &str = "AdxBackup__ReconcileSettleDays";
 pub const KEY_RECONCILE_MAX_DAYS: &str = "AdxBackup__ReconcileMaxDays";
+pub const KEY_RECONCILE_SUPERSEDED_RETENTION: &str =
+    "AdxBackup__ReconcileSupersededRetentionSeconds";
 // Restore.
 pub const KEY_RESTORE_QUEUE: &str = "AdxBackup__RestoreQueue";
 pub const KEY_RESTORE_CHUNK_BLOBS: &str = "AdxBackup__RestoreChunkBlobs";
@@ -262,6 +264,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_RECONCILE,
     KEY_RECONCILE_SETTLE_DAYS,
     KEY_RECONCILE_MAX_DAYS,
+    KEY_RECONCILE_SUPERSEDED_RETENTION,
     KEY_BACKFILL,
     KEY_BACKFILL_BATCH_MAX_ROWS,
     KEY_BACKFILL_MAX_CONCURRENT,

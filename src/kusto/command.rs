@@ -117,6 +117,13 @@ pub fn show_tables() -> Command {
     Command::mgmt(".show tables".to_owned())
 }
 
+/// `.show materialized-views` → `Name, SourceTable, Query, ...`: views are not tables, so
+/// `.show tables` does not list them
+/// (<https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-show-commands>).
+pub fn show_materialized_views() -> Command {
+    Command::mgmt(".show materialized-views".to_owned())
+}
+
 /// `.show table ['T'] cslschema` → `TableName, Schema, DatabaseName, Folder, DocString`.
 pub fn show_table_cslschema(table: &TableName) -> Command {
     Command::mgmt(format!(".show table {} cslschema", ident(table.as_str())))
@@ -182,6 +189,10 @@ mod tests {
     fn schema_commands() {
         assert_eq!(show_databases().as_str(), ".show databases");
         assert_eq!(show_tables().as_str(), ".show tables");
+        assert_eq!(
+            show_materialized_views().as_str(),
+            ".show materialized-views"
+        );
         assert_eq!(
             show_table_cslschema(&table("My Table-1")).as_str(),
             ".show table ['My Table-1'] cslschema"

@@ -677,6 +677,10 @@ async fn plan_next(
     .map_err(|e| match e {
         PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
         PlanError::Id(i) => RestoreError::Id(i),
+        refused @ PlanError::SupersededDeleted { .. } => RestoreError::Refused {
+            job: id.clone(),
+            reason: refused.to_string(),
+        },
     })?;
     if !request.dry_run {
         for chunk in &page.chunks {

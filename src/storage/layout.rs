@@ -17,6 +17,7 @@
 //! <prefix>/$state/check.json                              the last check's findings
 //! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
 //! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
+//! <prefix>/$state/superseded-deleted/<database>/<table>/<yyyyMMdd>-<job>.json  the files that swap superseded are deleted
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
@@ -285,6 +286,27 @@ impl Layout {
         format!(
             "{}sup-{}-{n:06}.json",
             self.supersede_dir(db, table),
+            day.folder()
+        )
+    }
+
+    /// The folder of a table's deletion records (with trailing slash, for listing).
+    pub fn superseded_deletions_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/superseded-deleted/{db}/{table}/"))
+    }
+
+    /// The record that the files superseded by reconcile `job`'s swap of `day` are (being)
+    /// deleted after the retention: written before the first file goes.
+    pub fn superseded_deletion(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        day: Day,
+        job: &JobId,
+    ) -> String {
+        format!(
+            "{}{}-{job}.json",
+            self.superseded_deletions_dir(db, table),
             day.folder()
         )
     }

@@ -22,8 +22,8 @@ pub fn execute(sim: &Backend, db: &str, command: Command) -> Result<ResultTable,
     let mut cluster = sim.cluster();
     if matches!(command, Command::ShowDatabases) {
         let mut out = ResultTable::with_schema(DATABASES);
-        for name in cluster.databases.keys() {
-            out.push(database_row(name, name == db));
+        for (name, d) in &cluster.databases {
+            out.push(database_row(name, name == db, d.follower));
         }
         return Ok(out);
     }
@@ -118,7 +118,9 @@ pub fn execute(sim: &Backend, db: &str, command: Command) -> Result<ResultTable,
     }
 }
 
-fn database_row(name: &str, is_current: bool) -> Vec<Value> {
+/// `DatabaseAccessMode` is one of `ReadWrite`, `ReadOnly`, `ReadOnlyFollowing` or
+/// `ReadWriteEphemeral` (<https://learn.microsoft.com/kusto/management/show-databases>).
+fn database_row(name: &str, is_current: bool, follower: bool) -> Vec<Value> {
     let digest = Sha256::digest(name.as_bytes());
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
@@ -127,7 +129,14 @@ fn database_row(name: &str, is_current: bool) -> Vec<Value> {
         Value::String(format!("http://kusto-sim/{name}")),
         Value::String("v1.0".into()),
         Value::Bool(is_current),
-        Value::String("ReadWrite".into()),
+        Value::String(
+            if follower {
+                "ReadOnlyFollowing"
+            } else {
+                "ReadWrite"
+            }
+            .into(),
+        ),
         Value::String(String::new()),
         Value::Bool(false),
         Value::Guid(Uuid::from_bytes(id)),
@@ -315,8 +324,16 @@ fn schema_json(db: &Database) -> ResultTable {
         .values()
         .map(|t| (t.name.clone(), table_json(t)))
         .collect();
+    let views: serde_json::Map<String, serde_json::Value> = db
+        .materialized_views
+        .values()
+        .map(|v| {
+            let doc = json!({"Name": v.name, "SourceTable": v.source_table, "Query": v.query});
+            (v.name.clone(), doc)
+        })
+        .collect();
     let doc = json!({"Databases": {db.name.clone(): {
-        "Name": db.name, "Tables": tables, "ExternalTables": {}, "MaterializedViews": {},
+        "Name": db.name, "Tables": tables, "ExternalTables": {}, "MaterializedViews": views,
         "Functions": {}, "MajorVersion": 1, "MinorVersion": 0}}});
     let mut out = ResultTable::with_schema("(DatabaseSchema: string)");
     out.push(vec![Value::String(doc.to_string())]);

@@ -60,6 +60,15 @@ pub enum Command {
     },
     ShowDatabaseSchemaScript,
     ShowDatabaseSchemaJson,
+    /// `.create materialized-view [with (...)] V on table T { query }`.
+    CreateMaterializedView {
+        name: String,
+        source: String,
+        query: String,
+        props: Props,
+    },
+    /// `.show materialized-views`.
+    ShowMaterializedViews,
     CreateTable {
         name: String,
         columns: ColumnDefs,
@@ -294,6 +303,7 @@ pub(crate) fn is_show(c: &Command) -> bool {
     matches!(
         c,
         ShowDatabases
+            | ShowMaterializedViews
             | ShowTables
             | ShowTableSchema { .. }
             | ShowDatabaseSchemaScript
@@ -358,6 +368,9 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
             return data::show_tables_extents(p).map(Some);
         }
         return Ok(Some(Command::ShowTables));
+    }
+    if p.eat_kw("materialized-views") {
+        return Ok(Some(Command::ShowMaterializedViews));
     }
     if p.eat_kw("capacity") {
         return Ok(Some(Command::ShowCapacity {

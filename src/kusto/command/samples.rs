@@ -51,6 +51,7 @@ fn samples() -> Vec<Command> {
     let mut out = vec![
         show_databases(),
         show_tables(),
+        show_materialized_views(),
         show_table_cslschema(&t),
         show_table_schema_as_json(&t),
         show_database_schema_csl_script(&db),

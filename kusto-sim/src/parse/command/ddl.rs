@@ -97,6 +97,9 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         if p.eat_kw("function") {
             return super::objects::function(p, false).map(Some);
         }
+        if p.eat_kw("materialized-view") {
+            return super::objects::materialized_view(p).map(Some);
+        }
         if p.eat_kw("table") {
             let name = p.name()?;
             if p.eat_kw("ingestion") {

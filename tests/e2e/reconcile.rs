@@ -5,7 +5,7 @@
 //! still has them), also when every message is delivered twice; with `report` only verify's
 //! finding changes; today's drift is never touched.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, Day, TableName, TableRef};
@@ -15,7 +15,6 @@ use adx_backup::storage::catalog::Catalog;
 use adx_backup::storage::supersede;
 use adx_backup::task::Task;
 use adx_backup::verify::{self, Finding, Outcome};
-use adx_backup::worker::{self, Settle};
 use futures::TryStreamExt;
 use kusto_sim::Server;
 use serde_json::json;
@@ -23,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::harness::restore::{Delivery, query, run_restore};
 use crate::harness::stack::Stack;
+use crate::harness::tasks::drive;
 use crate::restore::{SRC, request, restore_stacks};
 
 /// Row `id` on a closed day: 2026-03-01 + id % 3, so each day gets every third id.
@@ -111,49 +111,6 @@ async fn backed_up_with(
     let v = verify::verify_table(&app, &orders(), false).await.unwrap();
     assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
     (stack, app, target)
-}
-
-/// Works the task queue until it stays empty, each message delivered once or, with `twice`,
-/// a second time before it is settled. Returns how many messages it took off the queue.
-async fn drive(app: &App, twice: bool) -> usize {
-    let mut delivered = 0;
-    let mut idle_since = Instant::now();
-    while idle_since.elapsed() < Duration::from_millis(2500) {
-        let batch = app
-            .tasks
-            .receive(16, Duration::from_secs(30))
-            .await
-            .unwrap();
-        if batch.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        idle_since = Instant::now();
-        for msg in batch {
-            delivered += 1;
-            let text = msg.text.clone().unwrap();
-            let count = u64::from(msg.dequeue_count);
-            if twice {
-                let first = worker::deliver_text(app, &text, Some(count)).await;
-                assert!(
-                    !matches!(first.settle(count), Settle::Poison),
-                    "{text}: {first}"
-                );
-            }
-            let verdict = worker::deliver_text(app, &text, Some(count)).await;
-            match verdict.settle(count) {
-                Settle::Delete => app.tasks.delete(&msg.id, &msg.pop_receipt).await.unwrap(),
-                Settle::Redeliver => {
-                    app.tasks
-                        .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                        .await
-                        .unwrap();
-                }
-                Settle::Poison => panic!("{text}: {verdict}"),
-            }
-        }
-    }
-    delivered
 }
 
 /// Deletes id 4 (2026-03-02, closed) and id 101 (today) from the source, then runs verify as

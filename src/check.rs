@@ -118,7 +118,8 @@ async fn record(app: &App, report: &CheckReport) -> Result<(), CheckError> {
     let mut doc = Versioned::load_or(&app.blobs, &path, CheckReport::default)
         .await
         .map_err(storage)?;
-    if &doc.value != report {
+    // Written once even when empty, so status can tell "nothing missing" from "never ran".
+    if doc.etag.is_none() || &doc.value != report {
         doc.value = report.clone();
         doc.save(&app.blobs, &path).await.map_err(storage)?;
     }

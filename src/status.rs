@@ -1,7 +1,8 @@
 //! status: is every table protected and current, can the backup be trusted, how far are the
 //! jobs? Assembles a versioned [`StatusV1`] document from state documents only: each table's
 //! protection state, its catalog totals (kept by protect and verify, so no catalog is read
-//! here), its last verification, and the backfill and restore job documents. The JSON shape
+//! here), its last verification, the backfill and restore job documents, the last `check`
+//! report and the janitor's count of temporary objects per database. The JSON shape
 //! is documented in docs/status.md and pinned by a test; [`render`] is the text a person
 //! reads, and [`StatusV1::needs_attention`] is what `adx-backup status` exits non-zero on.
 
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::app::App;
-use crate::backfill::BackfillJob;
+use crate::backfill::{BackfillJob, JanitorState};
+use crate::check::{self, CheckReport};
 use crate::ids::{DatabaseName, JobId, TableName, TableRef};
 use crate::protect::{self, Protection, TableState};
 use crate::restore::state::RestoreJob;
@@ -38,12 +40,37 @@ pub struct StatusV1 {
     pub databases: Vec<DatabaseStatus>,
     pub backfills: Vec<BackfillStatus>,
     pub restores: Vec<RestoreStatus>,
+    /// The last `check` (protect runs its cheap part every pass); None before the first.
+    pub check: Option<CheckStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatabaseStatus {
     pub database: DatabaseName,
     pub tables: Vec<TableStatus>,
+    /// adx-backup's temporary Kusto objects in the database as the janitor last saw them;
+    /// None before its first pass.
+    pub temporary_objects: Option<TemporaryObjects>,
+}
+
+/// The per-batch external tables of backfills (the product's only temporary objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporaryObjects {
+    /// In the database after the janitor's last pass, in use or not.
+    pub count: usize,
+    /// Left by crashed or abandoned jobs, dropped once their grace time passes.
+    pub orphans_waiting: usize,
+    /// Orphans dropped so far.
+    pub dropped: u64,
+}
+
+/// What the last check found missing, each with its fix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// `Database[.Table]: problem; fix: command`.
+    pub findings: Vec<String>,
+    /// What the check could not read, and why.
+    pub unverified: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +222,11 @@ impl StatusV1 {
                 );
             }
         }
+        lines.extend(
+            self.check
+                .iter()
+                .flat_map(|c| c.findings.iter().map(|f| format!("check: {f}"))),
+        );
         for b in self.backfills.iter().filter(|b| b.state == "failed") {
             lines.push(format!(
                 "{}.{}: backfill {} failed: {}",
@@ -267,8 +299,10 @@ pub async fn collect(app: &App, filter: &Filter) -> Result<StatusV1, StatusError
         databases.push(DatabaseStatus {
             database: db.clone(),
             tables: statuses,
+            temporary_objects: temporary_objects(app, db).await?,
         });
     }
+    let check = check_status(app, filter).await?;
     let restores = if filter.table.is_some() {
         Vec::new()
     } else {
@@ -283,8 +317,54 @@ pub async fn collect(app: &App, filter: &Filter) -> Result<StatusV1, StatusError
         databases,
         backfills,
         restores,
+        check,
     }
     .judge())
+}
+
+async fn temporary_objects(
+    app: &App,
+    db: &DatabaseName,
+) -> Result<Option<TemporaryObjects>, StatusError> {
+    let janitor: Option<JanitorState> = read_opt_doc(app, &app.layout.janitor_state(db)).await?;
+    Ok(janitor.map(|j| TemporaryObjects {
+        count: j.temporary,
+        orphans_waiting: j.orphans.len(),
+        dropped: j.dropped,
+    }))
+}
+
+/// The last check's findings that the filter selects.
+async fn check_status(app: &App, filter: &Filter) -> Result<Option<CheckStatus>, StatusError> {
+    let report: Option<CheckReport> = read_opt_doc(app, &app.layout.check_report()).await?;
+    Ok(report.map(|r| {
+        let selected = |f: &&check::Finding| {
+            filter
+                .database
+                .as_ref()
+                .is_none_or(|d| f.database.as_ref().is_none_or(|x| x == d))
+                && filter
+                    .table
+                    .as_ref()
+                    .is_none_or(|t| f.table.as_ref().is_none_or(|x| x == t))
+        };
+        CheckStatus {
+            findings: r
+                .findings
+                .iter()
+                .filter(selected)
+                .map(|f| {
+                    let place = match (&f.database, &f.table) {
+                        (Some(d), Some(t)) => format!("{d}.{t}"),
+                        (Some(d), None) => d.to_string(),
+                        _ => "cluster".to_owned(),
+                    };
+                    format!("{place}: {}; fix: {}", f.problem, f.fix)
+                })
+                .collect(),
+            unverified: r.unverified,
+        }
+    }))
 }
 
 async fn table_status(
@@ -574,6 +654,24 @@ async fn restore_jobs(
         .collect())
 }
 
+async fn read_opt_doc<T: serde::de::DeserializeOwned>(
+    app: &App,
+    path: &str,
+) -> Result<Option<T>, StatusError> {
+    let Some((body, _)) = app
+        .blobs
+        .read_opt(path)
+        .await
+        .map_err(read_err(format!("read {path}")))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| StorageError::decode(path, e))
+        .map_err(read_err(format!("read {path}")))
+}
+
 async fn read_doc<T: serde::de::DeserializeOwned>(app: &App, path: &str) -> Result<T, StatusError> {
     let (body, _) = app
         .blobs
@@ -640,6 +738,20 @@ pub fn render(s: &StatusV1, colour: Colour) -> String {
     if rows.len() > 1 {
         out.push('\n');
         out.push_str(&columns(&rows, &bad_rows, colour));
+    }
+    for db in &s.databases {
+        if let Some(t) = db.temporary_objects {
+            let _ = writeln!(
+                out,
+                "{}: {} temporary object(s) (backfill batch tables), {} orphan(s) waiting to be dropped, {} dropped so far",
+                db.database, t.count, t.orphans_waiting, t.dropped
+            );
+        }
+    }
+    if let Some(c) = &s.check {
+        for u in &c.unverified {
+            let _ = writeln!(out, "check could not verify: {u}");
+        }
     }
     if !s.backfills.is_empty() || !s.restores.is_empty() {
         let mut jobs = vec![

@@ -124,7 +124,8 @@ pub async fn sweep(
         orphans: waiting,
         dropped: before.dropped + dropped as u64,
     };
-    if state.value != before {
+    // Written once even when empty, so status can tell "none" from "never looked".
+    if state.etag.is_none() || state.value != before {
         state
             .save(&app.blobs, &path)
             .await

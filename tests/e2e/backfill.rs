@@ -14,6 +14,7 @@ use adx_backup::app::App;
 use adx_backup::backfill::{self, BackfillJob, BatchState};
 use adx_backup::ids::{BatchRef, DatabaseName, TableName, TableRef};
 use adx_backup::kusto::command::{self, ExternalTableSpec};
+use adx_backup::status::{self, Filter, TemporaryObjects};
 use adx_backup::storage::catalog::{Artifact, ArtifactSource, Catalog};
 use adx_backup::task::Task;
 use futures::TryStreamExt;
@@ -710,6 +711,14 @@ async fn a_million_rows_with_a_150k_row_budget() {
     );
 }
 
+/// The temporary objects `status` shows for the database.
+async fn temporary_objects(h: &History) -> TemporaryObjects {
+    let shown = status::collect(&h.app, &Filter::default()).await.unwrap();
+    shown.databases[0]
+        .temporary_objects
+        .expect("status shows the janitor's count")
+}
+
 /// The janitor's state of the database, as `status` would read it.
 async fn janitor_state(h: &History) -> backfill::JanitorState {
     let path = h.app.layout.janitor_state(&DatabaseName::new(DB).unwrap());
@@ -789,12 +798,29 @@ async fn workers_killed_mid_way_and_abandoned_jobs_leave_no_temporary_object() {
         BTreeSet::from([stalled.clone(), abandoned.clone()])
     );
     assert_eq!(seen.dropped, 0, "nothing dropped before the grace period");
+    assert_eq!(
+        temporary_objects(h).await,
+        TemporaryObjects {
+            count: 2,
+            orphans_waiting: 2,
+            dropped: 0
+        },
+        "status shows what the janitor saw"
+    );
 
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     fire("2026-11-25T11:05:00+00:00").await;
     let after = janitor_state(h).await;
     assert_eq!((after.temporary, after.dropped), (0, 2), "{after:?}");
     assert!(after.orphans.is_empty(), "{after:?}");
+    assert_eq!(
+        temporary_objects(h).await,
+        TemporaryObjects {
+            count: 0,
+            orphans_waiting: 0,
+            dropped: 2
+        }
+    );
     assert_eq!(
         names(&h.stack, ".show external tables", "TableName").await,
         BTreeSet::from([

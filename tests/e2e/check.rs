@@ -7,6 +7,7 @@ use adx_backup::check::{self, Finding};
 use adx_backup::cli::Command;
 use adx_backup::ids::{DatabaseName, TableName};
 use adx_backup::kusto::{KustoError, command};
+use adx_backup::status::{self, Filter};
 use kusto_sim::roles::ClusterRole;
 
 use crate::harness::stack::Stack;
@@ -92,6 +93,27 @@ async fn check_reports_exactly_what_is_missing_with_its_fix_and_nothing_once_fix
         kept.findings,
         vec![expected[0].clone(), expected[2].clone()]
     );
+    // status shows them, each with its fix, and needs attention for them.
+    let shown = status::collect(&app, &Filter::default()).await.unwrap();
+    let check = shown.check.clone().expect("status shows the last check");
+    assert_eq!(
+        check.findings,
+        [
+            format!("{DB}: {}; fix: {}", expected[0].problem, expected[0].fix),
+            format!("cluster: {}; fix: {}", expected[2].problem, expected[2].fix),
+        ]
+    );
+    assert!(shown.needs_attention, "{shown:#?}");
+    assert_eq!(
+        shown
+            .attention
+            .iter()
+            .filter(|a| a.starts_with("check: "))
+            .count(),
+        2,
+        "{:#?}",
+        shown.attention
+    );
     assert!(
         Command::Check.run(stack.app()).await.is_err(),
         "the verb fails while something is missing"
@@ -107,5 +129,7 @@ async fn check_reports_exactly_what_is_missing_with_its_fix_and_nothing_once_fix
     stack.kusto(&expected[2].fix).await;
     let report = check::check(&app).await.unwrap();
     assert!(report.findings.is_empty(), "{report}");
+    let shown = status::collect(&app, &Filter::default()).await.unwrap();
+    assert_eq!(shown.check.map(|c| c.findings.len()), Some(0));
     Command::Check.run(app).await.unwrap();
 }

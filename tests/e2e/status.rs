@@ -216,7 +216,11 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
         .await
         .unwrap();
 
-    // 4. status: the pinned shape, the counts the test ingested, what needs attention.
+    // 4. status: the pinned shape, the counts the test ingested, what needs attention. A
+    // timer pass first, so the check report and the janitor's count are there too.
+    protect::plan(&app, false, protect::Delivery::Inline)
+        .await
+        .unwrap();
     let s = status::collect(&app, &Filter::default()).await.unwrap();
     let doc = serde_json::to_value(&s).unwrap();
     assert_eq!(shape(&doc), expected_shape(), "{doc:#}");
@@ -384,7 +388,12 @@ fn expected_shape() -> Value {
                 },
                 "last_error": "null",
                 "attention": ["string"]
-            }]
+            }],
+            "temporary_objects": {
+                "count": "number",
+                "orphans_waiting": "number",
+                "dropped": "number"
+            }
         }],
         "backfills": [{
             "job": "string",
@@ -402,7 +411,11 @@ fn expected_shape() -> Value {
             "updated_at": "string",
             "errors": []
         }],
-        "restores": []
+        "restores": [],
+        "check": {
+            "findings": [],
+            "unverified": []
+        }
     })
 }
 

@@ -10,15 +10,20 @@
 //! exports (`ExternalTable`) and read them back on restore (`NativeIngestion`). Reading it
 //! needs AllDatabasesMonitor, which the app need not have: refused, it is reported as not
 //! verified, not as a finding.
+//!
+//! Before a restore changes anything, [`restore_target`] checks its target: the app's role
+//! there and whether the target's retention would refuse the oldest days.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::app::App;
-use crate::ids::{DatabaseName, TableName, TableRef};
+use crate::ids::{DatabaseName, Day, TableName, TableRef};
 use crate::kusto::error::KustoError;
-use crate::kusto::{Step, StepError, command};
+use crate::kusto::{KustoClient, Step, StepError, command};
 use crate::protect::{self, ProtectError, scope};
 use crate::settings::KustoAuth;
 use crate::storage::state::Versioned;
@@ -364,4 +369,290 @@ async fn identity_policy(
         });
     }
     Ok(())
+}
+
+/// What a restore is about to write into its target, as the check before it needs it.
+pub struct RestoreTarget<'a> {
+    pub client: &'a KustoClient,
+    pub database: &'a DatabaseName,
+    /// The restore creates tables and other objects, not only rows.
+    pub schema: bool,
+    /// The restore ingests rows.
+    pub data: bool,
+    pub tables: Vec<RestoredTable>,
+}
+
+/// One table the restore writes, under its target name.
+pub struct RestoredTable {
+    pub table: TableName,
+    /// It already exists in the target (its own retention policy then applies, unless the
+    /// restore sets one).
+    pub exists: bool,
+    /// The oldest dated day the restore brings (the catalog's, clamped to the window).
+    pub oldest_day: Option<Day>,
+    /// The soft-delete period the restore itself sets from the schema snapshot (`Some(None)`:
+    /// keep forever); `None` when it sets no retention policy.
+    pub sets_soft_delete: Option<Option<Duration>>,
+}
+
+/// The check before a restore changes anything in its target: the app's role on the target
+/// database, and per table whether the target's retention would refuse the oldest days.
+/// Kusto refuses a file whose creation time (restore sets the day's midnight) its retention
+/// already expired (`BadRequest_CreationTimeEarlierThanSoftDeletePeriod`,
+/// <https://learn.microsoft.com/en-us/kusto/management/retention-policy>), so those days
+/// could not come back. The database's own retention policy is not read (kusto-sim does not
+/// model it): a table inheriting a short one fails those files, which the report lists.
+pub async fn restore_target(
+    t: &RestoreTarget<'_>,
+    now: OffsetDateTime,
+) -> Result<CheckReport, CheckError> {
+    let mut report = CheckReport::default();
+    if !target_roles(t, &mut report).await? {
+        return Ok(report);
+    }
+    if t.data {
+        for table in &t.tables {
+            let Some(oldest) = table.oldest_day else {
+                continue;
+            };
+            let (period, from_snapshot) = match table.sets_soft_delete {
+                Some(period) => (period, true),
+                None if table.exists => (target_soft_delete(t, &table.table).await?, false),
+                None => (None, false),
+            };
+            if let Some(f) = too_old(t.database, &table.table, oldest, period, from_snapshot, now) {
+                report.findings.push(f);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The app's roles on the target: Database Admin to create tables and objects; to ingest
+/// only, Ingestor (queued ingestion) and Viewer (counting and reading extents) at least.
+async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool, CheckError> {
+    let step = Step::database(t.database, "read the app's roles on the restore target");
+    let grant = |role: &str| {
+        command::add_database_principal(t.database, role, "aadapp=<app client id>;<tenant id>")
+            .as_str()
+            .to_owned()
+    };
+    let finding = |problem: String, fix: String| Finding {
+        database: Some(t.database.clone()),
+        table: None,
+        problem,
+        fix,
+    };
+    let tables = match step
+        .mgmt(
+            t.client,
+            &command::show_database_principal_roles(t.database),
+        )
+        .await
+    {
+        Ok(tables) => tables,
+        Err(e) if is_forbidden(&e) => {
+            r.findings.push(finding(
+                "the app has no role on the restore target".to_owned(),
+                grant("admins"),
+            ));
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut held = Vec::new();
+    for row in tables.first().into_iter().flat_map(|t| t.rows()) {
+        held.push(row.str("Role").map_err(|e| step.error(e))?.to_owned());
+    }
+    let has = |role: &str| held.iter().any(|h| h.ends_with(&format!(" {role}")));
+    let admin = has("Admin");
+    let reads = admin || has("User") || has("Viewer");
+    let ingests = admin || has("Ingestor");
+    let holds = if held.is_empty() {
+        "nothing".to_owned()
+    } else {
+        held.join(", ")
+    };
+    if t.schema && !admin {
+        r.findings.push(finding(
+            format!("the app is {holds} on the restore target but creating its tables, functions and policies needs Database Admin"),
+            grant("admins"),
+        ));
+    } else if t.data && !(reads && ingests) {
+        let fix = match (reads, ingests) {
+            (false, false) => format!("{}; {}", grant("ingestors"), grant("viewers")),
+            (false, true) => grant("viewers"),
+            _ => grant("ingestors"),
+        };
+        r.findings.push(finding(
+            format!("the app is {holds} on the restore target but ingesting and counting the rows needs Ingestor and Viewer"),
+            fix,
+        ));
+    }
+    Ok(true)
+}
+
+/// The target table's own soft-delete period (None: none of its own, or keep forever).
+async fn target_soft_delete(
+    t: &RestoreTarget<'_>,
+    table: &TableName,
+) -> Result<Option<Duration>, CheckError> {
+    let step = Step::database(t.database, "read the target table's retention policy");
+    let tables = step
+        .mgmt(t.client, &command::show_table_retention_policy(table))
+        .await?;
+    let Some(text) = tables
+        .first()
+        .and_then(|tb| tb.row(0))
+        .and_then(|r| r.opt_str("Policy").ok().flatten().map(str::to_owned))
+    else {
+        return Ok(None);
+    };
+    let policy: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| CheckError::Unexpected {
+            what: format!("the retention policy of {table} in the restore target"),
+            message: e.to_string(),
+        })?;
+    match policy.get("SoftDeletePeriod").and_then(|v| v.as_str()) {
+        Some(span) => parse_timespan(span)
+            .map(Some)
+            .ok_or_else(|| CheckError::Unexpected {
+                what: format!("the retention policy of {table} in the restore target"),
+                message: format!("SoftDeletePeriod {span:?} is not a timespan"),
+            }),
+        None => Ok(None),
+    }
+}
+
+/// A Kusto timespan as policies print it: `[d.]hh:mm:ss[.fffffff]`.
+fn parse_timespan(text: &str) -> Option<Duration> {
+    let (days, clock) = match text.split_once('.') {
+        Some((d, rest)) if !d.contains(':') => (d.parse::<u64>().ok()?, rest),
+        _ => (0, text),
+    };
+    let clock = clock.split('.').next()?;
+    let mut parts = clock.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(Duration::from_secs(((days * 24 + h) * 60 + m) * 60 + s))
+}
+
+/// The finding when `oldest`'s midnight is older than `period` before `now`.
+fn too_old(
+    db: &DatabaseName,
+    table: &TableName,
+    oldest: Day,
+    period: Option<Duration>,
+    from_snapshot: bool,
+    now: OffsetDateTime,
+) -> Option<Finding> {
+    let period = period?;
+    let created = oldest.date().midnight().assume_utc();
+    let cutoff = now - period;
+    if created >= cutoff {
+        return None;
+    }
+    let days = period.as_secs() / 86_400;
+    // A day of margin: the restore takes time, and the cutoff moves with it.
+    let first_kept = (cutoff + time::Duration::days(1)).date();
+    let needed = (now - created).whole_days() + 2;
+    let longer = command::alter_table_retention_policy(
+        table,
+        Some(Duration::from_secs(
+            u64::try_from(needed).unwrap_or(0) * 86_400,
+        )),
+        true,
+    );
+    let (whose, fix) = if from_snapshot {
+        (
+            "the snapshot's retention policy, which the restore sets",
+            format!(
+                "restore with \"window\": {{\"from\": \"{first_kept}\", ...}}, or restore \"what\": \"schemaOnly\", run `{}` and restore \"dataOnly\"",
+                longer.as_str()
+            ),
+        )
+    } else {
+        (
+            "the target table's retention policy",
+            format!(
+                "run `{}` before the restore, or restore with \"window\": {{\"from\": \"{first_kept}\", ...}}",
+                longer.as_str()
+            ),
+        )
+    };
+    Some(Finding {
+        database: Some(db.clone()),
+        table: Some(table.clone()),
+        problem: format!(
+            "the restore brings days from {} on, but {whose} keeps {days} days: Kusto refuses the files of days before {first_kept}",
+            oldest.date()
+        ),
+        fix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    #[test]
+    fn policy_timespans() {
+        let day = 86_400;
+        assert_eq!(
+            parse_timespan("10.00:00:00"),
+            Some(Duration::from_secs(10 * day))
+        );
+        assert_eq!(
+            parse_timespan("3650.00:00:00.0000000"),
+            Some(Duration::from_secs(3650 * day))
+        );
+        assert_eq!(parse_timespan("01:30:00"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_timespan("ten days"), None);
+    }
+
+    #[test]
+    fn a_day_is_too_old_once_its_midnight_leaves_the_soft_delete_period() {
+        let (db, t) = (
+            DatabaseName::new("DR").unwrap(),
+            TableName::new("T").unwrap(),
+        );
+        let now = datetime!(2026-12-02 12:00 UTC);
+        let ten = Some(Duration::from_secs(10 * 86_400));
+        let old = |day, period, snapshot| too_old(&db, &t, Day::new(day), period, snapshot, now);
+        assert_eq!(old(date!(2026 - 11 - 23), ten, false), None, "inside");
+        assert_eq!(
+            old(date!(2020 - 01 - 01), None, false),
+            None,
+            "kept forever"
+        );
+        let f = old(date!(2026 - 11 - 22), ten, false).expect("its midnight is 10.5 days back");
+        assert!(
+            f.problem.contains("days before 2026-11-23"),
+            "{}",
+            f.problem
+        );
+        assert!(
+            f.problem
+                .contains("the target table's retention policy keeps 10 days")
+        );
+        assert!(
+            f.fix
+                .starts_with("run `.alter table ['T'] policy retention"),
+            "{}",
+            f.fix
+        );
+        assert!(
+            f.fix.contains(r#""SoftDeletePeriod":"12.00:00:00"#),
+            "{}",
+            f.fix
+        );
+        let s = old(date!(2026 - 11 - 22), ten, true).unwrap();
+        assert!(
+            s.problem.contains("the snapshot's retention policy"),
+            "{}",
+            s.problem
+        );
+        assert!(s.fix.contains("\"what\": \"schemaOnly\""), "{}", s.fix);
+    }
 }

@@ -979,10 +979,27 @@ mod tests {
             databases: Vec::new(),
             backfills: Vec::new(),
             restores: Vec::new(),
+            check: None,
         };
         let plain = render(&s, Colour::Off);
         assert!(!plain.contains('\x1b'), "{plain}");
         assert!(plain.contains("OK: nothing needs attention."));
         assert!(render(&s, Colour::On).contains("\x1b[32m"));
+
+        let checked = StatusV1 {
+            check: Some(CheckStatus {
+                findings: vec!["Sales: no role; fix: .add".to_owned()],
+                unverified: vec!["the policy".to_owned()],
+            }),
+            ..s
+        }
+        .judge();
+        assert!(checked.needs_attention);
+        assert_eq!(checked.attention, ["check: Sales: no role; fix: .add"]);
+        let text = render(&checked, Colour::Off);
+        assert!(
+            text.contains("check could not verify: the policy"),
+            "{text}"
+        );
     }
 }

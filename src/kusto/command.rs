@@ -38,7 +38,7 @@ pub use literal::{
 pub use objects::{
     CodeError, FunctionSpec, KqlCode, MappingKind, alter_table_caching_policy,
     alter_table_retention_policy, alter_table_update_policy, create_or_alter_function,
-    create_or_alter_ingestion_mapping, show_table_update_policy,
+    create_or_alter_ingestion_mapping, show_table_retention_policy, show_table_update_policy,
 };
 pub use query::{Query, QueryBuilder};
 pub use restore::{

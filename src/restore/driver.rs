@@ -18,6 +18,7 @@ use super::{
     Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
 };
 use crate::app::App;
+use crate::check::{self, CheckError, RestoreTarget, RestoredTable};
 use crate::ids::{Day, JobId, TableName};
 use crate::job::{Change, StepDoc, StepOutcome, follow_up};
 use crate::kusto::command::{
@@ -26,6 +27,7 @@ use crate::kusto::command::{
 };
 use crate::kusto::{KustoClient, Step};
 use crate::retry::Retryable;
+use crate::storage::catalog_totals;
 use crate::task::Task;
 
 /// One step of job `job`, for the driver message of tick `tick`. Returns what it did.
@@ -184,14 +186,25 @@ async fn start(
     }
     let target = target_client(app, &id, &request.target.cluster_uri)?;
     let db = &request.target.database;
-    let empty = match check_target(&target, db, chosen.iter().map(|(_, t)| t), request).await {
-        Ok(empty) => empty,
-        Err(Refusal::Refused(reason)) => {
-            reject(job, "check the target", &reason);
-            return Ok(());
-        }
-        Err(Refusal::Failed(e)) => return Err(kusto_err(&id)(e)),
+    let (existing, empty) =
+        match check_target(&target, db, chosen.iter().map(|(_, t)| t), request).await {
+            Ok(found) => found,
+            Err(Refusal::Refused(reason)) => {
+                reject(job, "check the target", &reason);
+                return Ok(());
+            }
+            Err(Refusal::Failed(e)) => return Err(kusto_err(&id)(e)),
+        };
+    let preflight = RestoreTarget {
+        client: &target,
+        database: db,
+        schema: request.what.schema(),
+        data: request.what.data(),
+        tables: restored_tables(&src, request, &statements, &chosen, &existing).await,
     };
+    if !passes_check(job, &preflight).await? {
+        return Ok(());
+    }
     if request.what.schema() && !request.dry_run {
         for (schema, job_table) in &chosen {
             let step = Step::database(db, "create the table in the target");
@@ -241,6 +254,73 @@ async fn start(
         job.report = Some(report(job, Vec::new(), Vec::new()));
     }
     Ok(())
+}
+
+/// Runs the check before the restore changes anything in the target; its findings, each
+/// with its fix, reject the job. False when rejected.
+async fn passes_check(
+    job: &mut RestoreJob,
+    target: &RestoreTarget<'_>,
+) -> Result<bool, RestoreError> {
+    let reason = match check::restore_target(target, OffsetDateTime::now_utc()).await {
+        Ok(report) if report.findings.is_empty() => return Ok(true),
+        Ok(report) => report
+            .findings
+            .iter()
+            .map(|f| format!("{} (fix: {})", f.problem, f.fix))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(CheckError::Kusto(e)) => return Err(kusto_err(&job.job)(e)),
+        Err(other) => other.to_string(),
+    };
+    reject(job, "check the target", &reason);
+    Ok(false)
+}
+
+/// What the check before the restore needs of each table: whether it exists in the target,
+/// the oldest day the restore brings (the catalog's running totals, clamped to the window;
+/// unknown without them, e.g. a restore from a listing), and the retention the restore sets.
+async fn restored_tables(
+    src: &Backup,
+    request: &RestoreRequestV1,
+    statements: &[Statement],
+    chosen: &[(TableSchema, JobTable)],
+    existing: &[String],
+) -> Vec<RestoredTable> {
+    let mut out = Vec::with_capacity(chosen.len());
+    for (schema, t) in chosen {
+        let totals = catalog_totals::load(&src.blobs, &src.layout, &src.database, &schema.name)
+            .await
+            .ok()
+            .flatten();
+        let oldest = totals
+            .as_ref()
+            .and_then(|x| x.day_range())
+            .and_then(|(first, last)| match &request.window {
+                None => Some(first),
+                Some(w) if last.date() < w.from || first.date() > w.to => None,
+                Some(w) => Some(first.max(Day::new(w.from))),
+            });
+        let sets_soft_delete = request
+            .what
+            .schema()
+            .then(|| {
+                statements.iter().find_map(|s| match s {
+                    Statement::Retention {
+                        table, soft_delete, ..
+                    } if *table == schema.name => Some(*soft_delete),
+                    _ => None,
+                })
+            })
+            .flatten();
+        out.push(RestoredTable {
+            table: t.target.clone(),
+            exists: existing.iter().any(|e| e == t.target.as_str()),
+            oldest_day: oldest,
+            sets_soft_delete,
+        });
+    }
+    out
 }
 
 /// Source name → target name of every table of the job.
@@ -384,13 +464,24 @@ async fn start_without_schema(
         return Ok(());
     }
     let non_empty = match check_target(&target, db, chosen.iter(), request).await {
-        Ok(non_empty) => non_empty,
+        Ok((_, non_empty)) => non_empty,
         Err(Refusal::Refused(reason)) => {
             reject(job, "check the target", &reason);
             return Ok(());
         }
         Err(Refusal::Failed(e)) => return Err(kusto_err(&id)(e)),
     };
+    // A listing gives no oldest day before planning: only the roles are checked.
+    let preflight = RestoreTarget {
+        client: &target,
+        database: db,
+        schema: false,
+        data: true,
+        tables: Vec::new(),
+    };
+    if !passes_check(job, &preflight).await? {
+        return Ok(());
+    }
     for t in &mut chosen {
         t.target_was_empty = !non_empty.contains(&t.target);
     }
@@ -479,14 +570,14 @@ async fn target_tables(
         .collect())
 }
 
-/// Reaches the target and returns its non-empty tables among ours; refuses them unless the
-/// mode is append.
+/// Reaches the target and returns its tables and the non-empty ones among ours; refuses
+/// those unless the mode is append.
 async fn check_target<'a>(
     target: &KustoClient,
     db: &crate::ids::DatabaseName,
     chosen: impl Iterator<Item = &'a JobTable>,
     request: &RestoreRequestV1,
-) -> Result<Vec<TableName>, Refusal> {
+) -> Result<(Vec<String>, Vec<TableName>), Refusal> {
     let chosen: Vec<&JobTable> = chosen.collect();
     let existing = target_tables(target, db).await.map_err(Refusal::Failed)?;
     let mut non_empty = Vec::new();
@@ -520,7 +611,7 @@ async fn check_target<'a>(
             names.join(", ")
         )));
     }
-    Ok(non_empty)
+    Ok((existing, non_empty))
 }
 
 /// Refuses a data restore into a table whose enabled update policy derives rows from

@@ -555,8 +555,10 @@ async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planne
     );
 }
 
+/// A target whose retention would refuse the backup's oldest days is refused before the
+/// restore changes anything, with the command that fixes it; run, the fix lets every row in.
 #[tokio::test]
-async fn files_older_than_the_targets_soft_delete_period_are_reported_not_dropped() {
+async fn a_target_retention_shorter_than_the_backup_is_refused_first_with_its_fix() {
     let (stack, app, target) = protected_source().await;
     mgmt(&target, DR, NULLS).await;
     mgmt(
@@ -575,26 +577,78 @@ async fn files_older_than_the_targets_soft_delete_period_are_reported_not_droppe
         Delivery::Once,
     )
     .await;
-    assert_eq!(state.status, JobStatus::PartiallySucceeded, "{state:#?}");
-    let report = state.report.unwrap();
-    let dated = crate::harness::parquet::catalog(&app, SRC, "Nulls")
-        .await
-        .into_iter()
-        .filter(|a| a.day != adx_backup::ids::Day::UNDATED)
-        .count();
-    assert_eq!(report.failed.len(), dated, "{report:#?}");
-    for f in &report.failed {
-        assert!(
-            f.reason
-                .contains("BadRequest_CreationTimeEarlierThanSoftDeletePeriod"),
-            "{}",
-            f.reason
-        );
-    }
-    // The undated rows (null Timestamp) carry no creation time and are in.
+    assert_eq!(state.status, JobStatus::Rejected, "{state:#?}");
+    let reason = state.error.unwrap().message;
+    assert!(
+        reason.contains("the restore brings days from 2026-03-01 on, but the target table's retention policy keeps 10 days"),
+        "{reason}"
+    );
+    assert!(
+        query(&target, DR, "Nulls").await.is_empty(),
+        "nothing was ingested"
+    );
+    // The fix, as the finding words it.
+    let fix = reason
+        .split("(fix: run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("a command to run in: {reason}"))
+        .to_owned();
+    assert!(
+        fix.starts_with(".alter table ['Nulls'] policy retention"),
+        "{fix}"
+    );
+    mgmt(&target, DR, &fix).await;
+    let job = "r-old-fixed";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Nulls"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Succeeded, "{state:#?}");
     assert_eq!(
-        query(&target, DR, "Nulls").await,
-        query(&stack.sim, SRC, "Nulls | where isnull(Timestamp)").await
+        query(&target, DR, "Nulls | order by V asc").await,
+        query(&stack.sim, SRC, "Nulls | order by V asc").await
+    );
+}
+
+/// A target on which the app may only read is refused before anything changes, with the
+/// role to grant.
+#[tokio::test]
+async fn a_target_the_app_may_not_change_is_refused_with_the_role_to_grant() {
+    let (stack, app, target) = protected_source().await;
+    mgmt(
+        &target,
+        DR,
+        ".add database DR viewers ('aadapp=restorer;tenant') 'test'",
+    )
+    .await;
+    target.state().set_caller("aadapp=restorer;tenant");
+    let job = "r-viewer";
+    let state = run_restore(
+        &stack,
+        &app,
+        &target,
+        &request(job, &target, json!({"tables": ["Plain"]})),
+        job,
+        Delivery::Once,
+    )
+    .await;
+    assert_eq!(state.status, JobStatus::Rejected, "{state:#?}");
+    let reason = state.error.unwrap().message;
+    assert!(
+        reason.contains("the app is Database DR Viewer on the restore target but creating its tables, functions and policies needs Database Admin"),
+        "{reason}"
+    );
+    assert!(reason.contains(".add database ['DR'] admins ("), "{reason}");
+    // In-process commands are not role-checked: this looks as an administrator would.
+    assert!(
+        mgmt(&target, DR, ".show tables").await.rows.is_empty(),
+        "nothing was created in the target"
     );
 }
 

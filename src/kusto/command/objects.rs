@@ -287,6 +287,15 @@ pub fn show_table_update_policy(table: &TableName) -> Command {
     ))
 }
 
+/// `.show table ['T'] policy retention` → `Policy`: the table's own retention policy as JSON
+/// (`SoftDeletePeriod`, `Recoverability`), null when the table inherits the database's.
+pub fn show_table_retention_policy(table: &TableName) -> Command {
+    Command::mgmt(format!(
+        ".show table {} policy retention",
+        ident(table.as_str())
+    ))
+}
+
 /// `7d`, `36h`, `90m`, `45s` or `1500ms`: the largest unit that divides the period (below a
 /// millisecond is dropped; no policy period is that fine).
 fn short_timespan(span: Duration) -> String {

@@ -134,6 +134,7 @@ fn samples() -> Vec<Command> {
         alter_table_retention_policy(&t, Some(Duration::from_secs(30 * 86_400)), false),
         alter_table_retention_policy(&t, None, true),
         show_table_update_policy(&t),
+        show_table_retention_policy(&t),
         show_database_principal_roles(&db),
         add_database_principal(&db, "admins", "aadapp=1234;tenant'x"),
         show_cluster_managed_identity_policy(),

@@ -329,6 +329,11 @@ impl RestoreRequestV1 {
                 "principalMapping is given but principals is not true: set \"principals\": true to restore the mapped principals".to_owned(),
             ));
         }
+        if self.principals && !self.what.schema() {
+            return Err(RequestError::Invalid(
+                "principals are restored with the schema, and what is dataOnly: use schemaAndData or schemaOnly, or leave principals out".to_owned(),
+            ));
+        }
         let keys: Vec<&Principal> = self.principal_mapping.keys().collect();
         if let Some((a, b)) = keys
             .iter()
@@ -407,13 +412,13 @@ mod tests {
     fn every_field_round_trips() {
         let text = r#"{"version":1,"jobId":"r-1","source":{"database":"Sales","container":"adx-backup","prefix":"backup","fromListing":true},
             "target":{"clusterUri":"https://dr.kusto.windows.net","database":"Sales2","ingestUri":"https://ingest-dr.kusto.windows.net"},
-            "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"dataOnly",
+            "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"schemaOnly",
             "window":{"from":"2026-03-01","to":"2026-03-02"},"asOf":"2026-03-03T00:00:00Z","dryRun":true,"mode":"append",
             "principals":true,"principalMapping":{"aadapp=a;src":"aadapp=b;dr"}}"#;
         let r = RestoreRequestV1::parse(text).unwrap();
         assert!(r.principals);
         assert_eq!(r.principal_mapping.len(), 1);
-        assert_eq!(r.what, What::DataOnly);
+        assert_eq!(r.what, What::SchemaOnly);
         assert_eq!(r.mode, Mode::Append);
         assert!(r.source.from_listing);
         assert_eq!(
@@ -483,6 +488,10 @@ mod tests {
             (
                 r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":true,"principalMapping":{"aaduser=a@x":"b@y') .drop table T"}}"#,
                 "is not `<kind>=<id>",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":true,"what":"dataOnly"}"#,
+                "what is dataOnly",
             ),
             (
                 r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":"yes"}"#,

@@ -82,6 +82,21 @@ fn principal_row(role: String, fqn: &str, notes: &str) -> Vec<Value> {
     ]
 }
 
+/// Kusto resolves each principal by its kind (referencing-security-principals); kusto-sim,
+/// which has no directory, refuses at least a text that names no kind it knows.
+fn check_kinds(principals: &[String]) -> Result<(), SimError> {
+    const KINDS: [&str; 4] = ["aaduser", "aadgroup", "aadapp", "msauser"];
+    for fqn in principals {
+        let (kind, id) = fqn.split_once('=').unwrap_or_default();
+        if !KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind)) || id.is_empty() {
+            return Err(SimError::semantic(format!(
+                "Principal '{fqn}' is not aaduser=, aadgroup=, aadapp= or msauser= followed by an identity"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn add(
     sim: &Backend,
     db: &str,
@@ -95,6 +110,7 @@ pub fn add(
             "'{role}' is not a database role: admins, users, viewers, unrestrictedviewers, ingestors, monitors"
         ))
     })?;
+    check_kinds(&principals)?;
     {
         let mut cluster = sim.cluster();
         let name = cluster.database(db)?.name.clone();
@@ -154,6 +170,7 @@ pub fn add_table(
     let role = TableRole::from_plural(role).ok_or_else(|| {
         SimError::semantic(format!("'{role}' is not a table role: admins, ingestors"))
     })?;
+    check_kinds(&principals)?;
     {
         let mut cluster = sim.cluster();
         let db_name = cluster.database(db)?.name.clone();

@@ -226,6 +226,8 @@ async fn principals_are_added_refused_without_their_prerequisite_and_scripted() 
         ".add table T viewers ('aaduser=x@y.com')",
         ".add table Missing admins ('aaduser=x@y.com')",
         ".add database db readers ('aaduser=x@y.com')",
+        ".add database db viewers ('x@y.com')",
+        ".add database db viewers ('aadrole=x')",
     ] {
         let (status, body) = c.mgmt("db", bad).await;
         assert!(!status.is_success(), "{bad}: {body}");

@@ -106,6 +106,7 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             } => ingestion::set_or_append(sim, db, mode, &table, &props, &query).await,
             DeleteRecords { table, query, .. } => extents::delete_records(sim, db, &table, &query),
             ShowExtents(sel) => extents::show(sim, db, &sel),
+            ShowTablesExtents(sels) => extents::show_tables(sim, db, &sels),
             DropExtents(sel) => extents::drop(sim, db, &sel),
             MoveExtents {
                 is_async: true,

@@ -43,7 +43,7 @@ pub use objects::{
 pub use query::{Query, QueryBuilder};
 pub use restore::{
     create_merge_table, get_ingestion_resources, get_kusto_identity_token,
-    show_table_extents_tag_contains,
+    show_tables_extents_tagged,
 };
 pub use security::{
     DatabaseRole, TableRole, add_database_principal, add_database_principals, add_table_principals,

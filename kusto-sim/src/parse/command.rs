@@ -192,6 +192,8 @@ pub enum Command {
         query: String,
     },
     ShowExtents(ExtentSelector),
+    /// `.show tables (T1, T2) extents ...`: one selector per table, the same filter on each.
+    ShowTablesExtents(Vec<ExtentSelector>),
     DropExtents(ExtentSelector),
     MoveExtents {
         is_async: bool,
@@ -323,6 +325,7 @@ pub(crate) fn is_show(c: &Command) -> bool {
             | ShowOperations { .. }
             | ShowOperationDetails { .. }
             | ShowExtents(_)
+            | ShowTablesExtents(_)
             | ShowCapacity { .. }
             | ShowIngestionFailures { .. }
             | ShowFunctions { .. }
@@ -369,6 +372,9 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return Ok(Some(Command::ShowFunctions { name: Some(name) }));
     }
     if p.eat_kw("tables") {
+        if p.is_punct("(") {
+            return data::show_tables_extents(p).map(Some);
+        }
         return Ok(Some(Command::ShowTables));
     }
     if p.eat_kw("capacity") {

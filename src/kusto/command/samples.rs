@@ -111,7 +111,19 @@ fn samples() -> Vec<Command> {
                 ),
             ],
         ),
-        show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
+        show_tables_extents_tagged(
+            &[t.clone(), TableName::new("U").expect("valid")],
+            "ingest-by:r-1.",
+            &[
+                "ingest-by:r-1.c-000002.".to_owned(),
+                "ingest-by:r-1.c-000003.".to_owned(),
+            ],
+        ),
+        show_tables_extents_tagged(
+            std::slice::from_ref(&t),
+            "ingest-by:r-1.",
+            &HOSTILE.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>(),
+        ),
         create_or_alter_function(&super::objects::tests::function_spec("My Function-1")),
         create_or_alter_function(&FunctionSpec {
             view: true,

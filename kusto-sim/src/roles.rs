@@ -321,6 +321,12 @@ mod tests {
             need(".add database D admins ('aadapp=x;t') 'why'"),
             Needed::Database(DbRole::Admin)
         );
+        // Table Admin in the docs (manage-table-security-roles); kusto-sim's table roles
+        // grant nothing, so Database Admin.
+        assert_eq!(
+            need(".add table T ingestors ('aadapp=x;t') skip-results 'why'"),
+            Needed::Database(DbRole::Admin)
+        );
         assert_eq!(
             need(
                 ".alter-merge cluster policy managed_identity \"[{'ObjectId':'system','AllowedUsages':'ExternalTable'}]\""

@@ -129,7 +129,16 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
                 role,
                 principals,
                 notes,
-            } => principals::add(sim, db, &role, principals, &notes),
+                skip_results,
+            } => principals::add(sim, db, &role, principals, &notes, skip_results),
+            ShowTablePrincipals { table } => principals::show_table(sim, db, &table),
+            AddTablePrincipals {
+                table,
+                role,
+                principals,
+                notes,
+                skip_results,
+            } => principals::add_table(sim, db, &table, &role, principals, &notes, skip_results),
             ShowClusterManagedIdentityPolicy => Ok(principals::show_identity_policy(sim)),
             AlterClusterManagedIdentityPolicy { merge, policy } => {
                 principals::alter_identity_policy(sim, merge, &policy)
@@ -241,6 +250,8 @@ pub(crate) fn command_type(c: &Command) -> &'static str {
         CreateFunction { .. } => "FunctionCreateOrAlter",
         CreateMaterializedView { .. } => "MaterializedViewCreate",
         CreateIngestionMapping { .. } => "TableIngestionMappingCreateOrAlter",
+        AddDatabasePrincipals { .. } => "DatabaseAddPrincipals",
+        AddTablePrincipals { .. } => "TableAddPrincipals",
         _ => "Show",
     }
 }

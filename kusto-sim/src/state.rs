@@ -210,6 +210,8 @@ pub struct Table {
     pub policies: TablePolicies,
     pub mappings: Vec<Mapping>,
     pub extents: Vec<Extent>,
+    /// Table-level principals: role, principal FQN, notes.
+    pub principals: Vec<(crate::roles::TableRole, String, String)>,
 }
 
 /// A stored function: its parameter list and body as written (without the enclosing
@@ -251,6 +253,7 @@ impl Table {
             policies: TablePolicies::default(),
             mappings: Vec::new(),
             extents: Vec::new(),
+            principals: Vec::new(),
         }
     }
 

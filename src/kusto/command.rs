@@ -46,11 +46,11 @@ pub use restore::{
     show_tables_extents_tagged,
 };
 pub use security::{
-    add_database_principal, alter_merge_cluster_managed_identity_policy,
-    alter_table_restricted_view_access, alter_table_row_level_security,
-    delete_table_row_level_security_policy, show_cluster_managed_identity_policy,
-    show_database_principal_roles, show_table_restricted_view_access_policy,
-    show_table_row_level_security_policy,
+    DatabaseRole, TableRole, add_database_principal, add_database_principals, add_table_principals,
+    alter_merge_cluster_managed_identity_policy, alter_table_restricted_view_access,
+    alter_table_row_level_security, delete_table_row_level_security_policy,
+    show_cluster_managed_identity_policy, show_database_principal_roles,
+    show_table_restricted_view_access_policy, show_table_row_level_security_policy,
 };
 
 use crate::ids::{DatabaseName, TableName};
@@ -138,11 +138,15 @@ pub fn show_table_schema_as_json(table: &TableName) -> Command {
     ))
 }
 
-/// `.show database ['Db'] schema as csl script`: one row per command that re-creates the
-/// database's tables, policies, functions and mappings.
+/// `.show database ['Db'] schema as csl script with (IncludeSecuritySettings = true)`: one
+/// row per command that re-creates the database's tables, policies, functions, mappings and
+/// principals. The option is said outright: the docs have given its default as `false` and
+/// later as `true`
+/// (<https://learn.microsoft.com/en-us/kusto/management/show-schema-database#supported-options>),
+/// and restore needs the principals, row-level security and restricted view access it adds.
 pub fn show_database_schema_csl_script(db: &DatabaseName) -> Command {
     Command::mgmt(format!(
-        ".show database {} schema as csl script",
+        ".show database {} schema as csl script with (IncludeSecuritySettings = true)",
         ident(db.as_str())
     ))
 }
@@ -204,7 +208,7 @@ mod tests {
         let db = DatabaseName::new("Sales").unwrap();
         assert_eq!(
             show_database_schema_csl_script(&db).as_str(),
-            ".show database ['Sales'] schema as csl script"
+            ".show database ['Sales'] schema as csl script with (IncludeSecuritySettings = true)"
         );
         assert_eq!(
             show_database_schema_as_json(&db).as_str(),

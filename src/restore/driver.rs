@@ -229,6 +229,7 @@ async fn start(
             &statements,
             &renames(chosen.iter().map(|(_, t)| t)),
             &app.settings.protect.object_prefix,
+            schema::Principals::of(request),
         );
         job.schema = SchemaReport {
             applied: Vec::new(),
@@ -391,6 +392,7 @@ async fn apply_after_data(
         &statements,
         &renames(job.tables.iter()),
         &app.settings.protect.object_prefix,
+        schema::Principals::of(request),
     );
     if job.status != JobStatus::Succeeded {
         for p in objects.after_data {

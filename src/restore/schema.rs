@@ -5,13 +5,14 @@
 //!
 //! Tables and their columns come first (with the IngestionTime policy, which restored rows
 //! need to be seen by database cursors); [`plan_objects`] says what happens to the rest:
-//! functions, mappings, retention and caching policies with the tables, update policies
-//! after the data, materialized views and anything else reported (docs/design.md, Restore).
+//! functions, mappings, retention and caching policies with the tables; update policies,
+//! row-level security, restricted view access and (when asked) principals after the data;
+//! materialized views and anything else reported (docs/design.md, Restore).
 
 mod objects;
 mod statements;
 
-pub use objects::{ObjectPlan, Planned, plan as plan_objects};
+pub use objects::{ObjectPlan, Planned, Principals, plan as plan_objects};
 pub use statements::{Statement, statements};
 
 use futures::TryStreamExt;

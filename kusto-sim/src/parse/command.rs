@@ -58,7 +58,10 @@ pub enum Command {
         table: String,
         json: bool,
     },
-    ShowDatabaseSchemaScript,
+    /// `.show database D schema as csl script [with (IncludeSecuritySettings = bool)]`.
+    ShowDatabaseSchemaScript {
+        include_security: bool,
+    },
     ShowDatabaseSchemaJson,
     /// `.create materialized-view [with (...)] V on table T { query }`.
     CreateMaterializedView {
@@ -252,11 +255,25 @@ pub enum Command {
     ShowDatabasePrincipals,
     /// `.show database D principal roles`: the caller's own roles.
     ShowPrincipalRoles,
-    /// `.add database D admins|users|viewers|ingestors|monitors ('fqn', ...) ['notes']`.
+    /// `.add database D admins|users|viewers|unrestrictedviewers|ingestors|monitors ('fqn',
+    /// ...) [skip-results] ['notes']`.
     AddDatabasePrincipals {
         role: String,
         principals: Vec<String>,
         notes: String,
+        skip_results: bool,
+    },
+    /// `.show table T principals`.
+    ShowTablePrincipals {
+        table: String,
+    },
+    /// `.add table T admins|ingestors ('fqn', ...) [skip-results] ['notes']`.
+    AddTablePrincipals {
+        table: String,
+        role: String,
+        principals: Vec<String>,
+        notes: String,
+        skip_results: bool,
     },
     ShowClusterManagedIdentityPolicy,
     /// `.alter[-merge] cluster policy managed_identity "<json array>"`.
@@ -306,7 +323,7 @@ pub(crate) fn is_show(c: &Command) -> bool {
             | ShowMaterializedViews
             | ShowTables
             | ShowTableSchema { .. }
-            | ShowDatabaseSchemaScript
+            | ShowDatabaseSchemaScript { .. }
             | ShowDatabaseSchemaJson
             | ShowIngestionTimePolicy { .. }
             | ShowTablePolicy { .. }
@@ -324,6 +341,7 @@ pub(crate) fn is_show(c: &Command) -> bool {
             | ShowFunctions { .. }
             | ShowIngestionMappings { .. }
             | ShowDatabasePrincipals
+            | ShowTablePrincipals { .. }
             | ShowPrincipalRoles
             | ShowClusterManagedIdentityPolicy
     )
@@ -433,6 +451,9 @@ fn show_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("ingestion") {
         return objects::show_mappings(p, table).map(Some);
+    }
+    if p.eat_kw("principals") {
+        return Ok(Some(Command::ShowTablePrincipals { table }));
     }
     Ok(None)
 }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::ids::{DatabaseName, Day, TableName, TableRef};
+use crate::kusto::command::DatabaseRole;
 use crate::kusto::error::KustoError;
 use crate::kusto::{KustoClient, Step, StepError, command};
 use crate::protect::{self, ProtectError, scope};
@@ -148,7 +149,7 @@ fn is_forbidden(e: &StepError) -> bool {
 /// The app's roles on `db`; false when it has none (nothing else there can be read).
 async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool, CheckError> {
     let step = Step::database(db, "read the app's roles");
-    let fix = command::add_database_principal(db, "admins", &app_principal(app))
+    let fix = command::add_database_principal(db, DatabaseRole::Admins, &app_principal(app))
         .as_str()
         .to_owned();
     let tables = match step
@@ -381,7 +382,7 @@ pub async fn restore_target(
 /// only, Ingestor (queued ingestion) and Viewer (counting and reading extents) at least.
 async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool, CheckError> {
     let step = Step::database(t.database, "read the app's roles on the restore target");
-    let grant = |role: &str| {
+    let grant = |role: DatabaseRole| {
         command::add_database_principal(t.database, role, "aadapp=<app client id>;<tenant id>")
             .as_str()
             .to_owned()
@@ -403,7 +404,7 @@ async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool
         Err(e) if is_forbidden(&e) => {
             r.findings.push(finding(
                 "the app has no role on the restore target".to_owned(),
-                grant("admins"),
+                grant(DatabaseRole::Admins),
             ));
             return Ok(false);
         }
@@ -425,13 +426,17 @@ async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool
     if t.schema && !admin {
         r.findings.push(finding(
             format!("the app is {holds} on the restore target but creating its tables, functions and policies needs Database Admin"),
-            grant("admins"),
+            grant(DatabaseRole::Admins),
         ));
     } else if t.data && !(reads && ingests) {
         let fix = match (reads, ingests) {
-            (false, false) => format!("{}; {}", grant("ingestors"), grant("viewers")),
-            (false, true) => grant("viewers"),
-            _ => grant("ingestors"),
+            (false, false) => format!(
+                "{}; {}",
+                grant(DatabaseRole::Ingestors),
+                grant(DatabaseRole::Viewers)
+            ),
+            (false, true) => grant(DatabaseRole::Viewers),
+            _ => grant(DatabaseRole::Ingestors),
         };
         r.findings.push(finding(
             format!("the app is {holds} on the restore target but ingesting and counting the rows needs Ingestor and Viewer"),

@@ -149,7 +149,7 @@ fn samples() -> Vec<Command> {
         show_table_update_policy(&t),
         show_table_retention_policy(&t),
         show_database_principal_roles(&db),
-        add_database_principal(&db, "admins", "aadapp=1234;tenant'x"),
+        add_database_principal(&db, DatabaseRole::Admins, "aadapp=1234;tenant'x"),
         add_database_principals(
             &db,
             DatabaseRole::Viewers,

@@ -127,10 +127,11 @@ pub fn show_database_principal_roles(db: &DatabaseName) -> Command {
 }
 
 /// `.add database ['Db'] <role> ('<principal>') '<notes>'`: a finding's fix, never sent.
-pub fn add_database_principal(db: &DatabaseName, role: &str, principal: &str) -> Command {
+pub fn add_database_principal(db: &DatabaseName, role: DatabaseRole, principal: &str) -> Command {
     Command::mgmt(format!(
-        ".add database {} {role} ({}) 'adx-backup'",
+        ".add database {} {} ({}) 'adx-backup'",
         ident(db.as_str()),
+        role.as_str(),
         string_literal(principal)
     ))
 }

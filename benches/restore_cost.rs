@@ -75,10 +75,14 @@ fn parquet_file(first: i64) -> Vec<u8> {
 }
 
 /// `.show table T extents where ...` → `.show table extents`: commands grouped by kind.
+/// (A table name with spaces would split differently; the bench's table has none.)
 fn kind_of(csl: &str) -> String {
     let words: Vec<&str> = csl.split_whitespace().collect();
     match words.as_slice() {
         [".show", "table", _, "extents", ..] => ".show table extents".to_owned(),
+        [".show", "tables", rest @ ..] if rest.contains(&"extents") => {
+            ".show tables (..) extents".to_owned()
+        }
         [".create-merge", "table", ..] => ".create-merge table".to_owned(),
         [".alter", "table", _, "policy", p, ..] => format!(".alter table policy {p}"),
         [first, ..] if !first.starts_with('.') => "query".to_owned(),

@@ -206,6 +206,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__Reconcile'
   'AdxBackup__ReconcileSettleDays'
   'AdxBackup__ReconcileMaxDays'
+  'AdxBackup__ReconcileSupersededRetentionSeconds'
   'AdxBackup__RetentionDays'
   'AdxBackup__RetentionMonthlyMonths'
   'AdxBackup__RetentionOverrides'

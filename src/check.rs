@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::ids::{DatabaseName, Day, TableName, TableRef};
+use crate::kusto::command::DatabaseRole;
 use crate::kusto::error::KustoError;
 use crate::kusto::{KustoClient, Step, StepError, command};
 use crate::protect::{self, ProtectError, scope};
@@ -148,7 +149,7 @@ fn is_forbidden(e: &StepError) -> bool {
 /// The app's roles on `db`; false when it has none (nothing else there can be read).
 async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool, CheckError> {
     let step = Step::database(db, "read the app's roles");
-    let fix = command::add_database_principal(db, "admins", &app_principal(app))
+    let fix = command::add_database_principal(db, DatabaseRole::Admins, &app_principal(app))
         .as_str()
         .to_owned();
     let tables = match step
@@ -229,62 +230,11 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
                     .to_owned(),
             );
         }
-        if policy_json(
-            app,
-            &t,
-            &command::show_table_row_level_security_policy(&t.table),
-        )
-        .await?
-        .is_some_and(|p| p["IsEnabled"] == serde_json::Value::Bool(true))
-        {
-            found(
-                "row-level security: continuous export cannot export the table",
-                format!(
-                    "{} (or exclude the table: AdxBackup__ExcludeTables)",
-                    command::delete_table_row_level_security_policy(&t.table).as_str()
-                ),
-            );
-        }
-        if policy_json(
-            app,
-            &t,
-            &command::show_table_restricted_view_access_policy(&t.table),
-        )
-        .await?
-        .is_some_and(|p| p == serde_json::Value::Bool(true))
-        {
-            found(
-                "restricted view access: continuous export cannot export the table",
-                format!(
-                    "{} (or exclude the table: AdxBackup__ExcludeTables)",
-                    command::alter_table_restricted_view_access(&t.table, false).as_str()
-                ),
-            );
+        if let Some(why) = protect::servable::table(app, &t).await? {
+            found(&why.problem, why.fix);
         }
     }
     Ok(())
-}
-
-/// The `Policy` column of a `.show table T policy ...`, as JSON (None: no policy).
-async fn policy_json(
-    app: &App,
-    t: &TableRef,
-    cmd: &command::Command,
-) -> Result<Option<serde_json::Value>, CheckError> {
-    let step = Step::table(t, "read a table policy");
-    let tables = step.mgmt(&app.kusto, cmd).await?;
-    let Some(row) = tables.first().and_then(|tb| tb.rows().next()) else {
-        return Ok(None);
-    };
-    let Some(text) = row.opt_str("Policy").map_err(|e| step.error(e))? else {
-        return Ok(None);
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| CheckError::Unexpected {
-            what: format!("{t}'s policy"),
-            message: e.to_string(),
-        })?;
-    Ok((!value.is_null()).then_some(value))
 }
 
 /// The cluster identity's object id, from `AdxBackup__ClusterStorageAuth`
@@ -432,7 +382,7 @@ pub async fn restore_target(
 /// only, Ingestor (queued ingestion) and Viewer (counting and reading extents) at least.
 async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool, CheckError> {
     let step = Step::database(t.database, "read the app's roles on the restore target");
-    let grant = |role: &str| {
+    let grant = |role: DatabaseRole| {
         command::add_database_principal(t.database, role, "aadapp=<app client id>;<tenant id>")
             .as_str()
             .to_owned()
@@ -454,7 +404,7 @@ async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool
         Err(e) if is_forbidden(&e) => {
             r.findings.push(finding(
                 "the app has no role on the restore target".to_owned(),
-                grant("admins"),
+                grant(DatabaseRole::Admins),
             ));
             return Ok(false);
         }
@@ -476,13 +426,17 @@ async fn target_roles(t: &RestoreTarget<'_>, r: &mut CheckReport) -> Result<bool
     if t.schema && !admin {
         r.findings.push(finding(
             format!("the app is {holds} on the restore target but creating its tables, functions and policies needs Database Admin"),
-            grant("admins"),
+            grant(DatabaseRole::Admins),
         ));
     } else if t.data && !(reads && ingests) {
         let fix = match (reads, ingests) {
-            (false, false) => format!("{}; {}", grant("ingestors"), grant("viewers")),
-            (false, true) => grant("viewers"),
-            _ => grant("ingestors"),
+            (false, false) => format!(
+                "{}; {}",
+                grant(DatabaseRole::Ingestors),
+                grant(DatabaseRole::Viewers)
+            ),
+            (false, true) => grant(DatabaseRole::Viewers),
+            _ => grant(DatabaseRole::Ingestors),
         };
         r.findings.push(finding(
             format!("the app is {holds} on the restore target but ingesting and counting the rows needs Ingestor and Viewer"),

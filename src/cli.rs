@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::backfill;
 use crate::handler::local::{self, LocalOptions};
 use crate::handler::routes;
+use crate::ids::Principal;
 use crate::ids::{DatabaseName, TableName, TableRef};
 use crate::protect;
 use crate::restore::{self, RestoreError};
@@ -168,6 +169,14 @@ pub struct RestoreArgs {
     /// Add to target tables that already hold rows (default: refuse).
     #[arg(long)]
     pub append: bool,
+    /// Restore the database and table principals of the schema snapshot (default: none).
+    #[arg(long)]
+    pub principals: bool,
+    /// `SourcePrincipal=TargetPrincipal`, repeated, e.g.
+    /// `aadapp=<app>;<src tenant>=aadapp=<app>;<dr tenant>`: restore only the mapped
+    /// principals, as their targets.
+    #[arg(long, requires = "principals", value_name = "SRC=DST")]
+    pub principal_map: Vec<String>,
     /// The job's id (default: generated).
     #[arg(long)]
     pub job: Option<String>,
@@ -470,6 +479,21 @@ fn restore_request(args: &RestoreArgs) -> Result<String, CliError> {
     if args.append {
         request["mode"] = "append".into();
     }
+    if args.principals {
+        request["principals"] = true.into();
+    }
+    if !args.principal_map.is_empty() {
+        let mut map = serde_json::Map::new();
+        for pair in &args.principal_map {
+            let at = Principal::pair_separator(pair).ok_or_else(|| {
+                CliError::RestoreRequest(format!(
+                    "--principal-map {pair:?}: expected SourcePrincipal=TargetPrincipal, each `<kind>=<id>[;<tenant>]`"
+                ))
+            })?;
+            map.insert(pair[..at].to_owned(), pair[at + 1..].into());
+        }
+        request["principalMapping"] = map.into();
+    }
     Ok(request.to_string())
 }
 
@@ -587,7 +611,66 @@ mod restore_tests {
         let generated = restore::request::RestoreRequestV1::parse(&generated).unwrap();
         assert!(generated.job_id.is_some());
         assert!(!generated.source.from_listing);
+        assert!(!generated.principals && generated.principal_mapping.is_empty());
         assert!(Cli::try_parse_from(["adx-backup", "restore", "--undo", "r-1"]).is_ok());
         assert!(Cli::try_parse_from(["adx-backup", "restore", "--wait"]).is_err());
+    }
+
+    #[test]
+    fn principals_and_their_mapping_become_the_request_fields() {
+        let base = [
+            "--target-cluster",
+            "https://dr.kusto.windows.net",
+            "--target-database",
+            "DR",
+            "--principals",
+        ];
+        let with = |extra: &[&str]| {
+            let mut argv = base.to_vec();
+            argv.extend_from_slice(extra);
+            restore_request(&args(&argv))
+        };
+        let r = restore::request::RestoreRequestV1::parse(
+            &with(&[
+                "--principal-map",
+                "aadapp=a;src-tenant=aadapp=b;dr-tenant",
+                "--principal-map",
+                "aaduser=u@src.com=AADGROUP=g;dr.com",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(r.principals);
+        let pairs: Vec<(&str, &str)> = r
+            .principal_mapping
+            .iter()
+            .map(|(s, t)| (s.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("aadapp=a;src-tenant", "aadapp=b;dr-tenant"),
+                ("aaduser=u@src.com", "AADGROUP=g;dr.com")
+            ]
+        );
+        let err = with(&["--principal-map", "aadapp=a;t"]).unwrap_err();
+        assert!(
+            err.to_string().contains("SourcePrincipal=TargetPrincipal"),
+            "{err}"
+        );
+        assert!(
+            Cli::try_parse_from([
+                "adx-backup",
+                "restore",
+                "--target-cluster",
+                "https://dr.kusto.windows.net",
+                "--target-database",
+                "DR",
+                "--principal-map",
+                "aadapp=a;t=aadapp=b;t",
+            ])
+            .is_err(),
+            "a mapping without --principals"
+        );
     }
 }

@@ -297,6 +297,80 @@ validated_id!(
     &['-', '_', ':', '.']
 );
 
+/// Why a piece of text is not a principal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    #[error(
+        "principal {0:?} is not `<kind>=<id>[;<tenant>]` with kind aaduser, aadgroup, aadapp or msauser"
+    )]
+    Form(String),
+    #[error("principal {text:?} contains the control character {bad:?}")]
+    Control { text: String, bad: char },
+    #[error("principal is {0} characters long; at most {MAX_NAME_LEN} are allowed")]
+    TooLong(usize),
+}
+
+/// The kinds of principal Kusto's role commands take (referencing-security-principals).
+const PRINCIPAL_KINDS: &[&str] = &["aaduser", "aadgroup", "aadapp", "msauser"];
+
+/// `<kind>=<id>[;<tenant>]`. The id may be a group's display name, so anything but a control
+/// character is allowed after the `=`: the text only ever reaches KQL as an escaped string.
+fn validate_principal(text: &str) -> Result<(), PrincipalError> {
+    let len = text.chars().count();
+    if len > MAX_NAME_LEN {
+        return Err(PrincipalError::TooLong(len));
+    }
+    if let Some(bad) = text.chars().find(|c| c.is_control()) {
+        return Err(PrincipalError::Control {
+            text: text.to_owned(),
+            bad,
+        });
+    }
+    let form = || PrincipalError::Form(text.to_owned());
+    let (kind, id) = text.split_once('=').ok_or_else(form)?;
+    let known = PRINCIPAL_KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind));
+    let id = id.split(';').next().unwrap_or_default();
+    if !known || id.trim().is_empty() || text.trim() != text {
+        return Err(form());
+    }
+    Ok(())
+}
+
+validated_string!(
+    /// A Kusto security principal as its fully qualified name: `aaduser=<UPN or object
+    /// id>[;<tenant>]`, `aadgroup=<email, name or object id>[;<tenant>]`, `aadapp=<app id or
+    /// name>;<tenant>`, `msauser=<UPN>`
+    /// (<https://learn.microsoft.com/en-us/kusto/management/access-control/referencing-security-principals>).
+    Principal,
+    PrincipalError,
+    validate_principal
+);
+
+impl Principal {
+    /// The same principal: Kusto compares FQNs without regard to case.
+    pub fn same_as(&self, other: &Principal) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+
+    /// Where `text` holds two principals joined by `=` (`aadapp=a;t=aadapp=b;t`, the CLI's
+    /// `--principal-map`), the index of that `=`: the first one followed by a principal
+    /// kind and its own `=`.
+    pub fn pair_separator(text: &str) -> Option<usize> {
+        let first = text.find('=')?;
+        text.char_indices()
+            .skip_while(|(i, _)| *i <= first)
+            .filter(|(_, c)| *c == '=')
+            .map(|(i, _)| i)
+            .find(|i| {
+                let rest = &text[i + 1..];
+                PRINCIPAL_KINDS.iter().any(|k| {
+                    rest.get(..k.len() + 1)
+                        .is_some_and(|head| head.eq_ignore_ascii_case(&format!("{k}=")))
+                })
+            })
+    }
+}
+
 /// A database cursor as issued by Kusto. Opaque: only ever passed back, always as an escaped
 /// string literal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -532,5 +606,51 @@ mod tests {
             serde_json::from_str::<TableRef>(r#"{"database":"Sales","table":"x'; .drop"}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn principals_take_kustos_forms_and_nothing_else() {
+        for ok in [
+            "aaduser=imikeoein@fabrikam.com",
+            "aaduser=cd709aed-0000-4000-8000-e3953dec735e;72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "aadGroup=SG Display Name;fabrikam.com",
+            "aadapp=4c7e82bd-6adb-46c3-b413-fdd44834c69b;fabrikam.com",
+            "msauser=abbiatkins@live.com",
+            "aadgroup=it's \"quoted\"');.drop table T;fabrikam.com",
+        ] {
+            assert!(Principal::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "imikeoein@fabrikam.com",
+            "aadrole=x",
+            "aaduser=",
+            "aaduser=;tenant",
+            " aaduser=x",
+            "aaduser=x\n.drop table T",
+            "aaduser=x\u{0}",
+        ] {
+            assert!(Principal::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            Principal::new("aaduser=A@X.com")
+                .unwrap()
+                .same_as(&Principal::new("AADUSER=a@x.COM").unwrap())
+        );
+        let err: Result<Principal, _> = serde_json::from_str("\"nobody\"");
+        assert!(err.unwrap_err().to_string().contains("aaduser, aadgroup"));
+    }
+
+    #[test]
+    fn a_pair_of_principals_splits_at_the_second_kind() {
+        for (text, at) in [
+            ("aadapp=a;t=aadapp=b;t", Some(10)),
+            ("aaduser=x@y.com=AADGROUP=g", Some(15)),
+            ("aadgroup=a=b;t=aaduser=u", Some(14)),
+            ("aadapp=a;t", None),
+            ("aadapp=a;t=nobody", None),
+        ] {
+            assert_eq!(Principal::pair_separator(text), at, "{text}");
+        }
     }
 }

@@ -28,6 +28,7 @@ mod lock;
 mod plan;
 mod schema;
 pub mod scope;
+pub mod servable;
 mod state;
 
 use std::fmt;
@@ -262,6 +263,12 @@ async fn plan_database(
     Ok((planned, schema::snapshot(app, db).await?))
 }
 
+/// The one log line of a table (or materialized view) left unprotected, with its reason and
+/// what to do; the stable `event` is what the `table-failed` alert matches.
+pub(crate) fn log_unprotected(db: &DatabaseName, table: &TableName, reason: &str) {
+    tracing::error!(event = "adxbackup.table_unprotected", database = %db, table = %table, reason, "table is not protected");
+}
+
 /// What one table's step did, for the invocation log and `protect`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableOutcome {
@@ -342,6 +349,10 @@ pub async fn stored_tables(
 /// The task half: bring one table's backup objects, catalog and health up to date.
 pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
     let (path, mut state) = load_table_state(app, t).await?;
+    let was_exported_by = match &state.value.protection {
+        Protection::Protected { export, .. } => Some(export.clone()),
+        Protection::New | Protection::Unprotected { .. } => None,
+    };
     let ensured = ensure::ensure(app, t, &mut state.value).await?;
     let mut harvested = 0;
     let mut found = Vec::new();
@@ -350,6 +361,8 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
         found.extend(coverage::observe(&mut state.value, export, now));
         health::check(app, t, export, &mut state.value).await?;
         harvested = harvest::harvest(app, t, &export.name, &mut state.value.harvest).await?;
+    } else if let Some(export) = was_exported_by {
+        harvested = last_harvest(app, t, &export, &mut state.value.harvest).await;
     }
     let backfill = request_backfill(app, t, &mut state.value).await?;
     save_done(app, t, &path, &mut state).await?;
@@ -365,6 +378,27 @@ pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, Prot
     };
     tracing::info!(database = %t.database, table = %t.table, harvested, status = %outcome.protection.summary(), "table protected");
     Ok(outcome)
+}
+
+/// A table protected until now and not any more (a policy continuous export cannot serve
+/// came, or the IngestionTime policy went off): what its export already wrote is cataloged
+/// once more, so no row exported before the change is lost from the backup. Best effort: the
+/// export may be gone already (dropped by whoever fixes the table), and the table's reason
+/// is what `status` must show, so a failure here is logged, not raised.
+async fn last_harvest(
+    app: &App,
+    t: &TableRef,
+    export: &crate::ids::ExportName,
+    h: &mut HarvestState,
+) -> usize {
+    match harvest::harvest(app, t, export, h).await {
+        Ok(n) => n,
+        Err(err) => {
+            tracing::warn!(database = %t.database, table = %t.table, export = %export, error = %err,
+                "the last harvest of an export whose table is no longer protected failed; its files exported since the previous harvest are not cataloged");
+            0
+        }
+    }
 }
 
 /// The harvest alone, for a table whose export moved while nothing else changed (the plan

@@ -15,6 +15,10 @@
 //!    are counted against the source's count for the same bound; equal, one supersede record
 //!    swaps the day (`storage::supersede`); different, nothing is swapped and the mismatch is
 //!    recorded in the job. At every moment exactly one set of the day is live.
+//! 4. [`after_verify`] also deletes the files swaps superseded once a swap is older than
+//!    `AdxBackup__ReconcileSupersededRetentionSeconds` ([`superseded`]), whatever the mode.
+
+mod superseded;
 
 use std::collections::BTreeSet;
 
@@ -33,6 +37,7 @@ use crate::storage::supersede::{self, Supersede};
 pub use crate::task::Drift;
 use crate::task::Task;
 use crate::verify::{Finding, Verification};
+pub use superseded::delete_superseded;
 
 /// Why a reconcile job exists, as its job document says.
 const REASON: &str = "reconcile: re-export a closed day verify found drifting";
@@ -110,13 +115,14 @@ pub fn choose_days(
         .collect()
 }
 
-/// After a verification: in apply mode, sends one `ReconcileDayV1` per chosen day. Returns
-/// how many were sent.
+/// After a verification: deletes the files of swaps older than the retention, and in apply
+/// mode sends one `ReconcileDayV1` per chosen day. Returns how many were sent.
 pub async fn after_verify(
     app: &App,
     t: &TableRef,
     v: &Verification,
 ) -> Result<usize, StorageError> {
+    delete_superseded(app, t, OffsetDateTime::now_utc()).await?;
     if app.settings.reconcile.mode != ReconcileMode::Apply {
         return Ok(0);
     }
@@ -380,6 +386,7 @@ mod tests {
             mode: ReconcileMode::Apply,
             settle: Duration::from_secs(2 * 86_400),
             max_days,
+            superseded_retention: None,
         }
     }
 

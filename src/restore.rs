@@ -24,6 +24,7 @@ pub mod state;
 
 mod chunk;
 mod driver;
+mod look;
 
 use serde_json::Value;
 use url::Url;

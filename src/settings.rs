@@ -222,6 +222,8 @@ pub const KEY_JANITOR_GRACE_SECONDS: &str = "AdxBackup__JanitorGraceSeconds";
 pub const KEY_RECONCILE: &str = "AdxBackup__Reconcile";
 pub const KEY_RECONCILE_SETTLE_DAYS: &str = "AdxBackup__ReconcileSettleDays";
 pub const KEY_RECONCILE_MAX_DAYS: &str = "AdxBackup__ReconcileMaxDays";
+pub const KEY_RECONCILE_SUPERSEDED_RETENTION: &str =
+    "AdxBackup__ReconcileSupersededRetentionSeconds";
 pub const KEY_RETENTION_DAYS: &str = "AdxBackup__RetentionDays";
 pub const KEY_RETENTION_MONTHLY: &str = "AdxBackup__RetentionMonthlyMonths";
 pub const KEY_RETENTION_OVERRIDES: &str = "AdxBackup__RetentionOverrides";
@@ -270,6 +272,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_RECONCILE,
     KEY_RECONCILE_SETTLE_DAYS,
     KEY_RECONCILE_MAX_DAYS,
+    KEY_RECONCILE_SUPERSEDED_RETENTION,
     KEY_RETENTION_DAYS,
     KEY_RETENTION_MONTHLY,
     KEY_RETENTION_OVERRIDES,

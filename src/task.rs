@@ -60,7 +60,8 @@ pub enum Task {
     /// One step of a restore job's driver; a message whose tick the job has passed is a
     /// duplicate and does nothing.
     RestoreJobV1 { job: JobId, tick: u64 },
-    /// One look at a restore chunk; a message whose poll the chunk has passed does nothing.
+    /// Sends a restore chunk's files to the target (its looks are the driver's); a message
+    /// whose poll the chunk has passed does nothing.
     RestoreChunkV1 {
         job: JobId,
         chunk: ChunkId,

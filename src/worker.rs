@@ -250,7 +250,8 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             backfill_verdict(app, table, None, &step, result, last).await
         }
         Task::PruneTableV1 { table, now } => {
-            let done = prune::prune_table(app, &table, now, false).await;
+            // Boxed: its future is large, and every task's future is as large as the largest arm.
+            let done = Box::pin(prune::prune_table(app, &table, now, false)).await;
             prune_verdict(app, &table, done, last_delivery).await
         }
         Task::RestoreJobV1 { job, tick } => {

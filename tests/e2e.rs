@@ -33,6 +33,8 @@ mod protect;
 mod protect_guarantees;
 #[path = "e2e/protect_scale.rs"]
 mod protect_scale;
+#[path = "e2e/protect_unservable.rs"]
+mod protect_unservable;
 #[path = "e2e/prune.rs"]
 mod prune;
 #[path = "e2e/reconcile.rs"]

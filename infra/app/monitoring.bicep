@@ -65,8 +65,8 @@ var alerts = [
   {
     name: 'table-failed'
     severity: 2
-    description: 'A table could not be protected, or a task failed for good and was recorded as failed in its state.'
-    query: 'traces | where message has "table is not protected" or message has "table not protected" or message has "protect failed for good" or message has "database not planned"'
+    description: 'A table could not be protected (continuous export cannot serve it: row-level security, restricted view access, a materialized view, a follower database; or its IngestionTime policy is off), or a task failed for good and was recorded as failed in its state.'
+    query: 'traces | where message contains "adxbackup.table_unprotected" or message has "table is not protected" or message has "table not protected" or message has "protect failed for good" or message has "database not planned"'
   }
 ]
 

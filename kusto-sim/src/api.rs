@@ -57,6 +57,13 @@ impl Sim {
             .or_insert_with(|| Database::new(name));
     }
 
+    /// Makes database `name` a follower: attached read-only from a leader cluster (no
+    /// command can, it is an Azure resource operation), with the tables it holds now.
+    pub fn attach_as_follower(&self, name: &str) -> Result<(), SimError> {
+        self.backend.cluster().database_mut(name)?.follower = true;
+        Ok(())
+    }
+
     pub fn set_faults(&self, config: FaultConfig) {
         self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);

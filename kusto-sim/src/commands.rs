@@ -13,6 +13,7 @@ mod principals;
 mod queued;
 mod schema;
 mod script;
+mod views;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +60,7 @@ type BoxedResult<'a> = Pin<Box<dyn Future<Output = Result<ResultTable, SimError>
 pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedResult<'a> {
     Box::pin(async move {
         use Command::*;
+        refuse_on_follower(sim, db, &command)?;
         match command {
             ExecuteScript { props, script } => script::execute(sim, db, &props, &script).await,
             CreateOrAlterExternalTable(def) => external::create_or_alter_table(sim, db, &def),
@@ -106,6 +108,7 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
             } => ingestion::set_or_append(sim, db, mode, &table, &props, &query).await,
             DeleteRecords { table, query, .. } => extents::delete_records(sim, db, &table, &query),
             ShowExtents(sel) => extents::show(sim, db, &sel),
+            ShowTablesExtents(sels) => extents::show_tables(sim, db, &sels),
             DropExtents(sel) => extents::drop(sim, db, &sel),
             MoveExtents {
                 is_async: true,
@@ -126,7 +129,16 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
                 role,
                 principals,
                 notes,
-            } => principals::add(sim, db, &role, principals, &notes),
+                skip_results,
+            } => principals::add(sim, db, &role, principals, &notes, skip_results),
+            ShowTablePrincipals { table } => principals::show_table(sim, db, &table),
+            AddTablePrincipals {
+                table,
+                role,
+                principals,
+                notes,
+                skip_results,
+            } => principals::add_table(sim, db, &table, &role, principals, &notes, skip_results),
             ShowClusterManagedIdentityPolicy => Ok(principals::show_identity_policy(sim)),
             AlterClusterManagedIdentityPolicy { merge, policy } => {
                 principals::alter_identity_policy(sim, merge, &policy)
@@ -157,6 +169,9 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
                     if_not_exists,
                 },
             ),
+            CreateMaterializedView { .. } | ShowMaterializedViews => {
+                views::execute(sim, db, command)
+            }
             ShowFunctions { name } => objects::show_functions(sim, db, name.as_deref()),
             CreateIngestionMapping {
                 table,
@@ -183,6 +198,32 @@ pub(crate) fn run<'a>(sim: &'a Backend, db: &'a str, command: Command) -> BoxedR
     })
 }
 
+/// A follower database is read-only: "the data, tables, and policies in the database can't
+/// be modified except for caching policy, principals, and permissions", and continuous
+/// export "can't be created on follower databases"
+/// (<https://learn.microsoft.com/azure/data-explorer/follower>,
+/// <https://learn.microsoft.com/kusto/management/data-export/continuous-data-export#limitations>).
+fn refuse_on_follower(sim: &Backend, db: &str, command: &Command) -> Result<(), SimError> {
+    use crate::parse::command::{PolicyChange, is_show};
+    let follower = sim.cluster().databases.get(db).is_some_and(|d| d.follower);
+    let allowed = is_show(command)
+        || matches!(
+            command,
+            Command::AddDatabasePrincipals { .. }
+                | Command::AlterTablePolicy {
+                    change: PolicyChange::Caching { .. },
+                    ..
+                }
+        );
+    if follower && !allowed {
+        return Err(SimError::semantic(format!(
+            "Database '{db}' is a read-only follower database: {} can't modify it; run it on the leader database",
+            command_type(command)
+        )));
+    }
+    Ok(())
+}
+
 /// Kusto's name for a command kind, as `.execute database script` reports it.
 pub(crate) fn command_type(c: &Command) -> &'static str {
     use Command::*;
@@ -207,7 +248,10 @@ pub(crate) fn command_type(c: &Command) -> &'static str {
         DeleteTablePolicy { .. } => "TableDeletePolicy",
         ExecuteScript { .. } => "DatabaseScriptExecute",
         CreateFunction { .. } => "FunctionCreateOrAlter",
+        CreateMaterializedView { .. } => "MaterializedViewCreate",
         CreateIngestionMapping { .. } => "TableIngestionMappingCreateOrAlter",
+        AddDatabasePrincipals { .. } => "DatabaseAddPrincipals",
+        AddTablePrincipals { .. } => "TableAddPrincipals",
         _ => "Show",
     }
 }

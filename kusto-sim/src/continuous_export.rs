@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, FileOptions};
-use crate::parse::query::{Query, Source, parse_query};
+use crate::parse::command::Props;
+use crate::parse::query::{Source, parse_query};
 use crate::query_runner::{CursorWindow, evaluate};
-use crate::state::{Artifact, ContinuousExport, ExportFailure, ExternalTable};
+use crate::state::{Artifact, ContinuousExport, Database, ExportFailure, ExternalTable};
 use crate::value::Value;
 use crate::value::temporal::DOTNET_EPOCH_OFFSET;
 
@@ -181,25 +182,43 @@ fn begin(sim: &Backend, db: &str, name: &str) -> Result<Option<Start>, SimError>
     }))
 }
 
-/// Continuous export doesn't support tables with a restricted view access policy; kusto-sim
-/// fails the run (recorded in `failures`) when the query's table or an `over` table has one.
-fn refuse_restricted_tables(
-    sim: &Backend,
-    db: &str,
-    export: &ContinuousExport,
-    query: &Query,
+/// The tables continuous export cannot serve (kusto-sim refuses to create such an export,
+/// and fails a run of one whose table got such a policy later; never kinder than Kusto),
+/// <https://learn.microsoft.com/kusto/management/data-export/continuous-data-export#limitations>:
+///
+/// - "Continuous export can't be configured on a table with restricted view access policy."
+/// - "Continuous export can't be enabled on a table with Row Level Security policy unless"
+///   the external table uses impersonation authentication and the export is configured
+///   with a managed identity (the `managedIdentity` property); see
+///   <https://learn.microsoft.com/kusto/management/data-export/continuous-export-with-managed-identity>.
+///
+/// `tables` are the query's table and the `over` tables.
+pub(crate) fn refuse_unexportable(
+    database: &Database,
+    export: &str,
+    tables: &[&str],
+    ext: &ExternalTable,
+    props: &Props,
 ) -> Result<(), SimError> {
-    let cluster = sim.cluster();
-    let database = cluster.database(db)?;
-    let source = match &query.source {
-        Source::Table(t) => Some(t),
-        _ => None,
-    };
-    for table in source.into_iter().chain(&export.over) {
-        if database.table(table)?.policies.restricted_view_access {
+    for table in tables {
+        let policies = &database.table(table)?.policies;
+        if policies.restricted_view_access {
             return Err(SimError::semantic(format!(
-                "Continuous export '{}': table '{table}' has a restricted view access policy, which continuous export doesn't support",
-                export.name
+                "Continuous export '{export}': table '{table}' has a restricted view access policy, which continuous export doesn't support"
+            )));
+        }
+        let rls = policies
+            .row_level_security
+            .as_ref()
+            .is_some_and(|(on, _)| *on);
+        let impersonates = !ext.connection_strings.is_empty()
+            && ext
+                .connection_strings
+                .iter()
+                .all(|c| c.to_ascii_lowercase().ends_with(";impersonate"));
+        if rls && !(impersonates && props.get("managedIdentity").is_some()) {
+            return Err(SimError::semantic(format!(
+                "Continuous export '{export}': table '{table}' has a row level security policy; continuous export of it needs an external table with impersonation authentication and a managedIdentity on the export"
             )));
         }
     }
@@ -218,7 +237,25 @@ async fn export_window(
         )));
     }
     let query = parse_query(&start.export.query)?;
-    refuse_restricted_tables(sim, db, &start.export, &query)?;
+    {
+        let cluster = sim.cluster();
+        let database = cluster.database(db)?;
+        let source = match &query.source {
+            Source::Table(t) => Some(t.as_str()),
+            _ => None,
+        };
+        let tables: Vec<&str> = source
+            .into_iter()
+            .chain(start.export.over.iter().map(String::as_str))
+            .collect();
+        refuse_unexportable(
+            database,
+            &start.export.name,
+            &tables,
+            &start.ext,
+            &start.export.props,
+        )?;
+    }
     let (result, _) = evaluate(sim, db, &query, Some(start.window)).await?;
     let rows = export_writer::conform(&start.ext, result)?;
     let opts = FileOptions {

@@ -13,8 +13,10 @@
 //! (<https://learn.microsoft.com/en-us/kusto/management/security-roles>), so tests set them
 //! with [`crate::Sim::grant_cluster_role`].
 //!
-//! Where the docs name a table-level role (Table Admin, Table Ingestor) kusto-sim, which
-//! has no table principals, asks for the database role above it: never kinder than Kusto.
+//! Table principals (`.add table T admins|ingestors (...)`) are kept and shown, but grant
+//! nothing here: where the docs name a table-level role (Table Admin, Table Ingestor) as
+//! enough for a command, kusto-sim asks for the database role above it, never kinder than
+//! Kusto.
 
 use crate::error::SimError;
 use crate::parse::command::{Command, CreateMode};
@@ -24,6 +26,8 @@ pub enum DbRole {
     Admin,
     User,
     Viewer,
+    /// Views tables even under restricted view access; needs Admin, User or Viewer too.
+    UnrestrictedViewer,
     Ingestor,
     Monitor,
 }
@@ -35,10 +39,23 @@ impl DbRole {
             "admins" => Self::Admin,
             "users" => Self::User,
             "viewers" => Self::Viewer,
+            "unrestrictedviewers" => Self::UnrestrictedViewer,
             "ingestors" => Self::Ingestor,
             "monitors" => Self::Monitor,
             _ => return None,
         })
+    }
+
+    /// The word `.add database D <word> (...)` takes.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Admin => "admins",
+            Self::User => "users",
+            Self::Viewer => "viewers",
+            Self::UnrestrictedViewer => "unrestrictedviewers",
+            Self::Ingestor => "ingestors",
+            Self::Monitor => "monitors",
+        }
     }
 
     /// As `.show database D principals` names it: `Database <db> Admin`.
@@ -47,6 +64,7 @@ impl DbRole {
             Self::Admin => "Admin",
             Self::User => "User",
             Self::Viewer => "Viewer",
+            Self::UnrestrictedViewer => "UnrestrictedViewer",
             Self::Ingestor => "Ingestor",
             Self::Monitor => "Monitor",
         }
@@ -58,8 +76,55 @@ impl DbRole {
             Self::Admin => true,
             Self::User => matches!(needed, Self::User | Self::Viewer | Self::Monitor),
             Self::Viewer => matches!(needed, Self::Viewer | Self::Monitor),
+            Self::UnrestrictedViewer => needed == Self::UnrestrictedViewer,
             Self::Ingestor => needed == Self::Ingestor,
             Self::Monitor => needed == Self::Monitor,
+        }
+    }
+}
+
+/// The roles a table can give
+/// (<https://learn.microsoft.com/en-us/kusto/management/manage-table-security-roles>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TableRole {
+    Admin,
+    Ingestor,
+}
+
+impl TableRole {
+    /// The role of `.add table T <word> (...)`.
+    pub fn from_plural(word: &str) -> Option<Self> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "admins" => Self::Admin,
+            "ingestors" => Self::Ingestor,
+            _ => return None,
+        })
+    }
+
+    /// The word `.add table T <word> (...)` takes.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Admin => "admins",
+            Self::Ingestor => "ingestors",
+        }
+    }
+
+    /// As `.show table T principals` names it: `Table <t> Admin`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Admin => "Admin",
+            Self::Ingestor => "Ingestor",
+        }
+    }
+
+    /// The database roles of which a principal needs one to hold `self`: "A principal must
+    /// be a Database User in order to be a Table Admin, and a Database User or Database
+    /// Ingestor to be a Table Ingestor"
+    /// (<https://learn.microsoft.com/en-us/kusto/management/add-security-roles>).
+    pub fn prerequisites(self) -> &'static [DbRole] {
+        match self {
+            Self::Admin => &[DbRole::User],
+            Self::Ingestor => &[DbRole::User, DbRole::Ingestor],
         }
     }
 }
@@ -179,6 +244,19 @@ impl Principals {
             .collect()
     }
 
+    /// Whether `fqn` holds, on `db`, a role that grants one of `roles` (a database role or a
+    /// cluster role).
+    pub fn holds_any(&self, db: &str, fqn: &str, roles: &[DbRole]) -> bool {
+        let mine = self.roles_of(db, fqn);
+        roles.iter().any(|needed| {
+            mine.iter().any(|r| r.grants(*needed))
+                || self
+                    .cluster
+                    .iter()
+                    .any(|(c, who)| who.eq_ignore_ascii_case(fqn) && c.grants_db(*needed))
+        })
+    }
+
     /// Ok when the caller may run a command that asks for `needed` on `db`; otherwise
     /// Kusto's 403.
     pub fn authorize(&self, db: &str, needed: Needed, operation: &str) -> Result<(), SimError> {
@@ -241,6 +319,12 @@ mod tests {
         );
         assert_eq!(
             need(".add database D admins ('aadapp=x;t') 'why'"),
+            Needed::Database(DbRole::Admin)
+        );
+        // Table Admin in the docs (manage-table-security-roles); kusto-sim's table roles
+        // grant nothing, so Database Admin.
+        assert_eq!(
+            need(".add table T ingestors ('aadapp=x;t') skip-results 'why'"),
             Needed::Database(DbRole::Admin)
         );
         assert_eq!(

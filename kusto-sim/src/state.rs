@@ -70,6 +70,12 @@ pub struct Database {
     pub functions: BTreeMap<String, Function>,
     /// The last committed database cursor (0 = nothing ingested yet).
     pub cursor: u64,
+    /// Materialized views by name (their definition only: kusto-sim does not materialize).
+    pub materialized_views: BTreeMap<String, MaterializedView>,
+    /// A follower database: attached read-only from a leader cluster, so `.show databases`
+    /// reports `ReadOnlyFollowing` and commands that change it are refused
+    /// (<https://learn.microsoft.com/azure/data-explorer/follower>).
+    pub follower: bool,
 }
 
 impl Database {
@@ -204,6 +210,8 @@ pub struct Table {
     pub policies: TablePolicies,
     pub mappings: Vec<Mapping>,
     pub extents: Vec<Extent>,
+    /// Table-level principals: role, principal FQN, notes.
+    pub principals: Vec<(crate::roles::TableRole, String, String)>,
 }
 
 /// A stored function: its parameter list and body as written (without the enclosing
@@ -215,6 +223,14 @@ pub struct Function {
     pub body: String,
     pub folder: String,
     pub docstring: String,
+}
+
+/// A materialized view's definition, as `.show materialized-views` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaterializedView {
+    pub name: String,
+    pub source_table: String,
+    pub query: String,
 }
 
 /// An ingestion mapping of a table: its kind (`csv`, `json`, ...), name and JSON text.
@@ -237,6 +253,7 @@ impl Table {
             policies: TablePolicies::default(),
             mappings: Vec::new(),
             extents: Vec::new(),
+            principals: Vec::new(),
         }
     }
 

@@ -43,14 +43,14 @@ pub use objects::{
 pub use query::{Query, QueryBuilder};
 pub use restore::{
     create_merge_table, get_ingestion_resources, get_kusto_identity_token,
-    show_table_extents_tag_contains,
+    show_tables_extents_tagged,
 };
 pub use security::{
-    add_database_principal, alter_merge_cluster_managed_identity_policy,
-    alter_table_restricted_view_access, alter_table_row_level_security,
-    delete_table_row_level_security_policy, show_cluster_managed_identity_policy,
-    show_database_principal_roles, show_table_restricted_view_access_policy,
-    show_table_row_level_security_policy,
+    DatabaseRole, TableRole, add_database_principal, add_database_principals, add_table_principals,
+    alter_merge_cluster_managed_identity_policy, alter_table_restricted_view_access,
+    alter_table_row_level_security, delete_table_row_level_security_policy,
+    show_cluster_managed_identity_policy, show_database_principal_roles,
+    show_table_restricted_view_access_policy, show_table_row_level_security_policy,
 };
 
 use crate::ids::{DatabaseName, TableName};
@@ -117,6 +117,13 @@ pub fn show_tables() -> Command {
     Command::mgmt(".show tables".to_owned())
 }
 
+/// `.show materialized-views` → `Name, SourceTable, Query, ...`: views are not tables, so
+/// `.show tables` does not list them
+/// (<https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-show-commands>).
+pub fn show_materialized_views() -> Command {
+    Command::mgmt(".show materialized-views".to_owned())
+}
+
 /// `.show table ['T'] cslschema` → `TableName, Schema, DatabaseName, Folder, DocString`.
 pub fn show_table_cslschema(table: &TableName) -> Command {
     Command::mgmt(format!(".show table {} cslschema", ident(table.as_str())))
@@ -131,11 +138,15 @@ pub fn show_table_schema_as_json(table: &TableName) -> Command {
     ))
 }
 
-/// `.show database ['Db'] schema as csl script`: one row per command that re-creates the
-/// database's tables, policies, functions and mappings.
+/// `.show database ['Db'] schema as csl script with (IncludeSecuritySettings = true)`: one
+/// row per command that re-creates the database's tables, policies, functions, mappings and
+/// principals. The option is said outright: the docs have given its default as `false` and
+/// later as `true`
+/// (<https://learn.microsoft.com/en-us/kusto/management/show-schema-database#supported-options>),
+/// and restore needs the principals, row-level security and restricted view access it adds.
 pub fn show_database_schema_csl_script(db: &DatabaseName) -> Command {
     Command::mgmt(format!(
-        ".show database {} schema as csl script",
+        ".show database {} schema as csl script with (IncludeSecuritySettings = true)",
         ident(db.as_str())
     ))
 }
@@ -183,6 +194,10 @@ mod tests {
         assert_eq!(show_databases().as_str(), ".show databases");
         assert_eq!(show_tables().as_str(), ".show tables");
         assert_eq!(
+            show_materialized_views().as_str(),
+            ".show materialized-views"
+        );
+        assert_eq!(
             show_table_cslschema(&table("My Table-1")).as_str(),
             ".show table ['My Table-1'] cslschema"
         );
@@ -193,7 +208,7 @@ mod tests {
         let db = DatabaseName::new("Sales").unwrap();
         assert_eq!(
             show_database_schema_csl_script(&db).as_str(),
-            ".show database ['Sales'] schema as csl script"
+            ".show database ['Sales'] schema as csl script with (IncludeSecuritySettings = true)"
         );
         assert_eq!(
             show_database_schema_as_json(&db).as_str(),

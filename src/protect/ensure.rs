@@ -54,6 +54,10 @@ pub async fn ensure(
 ) -> Result<Ensured, ProtectError> {
     let mut changes = Vec::new();
     let columns = table_columns(app, t).await?;
+    // Before anything is changed on a table continuous export cannot serve.
+    if let Some(why) = super::servable::table(app, t).await? {
+        return Ok(unprotected(state, why.reason()));
+    }
     if !ingestion_time_enabled(app, t).await? {
         if !app.settings.protect.enable_ingestion_time_policy {
             return Ok(unprotected(
@@ -147,7 +151,7 @@ pub async fn current_external_table(
 }
 
 fn unprotected(state: &mut TableState, reason: String) -> Ensured {
-    tracing::error!(database = %state.database, table = %state.table, reason, "table is not protected");
+    super::log_unprotected(&state.database, &state.table, &reason);
     state.protection = Protection::Unprotected { reason };
     Ensured {
         changes: Vec::new(),

@@ -5,7 +5,9 @@
 //! JSON (every table and its columns), the schema script (the snapshot), `.show
 //! continuous-exports` and `.show external tables`. It compares them with the plan summary
 //! (`$state/plans/<db>.json`), one document the plan alone writes, under the run lock, with an
-//! ETag condition. A table gets a task only when:
+//! ETag condition. A full pass also reads `.show databases` and `.show materialized-views`:
+//! a follower database and materialized views are recorded as not protected, with why
+//! ([`servable`]). A table gets a task only when:
 //!
 //! - it is new, its schema or the settings that shape its objects changed, it is not
 //!   protected, its external table or export is missing, different, disabled or failing, or
@@ -20,7 +22,7 @@
 //! table, which also bounds how long an export's artifacts can go unharvested well inside the
 //! 14 days Kusto keeps them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -29,8 +31,8 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::ensure::{self, ObjectNames};
-use super::state::TableState;
-use super::{ProtectError, scope};
+use super::state::{Protection, TableState};
+use super::{ProtectError, scope, servable};
 use crate::app::App;
 use crate::ids::{DatabaseName, HarvestRef, TableName, TableRef};
 use crate::kusto::{ContinuousExportRow, Step, command};
@@ -60,6 +62,13 @@ struct PlanSummary {
     #[serde(with = "time::serde::rfc3339::option")]
     last_full_pass: Option<OffsetDateTime>,
     tables: BTreeMap<TableName, TableEntry>,
+    /// The database is a follower (read at each full pass): no table gets a task.
+    #[serde(default)]
+    follower: bool,
+    /// The materialized views in scope recorded unprotected (read at each full pass), so a
+    /// view dropped since loses its state document.
+    #[serde(default)]
+    views: BTreeSet<TableName>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -206,6 +215,24 @@ pub async fn plan_database(
         full_pass: full,
         ..DatabasePlan::default()
     };
+    if full {
+        unservable(app, db, &schemas, &mut summary.value).await?;
+    }
+    if summary.value.follower {
+        // Nothing can be created in a follower: its tables were recorded unprotected.
+        summary.value.tables.clear();
+        if full {
+            summary.value.last_full_pass = Some(now);
+        }
+        if summary.value != before {
+            summary
+                .save(&app.blobs, &path)
+                .await
+                .map_err(|e| ProtectError::storage(format!("save the plan summary of {db}"), e))?;
+        }
+        plan.external_docs = docs;
+        return Ok(plan);
+    }
     let tasks = tasks_seen(app, db, &summary.value).await?;
     let mut tables = BTreeMap::new();
     for (table, columns) in &schemas {
@@ -287,6 +314,73 @@ pub async fn plan_database(
             err,
         )),
     }
+}
+
+/// What continuous export cannot serve at the database level ([`servable`]), read at each
+/// full pass (two commands): a follower database has every table in scope recorded
+/// unprotected; each materialized view in scope gets a state document saying it is not
+/// protected and why, and a view dropped since loses its document.
+async fn unservable(
+    app: &App,
+    db: &DatabaseName,
+    schemas: &BTreeMap<TableName, String>,
+    summary: &mut PlanSummary,
+) -> Result<(), ProtectError> {
+    summary.follower = servable::is_follower(app, db).await?;
+    if summary.follower {
+        let why = servable::follower(db).reason();
+        for table in schemas.keys() {
+            record_unprotected(app, db, table, &why).await?;
+        }
+        return Ok(());
+    }
+    let mut views = BTreeSet::new();
+    for (view, source) in servable::materialized_views(app, db).await? {
+        if scope::in_scope(&app.settings.protect, db, &view) {
+            let why = servable::materialized_view(&source).reason();
+            record_unprotected(app, db, &view, &why).await?;
+            views.insert(view);
+        }
+    }
+    for gone in summary.views.difference(&views) {
+        let path = app.layout.table_state(db, gone);
+        app.blobs.delete(&path).await.map_err(|e| {
+            ProtectError::storage(format!("remove the state of dropped view {db}.{gone}"), e)
+        })?;
+    }
+    summary.views = views;
+    Ok(())
+}
+
+/// Records `table` (a table or a view) as not protected with `why`, where `status` shows
+/// it, unless its state says so already; logged once, when it changes.
+async fn record_unprotected(
+    app: &App,
+    db: &DatabaseName,
+    table: &TableName,
+    why: &str,
+) -> Result<(), ProtectError> {
+    let t = TableRef {
+        database: db.clone(),
+        table: table.clone(),
+    };
+    let path = app.layout.table_state(db, table);
+    let mut state = Versioned::load_or(&app.blobs, &path, || TableState::new(&t))
+        .await
+        .map_err(|e| ProtectError::storage(format!("read the state of {t}"), e))?;
+    let protection = Protection::Unprotected {
+        reason: why.to_owned(),
+    };
+    if state.value.protection == protection {
+        return Ok(());
+    }
+    super::log_unprotected(db, table, why);
+    state.value.protection = protection;
+    state.value.updated_at = Some(OffsetDateTime::now_utc());
+    state
+        .save(&app.blobs, &path)
+        .await
+        .map_err(|e| ProtectError::storage(format!("save the state of {t}"), e))
 }
 
 /// Sends one task per picked table; on a failure, the index of the first table not sent.

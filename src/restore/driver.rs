@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
+use super::look;
 use super::plan::{self, PlanError};
 use super::request::{Mode, RestoreRequestV1, What};
 use super::schema::{self, Planned, Statement, TableSchema};
@@ -50,7 +51,7 @@ pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreE
     let again_at_once = step(app, &mut next, &request).await?;
     next.tick += 1;
     let summary = format!("restore {job}: {:?}, step {}", next.status, next.tick);
-    let (status, new_tick) = (next.status, next.tick);
+    let (status, new_tick, idle) = (next.status, next.tick, next.looks.idle);
     let outcome = doc
         .advance(&app.blobs, |s| {
             *s = next;
@@ -62,7 +63,8 @@ pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreE
         let delay = if again_at_once {
             None
         } else {
-            Some(app.settings.restore.poll)
+            // Looks back off while they find nothing new, and the step waits for the next.
+            Some(look::look_delay(app.settings.restore.poll, idle))
         };
         let task = Task::RestoreJobV1 {
             job: job.clone(),
@@ -92,12 +94,12 @@ async fn step(
             let src = backup(app, &job.job, request)?;
             plan_next(app, &src, job, request).await?;
             if !request.dry_run {
-                dispatch(app, job).await?;
+                look_and_dispatch(app, job, request, false).await?;
             }
             Ok(job.status == JobStatus::Planning)
         }
         JobStatus::Ingesting => {
-            dispatch(app, job).await?;
+            look_and_dispatch(app, job, request, true).await?;
             if job.first_open >= job.totals.chunks {
                 finalize(app, job, request).await?;
             }
@@ -227,6 +229,7 @@ async fn start(
             &statements,
             &renames(chosen.iter().map(|(_, t)| t)),
             &app.settings.protect.object_prefix,
+            schema::Principals::of(request),
         );
         job.schema = SchemaReport {
             applied: Vec::new(),
@@ -389,6 +392,7 @@ async fn apply_after_data(
         &statements,
         &renames(job.tables.iter()),
         &app.settings.protect.object_prefix,
+        schema::Principals::of(request),
     );
     if job.status != JobStatus::Succeeded {
         for p in objects.after_data {
@@ -675,6 +679,10 @@ async fn plan_next(
     .map_err(|e| match e {
         PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
         PlanError::Id(i) => RestoreError::Id(i),
+        refused @ PlanError::SupersededDeleted { .. } => RestoreError::Refused {
+            job: id.clone(),
+            reason: refused.to_string(),
+        },
     })?;
     if !request.dry_run {
         for chunk in &page.chunks {
@@ -705,6 +713,35 @@ async fn plan_next(
             job.status = JobStatus::Ingesting;
         }
     }
+    Ok(())
+}
+
+/// Looks at the open chunks if a look is due, then moves the window on. A step that waited
+/// its delay always looks; planning steps, which follow one another at once, look only once
+/// the last look's back-off has passed. A look that moved no chunk on, when no chunk was
+/// started either, doubles the wait before the next (`look::look_delay`); any progress
+/// brings it back to one poll interval.
+async fn look_and_dispatch(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+    waited: bool,
+) -> Result<(), RestoreError> {
+    let now = OffsetDateTime::now_utc();
+    let due = waited || job.looks.next_at.is_none_or(|at| now >= at);
+    if !due {
+        return dispatch(app, job).await;
+    }
+    let looked = look::look(app, job, request).await?;
+    let window = (job.first_open, job.next_to_start);
+    dispatch(app, job).await?;
+    let moved = looked != Some(false) || window != (job.first_open, job.next_to_start);
+    job.looks.idle = if moved {
+        0
+    } else {
+        job.looks.idle.saturating_add(1)
+    };
+    job.looks.next_at = Some(now + look::look_delay(app.settings.restore.poll, job.looks.idle));
     Ok(())
 }
 

@@ -86,6 +86,37 @@ pub enum PlanError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Id(#[from] IdError),
+    #[error(
+        "table {table}, day {day}: the files it held before the reconcile swap of {swap_at} were deleted on {deleted_at} (AdxBackup__ReconcileSupersededRetentionSeconds), so a restore as of an earlier time cannot be exact; ask for asOf at or after {swap_at}, or leave the day out with a window"
+    )]
+    SupersededDeleted {
+        table: TableName,
+        day: Day,
+        swap_at: OffsetDateTime,
+        deleted_at: OffsetDateTime,
+    },
+}
+
+/// Refuses a plan whose live set, as of its time, names files a later swap's retention
+/// deleted on a day the request wants: it would restore less without saying so.
+fn refuse_deleted(
+    table: &TableName,
+    live: &LiveSet,
+    request: &RestoreRequestV1,
+) -> Result<(), PlanError> {
+    match live
+        .unavailable()
+        .iter()
+        .find(|d| request.window.is_none_or(|w| w.contains(d.day)))
+    {
+        Some(d) => Err(PlanError::SupersededDeleted {
+            table: table.clone(),
+            day: d.day,
+            swap_at: d.swap_at,
+            deleted_at: d.deleted_at,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Whether the request wants this file (an empty one never: it has nothing to ingest).
@@ -110,12 +141,23 @@ pub async fn plan_page(
     request: &RestoreRequestV1,
     settings: &RestoreSettings,
 ) -> Result<Page, PlanError> {
+    let as_of = request.as_of.unwrap_or(job.created_at);
+    let first_step = job.plan.table == 0 && job.plan.marker.is_none() && job.plan.after.is_none();
+    if first_step {
+        // Before any chunk: a table planned later must not find its files gone after the
+        // earlier tables were already sent.
+        for t in &job.tables {
+            let live = supersede::load(blobs, layout, database, &t.source, Some(as_of)).await?;
+            refuse_deleted(&t.source, &live, request)?;
+        }
+    }
     let mut source = Cataloged {
         catalog: &Catalog::new(blobs, layout),
         blobs,
         layout,
         database,
-        as_of: request.as_of.unwrap_or(job.created_at),
+        as_of,
+        request,
         live: None,
     };
     plan_from(&mut source, job, request, settings).await
@@ -166,6 +208,7 @@ struct Cataloged<'a> {
     layout: &'a Layout,
     database: &'a DatabaseName,
     as_of: OffsetDateTime,
+    request: &'a RestoreRequestV1,
     /// The live set of the table being planned, loaded once per table and step.
     live: Option<(TableName, LiveSet)>,
 }
@@ -185,6 +228,7 @@ impl FileSource for Cataloged<'_> {
                 Some(self.as_of),
             )
             .await?;
+            refuse_deleted(table, &set, self.request)?;
             self.live = Some((table.clone(), set));
         }
         Ok(self

@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::{Date, OffsetDateTime};
 use url::Url;
 
-use crate::ids::{DatabaseName, Day, JobId, TableName};
+use crate::ids::{DatabaseName, Day, JobId, Principal, TableName};
 
 /// The request versions this build understands.
 pub const VERSION: u64 = 1;
@@ -59,6 +59,15 @@ pub struct RestoreRequestV1 {
     pub dry_run: bool,
     #[serde(default)]
     pub mode: Mode,
+    /// Restore the snapshot's database and table principals; default none, since a target
+    /// in another tenant must not get the source's identities.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub principals: bool,
+    /// Source principal → target principal (needs `principals`). With it, only the mapped
+    /// principals are restored, as their targets; the others are reported. Keys are matched
+    /// without regard to case, as Kusto compares principals.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub principal_mapping: BTreeMap<Principal, Principal>,
 }
 
 fn every_table() -> Vec<String> {
@@ -315,6 +324,26 @@ impl RestoreRequestV1 {
                 w.from, w.to
             )));
         }
+        if !self.principals && !self.principal_mapping.is_empty() {
+            return Err(RequestError::Invalid(
+                "principalMapping is given but principals is not true: set \"principals\": true to restore the mapped principals".to_owned(),
+            ));
+        }
+        if self.principals && !self.what.schema() {
+            return Err(RequestError::Invalid(
+                "principals are restored with the schema, and what is dataOnly: use schemaAndData or schemaOnly, or leave principals out".to_owned(),
+            ));
+        }
+        let keys: Vec<&Principal> = self.principal_mapping.keys().collect();
+        if let Some((a, b)) = keys
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| keys[i + 1..].iter().find(|b| a.same_as(b)).map(|b| (a, b)))
+        {
+            return Err(RequestError::Invalid(format!(
+                "principalMapping names {a} and {b}, the same principal to Kusto; keep one"
+            )));
+        }
         if !matches!(self.target.cluster_uri.scheme(), "http" | "https") {
             return Err(RequestError::Invalid(
                 "target.clusterUri must be an http(s) URL".to_owned(),
@@ -372,6 +401,7 @@ mod tests {
         assert_eq!(r.mode, Mode::Refuse);
         assert!(!r.dry_run);
         assert!(!r.source.from_listing);
+        assert!(!r.principals && r.principal_mapping.is_empty());
         assert_eq!(
             r.target.ingest_uri().as_str(),
             "https://ingest-dr.westeurope.kusto.windows.net/"
@@ -382,10 +412,13 @@ mod tests {
     fn every_field_round_trips() {
         let text = r#"{"version":1,"jobId":"r-1","source":{"database":"Sales","container":"adx-backup","prefix":"backup","fromListing":true},
             "target":{"clusterUri":"https://dr.kusto.windows.net","database":"Sales2","ingestUri":"https://ingest-dr.kusto.windows.net"},
-            "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"dataOnly",
-            "window":{"from":"2026-03-01","to":"2026-03-02"},"asOf":"2026-03-03T00:00:00Z","dryRun":true,"mode":"append"}"#;
+            "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"schemaOnly",
+            "window":{"from":"2026-03-01","to":"2026-03-02"},"asOf":"2026-03-03T00:00:00Z","dryRun":true,"mode":"append",
+            "principals":true,"principalMapping":{"aadapp=a;src":"aadapp=b;dr"}}"#;
         let r = RestoreRequestV1::parse(text).unwrap();
-        assert_eq!(r.what, What::DataOnly);
+        assert!(r.principals);
+        assert_eq!(r.principal_mapping.len(), 1);
+        assert_eq!(r.what, What::SchemaOnly);
         assert_eq!(r.mode, Mode::Append);
         assert!(r.source.from_listing);
         assert_eq!(
@@ -443,6 +476,26 @@ mod tests {
             (
                 r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"mode":"overwrite"}"#,
                 "unknown variant `overwrite`",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principalMapping":{"aaduser=a@x":"aaduser=b@y"}}"#,
+                "principals is not true",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":true,"principalMapping":{"aaduser=a@x":"aaduser=b@y","AADUSER=A@X":"aaduser=c@y"}}"#,
+                "the same principal",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":true,"principalMapping":{"aaduser=a@x":"b@y') .drop table T"}}"#,
+                "is not `<kind>=<id>",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":true,"what":"dataOnly"}"#,
+                "what is dataOnly",
+            ),
+            (
+                r#"{"version":1,"target":{"clusterUri":"https://c","database":"S"},"principals":"yes"}"#,
+                "expected a boolean",
             ),
         ] {
             let err = RestoreRequestV1::parse(text).unwrap_err().to_string();

@@ -5,18 +5,18 @@
 //!
 //! Tables and their columns come first (with the IngestionTime policy, which restored rows
 //! need to be seen by database cursors); [`plan_objects`] says what happens to the rest:
-//! functions, mappings, retention and caching policies with the tables, update policies
-//! after the data, materialized views and anything else reported (docs/design.md, Restore).
+//! functions, mappings, retention and caching policies with the tables; update policies,
+//! row-level security, restricted view access and (when asked) principals after the data;
+//! materialized views and anything else reported (docs/design.md, Restore).
 
 mod objects;
 mod statements;
 
-pub use objects::{ObjectPlan, Planned, plan as plan_objects};
+pub use objects::{ObjectPlan, Planned, Principals, plan as plan_objects};
 pub use statements::{Statement, statements};
 
 use futures::TryStreamExt;
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::ids::{ColumnName, DatabaseName, TableName};
 use crate::kusto::KustoType;
@@ -51,7 +51,7 @@ pub async fn pick_snapshot(
     let items: Vec<_> = blobs.list(&layout.schema_dir(db)).try_collect().await?;
     let mut best: Option<(OffsetDateTime, String)> = None;
     for item in items {
-        let Some(taken) = snapshot_time(&item.path) else {
+        let Some(taken) = Layout::schema_snapshot_time(&item.path) else {
             continue;
         };
         if as_of.is_some_and(|t| taken > t) {
@@ -62,16 +62,6 @@ pub async fn pick_snapshot(
         }
     }
     Ok(best.map(|(_, path)| path))
-}
-
-/// The time in a snapshot's name, `.../<yyyyMMddTHHmmssZ>-<hash>.kql`.
-fn snapshot_time(path: &str) -> Option<OffsetDateTime> {
-    let name = path.rsplit('/').next()?.strip_suffix(".kql")?;
-    let stamp = name.split('-').next()?;
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(stamp, format)
-        .ok()
-        .map(time::PrimitiveDateTime::assume_utc)
 }
 
 /// The tables a snapshot script creates. A table statement whose names or types this build
@@ -398,14 +388,5 @@ mod tests {
         ] {
             assert!(tables_of(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn snapshot_names_carry_their_time() {
-        assert_eq!(
-            snapshot_time("backup/$schema/Sales/20261125T100000Z-0a1b2c3d4e5f6a7b.kql"),
-            Some(time::macros::datetime!(2026-11-25 10:00 UTC))
-        );
-        assert_eq!(snapshot_time("backup/$schema/Sales/latest.json"), None);
     }
 }

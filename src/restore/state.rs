@@ -130,6 +130,17 @@ pub struct Report {
     pub schema: SchemaReport,
 }
 
+/// The driver's schedule of looks at the open chunks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Looks {
+    /// No look before this time (None: look at the next step).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_at: Option<OffsetDateTime>,
+    /// Looks in a row that found nothing new: the back-off between looks.
+    #[serde(default)]
+    pub idle: u32,
+}
+
 /// The job document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreJob {
@@ -156,6 +167,10 @@ pub struct RestoreJob {
     pub next_to_start: u64,
     pub totals: Totals,
     pub failed: Vec<FailedArtifact>,
+    /// When the driver looks at the open chunks next (absent in jobs written before the
+    /// driver looked for them: such a job looks at once).
+    #[serde(default)]
+    pub looks: Looks,
     /// Bumped by every driver step; a driver message for an older tick is a duplicate.
     pub tick: u64,
     pub report: Option<Report>,
@@ -179,6 +194,7 @@ impl RestoreJob {
             next_to_start: 0,
             totals: Totals::default(),
             failed: Vec::new(),
+            looks: Looks::default(),
             tick: 0,
             report: None,
         }

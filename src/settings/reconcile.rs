@@ -1,10 +1,12 @@
 //! Settings of reconcile: whether verify's findings are only reported or repaired, when a
-//! day is closed, and how many days one run repairs.
+//! day is closed, how many days one run repairs, and how long the files a swap superseded
+//! are kept.
 
 use std::time::Duration;
 
 use super::{
-    Env, KEY_RECONCILE, KEY_RECONCILE_MAX_DAYS, KEY_RECONCILE_SETTLE_DAYS, SettingsError, invalid,
+    Env, KEY_RECONCILE, KEY_RECONCILE_MAX_DAYS, KEY_RECONCILE_SETTLE_DAYS,
+    KEY_RECONCILE_SUPERSEDED_RETENTION, SettingsError, invalid,
 };
 
 /// What reconcile does with the days verify found drifting.
@@ -26,6 +28,10 @@ pub struct ReconcileSettings {
     pub settle: Duration,
     /// At most this many days are reconciled per table and verify run, largest drift first.
     pub max_days: usize,
+    /// The files a swap superseded are deleted once the swap is older than this; None (unset
+    /// or 0) keeps them, for the storage lifecycle policy to remove. A restore `asOf` before
+    /// a swap whose superseded files were deleted is refused.
+    pub superseded_retention: Option<Duration>,
 }
 
 pub(super) fn load_reconcile(env: &Env) -> Result<ReconcileSettings, SettingsError> {
@@ -43,7 +49,9 @@ pub(super) fn load_reconcile(env: &Env) -> Result<ReconcileSettings, SettingsErr
     };
     let settle_days = whole(env, KEY_RECONCILE_SETTLE_DAYS, 2)?;
     let max_days = whole(env, KEY_RECONCILE_MAX_DAYS, 10)?;
+    let retention = whole(env, KEY_RECONCILE_SUPERSEDED_RETENTION, 0)?;
     Ok(ReconcileSettings {
+        superseded_retention: (retention > 0).then(|| Duration::from_secs(retention)),
         mode,
         settle: Duration::from_secs(settle_days.saturating_mul(86_400)),
         max_days: usize::try_from(max_days)
@@ -82,5 +90,18 @@ mod tests {
         );
         assert!(load(&[(KEY_RECONCILE, "yes")]).is_err());
         assert!(load(&[(KEY_RECONCILE_SETTLE_DAYS, "-1")]).is_err());
+    }
+
+    #[test]
+    fn superseded_files_are_kept_unless_a_retention_is_set() {
+        let keep = |v: &str| load(&[(KEY_RECONCILE_SUPERSEDED_RETENTION, v)]);
+        assert_eq!(load(&[]).unwrap().superseded_retention, None);
+        assert_eq!(keep("").unwrap().superseded_retention, None);
+        assert_eq!(keep("0").unwrap().superseded_retention, None);
+        assert_eq!(
+            keep("604800").unwrap().superseded_retention,
+            Some(Duration::from_secs(604_800))
+        );
+        assert!(keep("7d").is_err());
     }
 }

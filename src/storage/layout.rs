@@ -6,7 +6,7 @@
 //! <prefix>/<database>/<table>/<yyyyMMdd>/<file>.parquet   data, written by Kusto (external table)
 //! <prefix>/<database>/<table>/00010101/<file>.parquet     tables without a datetime column
 //! <prefix>/$catalog/<database>/<table>/seg-<n>.jsonl      the catalog: append-only segments
-//! <prefix>/$schema/<database>/<yyyyMMddTHHmmssZ>-<hash>.kql  schema snapshots, by time
+//! <prefix>/$schema/<database>/<yyyyMMddTHHmmss.fffffffffZ>-<hash>.kql  schema snapshots, by time
 //! <prefix>/$schema/<database>/latest.json                 pointer to the newest snapshot
 //! <prefix>/$state/tables/<database>/<table>.json          per-table protection state
 //! <prefix>/$state/protect.lock                            one protect run at a time
@@ -17,6 +17,7 @@
 //! <prefix>/$state/check.json                              the last check's findings
 //! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
 //! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
+//! <prefix>/$state/superseded-deleted/<database>/<table>/<yyyyMMdd>-<job>.json  the files that swap superseded are deleted
 //! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.json     a day retention pruned (recorded before its blobs go)
 //! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.done     its blobs are deleted
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
@@ -176,11 +177,13 @@ impl Layout {
         self.join(&format!("$schema/{db}/"))
     }
 
-    /// A schema snapshot, named by the time it was taken so a listing sorts by time.
+    /// A schema snapshot, named by the time it was taken to the nanosecond: two snapshots
+    /// in one second still order by time, and a restore `asOf` a moment within a second
+    /// does not take the snapshot that came after it.
     pub fn schema_snapshot(&self, db: &DatabaseName, taken: OffsetDateTime, hash: &str) -> String {
         let t = taken.to_offset(time::UtcOffset::UTC);
         format!(
-            "{}{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}.kql",
+            "{}{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z-{}.kql",
             self.schema_dir(db),
             t.year(),
             u8::from(t.month()),
@@ -188,8 +191,25 @@ impl Layout {
             t.hour(),
             t.minute(),
             t.second(),
+            t.nanosecond(),
             &hash[..hash.len().min(16)]
         )
+    }
+
+    /// When the snapshot at `path` was taken, from its name (`<yyyyMMddTHHmmss.fffffffffZ>-`,
+    /// or `<yyyyMMddTHHmmssZ>-` as snapshots were named before); None for other blobs.
+    pub fn schema_snapshot_time(path: &str) -> Option<OffsetDateTime> {
+        let name = path.rsplit('/').next()?.strip_suffix(".kql")?;
+        let stamp = name.split('-').next()?;
+        let precise = time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:9]Z"
+        );
+        let seconds =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        time::PrimitiveDateTime::parse(stamp, precise)
+            .or_else(|_| time::PrimitiveDateTime::parse(stamp, seconds))
+            .ok()
+            .map(time::PrimitiveDateTime::assume_utc)
     }
 
     pub fn schema_latest(&self, db: &DatabaseName) -> String {
@@ -268,6 +288,27 @@ impl Layout {
         format!(
             "{}sup-{}-{n:06}.json",
             self.supersede_dir(db, table),
+            day.folder()
+        )
+    }
+
+    /// The folder of a table's deletion records (with trailing slash, for listing).
+    pub fn superseded_deletions_dir(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/superseded-deleted/{db}/{table}/"))
+    }
+
+    /// The record that the files superseded by reconcile `job`'s swap of `day` are (being)
+    /// deleted after the retention: written before the first file goes.
+    pub fn superseded_deletion(
+        &self,
+        db: &DatabaseName,
+        table: &TableName,
+        day: Day,
+        job: &JobId,
+    ) -> String {
+        format!(
+            "{}{}-{job}.json",
+            self.superseded_deletions_dir(db, table),
             day.folder()
         )
     }
@@ -555,10 +596,23 @@ mod tests {
         let (db, t) = names();
         let layout = Layout::new("");
         assert!(layout.catalog_segment(&db, &t, 9) < layout.catalog_segment(&db, &t, 10));
-        let at = time::macros::datetime!(2026-11-25 10:05:03 UTC);
+        let at = time::macros::datetime!(2026-11-25 10:05:03.25 UTC);
+        let snapshot = layout.schema_snapshot(&db, at, "abcdef0123456789ffff");
         assert_eq!(
-            layout.schema_snapshot(&db, at, "abcdef0123456789ffff"),
-            "$schema/Sales/20261125T100503Z-abcdef0123456789.kql"
+            snapshot,
+            "$schema/Sales/20261125T100503.250000000Z-abcdef0123456789.kql"
+        );
+        assert_eq!(Layout::schema_snapshot_time(&snapshot), Some(at));
+        let later = layout.schema_snapshot(&db, at + time::Duration::nanoseconds(1), "00");
+        assert!(Layout::schema_snapshot_time(&later) > Some(at));
+        assert_eq!(
+            Layout::schema_snapshot_time("backup/$schema/Sales/20261125T100000Z-0a1b2c3d.kql"),
+            Some(time::macros::datetime!(2026-11-25 10:00 UTC)),
+            "names of the seconds-only form still read"
+        );
+        assert_eq!(
+            Layout::schema_snapshot_time("backup/$schema/Sales/latest.json"),
+            None
         );
         assert_eq!(
             layout.table_state(&db, &t),

@@ -14,6 +14,12 @@
 //! asks [`LiveSet::is_live`], built by [`load`] with the reader's `as_of`: a restore as of a
 //! time before the swap sees the day as it was. Records are few (one per reconciled day and
 //! swap), so a reader loads them all before streaming the catalog page by page.
+//!
+//! With a retention (`AdxBackup__ReconcileSupersededRetentionSeconds`), the files a swap
+//! superseded ([`SupersededBy`]) are deleted once the swap is older than it. A deletion
+//! record ([`SupersededDeleted`]) is written before the first file goes, and a live set read
+//! as of a time before such a swap lists it as [`LiveSet::unavailable`]: a restore as of then
+//! is refused rather than silently restoring less.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,12 +76,30 @@ fn segment_kind(name: &str) -> Option<SegmentKind> {
     name.starts_with("rc-").then_some(SegmentKind::Reconcile)
 }
 
+/// The files a swap superseded were deleted (or are being: the record comes first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupersededDeleted {
+    pub day: Day,
+    /// The swap whose superseded files these were.
+    pub job: JobId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub swap_at: OffsetDateTime,
+    /// When the deletion started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
+    /// Every file was deleted; until then the next run deletes again (a gone blob is fine).
+    pub done: bool,
+}
+
 /// The newest swap of every reconciled day, as of a time: which artifacts are live.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveSet {
     latest: BTreeMap<Day, Supersede>,
     /// Days retention pruned ([`super::prune`]): nothing of them is live, whatever `as_of`.
     pruned: BTreeSet<Day>,
+    /// Swaps after the set's time whose superseded files were deleted: the set names files
+    /// that are gone.
+    unavailable: Vec<SupersededDeleted>,
 }
 
 impl LiveSet {
@@ -99,7 +123,28 @@ impl LiveSet {
         Self {
             latest,
             pruned: BTreeSet::new(),
+            unavailable: Vec::new(),
         }
+    }
+
+    /// The set as of `as_of`, knowing which swaps had their superseded files deleted: those
+    /// recorded after `as_of` make the set incomplete (none without `as_of`: the newest swaps
+    /// are in force, and only what they superseded is deleted).
+    pub fn with_deletions(
+        mut self,
+        deleted: impl IntoIterator<Item = SupersededDeleted>,
+        as_of: Option<OffsetDateTime>,
+    ) -> Self {
+        self.unavailable = deleted
+            .into_iter()
+            .filter(|d| as_of.is_some_and(|t| d.swap_at > t))
+            .collect();
+        self
+    }
+
+    /// Days whose files as of this set's time were deleted after a later swap.
+    pub fn unavailable(&self) -> &[SupersededDeleted] {
+        &self.unavailable
     }
 
     /// The same set without the days retention pruned.
@@ -148,7 +193,80 @@ pub async fn load(
     as_of: Option<OffsetDateTime>,
 ) -> Result<LiveSet, StorageError> {
     let pruned = super::prune::load(blobs, layout, db, table).await?;
-    Ok(LiveSet::new(records(blobs, layout, db, table).await?, as_of).without(pruned.days()))
+    let set = LiveSet::new(records(blobs, layout, db, table).await?, as_of).without(pruned.days());
+    // Deletions only matter to a reader as of a past time (see `with_deletions`), so the
+    // readers of the present (catalog totals, after every harvest) list nothing more.
+    Ok(match as_of {
+        None => set,
+        Some(_) => set.with_deletions(deletions(blobs, layout, db, table).await?, as_of),
+    })
+}
+
+/// The files one swap superseded: of its day, live just before it and not after it (an
+/// unfinished attempt's segment was never live, so it is not among them).
+#[derive(Debug, Clone)]
+pub struct SupersededBy {
+    day: Day,
+    before: LiveSet,
+    after: LiveSet,
+}
+
+impl SupersededBy {
+    pub fn new(records: &[Supersede], swap: &Supersede) -> Self {
+        let of_day = |keep: &dyn Fn(&Supersede) -> bool| {
+            LiveSet::new(
+                records
+                    .iter()
+                    .filter(|r| r.day == swap.day && keep(r))
+                    .cloned(),
+                None,
+            )
+        };
+        Self {
+            day: swap.day,
+            before: of_day(&|r| r.at < swap.at),
+            after: of_day(&|r| r.at <= swap.at),
+        }
+    }
+
+    pub fn contains(&self, segment: &str, artifact: &Artifact) -> bool {
+        artifact.day == self.day
+            && self.before.is_live(segment, artifact)
+            && !self.after.is_live(segment, artifact)
+    }
+}
+
+/// Every deletion record of a table.
+pub async fn deletions(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+) -> Result<Vec<SupersededDeleted>, StorageError> {
+    let items: Vec<String> = blobs
+        .list(&layout.superseded_deletions_dir(db, table))
+        .map_ok(|i| i.path)
+        .try_collect()
+        .await?;
+    let mut out = Vec::with_capacity(items.len());
+    for path in items {
+        let (body, _) = blobs.read(&path).await?;
+        out.push(serde_json::from_slice(&body).map_err(|e| StorageError::decode(&path, e))?);
+    }
+    Ok(out)
+}
+
+/// Writes (or overwrites: it only ever goes from not done to done) a deletion record.
+pub async fn record_deletion(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+    record: &SupersededDeleted,
+) -> Result<(), StorageError> {
+    let path = layout.superseded_deletion(db, table, record.day, &record.job);
+    let body = serde_json::to_vec(record).map_err(|e| StorageError::decode(&path, e))?;
+    blobs.write(&path, Bytes::from(body)).await.map(|_| ())
 }
 
 /// Every supersede record of a table, in listing order (by day, then swap).
@@ -277,6 +395,80 @@ mod tests {
     }
 
     #[test]
+    fn a_swap_supersedes_what_was_live_just_before_it_and_nothing_it_did_not_replace() {
+        let first = swap(
+            "20240115",
+            datetime!(2024-01-20 00:00 UTC),
+            5,
+            "rc-a-b000001.jsonl",
+        );
+        let second = swap(
+            "20240115",
+            datetime!(2024-02-01 00:00 UTC),
+            9,
+            "rc-b-b000001.jsonl",
+        );
+        let records = [first.clone(), second.clone()];
+        let day = artifact("20240115");
+        let by_first = SupersededBy::new(&records, &first);
+        assert!(by_first.contains("seg-000000000004.jsonl", &day));
+        assert!(by_first.contains("bf-bf-1-b000001.jsonl", &day));
+        assert!(
+            !by_first.contains("seg-000000000005.jsonl", &day),
+            "after its bound"
+        );
+        assert!(
+            !by_first.contains("rc-a-b000001.jsonl", &day),
+            "its own set"
+        );
+        assert!(!by_first.contains("rc-x-b000001.jsonl", &day), "never live");
+        assert!(!by_first.contains("seg-000000000004.jsonl", &artifact("20240116")));
+        let by_second = SupersededBy::new(&records, &second);
+        assert!(by_second.contains("rc-a-b000001.jsonl", &day));
+        assert!(by_second.contains("seg-000000000008.jsonl", &day));
+        assert!(
+            !by_second.contains("seg-000000000004.jsonl", &day),
+            "gone with the first"
+        );
+        assert!(!by_second.contains("rc-b-b000001.jsonl", &day));
+    }
+
+    #[test]
+    fn a_set_before_a_swap_whose_files_were_deleted_is_unavailable() {
+        let gone = SupersededDeleted {
+            day: Day::parse_folder("20240115").unwrap(),
+            job: JobId::new("rc-1").unwrap(),
+            swap_at: datetime!(2024-01-20 00:00 UTC),
+            deleted_at: datetime!(2024-01-28 00:00 UTC),
+            done: true,
+        };
+        let at = |t| LiveSet::new([], t).with_deletions([gone.clone()], t);
+        assert_eq!(
+            at(Some(datetime!(2024-01-19 00:00 UTC))).unavailable(),
+            std::slice::from_ref(&gone)
+        );
+        assert!(
+            at(Some(datetime!(2024-01-20 00:00 UTC)))
+                .unavailable()
+                .is_empty()
+        );
+        assert!(at(None).unavailable().is_empty());
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let r = swap(
+            "20240115",
+            datetime!(2024-01-20 00:00 UTC),
+            5,
+            "rc-a-b000001.jsonl",
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""day":"20240115""#), "{json}");
+        assert_eq!(serde_json::from_str::<Supersede>(&json).unwrap(), r);
+    }
+
+    #[test]
     fn a_pruned_day_is_live_in_no_segment_and_at_no_time() {
         let records = [swap(
             "20240115",
@@ -297,18 +489,5 @@ mod tests {
             }
             assert!(live.is_live("seg-000000000009.jsonl", &artifact("20240116")));
         }
-    }
-
-    #[test]
-    fn records_round_trip() {
-        let r = swap(
-            "20240115",
-            datetime!(2024-01-20 00:00 UTC),
-            5,
-            "rc-a-b000001.jsonl",
-        );
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(json.contains(r#""day":"20240115""#), "{json}");
-        assert_eq!(serde_json::from_str::<Supersede>(&json).unwrap(), r);
     }
 }

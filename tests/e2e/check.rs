@@ -69,8 +69,8 @@ async fn check_reports_exactly_what_is_missing_with_its_fix_and_nothing_once_fix
         Finding {
             database: Some(db.clone()),
             table: Some(TableName::new("Secret").unwrap()),
-            problem: "row-level security: continuous export cannot export the table".to_owned(),
-            fix: ".delete table ['Secret'] policy row_level_security (or exclude the table: AdxBackup__ExcludeTables)".to_owned(),
+            problem: "row-level security: continuous export of such a table needs an external table with impersonation authentication and a managed identity on the export, which adx-backup does not set up".to_owned(),
+            fix: "disable the policy (`.delete table ['Secret'] policy row_level_security`) or exclude it (AdxBackup__ExcludeTables) and back it up another way".to_owned(),
         },
         Finding {
             database: None,

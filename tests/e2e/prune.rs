@@ -25,7 +25,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::harness::restore::{Delivery, query, run_restore};
 use crate::harness::stack::Stack;
-use crate::reconcile::drive;
+use crate::harness::tasks::drive;
 use crate::restore::{DR, SRC, exports, request, restore_stacks};
 
 /// The timer's "now": the day after the backup's last day.

@@ -5,7 +5,7 @@
 //! still has them), also when every message is delivered twice; with `report` only verify's
 //! finding changes; today's drift is never touched.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, Day, TableName, TableRef};
@@ -15,7 +15,6 @@ use adx_backup::storage::catalog::Catalog;
 use adx_backup::storage::supersede;
 use adx_backup::task::Task;
 use adx_backup::verify::{self, Finding, Outcome};
-use adx_backup::worker::{self, Settle};
 use futures::TryStreamExt;
 use kusto_sim::Server;
 use serde_json::json;
@@ -23,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::harness::restore::{Delivery, query, run_restore};
 use crate::harness::stack::Stack;
+use crate::harness::tasks::drive;
 use crate::restore::{SRC, request, restore_stacks};
 
 /// Row `id` on a closed day: 2026-03-01 + id % 3, so each day gets every third id.
@@ -61,7 +61,19 @@ fn day(folder: &str) -> Day {
 /// With `staging`, also a table Staging holding ids 200..203 of 2026-03-02, ingested before
 /// anything was protected.
 async fn backed_up(mode: &str, staging: bool) -> (Stack, App, Server) {
+    backed_up_with(mode, staging, &[]).await
+}
+
+/// [`backed_up`], with more settings.
+async fn backed_up_with(
+    mode: &str,
+    staging: bool,
+    settings: &[(&str, &str)],
+) -> (Stack, App, Server) {
     let (mut stack, target) = restore_stacks().await;
+    for (k, v) in settings {
+        stack.set(k, v);
+    }
     stack.set("AdxBackup__Backfill", "on");
     stack.set("AdxBackup__BackfillPollSeconds", "1");
     stack.set("AdxBackup__Reconcile", mode);
@@ -99,49 +111,6 @@ async fn backed_up(mode: &str, staging: bool) -> (Stack, App, Server) {
     let v = verify::verify_table(&app, &orders(), false).await.unwrap();
     assert_eq!(v.outcome, Outcome::Ok, "{v:#?}");
     (stack, app, target)
-}
-
-/// Works the task queue until it stays empty, each message delivered once or, with `twice`,
-/// a second time before it is settled. Returns how many messages it took off the queue.
-pub(crate) async fn drive(app: &App, twice: bool) -> usize {
-    let mut delivered = 0;
-    let mut idle_since = Instant::now();
-    while idle_since.elapsed() < Duration::from_millis(2500) {
-        let batch = app
-            .tasks
-            .receive(16, Duration::from_secs(30))
-            .await
-            .unwrap();
-        if batch.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        idle_since = Instant::now();
-        for msg in batch {
-            delivered += 1;
-            let text = msg.text.clone().unwrap();
-            let count = u64::from(msg.dequeue_count);
-            if twice {
-                let first = worker::deliver_text(app, &text, Some(count)).await;
-                assert!(
-                    !matches!(first.settle(count), Settle::Poison),
-                    "{text}: {first}"
-                );
-            }
-            let verdict = worker::deliver_text(app, &text, Some(count)).await;
-            match verdict.settle(count) {
-                Settle::Delete => app.tasks.delete(&msg.id, &msg.pop_receipt).await.unwrap(),
-                Settle::Redeliver => {
-                    app.tasks
-                        .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                        .await
-                        .unwrap();
-                }
-                Settle::Poison => panic!("{text}: {verdict}"),
-            }
-        }
-    }
-    delivered
 }
 
 /// Deletes id 4 (2026-03-02, closed) and id 101 (today) from the source, then runs verify as
@@ -411,5 +380,172 @@ async fn rows_moved_in_with_move_extents_are_reconciled_into_the_backup() {
     assert_eq!(
         query(&target, crate::restore::DR, "OrdersMoved | project Id").await,
         every_row
+    );
+}
+
+/// Every file the catalog lists for `folder`, split into the ones live now and the ones a
+/// reader as of `before` saw live and no longer are (what the swap superseded), each with
+/// whether its blob exists.
+async fn day_files(
+    app: &App,
+    folder: &str,
+    before: OffsetDateTime,
+) -> (Vec<(String, bool)>, Vec<(String, bool)>) {
+    let t = orders();
+    let now = supersede::load(&app.blobs, &app.layout, &t.database, &t.table, None)
+        .await
+        .unwrap();
+    let then = supersede::LiveSet::new(
+        supersede::records(&app.blobs, &app.layout, &t.database, &t.table)
+            .await
+            .unwrap(),
+        Some(before),
+    );
+    let catalog = Catalog::new(&app.blobs, &app.layout);
+    let (mut live, mut old) = (Vec::new(), Vec::new());
+    for segment in catalog_segments(app).await {
+        for a in catalog.read_path(&segment).await.unwrap() {
+            if a.day != day(folder) {
+                continue;
+            }
+            let exists = app.blobs.exists(&a.path).await.unwrap();
+            if now.is_live(&segment, &a) {
+                live.push((a.path, exists));
+            } else if then.is_live(&segment, &a) {
+                old.push((a.path, exists));
+            }
+        }
+    }
+    (live, old)
+}
+
+/// What [`reconciled_then_verified_again`] leaves: the day's files (live, superseded) after
+/// the second verification, the time before the swap, and what a restore from the catalog
+/// must hold (the source's rows before the delete, without id 4; today's id 101 stays, as
+/// today is never reconciled).
+struct Reconciled {
+    stack: Stack,
+    app: App,
+    target: Server,
+    live: Vec<(String, bool)>,
+    old: Vec<(String, bool)>,
+    before_swap: OffsetDateTime,
+    without_4: Vec<String>,
+}
+
+/// A reconciled day; verify runs again once the swap is older than the retention (when one
+/// is set).
+async fn reconciled_then_verified_again(retention: Option<&str>) -> Reconciled {
+    let settings: Vec<(&str, &str)> = retention
+        .map(|r| ("AdxBackup__ReconcileSupersededRetentionSeconds", r))
+        .into_iter()
+        .collect();
+    let (stack, app, target) = backed_up_with("apply", false, &settings).await;
+    let without_4 = query(&stack.sim, SRC, "Orders | where Id != 4 | project Id").await;
+    let before_swap = OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    delete_and_verify(&stack, &app, false).await;
+    let (live, old) = day_files(&app, "20260302", before_swap).await;
+    assert!(!live.is_empty() && !old.is_empty(), "{live:?} {old:?}");
+    assert!(
+        live.iter().chain(&old).all(|(_, exists)| *exists),
+        "nothing is deleted before the retention: {live:?} {old:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let task = Task::VerifyTableV1 {
+        table: orders(),
+        files: false,
+    };
+    app.tasks.send(&task.to_json(), None).await.unwrap();
+    drive(&app, false).await;
+    let (live, old) = day_files(&app, "20260302", before_swap).await;
+    Reconciled {
+        stack,
+        app,
+        target,
+        live,
+        old,
+        before_swap,
+        without_4,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn superseded_files_are_deleted_after_the_retention_and_a_restore_is_still_exact() {
+    let Reconciled {
+        stack,
+        app,
+        target,
+        live,
+        old,
+        before_swap,
+        without_4,
+    } = reconciled_then_verified_again(Some("2")).await;
+    assert!(
+        live.iter().all(|(_, exists)| *exists),
+        "live files intact: {live:?}"
+    );
+    assert!(
+        old.iter().all(|(_, exists)| !*exists),
+        "superseded files gone: {old:?}"
+    );
+    // Other days were never reconciled: all their files are still there.
+    for other in ["20260301", "20260303"] {
+        let (files, superseded) = day_files(&app, other, before_swap).await;
+        assert!(
+            superseded.is_empty() && files.iter().all(|(_, e)| *e),
+            "{other}: {files:?}"
+        );
+    }
+    // A third verification finds nothing left to delete, and verify still agrees.
+    assert_eq!(
+        adx_backup::reconcile::delete_superseded(&app, &orders(), OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        0
+    );
+    let v = verify::verify_table(&app, &orders(), false).await.unwrap();
+    assert_eq!(v.findings, [today_extra()], "{v:#?}");
+
+    // A restore from the catalog is exact: without the deleted id 4.
+    let now = request(
+        "rc-kept",
+        &target,
+        json!({"rename": {"Orders": "OrdersKept"}}),
+    );
+    let job = run_restore(&stack, &app, &target, &now, "rc-kept", Delivery::Once).await;
+    assert!(job.status.is_final(), "{job:?}");
+    assert_eq!(
+        query(&target, crate::restore::DR, "OrdersKept | project Id").await,
+        without_4
+    );
+    // As of before the swap the old files are gone: refused, saying why, nothing planned.
+    let then = request(
+        "rc-gone",
+        &target,
+        json!({"rename": {"Orders": "OrdersGone"}, "asOf": before_swap.format(&time::format_description::well_known::Rfc3339).unwrap()}),
+    );
+    let job = run_restore(&stack, &app, &target, &then, "rc-gone", Delivery::Once).await;
+    let error = job
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default();
+    assert!(
+        error.contains("day 20260302") && error.contains("were deleted"),
+        "{:?}: {error}",
+        job.status
+    );
+    assert_eq!(job.totals.artifacts, 0, "{job:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_retention_superseded_files_stay() {
+    let r = reconciled_then_verified_again(None).await;
+    assert!(
+        r.live.iter().chain(&r.old).all(|(_, exists)| *exists),
+        "{:?} {:?}",
+        r.live,
+        r.old
     );
 }

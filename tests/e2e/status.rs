@@ -6,7 +6,6 @@
 //! attention; the `status` HTTP function answers the same document through `res`.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, Day, TableName, TableRef};
@@ -14,13 +13,13 @@ use adx_backup::protect;
 use adx_backup::status::{self, Filter};
 use adx_backup::storage::catalog::Catalog;
 use adx_backup::verify::{self, Finding, Outcome};
-use adx_backup::worker::{self, Settle};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use crate::harness::host::FunctionsHost;
 use crate::harness::parquet::read_backup;
 use crate::harness::stack::Stack;
+use crate::harness::tasks::drive;
 
 const DB: &str = "Sales";
 
@@ -67,42 +66,6 @@ async fn protected_stack() -> (Stack, App) {
     stack.run_exports().await;
     protect::run_full_pass(&app).await.unwrap();
     (stack, app)
-}
-
-/// Works the task queue (the backfills protect asked for) until it stays empty; returns how
-/// many messages it delivered.
-async fn drive(app: &App) -> usize {
-    let mut delivered = 0;
-    let mut idle_since = Instant::now();
-    while idle_since.elapsed() < Duration::from_millis(2500) {
-        let batch = app
-            .tasks
-            .receive(16, Duration::from_secs(30))
-            .await
-            .unwrap();
-        if batch.is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        idle_since = Instant::now();
-        for msg in batch {
-            delivered += 1;
-            let text = msg.text.clone().unwrap();
-            let count = u64::from(msg.dequeue_count);
-            let verdict = worker::deliver_text(app, &text, Some(count)).await;
-            match verdict.settle(count) {
-                Settle::Delete => app.tasks.delete(&msg.id, &msg.pop_receipt).await.unwrap(),
-                Settle::Redeliver => {
-                    app.tasks
-                        .update_visibility(&msg.id, &msg.pop_receipt, Duration::ZERO)
-                        .await
-                        .unwrap();
-                }
-                Settle::Poison => panic!("{text}: {verdict}"),
-            }
-        }
-    }
-    delivered
 }
 
 fn day(folder: &str) -> Day {
@@ -153,7 +116,10 @@ async fn verify_finds_a_delete_and_a_lost_file_and_status_shows_them() {
         })
         .into();
     assert_eq!(early.findings, behind);
-    assert!(drive(&app).await > 0, "protect asked for no backfill");
+    assert!(
+        drive(&app, false).await > 0,
+        "protect asked for no backfill"
+    );
 
     // 1. Everything agrees, also with rows the export has not exported yet (one a day): they
     // are not counted against the backup.
@@ -426,7 +392,10 @@ fn expected_shape() -> Value {
 #[tokio::test]
 async fn verify_files_reads_every_footer_and_finds_replaced_and_broken_files() {
     let (_stack, app) = protected_stack().await;
-    assert!(drive(&app).await > 0, "protect asked for no backfill");
+    assert!(
+        drive(&app, false).await > 0,
+        "protect asked for no backfill"
+    );
     let orders = table_ref("Orders");
     let clean = verify::verify_table(&app, &orders, true).await.unwrap();
     assert_eq!(clean.outcome, Outcome::Ok, "{clean:#?}");

@@ -1,7 +1,8 @@
 //! The one shared harness of the end-to-end tests: a Functions host emulator, a replay server
 //! for canned Kusto payloads, the local stack (Azurite + kusto-sim), an independent reader of
 //! the backup's parquet files, a restore runner (and a queue gate to kill it mid-step), and
-//! the seed data and readers the protect, backfill and restore tests share.
+//! the seed data and readers the protect, backfill and restore tests share, and a driver of
+//! the task queue.
 
 pub mod data;
 pub mod gate;
@@ -10,3 +11,4 @@ pub mod parquet;
 pub mod replay;
 pub mod restore;
 pub mod stack;
+pub mod tasks;

@@ -57,6 +57,20 @@ pub fn show(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable
     Ok(out)
 }
 
+/// `.show tables (T1, T2) extents ...`: each table's extents in turn, in one result; a
+/// missing table fails the whole command.
+pub fn show_tables(
+    sim: &Backend,
+    db: &str,
+    sels: &[ExtentSelector],
+) -> Result<ResultTable, SimError> {
+    let mut out = ResultTable::with_schema(EXTENTS);
+    for sel in sels {
+        out.rows.extend(show(sim, db, sel)?.rows);
+    }
+    Ok(out)
+}
+
 pub fn drop(sim: &Backend, db: &str, sel: &ExtentSelector) -> Result<ResultTable, SimError> {
     let mut cluster = sim.cluster();
     let table = cluster.database_mut(db)?.table_mut(&sel.table)?;

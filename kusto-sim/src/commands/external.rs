@@ -129,10 +129,11 @@ pub fn create_or_alter_export(
     let mut cluster = sim.cluster();
     let database = cluster.database_mut(db)?;
     database.table(source)?;
-    database.external_table(&external_table)?;
-    for t in &over {
-        database.table(t)?;
-    }
+    let ext = database.external_table(&external_table)?;
+    let tables: Vec<&str> = std::iter::once(source.as_str())
+        .chain(over.iter().map(String::as_str))
+        .collect();
+    crate::continuous_export::refuse_unexportable(database, &name, &tables, ext, &props)?;
     let previous = database.continuous_exports.remove(&name);
     let export = ContinuousExport {
         is_disabled: props.get_bool("isDisabled").unwrap_or(false),

@@ -58,8 +58,20 @@ pub enum Command {
         table: String,
         json: bool,
     },
-    ShowDatabaseSchemaScript,
+    /// `.show database D schema as csl script [with (IncludeSecuritySettings = bool)]`.
+    ShowDatabaseSchemaScript {
+        include_security: bool,
+    },
     ShowDatabaseSchemaJson,
+    /// `.create materialized-view [with (...)] V on table T { query }`.
+    CreateMaterializedView {
+        name: String,
+        source: String,
+        query: String,
+        props: Props,
+    },
+    /// `.show materialized-views`.
+    ShowMaterializedViews,
     CreateTable {
         name: String,
         columns: ColumnDefs,
@@ -189,6 +201,8 @@ pub enum Command {
         query: String,
     },
     ShowExtents(ExtentSelector),
+    /// `.show tables (T1, T2) extents ...`: one selector per table, the same filter on each.
+    ShowTablesExtents(Vec<ExtentSelector>),
     DropExtents(ExtentSelector),
     MoveExtents {
         is_async: bool,
@@ -241,11 +255,25 @@ pub enum Command {
     ShowDatabasePrincipals,
     /// `.show database D principal roles`: the caller's own roles.
     ShowPrincipalRoles,
-    /// `.add database D admins|users|viewers|ingestors|monitors ('fqn', ...) ['notes']`.
+    /// `.add database D admins|users|viewers|unrestrictedviewers|ingestors|monitors ('fqn',
+    /// ...) [skip-results] ['notes']`.
     AddDatabasePrincipals {
         role: String,
         principals: Vec<String>,
         notes: String,
+        skip_results: bool,
+    },
+    /// `.show table T principals`.
+    ShowTablePrincipals {
+        table: String,
+    },
+    /// `.add table T admins|ingestors ('fqn', ...) [skip-results] ['notes']`.
+    AddTablePrincipals {
+        table: String,
+        role: String,
+        principals: Vec<String>,
+        notes: String,
+        skip_results: bool,
     },
     ShowClusterManagedIdentityPolicy,
     /// `.alter[-merge] cluster policy managed_identity "<json array>"`.
@@ -292,9 +320,10 @@ pub(crate) fn is_show(c: &Command) -> bool {
     matches!(
         c,
         ShowDatabases
+            | ShowMaterializedViews
             | ShowTables
             | ShowTableSchema { .. }
-            | ShowDatabaseSchemaScript
+            | ShowDatabaseSchemaScript { .. }
             | ShowDatabaseSchemaJson
             | ShowIngestionTimePolicy { .. }
             | ShowTablePolicy { .. }
@@ -306,11 +335,13 @@ pub(crate) fn is_show(c: &Command) -> bool {
             | ShowOperations { .. }
             | ShowOperationDetails { .. }
             | ShowExtents(_)
+            | ShowTablesExtents(_)
             | ShowCapacity { .. }
             | ShowIngestionFailures { .. }
             | ShowFunctions { .. }
             | ShowIngestionMappings { .. }
             | ShowDatabasePrincipals
+            | ShowTablePrincipals { .. }
             | ShowPrincipalRoles
             | ShowClusterManagedIdentityPolicy
     )
@@ -351,7 +382,13 @@ fn show(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return Ok(Some(Command::ShowFunctions { name: Some(name) }));
     }
     if p.eat_kw("tables") {
+        if p.is_punct("(") {
+            return data::show_tables_extents(p).map(Some);
+        }
         return Ok(Some(Command::ShowTables));
+    }
+    if p.eat_kw("materialized-views") {
+        return Ok(Some(Command::ShowMaterializedViews));
     }
     if p.eat_kw("capacity") {
         return Ok(Some(Command::ShowCapacity {
@@ -414,6 +451,9 @@ fn show_table(p: &mut Parser) -> Result<Option<Command>, SimError> {
     }
     if p.eat_kw("ingestion") {
         return objects::show_mappings(p, table).map(Some);
+    }
+    if p.eat_kw("principals") {
+        return Ok(Some(Command::ShowTablePrincipals { table }));
     }
     Ok(None)
 }

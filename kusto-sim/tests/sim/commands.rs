@@ -266,6 +266,64 @@ async fn soft_delete_and_extent_tags() {
     assert_eq!(c.query("db", "T | count").await.single_long(), 1);
 }
 
+/// `.show tables (T1, T2) extents where tags ...` (the show-extents doc's second table-scope
+/// form): every listed table's extents in one result, filtered like `.show table T extents`,
+/// and a pipe runs over them; a missing table fails the command, as for one table.
+#[tokio::test]
+async fn extents_of_several_tables_in_one_command() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    c.ok("db", ".create table T (a:long)").await;
+    c.ok("db", ".create table ['U 2'] (a:long)").await;
+    c.ok("db", ".create table V (a:long)").await;
+    for (table, tag, rows) in [
+        ("T", "ingest-by:j.c-1.0", "1\n2"),
+        ("T", "ingest-by:j.c-2.0", "3"),
+        ("['U 2']", "ingest-by:j.c-3.0", "4\n5\n6"),
+        ("V", "ingest-by:j.c-4.0", "7"),
+        ("T", "ingest-by:other.c-1.0", "8"),
+    ] {
+        c.ok(
+            "db",
+            &format!(".ingest inline into table {table} with (tags='[\"{tag}\"]') <| {rows}"),
+        )
+        .await;
+    }
+    let all = c
+        .ok(
+            "db",
+            ".show tables (T, ['U 2']) extents where tags contains 'ingest-by:j.'",
+        )
+        .await;
+    let mut rows: Vec<(String, i64)> = (0..all.rows.len())
+        .map(|i| {
+            (
+                all.cell(i, "Tags").as_str().unwrap().to_owned(),
+                all.cell(i, "RowCount").as_i64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("ingest-by:j.c-1.0".to_owned(), 2),
+            ("ingest-by:j.c-2.0".to_owned(), 1),
+            ("ingest-by:j.c-3.0".to_owned(), 3)
+        ]
+    );
+    let open = c
+        .ok(
+            "db",
+            ".show tables (T, ['U 2']) extents where tags contains 'ingest-by:j.' | where Tags contains 'ingest-by:j.c-2.' or Tags contains 'ingest-by:j.c-3.' | project RowCount, Tags",
+        )
+        .await;
+    assert_eq!(open.rows.len(), 2);
+    assert_eq!(open.columns.len(), 2);
+    let (status, _) = c.mgmt("db", ".show tables (T, Missing) extents").await;
+    assert!(!status.is_success(), "a missing table fails the command");
+}
+
 /// The external-tables doc: `.create` fails when the table exists, `.alter` when it is missing;
 /// `.alter` replaces the definition. adx-backup sends these two, never `.create-or-alter`.
 #[tokio::test]

@@ -172,3 +172,91 @@ async fn an_update_policy_derives_rows_from_each_ingestion_into_its_source_only(
     c.ok("db", ".ingest inline into table Raw <| 5,w").await;
     assert_eq!(c.query("db", "Big | count").await.single_long(), 3);
 }
+
+#[tokio::test]
+async fn principals_are_added_refused_without_their_prerequisite_and_scripted() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    c.ok("db", ".create table T (a:long)").await;
+    let app = "aadapp=0f4a2c1e-0000-4000-8000-000000000001;72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let user = "aaduser=5b2c7d11-0000-4000-8000-000000000002;72f988bf-86f1-41af-91ab-2d7cd011db47";
+    // A table admin must be a database user first (add-security-roles); nothing is added.
+    let (status, body) = c
+        .mgmt("db", &format!(".add table T admins ('{user}')"))
+        .await;
+    assert!(!status.is_success(), "{body}");
+    assert!(
+        body.to_string().contains("add it to the database first"),
+        "{body}"
+    );
+    // An unrestricted viewer must be a viewer, user or admin too.
+    let (status, body) = c
+        .mgmt(
+            "db",
+            &format!(".add database db unrestrictedviewers ('{app}')"),
+        )
+        .await;
+    assert!(!status.is_success(), "{body}");
+    let added = c
+        .ok(
+            "db",
+            &format!(".add database db viewers ('{app}') 'reader app'"),
+        )
+        .await;
+    assert_eq!(added.rows.len(), 1);
+    assert_eq!(added.cell(0, "Role"), "Database db Viewer");
+    assert_eq!(added.cell(0, "PrincipalType"), "AAD Application");
+    let skipped = c
+        .ok(
+            "db",
+            &format!(".add database ['db'] users (@'{user}') skip-results 'a user'"),
+        )
+        .await;
+    assert_eq!(skipped.rows.len(), 0, "skip-results returns no rows");
+    let table = c
+        .ok(
+            "db",
+            &format!(".add table ['T'] admins (\"{user}\") \"owns T\""),
+        )
+        .await;
+    assert_eq!(table.cell(0, "Role"), "Table T Admin");
+    assert_eq!(table.cell(0, "PrincipalFQN"), user);
+    assert_eq!(table.cell(0, "Notes"), "owns T");
+    for bad in [
+        ".add table T viewers ('aaduser=x@y.com')",
+        ".add table Missing admins ('aaduser=x@y.com')",
+        ".add database db readers ('aaduser=x@y.com')",
+        ".add database db viewers ('x@y.com')",
+        ".add database db viewers ('aadrole=x')",
+    ] {
+        let (status, body) = c.mgmt("db", bad).await;
+        assert!(!status.is_success(), "{bad}: {body}");
+    }
+    assert_eq!(c.ok("db", ".show table T principals").await.rows.len(), 1);
+
+    let rows = script(&c).await;
+    let principals: Vec<&String> = rows.iter().filter(|r| r.starts_with(".add ")).collect();
+    assert_eq!(
+        principals,
+        [
+            &format!(".add database ['db'] viewers (\"{app}\") \"reader app\""),
+            &format!(".add database ['db'] users (\"{user}\") \"a user\""),
+            &format!(".add table ['T'] admins (\"{user}\") \"owns T\""),
+        ]
+    );
+    // IncludeSecuritySettings = false leaves them out.
+    let t = c
+        .ok(
+            "db",
+            ".show database db schema as csl script with (IncludeSecuritySettings = false)",
+        )
+        .await;
+    assert!(
+        (0..t.rows.len()).all(|i| !t
+            .cell(i, "DatabaseSchemaScript")
+            .as_str()
+            .unwrap()
+            .starts_with(".add ")),
+        "no principals"
+    );
+}

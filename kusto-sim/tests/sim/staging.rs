@@ -358,3 +358,133 @@ async fn a_continuous_export_over_a_restricted_table_fails_its_runs() {
     let failures = c.ok("db", ".show continuous-export ce_T failures").await;
     assert_eq!(failures.rows.len(), 1);
 }
+
+/// Kusto's limitations on continuous export
+/// (<https://learn.microsoft.com/kusto/management/data-export/continuous-data-export#limitations>):
+/// a restricted-view table is refused; a row-level-security table only with an impersonating
+/// external table and a managed identity on the export.
+#[tokio::test]
+async fn continuous_export_refuses_tables_it_cannot_serve() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    for t in ["Plain", "Rls", "Restricted"] {
+        c.ok("db", &format!(".create table {t} (a:long)")).await;
+        for (ext, auth) in [("mi", "managed_identity=system"), ("imp", "impersonate")] {
+            c.ok("db", &format!(".create-or-alter external table {ext}_{t} (a:long) kind=storage dataformat=parquet (h@'{NO_STORAGE}/c/{t};{auth}')")).await;
+        }
+    }
+    c.ok(
+        "db",
+        ".alter table Rls policy row_level_security enable \"Rls | where a > 0\"",
+    )
+    .await;
+    c.ok(
+        "db",
+        ".alter table Restricted policy restricted_view_access true",
+    )
+    .await;
+    let export = |t: &str, ext: &str, props: &str| {
+        format!(
+            ".create-or-alter continuous-export ce_{t} to table {ext}_{t} with (intervalBetweenRuns=5m{props}) <| {t}"
+        )
+    };
+    c.ok("db", &export("Plain", "mi", "")).await;
+    for (t, ext, props, why) in [
+        ("Rls", "mi", "", "row level security"),
+        ("Rls", "imp", "", "row level security"),
+        (
+            "Rls",
+            "mi",
+            ", managedIdentity='system'",
+            "row level security",
+        ),
+        (
+            "Restricted",
+            "imp",
+            ", managedIdentity='system'",
+            "restricted view access",
+        ),
+    ] {
+        let (status, body) = c.mgmt("db", &export(t, ext, props)).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{t} {ext} {props}: {body}"
+        );
+        assert!(body.to_string().contains(why), "{body}");
+    }
+    c.ok("db", &export("Rls", "imp", ", managedIdentity='system'"))
+        .await;
+    let listed = c.ok("db", ".show continuous-exports").await;
+    assert_eq!(listed.rows.len(), 2, "ce_Plain and ce_Rls only");
+}
+
+#[tokio::test]
+async fn a_follower_database_is_read_only_and_says_so() {
+    let server = start(&["db", "f"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    c.ok("f", ".create table T (a:long)").await;
+    server.state().attach_as_follower("f").unwrap();
+    let dbs = c.ok("db", ".show databases").await;
+    let mode = |name: &str| {
+        let row = dbs
+            .rows
+            .iter()
+            .position(|r| r[dbs.col("DatabaseName")] == name)
+            .unwrap();
+        dbs.cell(row, "DatabaseAccessMode")
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (mode("db"), mode("f")),
+        ("ReadWrite".into(), "ReadOnlyFollowing".into())
+    );
+    c.ok("f", ".show tables").await;
+    c.ok("f", ".alter table T policy caching hot = 7d").await;
+    for write in [
+        format!(
+            ".create-or-alter external table bk_T (a:long) kind=storage dataformat=parquet (h@'{NO_STORAGE}/c/T;managed_identity=system')"
+        ),
+        ".ingest inline into table T <| 1".to_owned(),
+        ".create table U (a:long)".to_owned(),
+    ] {
+        let (status, body) = c.mgmt("f", &write).await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{write}: {body}");
+        assert!(body.to_string().contains("read-only follower"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn materialized_views_are_defined_and_listed_not_materialized() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    c.ok("db", ".create table T (a:long)").await;
+    c.ok(
+        "db",
+        ".create materialized-view V on table T { T | summarize count() by a }",
+    )
+    .await;
+    let views = c.ok("db", ".show materialized-views").await;
+    assert_eq!(views.rows.len(), 1);
+    assert_eq!(views.cell(0, "Name"), "V");
+    assert_eq!(views.cell(0, "SourceTable"), "T");
+    // Not a table: `.show tables` does not list it, and its name is taken.
+    assert_eq!(c.ok("db", ".show tables").await.rows.len(), 1);
+    let (status, _) = c
+        .mgmt(
+            "db",
+            ".create materialized-view V on table T { T | summarize count() by a }",
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    let (status, _) = c
+        .mgmt("db", ".create materialized-view with (backfill=true) W on table T { T | summarize count() by a }")
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "backfill needs a materialization kusto-sim does not run"
+    );
+}

@@ -32,14 +32,34 @@ pub fn create_merge_table(table: &TableName, columns: &[(ColumnName, KustoType)]
     ))
 }
 
-/// `.show table ['T'] extents where tags contains 'text'` → one row per extent, `Tags`
-/// separated by line breaks. `contains` finds every per-blob tag sharing a prefix.
-pub fn show_table_extents_tag_contains(table: &TableName, text: &str) -> Command {
-    Command::mgmt(format!(
-        ".show table {} extents where tags contains {}",
-        ident(table.as_str()),
-        string_literal(text)
-    ))
+/// `.show tables (['T1'], ...) extents where tags contains 'common' | where Tags contains
+/// 'a' or Tags contains 'b' | project RowCount, Tags` → one row per extent of those tables
+/// carrying a tag that contains `common` and one that contains any of `any`, `Tags`
+/// separated by line breaks. The tag filter inside the command (the doc's recommended
+/// narrowing) takes every extent of a restore job; the pipe keeps those of its open chunks,
+/// so the answer stays as small as the chunks in flight however long the job has run.
+/// The grammar (a list of tables, one tag filter per `and`, no `or`) is the table scope of
+/// https://learn.microsoft.com/azure/data-explorer/kusto/management/show-extents.
+pub fn show_tables_extents_tagged(tables: &[TableName], common: &str, any: &[String]) -> Command {
+    let tables = tables
+        .iter()
+        .map(|t| ident(t.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut csl = format!(
+        ".show tables ({tables}) extents where tags contains {}",
+        string_literal(common)
+    );
+    if !any.is_empty() {
+        let any = any
+            .iter()
+            .map(|text| format!("Tags contains {}", string_literal(text)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        csl.push_str(&format!(" | where {any}"));
+    }
+    csl.push_str(" | project RowCount, Tags");
+    Command::mgmt(csl)
 }
 
 #[cfg(test)]
@@ -60,13 +80,31 @@ mod tests {
             .as_str(),
             ".create-merge table ['My T'] (['Timestamp']:datetime, ['a b']:dynamic)"
         );
+        let u = TableName::new("U").unwrap();
         assert_eq!(
-            show_table_extents_tag_contains(&t, "ingest-by:r-1.").as_str(),
-            ".show table ['My T'] extents where tags contains 'ingest-by:r-1.'"
+            show_tables_extents_tagged(
+                &[t.clone(), u],
+                "ingest-by:r-1.",
+                &[
+                    "ingest-by:r-1.c-000001.".into(),
+                    "ingest-by:r-1.c-000002.".into()
+                ]
+            )
+            .as_str(),
+            ".show tables (['My T'], ['U']) extents where tags contains 'ingest-by:r-1.' | where Tags contains 'ingest-by:r-1.c-000001.' or Tags contains 'ingest-by:r-1.c-000002.' | project RowCount, Tags"
         );
         assert_eq!(
-            show_table_extents_tag_contains(&t, "x' or tags has '").as_str(),
-            r".show table ['My T'] extents where tags contains 'x\' or tags has \''"
+            show_tables_extents_tagged(
+                std::slice::from_ref(&t),
+                "x' or tags has '",
+                &["y'".into()]
+            )
+            .as_str(),
+            r".show tables (['My T']) extents where tags contains 'x\' or tags has \'' | where Tags contains 'y\'' | project RowCount, Tags"
+        );
+        assert_eq!(
+            show_tables_extents_tagged(std::slice::from_ref(&t), "a", &[]).as_str(),
+            ".show tables (['My T']) extents where tags contains 'a' | project RowCount, Tags"
         );
         assert_eq!(
             get_ingestion_resources().as_str(),

@@ -11,7 +11,7 @@ use time::macros::datetime;
 
 use super::export::tests::{export_spec, external_spec};
 use super::*;
-use crate::ids::{ColumnName, Cursor, Day, ExportName, OperationId};
+use crate::ids::{ColumnName, Cursor, Day, ExportName, OperationId, Principal};
 
 const ENV: &str = "ADXBACKUP_KQL_SAMPLES";
 
@@ -51,6 +51,7 @@ fn samples() -> Vec<Command> {
     let mut out = vec![
         show_databases(),
         show_tables(),
+        show_materialized_views(),
         show_table_cslschema(&t),
         show_table_schema_as_json(&t),
         show_database_schema_csl_script(&db),
@@ -111,7 +112,19 @@ fn samples() -> Vec<Command> {
                 ),
             ],
         ),
-        show_table_extents_tag_contains(&t, "ingest-by:r-1.c-2."),
+        show_tables_extents_tagged(
+            &[t.clone(), TableName::new("U").expect("valid")],
+            "ingest-by:r-1.",
+            &[
+                "ingest-by:r-1.c-000002.".to_owned(),
+                "ingest-by:r-1.c-000003.".to_owned(),
+            ],
+        ),
+        show_tables_extents_tagged(
+            std::slice::from_ref(&t),
+            "ingest-by:r-1.",
+            &HOSTILE.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>(),
+        ),
         create_or_alter_function(&super::objects::tests::function_spec("My Function-1")),
         create_or_alter_function(&FunctionSpec {
             view: true,
@@ -136,7 +149,38 @@ fn samples() -> Vec<Command> {
         show_table_update_policy(&t),
         show_table_retention_policy(&t),
         show_database_principal_roles(&db),
-        add_database_principal(&db, "admins", "aadapp=1234;tenant'x"),
+        add_database_principal(&db, DatabaseRole::Admins, "aadapp=1234;tenant'x"),
+        add_database_principals(
+            &db,
+            DatabaseRole::Viewers,
+            &[
+                Principal::new("aadapp=4c7e82bd-6adb-46c3-b413-fdd44834c69b;fabrikam.com")
+                    .expect("valid"),
+                Principal::new("aadgroup=it's \"x\"'); .drop table T;fabrikam.com").expect("valid"),
+            ],
+            "restored 'from' Sales",
+        ),
+        add_database_principals(
+            &db,
+            DatabaseRole::UnrestrictedViewers,
+            &[Principal::new("aaduser=u@fabrikam.com").expect("valid")],
+            "",
+        ),
+        add_table_principals(
+            &t,
+            TableRole::Admins,
+            &[Principal::new(
+                "aaduser=cd709aed-0000-4000-8000-e3953dec735e;72f988bf-86f1-41af-91ab-2d7cd011db47",
+            )
+            .expect("valid")],
+            "owns it",
+        ),
+        add_table_principals(
+            &t,
+            TableRole::Ingestors,
+            &[Principal::new("msauser=x@live.com").expect("valid")],
+            "",
+        ),
         show_cluster_managed_identity_policy(),
         alter_merge_cluster_managed_identity_policy("system", "ExternalTable, NativeIngestion"),
         show_table_row_level_security_policy(&t),

@@ -16,18 +16,134 @@
 //! - Materialized views are not restored: they hold derived data and are re-created with
 //!   backfill from their restored source. External tables and continuous exports point at
 //!   the source's storage; adx-backup's own are never restored, others are reported.
-//! - Anything else (security, encoding and other policies, database statements) is
-//!   reported, not applied.
+//! - Database and table principals only when the request asks (`principals`): a target in
+//!   another tenant must not get the source's identities. With a `principalMapping`, only
+//!   the principals it maps are restored, as their target identity; the others are
+//!   reported by name. Without one, every principal is restored as the snapshot names it.
+//!   They are added last, after the data and after row-level security and restricted view
+//!   access: a viewer granted earlier could read rows those policies are about to hide, or
+//!   a half-restored table. Database roles go first (admins to monitors, so an unrestricted
+//!   viewer already holds its viewer role), then table roles, which Kusto grants only to a
+//!   principal with a database role.
+//! - Anything else (encoding and other policies, database statements) is reported, not
+//!   applied.
 
 use std::collections::BTreeMap;
 
 use super::Statement;
-use crate::ids::TableName;
+use crate::ids::{DatabaseName, Principal, TableName};
 use crate::kusto::command::{
-    Command, alter_table_caching_policy, alter_table_restricted_view_access,
-    alter_table_retention_policy, alter_table_row_level_security, alter_table_update_policy,
-    create_or_alter_function, create_or_alter_ingestion_mapping,
+    Command, add_database_principals, add_table_principals, alter_table_caching_policy,
+    alter_table_restricted_view_access, alter_table_retention_policy,
+    alter_table_row_level_security, alter_table_update_policy, create_or_alter_function,
+    create_or_alter_ingestion_mapping,
 };
+use crate::restore::request::RestoreRequestV1;
+
+/// What the restore does with the snapshot's principals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Principals<'a> {
+    /// None is restored (the request's default); the report says how many were left.
+    Left,
+    /// Every one, as the snapshot names it, on target database `database`.
+    AsIs { database: &'a DatabaseName },
+    /// Only those `mapping` names (source → target), on target database `database`.
+    Mapped {
+        database: &'a DatabaseName,
+        mapping: &'a BTreeMap<Principal, Principal>,
+    },
+}
+
+impl<'a> Principals<'a> {
+    /// What `request` asks for.
+    pub fn of(request: &'a RestoreRequestV1) -> Self {
+        let database = &request.target.database;
+        match (request.principals, request.principal_mapping.is_empty()) {
+            (false, _) => Self::Left,
+            (true, true) => Self::AsIs { database },
+            (true, false) => Self::Mapped {
+                database,
+                mapping: &request.principal_mapping,
+            },
+        }
+    }
+}
+
+/// The principals to add, sorted as the module doc says, and what the plan reports.
+#[derive(Default)]
+struct Grants {
+    /// (0 for the database and its role, or 1 for a table) → what to send.
+    planned: Vec<((u8, u8), Planned)>,
+    /// Principals in the snapshot that the request left out.
+    left: usize,
+    /// Mapping keys that matched a principal.
+    used: Vec<Principal>,
+}
+
+impl Grants {
+    /// The principals of one statement as `principals` restores them: the targets, or
+    /// None (each one left out is reported in `not_applied`).
+    fn targets(
+        &mut self,
+        what: &str,
+        sources: &[Principal],
+        principals: Principals,
+        not_applied: &mut Vec<String>,
+    ) -> Option<Vec<Principal>> {
+        let mapping = match principals {
+            Principals::Left => {
+                self.left += sources.len();
+                return None;
+            }
+            Principals::AsIs { .. } => return Some(sources.to_vec()),
+            Principals::Mapped { mapping, .. } => mapping,
+        };
+        let mut out = Vec::new();
+        for source in sources {
+            match mapping.iter().find(|(from, _)| from.same_as(source)) {
+                Some((from, to)) => {
+                    self.used.push(from.clone());
+                    if !out.iter().any(|p: &Principal| p.same_as(to)) {
+                        out.push(to.clone());
+                    }
+                }
+                None => not_applied.push(format!(
+                    "{what} principal {source}: not restored, principalMapping has no entry for it; add one to restore it"
+                )),
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Notes for the target: the source's when restored as is; a mapped principal is
+    /// another identity, which the source's notes do not describe.
+    fn notes(principals: Principals, source: &str) -> String {
+        match principals {
+            Principals::Mapped { .. } => "restored by adx-backup (principalMapping)".to_owned(),
+            _ => source.to_owned(),
+        }
+    }
+
+    /// The sorted commands, and the lines to report.
+    fn finish(mut self, principals: Principals, out: &mut ObjectPlan) {
+        self.planned.sort_by_key(|(key, _)| *key);
+        out.after_data
+            .extend(self.planned.into_iter().map(|(_, planned)| planned));
+        if self.left > 0 {
+            out.not_applied.push(format!(
+                "database and table principals ({}): not restored, the request does not ask for them; set \"principals\": true (CLI --principals), with a \"principalMapping\" when the target is in another tenant",
+                self.left
+            ));
+        }
+        if let Principals::Mapped { mapping, .. } = principals {
+            for from in mapping.keys().filter(|k| !self.used.contains(k)) {
+                out.not_applied.push(format!(
+                    "principalMapping entry {from}: no restored principal is {from}; nothing was added for it"
+                ));
+            }
+        }
+    }
+}
 
 /// A command with what it does, in words, for the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,14 +163,17 @@ pub struct ObjectPlan {
     pub not_applied: Vec<String>,
 }
 
-/// The plan for `statements`, restoring the tables `tables` (source name → target name);
-/// objects whose name starts with `object_prefix` are adx-backup's own and never restored.
+/// The plan for `statements`, restoring the tables `tables` (source name → target name)
+/// and `principals`; objects whose name starts with `object_prefix` are adx-backup's own
+/// and never restored.
 pub fn plan(
     statements: &[Statement],
     tables: &BTreeMap<TableName, TableName>,
     object_prefix: &str,
+    principals: Principals,
 ) -> ObjectPlan {
     let mut out = ObjectPlan::default();
+    let mut grants = Grants::default();
     let renamed: Vec<(&TableName, &TableName)> = tables.iter().filter(|(s, t)| s != t).collect();
     for statement in statements {
         match statement {
@@ -161,6 +280,58 @@ pub fn plan(
             Statement::ContinuousExport { name } => out.not_applied.push(format!(
                 "continuous export {name}: not restored, it would export from the restored database; re-create it if wanted"
             )),
+            Statement::DatabasePrincipals {
+                role,
+                principals: sources,
+                notes,
+            } => {
+                let what = format!("database {}", role.as_str());
+                if let Some(targets) =
+                    grants.targets(&what, sources, principals, &mut out.not_applied)
+                    && let Principals::AsIs { database } | Principals::Mapped { database, .. } =
+                        principals
+                {
+                    grants.planned.push((
+                        (0, *role as u8),
+                        Planned {
+                            what: format!("{what}: {} (set after the data)", list(&targets)),
+                            command: add_database_principals(
+                                database,
+                                *role,
+                                &targets,
+                                &Grants::notes(principals, notes),
+                            ),
+                        },
+                    ));
+                }
+            }
+            Statement::TablePrincipals {
+                table,
+                role,
+                principals: sources,
+                notes,
+            } => {
+                let Some(target) = tables.get(table) else {
+                    continue;
+                };
+                let what = format!("table {target} {}", role.as_str());
+                if let Some(targets) =
+                    grants.targets(&what, sources, principals, &mut out.not_applied)
+                {
+                    grants.planned.push((
+                        (1, 0),
+                        Planned {
+                            what: format!("{what}: {} (set after the data)", list(&targets)),
+                            command: add_table_principals(
+                                target,
+                                *role,
+                                &targets,
+                                &Grants::notes(principals, notes),
+                            ),
+                        },
+                    ));
+                }
+            }
             Statement::Other { table, text, why } => {
                 if table.as_ref().is_none_or(|t| tables.contains_key(t)) {
                     out.not_applied.push(format!("{text}: not applied, {why}"));
@@ -168,7 +339,16 @@ pub fn plan(
             }
         }
     }
+    grants.finish(principals, &mut out);
     out
+}
+
+fn list(principals: &[Principal]) -> String {
+    principals
+        .iter()
+        .map(Principal::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The policy's entries with their `Source` renamed; an error says why it cannot be set.
@@ -246,6 +426,7 @@ mod tests {
             &all,
             &tables(&[("Raw", "Raw"), ("Parsed", "Parsed")]),
             "adxbk_",
+            Principals::Left,
         );
         assert_eq!(
             texts(&plan.with_tables),
@@ -277,6 +458,7 @@ mod tests {
             &all,
             &tables(&[("Raw", "Raw2"), ("Parsed", "Parsed"), ("Other", "Other")]),
             "adxbk_",
+            Principals::Left,
         );
         let with = texts(&plan.with_tables);
         assert!(with.contains(&".alter table ['Raw2'] policy caching hot = 7d"));
@@ -304,6 +486,7 @@ mod tests {
             &statements(script).unwrap(),
             &tables(&[("Raw", "Raw2"), ("Parsed", "Parsed")]),
             "adxbk_",
+            Principals::Left,
         );
         assert_eq!(
             texts(&plan.after_data),
@@ -323,6 +506,7 @@ mod tests {
             &statements(script).unwrap(),
             &tables(&[("Raw", "Raw"), ("Parsed", "Parsed2")]),
             "adxbk_",
+            Principals::Left,
         );
         assert!(kept.with_tables.is_empty());
         assert_eq!(
@@ -337,6 +521,7 @@ mod tests {
             &statements(script).unwrap(),
             &tables(&[("Raw", "Raw2"), ("Parsed", "Parsed")]),
             "adxbk_",
+            Principals::Left,
         );
         assert_eq!(
             texts(&renamed.after_data),
@@ -350,6 +535,119 @@ mod tests {
                     && n.contains("names table Raw")),
             "{:?}",
             renamed.not_applied
+        );
+    }
+
+    const PRINCIPALS: &str = r#".create-merge table Raw (Timestamp:datetime, Line:string)
+.alter table Raw policy row_level_security enable "RawFilter()"
+.add table ['Raw'] admins ("aaduser=owner@src.com") "owns Raw"
+.add database ['Src'] viewers ("aadapp=reader;src-tenant", "aadgroup=analysts;src-tenant") "readers"
+.add database ['Src'] unrestrictedviewers ("aadapp=reader;src-tenant") ""
+.add database ['Src'] admins ("aaduser=owner@src.com") "dba"
+.add table ['Gone'] ingestors ("aadapp=loader;src-tenant") """#;
+
+    fn principal(s: &str) -> Principal {
+        Principal::new(s).unwrap()
+    }
+
+    #[test]
+    fn principals_are_left_unless_asked_and_counted_in_the_report() {
+        let plan = plan(
+            &statements(PRINCIPALS).unwrap(),
+            &tables(&[("Raw", "Raw")]),
+            "adxbk_",
+            Principals::Left,
+        );
+        assert_eq!(
+            texts(&plan.after_data),
+            [".alter table ['Raw'] policy row_level_security enable 'RawFilter()'"]
+        );
+        // Gone's principal is out of scope: 1 table + 4 database principals.
+        assert_eq!(
+            plan.not_applied,
+            [
+                "database and table principals (5): not restored, the request does not ask for them; set \"principals\": true (CLI --principals), with a \"principalMapping\" when the target is in another tenant"
+            ]
+        );
+    }
+
+    #[test]
+    fn asked_without_a_mapping_every_principal_comes_back_last_database_roles_first() {
+        let db = DatabaseName::new("Dr").unwrap();
+        let plan = plan(
+            &statements(PRINCIPALS).unwrap(),
+            &tables(&[("Raw", "Raw2")]),
+            "adxbk_",
+            Principals::AsIs { database: &db },
+        );
+        assert_eq!(
+            texts(&plan.after_data),
+            [
+                ".alter table ['Raw2'] policy row_level_security enable 'RawFilter()'",
+                ".add database ['Dr'] admins ('aaduser=owner@src.com') skip-results 'dba'",
+                ".add database ['Dr'] viewers ('aadapp=reader;src-tenant', 'aadgroup=analysts;src-tenant') skip-results 'readers'",
+                ".add database ['Dr'] unrestrictedviewers ('aadapp=reader;src-tenant') skip-results ''",
+                ".add table ['Raw2'] admins ('aaduser=owner@src.com') skip-results 'owns Raw'",
+            ]
+        );
+        assert_eq!(
+            plan.after_data[4].what,
+            "table Raw2 admins: aaduser=owner@src.com (set after the data)"
+        );
+        assert_eq!(plan.not_applied, Vec::<String>::new());
+    }
+
+    #[test]
+    fn with_a_mapping_only_mapped_principals_come_back_and_the_rest_is_reported() {
+        let db = DatabaseName::new("Dr").unwrap();
+        let mapping: BTreeMap<Principal, Principal> = [
+            ("AADAPP=reader;src-tenant", "aadapp=dr-reader;dr-tenant"),
+            ("aaduser=owner@src.com", "aaduser=owner@dr.com"),
+            ("aaduser=typo@src.com", "aaduser=x@dr.com"),
+            ("aadapp=loader;src-tenant", "aadapp=dr-loader;dr-tenant"),
+        ]
+        .into_iter()
+        .map(|(s, t)| (principal(s), principal(t)))
+        .collect();
+        let plan = plan(
+            &statements(PRINCIPALS).unwrap(),
+            &tables(&[("Raw", "Raw2")]),
+            "adxbk_",
+            Principals::Mapped {
+                database: &db,
+                mapping: &mapping,
+            },
+        );
+        let notes = "'restored by adx-backup (principalMapping)'";
+        assert_eq!(
+            texts(&plan.after_data)[1..],
+            [
+                format!(
+                    ".add database ['Dr'] admins ('aaduser=owner@dr.com') skip-results {notes}"
+                ),
+                format!(
+                    ".add database ['Dr'] viewers ('aadapp=dr-reader;dr-tenant') skip-results {notes}"
+                ),
+                format!(
+                    ".add database ['Dr'] unrestrictedviewers ('aadapp=dr-reader;dr-tenant') skip-results {notes}"
+                ),
+                format!(".add table ['Raw2'] admins ('aaduser=owner@dr.com') skip-results {notes}"),
+            ]
+        );
+        assert!(
+            !plan
+                .after_data
+                .iter()
+                .any(|p| p.command.as_str().contains("src")),
+            "no source identity reaches the target"
+        );
+        assert_eq!(
+            plan.not_applied,
+            [
+                "database viewers principal aadgroup=analysts;src-tenant: not restored, principalMapping has no entry for it; add one to restore it",
+                "principalMapping entry aadapp=loader;src-tenant: no restored principal is aadapp=loader;src-tenant; nothing was added for it",
+                "principalMapping entry aaduser=typo@src.com: no restored principal is aaduser=typo@src.com; nothing was added for it",
+            ]
         );
     }
 }

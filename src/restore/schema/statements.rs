@@ -4,7 +4,12 @@
 //! Microsoft's docs the script holds the commands that create the tables, set the database,
 //! table and column policies, create or alter the functions, and (by default) the tables'
 //! ingestion mappings
-//! (<https://learn.microsoft.com/en-us/kusto/management/show-schema-database#show-database-schema-as-csl-script>).
+//! (<https://learn.microsoft.com/en-us/kusto/management/show-schema-database#show-database-schema-as-csl-script>),
+//! and with `IncludeSecuritySettings` (which protect sets) the database's and tables'
+//! principals, row-level security and restricted view access. The docs do not show how a
+//! principal's line reads, so any form of the documented `.add database|table X <role>
+//! (<principals>) [skip-results] ['notes']` is read
+//! (<https://learn.microsoft.com/en-us/kusto/management/manage-database-security-roles>).
 //! A function body keeps its line breaks, so a statement is a line starting with `.` outside
 //! any bracket, string or comment, up to the next one.
 //!
@@ -14,8 +19,8 @@
 use std::time::Duration;
 
 use super::{Parser, TableSchema, parse_table};
-use crate::ids::TableName;
-use crate::kusto::command::{FunctionSpec, KqlCode, MappingKind};
+use crate::ids::{Principal, TableName};
+use crate::kusto::command::{DatabaseRole, FunctionSpec, KqlCode, MappingKind, TableRole};
 
 /// One statement of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +69,19 @@ pub enum Statement {
     },
     ContinuousExport {
         name: String,
+    },
+    /// `.add database D <role> (...) ['notes']`: principals of the (source) database.
+    DatabasePrincipals {
+        role: DatabaseRole,
+        principals: Vec<Principal>,
+        notes: String,
+    },
+    /// `.add table T <role> (...) ['notes']`.
+    TablePrincipals {
+        table: TableName,
+        role: TableRole,
+        principals: Vec<Principal>,
+        notes: String,
     },
     /// A statement the restore does not apply: its text (first line) and why.
     Other {
@@ -173,6 +191,7 @@ fn statement(text: &str) -> Result<Statement, String> {
     let result = match verb.as_str() {
         ".create-merge" | ".create" | ".create-or-alter" => create(&mut p, &verb, text),
         ".alter" | ".alter-merge" => alter(&mut p, &verb),
+        ".add" => add(&mut p),
         _ => Ok(None),
     };
     match result {
@@ -378,6 +397,65 @@ fn alter(p: &mut Parser, verb: &str) -> Result<Option<Statement>, Failure> {
     Ok(Some(statement))
 }
 
+/// `database D <role> (<principals>) [skip-results] ['notes']` or the same with `table T`;
+/// Ok(None) for other objects' principals (functions, views, external tables).
+fn add(p: &mut Parser) -> Result<Option<Statement>, Failure> {
+    p.skip_spaces();
+    let what = p.word();
+    if !matches!(what.as_str(), "database" | "table") {
+        return Ok(None);
+    }
+    let name = p.name()?;
+    p.skip_spaces();
+    let role_word = p.word();
+    let principals = principal_list(p)?;
+    p.skip_spaces();
+    if p.rest.starts_with("skip-results") {
+        p.word_with_dashes();
+    }
+    let notes = if p.at_string() {
+        p.string()?
+    } else {
+        String::new()
+    };
+    p.end()?;
+    let unknown_role = || Unreadable(format!("{what} role {role_word:?}"));
+    Ok(Some(if what == "database" {
+        Statement::DatabasePrincipals {
+            role: DatabaseRole::parse(&role_word).ok_or_else(unknown_role)?,
+            principals,
+            notes,
+        }
+    } else {
+        Statement::TablePrincipals {
+            table: table_name(name)?,
+            role: TableRole::parse(&role_word).ok_or_else(unknown_role)?,
+            principals,
+            notes,
+        }
+    }))
+}
+
+/// `('p1', "p2", ...)`, each a principal.
+fn principal_list(p: &mut Parser) -> Result<Vec<Principal>, Failure> {
+    p.expect_char('(')?;
+    let mut out = Vec::new();
+    loop {
+        let text = p.string()?;
+        out.push(Principal::new(text).map_err(|e| e.to_string())?);
+        p.skip_spaces();
+        if p.eat(')') {
+            return Ok(out);
+        }
+        if !p.eat(',') {
+            return Err(Unreadable(format!(
+                "expected `,` or `)` at {:?}",
+                super::head(p.rest)
+            )));
+        }
+    }
+}
+
 /// `softdelete = 30d [recoverability = enabled|disabled]`.
 fn retention_words(p: &mut Parser, table: TableName) -> Result<Statement, Failure> {
     p.expect_word("softdelete")?;
@@ -549,7 +627,8 @@ mod tests {
 .create materialized-view with (backfill = true) Daily on table Raw { Raw | summarize count() by bin(Timestamp, 1d) }
 .create-or-alter external table ['adxbk_Raw'] (Timestamp:datetime) kind = storage dataformat = parquet (h@"https://x")
 .alter table ['Raw'] policy row_level_security enable "Raw | take 1"
-.add database ['Sales'] viewers ('aadgroup=x')"#;
+.add database ['Sales'] viewers ('aadgroup=x')
+.add function ['Words'] admins ('aaduser=u@x.com')"#;
 
     #[test]
     fn every_statement_of_a_script_is_read_or_kept_with_its_reason() {
@@ -625,8 +704,13 @@ mod tests {
             "{:?}",
             all[11]
         );
-        assert!(matches!(&all[12], Statement::Other { table: None, .. }));
-        assert_eq!(all.len(), 13);
+        assert!(
+            matches!(&all[12], Statement::DatabasePrincipals { role: DatabaseRole::Viewers, principals, notes } if principals.len() == 1 && notes.is_empty()),
+            "{:?}",
+            all[12]
+        );
+        assert!(matches!(&all[13], Statement::Other { table: None, .. }));
+        assert_eq!(all.len(), 14);
     }
 
     #[test]
@@ -654,6 +738,94 @@ mod tests {
             }
         }
         assert!(statements(".create-merge table T (a:varchar)").is_err());
+    }
+
+    #[test]
+    fn principals_are_read_in_every_documented_form() {
+        let app =
+            "aadapp=4c7e82bd-6adb-46c3-b413-fdd44834c69b;72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let script = format!(
+            r#".add database ['Sales'] viewers ("{app}") "AAD App (reader)"
+.add database Sales UnrestrictedViewers ('aaduser=a@x.com', @'aadgroup=G;x.com') skip-results
+.add table ['Raw'] admins ("aaduser=b@x.com") skip-results 'owner, \'b\''
+.add table Raw ingestors ('msauser=c@live.com')"#
+        );
+        let p = |s: &str| Principal::new(s).unwrap();
+        assert_eq!(
+            statements(&script).unwrap(),
+            [
+                Statement::DatabasePrincipals {
+                    role: DatabaseRole::Viewers,
+                    principals: vec![p(app)],
+                    notes: "AAD App (reader)".into()
+                },
+                Statement::DatabasePrincipals {
+                    role: DatabaseRole::UnrestrictedViewers,
+                    principals: vec![p("aaduser=a@x.com"), p("aadgroup=G;x.com")],
+                    notes: String::new()
+                },
+                Statement::TablePrincipals {
+                    table: TableName::new("Raw").unwrap(),
+                    role: TableRole::Admins,
+                    principals: vec![p("aaduser=b@x.com")],
+                    notes: "owner, 'b'".into()
+                },
+                Statement::TablePrincipals {
+                    table: TableName::new("Raw").unwrap(),
+                    role: TableRole::Ingestors,
+                    principals: vec![p("msauser=c@live.com")],
+                    notes: String::new()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_principals_are_kept_with_why() {
+        for (text, why, table) in [
+            (
+                ".add database D readers ('aaduser=a@x.com')",
+                "database role \"readers\"",
+                None,
+            ),
+            (
+                ".add table T viewers ('aaduser=a@x.com')",
+                "table role \"viewers\"",
+                Some("T"),
+            ),
+            (
+                ".add database D viewers ('nobody')",
+                "is not `<kind>=<id>",
+                None,
+            ),
+            (
+                ".add table T admins ('aaduser=a@x.com' 'x')",
+                "expected `,` or `)`",
+                Some("T"),
+            ),
+            (
+                ".add table T admins ('aaduser=a@x.com') 'n' trailing",
+                "unexpected text",
+                Some("T"),
+            ),
+            (
+                ".add database D viewers 'aaduser=a@x.com'",
+                "expected `(`",
+                None,
+            ),
+        ] {
+            match &statements(text).unwrap()[..] {
+                [
+                    Statement::Other {
+                        why: w, table: t, ..
+                    },
+                ] => {
+                    assert!(w.contains(why), "{text}: {w}");
+                    assert_eq!(t.as_ref().map(TableName::as_str), table, "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

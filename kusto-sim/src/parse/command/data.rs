@@ -197,6 +197,29 @@ pub(super) fn show_extents_of(p: &mut Parser, table: String) -> Result<Command, 
     Ok(Command::ShowExtents(ExtentSelector { table, ids, tags }))
 }
 
+/// The part after `.show tables`: `(T1, T2, ...) extents [(ids)] [hot] [where tags ...]`,
+/// the table scope's second form in
+/// https://learn.microsoft.com/azure/data-explorer/kusto/management/show-extents (the
+/// database is the command's; every table must exist, as in `.show table T extents`).
+pub(super) fn show_tables_extents(p: &mut Parser) -> Result<Command, SimError> {
+    let tables = p.paren_list(|p| p.name())?;
+    let Some((first, _)) = tables.split_first() else {
+        return Err(p.unexpected("a table name"));
+    };
+    let Command::ShowExtents(filter) = show_extents_of(p, first.clone())? else {
+        return Err(p.unexpected("'extents'"));
+    };
+    Ok(Command::ShowTablesExtents(
+        tables
+            .into_iter()
+            .map(|table| ExtentSelector {
+                table,
+                ..filter.clone()
+            })
+            .collect(),
+    ))
+}
+
 fn tag_filter(p: &mut Parser) -> Result<TagFilter, SimError> {
     p.expect_kw("tags")?;
     let negated = p.eat_punct("!");

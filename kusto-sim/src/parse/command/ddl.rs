@@ -57,20 +57,7 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         return create_merge(p).map(Some);
     }
     if p.eat_kw("add") {
-        // `.add database D <role> (principals) ['notes']`; the database is the request's.
-        p.expect_kw("database")?;
-        p.name()?;
-        let role = p.name()?;
-        let principals = p.paren_list(Parser::string)?;
-        let notes = match p.peek() {
-            Some(Tok::Str(_)) => p.string()?,
-            _ => String::new(),
-        };
-        return Ok(Some(Command::AddDatabasePrincipals {
-            role,
-            principals,
-            notes,
-        }));
+        return add_principals(p).map(Some);
     }
     if p.eat_kw("alter-merge") {
         if p.eat_kw("cluster") {
@@ -96,6 +83,9 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     if p.eat_kw("create") {
         if p.eat_kw("function") {
             return super::objects::function(p, false).map(Some);
+        }
+        if p.eat_kw("materialized-view") {
+            return super::objects::materialized_view(p).map(Some);
         }
         if p.eat_kw("table") {
             let name = p.name()?;
@@ -150,6 +140,42 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     Ok(None)
 }
 
+/// `.add database D <role> (principals) [skip-results] ['notes']` (the database is the
+/// request's) or `.add table T <role> (...) [skip-results] ['notes']`
+/// (<https://learn.microsoft.com/en-us/kusto/management/manage-database-security-roles>,
+/// <https://learn.microsoft.com/en-us/kusto/management/manage-table-security-roles>).
+fn add_principals(p: &mut Parser) -> Result<Command, SimError> {
+    let table = if p.eat_kw("table") {
+        Some(p.name()?)
+    } else {
+        p.expect_kw("database")?;
+        p.name()?;
+        None
+    };
+    let role = p.name()?;
+    let principals = p.paren_list(Parser::string)?;
+    let skip_results = p.eat_kw("skip-results");
+    let notes = match p.peek() {
+        Some(Tok::Str(_)) => p.string()?,
+        _ => String::new(),
+    };
+    Ok(match table {
+        Some(table) => Command::AddTablePrincipals {
+            table,
+            role,
+            principals,
+            notes,
+            skip_results,
+        },
+        None => Command::AddDatabasePrincipals {
+            role,
+            principals,
+            notes,
+            skip_results,
+        },
+    })
+}
+
 pub(super) fn show_database(p: &mut Parser) -> Result<Option<Command>, SimError> {
     // `.show database [Db] schema as (csl script | json)`; the database, when named, is
     // resolved by the executor against the request's database.
@@ -172,8 +198,12 @@ pub(super) fn show_database(p: &mut Parser) -> Result<Option<Command>, SimError>
     }
     if p.eat_kw("csl") || p.eat_kw("kql") {
         p.expect_kw("script")?;
-        with_props(p)?;
-        return Ok(Some(Command::ShowDatabaseSchemaScript));
+        // Principals, row-level security and restricted view access: "Defaults to `true`"
+        // (show-schema-database, Supported options).
+        let include_security = with_props(p)?
+            .get_bool("IncludeSecuritySettings")
+            .unwrap_or(true);
+        return Ok(Some(Command::ShowDatabaseSchemaScript { include_security }));
     }
     Ok(None)
 }

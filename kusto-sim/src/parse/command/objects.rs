@@ -52,6 +52,24 @@ pub(super) fn function(p: &mut Parser, or_alter: bool) -> Result<Command, SimErr
     })
 }
 
+/// After `.create materialized-view`: `[with (..)] V on table T { query }` (no `async`, no
+/// `ifnotexists`: kusto-sim has no materialization to run in the background).
+pub(super) fn materialized_view(p: &mut Parser) -> Result<Command, SimError> {
+    let props = with_props(p)?;
+    let name = p.name()?;
+    p.expect_kw("on")?;
+    p.expect_kw("table")?;
+    let source = p.name()?;
+    let query = balanced(p, "{", "}")?;
+    crate::parse::query::parse_query(&query)?;
+    Ok(Command::CreateMaterializedView {
+        name,
+        source,
+        query,
+        props,
+    })
+}
+
 /// The raw text between `open` and its matching `close` (tokens, so brackets inside string
 /// literals do not count).
 fn balanced(p: &mut Parser, open: &'static str, close: &'static str) -> Result<String, SimError> {

@@ -4,6 +4,7 @@ use super::{ColumnDefs, Command, Props, with_props};
 use crate::error::SimError;
 use crate::lexer::Tok;
 use crate::parse::Parser;
+use crate::roles::{DbRole, TableRole};
 use crate::value::ColumnType;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +154,18 @@ fn add_principals(p: &mut Parser) -> Result<Command, SimError> {
         None
     };
     let role = p.name()?;
+    // Kusto's grammar knows only the documented role words: anything else is a syntax
+    // error before any role is looked at.
+    let known = match table {
+        Some(_) => TableRole::from_plural(&role).is_some(),
+        None => DbRole::from_plural(&role).is_some(),
+    };
+    if !known {
+        return Err(SimError::Syntax(format!(
+            "unknown role '{role}' in .add {}",
+            if table.is_some() { "table" } else { "database" }
+        )));
+    }
     let principals = p.paren_list(Parser::string)?;
     let skip_results = p.eat_kw("skip-results");
     let notes = match p.peek() {

@@ -322,6 +322,40 @@ pub async fn load_state(
         .map(|v| v.value)
 }
 
+/// A database's table states could not be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("could not list the tables of database {database}: {source}")]
+pub struct ListTablesError {
+    pub database: DatabaseName,
+    #[source]
+    pub source: crate::storage::StorageError,
+}
+
+/// Every table with a state document in the configured databases, narrowed to `database`
+/// and `table` when given (what verify and prune work through).
+pub async fn selected_tables(
+    app: &App,
+    database: Option<&DatabaseName>,
+    table: Option<&TableName>,
+) -> Result<Vec<TableRef>, ListTablesError> {
+    let mut out = Vec::new();
+    for db in app
+        .settings
+        .databases
+        .iter()
+        .filter(|d| database.is_none_or(|x| x == *d))
+    {
+        let found = stored_tables(app, db, table)
+            .await
+            .map_err(|source| ListTablesError {
+                database: db.clone(),
+                source,
+            })?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// Every table of `db` protect has a state document for, narrowed to `only` when given.
 pub async fn stored_tables(
     app: &App,

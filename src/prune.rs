@@ -397,22 +397,12 @@ pub async fn tables(
     database: Option<&DatabaseName>,
     table: Option<&TableName>,
 ) -> Result<Vec<TableRef>, PruneError> {
-    let mut out = Vec::new();
-    for db in app
-        .settings
-        .databases
-        .iter()
-        .filter(|d| database.is_none_or(|x| x == *d))
-    {
-        let found = crate::protect::stored_tables(app, db, table)
-            .await
-            .map_err(|e| PruneError::List {
-                database: db.clone(),
-                source: Box::new(e),
-            })?;
-        out.extend(found);
-    }
-    Ok(out)
+    crate::protect::selected_tables(app, database, table)
+        .await
+        .map_err(|e| PruneError::List {
+            database: e.database,
+            source: Box::new(e.source),
+        })
 }
 
 /// The protect timer's share: one `PruneTableV1` task per table with a policy, all with the

@@ -296,22 +296,12 @@ pub async fn tables(
     database: Option<&DatabaseName>,
     table: Option<&TableName>,
 ) -> Result<Vec<TableRef>, VerifyError> {
-    let mut out = Vec::new();
-    for db in app
-        .settings
-        .databases
-        .iter()
-        .filter(|d| database.is_none_or(|x| x == *d))
-    {
-        let found = crate::protect::stored_tables(app, db, table)
-            .await
-            .map_err(|e| VerifyError::List {
-                database: db.clone(),
-                source: Box::new(e),
-            })?;
-        out.extend(found);
-    }
-    Ok(out)
+    crate::protect::selected_tables(app, database, table)
+        .await
+        .map_err(|e| VerifyError::List {
+            database: e.database,
+            source: Box::new(e.source),
+        })
 }
 
 /// The verify timer: one `VerifyTableV1` task per table on the task queue.

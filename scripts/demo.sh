@@ -85,6 +85,8 @@ step "1. source database Demo: Events (30 days of history), Wide (every type), D
 src mgmt '.create table Events (Timestamp:datetime, DeviceId:long, Reading:real, Payload:dynamic)' > /dev/null
 src mgmt '.create table Wide (At:datetime, B:bool, I:int, L:long, R:real, D:decimal, S:string, T:timespan, G:guid, Dyn:dynamic)' > /dev/null
 src mgmt '.create table Devices (DeviceId:long, Name:string, Location:string)' > /dev/null
+# As docs/deploy.md asks of a cluster: its identity may write exports and read them back.
+src mgmt ".alter-merge cluster policy managed_identity \"[{'ObjectId':'system','AllowedUsages':'ExternalTable, NativeIngestion'}]\"" > /dev/null
 python3 scripts/demo-rows.py "$source_url" history
 for t in Events Wide Devices; do printf '   %-8s %s rows\n' "$t" "$(src query "$t | count")"; done
 

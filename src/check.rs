@@ -2,7 +2,8 @@
 //! exact command that fixes it. Read-only: it sends only `.show` commands.
 //!
 //! Per source database: the app's own roles (`.show database D principal roles`; protect
-//! needs Database Admin, docs/deploy.md), and per table in scope its IngestionTime policy
+//! needs Database Admin, docs/deploy.md), whether it is a follower (read-only), its
+//! materialized views (not exportable), and per table in scope its IngestionTime policy
 //! (continuous export needs it), row-level security and restricted view access (continuous
 //! export cannot export such tables,
 //! <https://learn.microsoft.com/en-us/kusto/management/data-export/continuous-data-export>).
@@ -192,8 +193,28 @@ async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool
     Ok(true)
 }
 
-/// Per table in scope: IngestionTime policy, row-level security, restricted view access.
+/// A follower database (nothing in it can be protected), then its materialized views, then
+/// per table in scope: IngestionTime policy, row-level security, restricted view access.
 async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(), CheckError> {
+    if protect::servable::is_follower(app, db).await? {
+        let why = protect::servable::follower(db);
+        r.findings.push(Finding {
+            database: Some(db.clone()),
+            table: None,
+            problem: why.problem,
+            fix: why.fix,
+        });
+        return Ok(());
+    }
+    for (view, source) in protect::servable::materialized_views(app, db).await? {
+        let why = protect::servable::materialized_view(&source);
+        r.findings.push(Finding {
+            database: Some(db.clone()),
+            table: Some(view),
+            problem: why.problem,
+            fix: why.fix,
+        });
+    }
     let step = Step::database(db, "list tables");
     let listed = step.mgmt(&app.kusto, &command::show_tables()).await?;
     let mut names = Vec::new();

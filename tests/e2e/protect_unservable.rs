@@ -6,6 +6,7 @@
 //! A protected table that gets row-level security later is reported the same way, and what
 //! its export wrote before stays cataloged.
 
+use adx_backup::check;
 use adx_backup::ids::{DatabaseName, TableName, TableRef};
 use adx_backup::protect::{self, Protection};
 use adx_backup::status::{self, Filter};
@@ -104,6 +105,29 @@ async fn protect_reports_tables_continuous_export_cannot_serve_and_protects_the_
             "{db}.{table}: {why}"
         );
     }
+    // check says the same, each finding on its table or database, with its fix.
+    let checked = check::check(&app).await.unwrap();
+    let found: Vec<(Option<String>, Option<String>, bool)> = checked
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.database.as_ref().map(ToString::to_string),
+                f.table.as_ref().map(ToString::to_string),
+                !f.fix.is_empty(),
+            )
+        })
+        .collect();
+    for (db, table) in [
+        (DB, Some("Counts")),
+        (DB, Some("Rls")),
+        (DB, Some("Restricted")),
+        (FOLLOWER, None),
+    ] {
+        let want = (Some(db.to_owned()), table.map(str::to_owned), true);
+        assert!(found.contains(&want), "{want:?} in {checked}");
+    }
+    assert_eq!(found.len(), 4, "{checked}");
     let status = status::collect(&app, &Filter::default()).await.unwrap();
     assert!(status.needs_attention);
     for (db, table, problem, _) in expected {

@@ -4,7 +4,6 @@ use super::{ColumnDefs, Command, Props, with_props};
 use crate::error::SimError;
 use crate::lexer::Tok;
 use crate::parse::Parser;
-use crate::roles::{DbRole, TableRole};
 use crate::value::ColumnType;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +140,18 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
     Ok(None)
 }
 
+/// The role words `.add database` takes.
+const DATABASE_ROLE_WORDS: [&str; 6] = [
+    "admins",
+    "users",
+    "viewers",
+    "unrestrictedviewers",
+    "ingestors",
+    "monitors",
+];
+/// The role words `.add table` takes.
+const TABLE_ROLE_WORDS: [&str; 2] = ["admins", "ingestors"];
+
 /// `.add database D <role> (principals) [skip-results] ['notes']` (the database is the
 /// request's) or `.add table T <role> (...) [skip-results] ['notes']`
 /// (<https://learn.microsoft.com/en-us/kusto/management/manage-database-security-roles>,
@@ -155,11 +166,13 @@ fn add_principals(p: &mut Parser) -> Result<Command, SimError> {
     };
     let role = p.name()?;
     // Kusto's grammar knows only the documented role words: anything else is a syntax
-    // error before any role is looked at.
-    let known = match table {
-        Some(_) => TableRole::from_plural(&role).is_some(),
-        None => DbRole::from_plural(&role).is_some(),
+    // error before any role is looked at (the words are the grammar's, so the parser keeps
+    // them; `roles` maps them to roles).
+    let words: &[&str] = match table {
+        Some(_) => &TABLE_ROLE_WORDS,
+        None => &DATABASE_ROLE_WORDS,
     };
+    let known = words.iter().any(|w| w.eq_ignore_ascii_case(&role));
     if !known {
         return Err(SimError::Syntax(format!(
             "unknown role '{role}' in .add {}",

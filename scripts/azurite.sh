@@ -5,6 +5,9 @@
 #   scripts/azurite.sh ensure  -> installs Azurite if missing and starts it unless one already
 #                                 answers; prints "started" when it started one (stop it later)
 # Ports come from AZURITE_BLOB_PORT / AZURITE_QUEUE_PORT / AZURITE_TABLE_PORT (10000-10002).
+# With AZURITE_DB set (a MySQL/MariaDB URI, e.g. mysql://user:pw@127.0.0.1:3306/azurite_blob),
+# blob metadata lives in that database instead of LokiJS, whose lookups scan every blob of the
+# account (BENCHMARKS.md, "protect at scale"); only the 10,000-table benchmark needs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
@@ -24,14 +27,20 @@ start() {
   fi
   # --skipApiVersionCheck: the official Rust storage crates default to an API version newer
   # than this Azurite knows (docs/functions-host.md §azurite). In-memory: every run starts empty.
+  # Azurite refuses --inMemoryPersistence with SQL metadata: blob contents go to a folder.
+  local persistence=(--inMemoryPersistence)
+  if [ -n "${AZURITE_DB:-}" ]; then
+    rm -rf .local/azurite-sql && mkdir -p .local/azurite-sql
+    persistence=(--location .local/azurite-sql)
+  fi
   node node_modules/azurite/dist/src/azurite.js --silent --disableTelemetry --skipApiVersionCheck \
     --blobHost 127.0.0.1 --blobPort "$blob_port" \
     --queueHost 127.0.0.1 --queuePort "$queue_port" \
     --tableHost 127.0.0.1 --tablePort "$table_port" \
-    --inMemoryPersistence > .local/azurite.log 2>&1 &
+    "${persistence[@]}" > .local/azurite.log 2>&1 &
   pid=$!
   echo "$pid" > "$pidfile"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$pidfile"
       echo "azurite exited during start-up (is another instance using port $blob_port?):" >&2
@@ -44,7 +53,7 @@ start() {
     fi
     sleep 0.1
   done
-  echo "azurite did not answer on 127.0.0.1:$blob_port within 10 s; see .local/azurite.log" >&2
+  echo "azurite did not answer on 127.0.0.1:$blob_port within 30 s; see .local/azurite.log" >&2
   exit 1
 }
 

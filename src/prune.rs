@@ -34,8 +34,8 @@ use crate::restore::state::RestoreJob;
 use crate::retry::Retryable;
 use crate::settings::Keep;
 use crate::storage::catalog_totals::{self, CatalogTotals, DayTotals};
-use crate::storage::{BlobItem, StorageError};
 use crate::storage::prune::{self as records, Prune, Pruned};
+use crate::storage::{BlobItem, StorageError};
 use crate::task::Task;
 
 /// How often a catalog-totals refresh that lost a race is tried again from a fresh read.

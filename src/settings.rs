@@ -359,7 +359,10 @@ mod tests {
         assert_eq!(s.databases.len(), 2);
         assert_eq!(s.kusto.token_scope, "http://127.0.0.1:8082/.default");
         assert_eq!(s.storage.container, "adx-backup");
-        assert_eq!(s.storage.state_container, "adx-backup", "state beside the data");
+        assert_eq!(
+            s.storage.state_container, "adx-backup",
+            "state beside the data"
+        );
         assert!(matches!(s.storage.auth, StorageAuth::SharedKey { .. }));
         assert_eq!(s.protect.include, vec!["*"]);
         assert!(s.protect.exclude.is_empty());

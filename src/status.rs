@@ -607,7 +607,14 @@ fn retention_status(totals: Option<&CatalogTotals>, f: &RetentionFacts) -> Reten
     let next_prune = keep.map(|k| {
         let unfinished = f.last_run.map_or(0, |r| r.unfinished.len());
         // The totals already leave pruned days out.
-        let d = prune::decide(days, &BTreeSet::new(), unfinished, k, f.today, f.max_days_per_pass);
+        let d = prune::decide(
+            days,
+            &BTreeSet::new(),
+            unfinished,
+            k,
+            f.today,
+            f.max_days_per_pass,
+        );
         NextPrune {
             days: d.days.len() as u64,
             files: d.days.iter().map(|x| x.files).sum(),
@@ -1102,7 +1109,8 @@ fn retention_block(s: &StatusV1, colour: Colour) -> String {
     if tables.is_empty() {
         return String::new();
     }
-    let mut rows = vec![["TABLE", "RETENTION", "NEXT PRUNE", "KEPT", "LAST PRUNE"].map(str::to_owned)];
+    let mut rows =
+        vec![["TABLE", "RETENTION", "NEXT PRUNE", "KEPT", "LAST PRUNE"].map(str::to_owned)];
     let mut waiting = String::new();
     for (db, t) in tables {
         rows.push(retention_cells(db, t));
@@ -1400,11 +1408,17 @@ mod tests {
 
         let mut disabled = protected_state();
         disabled.health.as_mut().unwrap().disabled = true;
-        assert!(assemble(&disabled, None, None, &[], lag, &no_retention()).attention[0].contains("DISABLED"));
+        assert!(
+            assemble(&disabled, None, None, &[], lag, &no_retention()).attention[0]
+                .contains("DISABLED")
+        );
 
         let mut failing = protected_state();
         failing.health.as_mut().unwrap().last_run_result = Some("Failed".into());
-        assert!(assemble(&failing, None, None, &[], lag, &no_retention()).attention[0].contains("failing"));
+        assert!(
+            assemble(&failing, None, None, &[], lag, &no_retention()).attention[0]
+                .contains("failing")
+        );
 
         let mut unprotected = protected_state();
         unprotected.protection = Protection::Unprotected {

@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(keep("Sales", "Orders"), Some((90, 12)));
         assert_eq!(keep("Sales", "Audit"), None);
         assert_eq!(s.policy(&t("Sales", "Audit")), Policy::Forever);
-        assert_eq!(load(&[]).unwrap().policy(&t("Sales", "Audit")), Policy::None);
+        assert_eq!(
+            load(&[]).unwrap().policy(&t("Sales", "Audit")),
+            Policy::None
+        );
         assert_eq!(keep("Sales", "Other"), Some((30, 12)));
         assert_eq!(keep("Ops", "Orders"), Some((30, 12)));
         let only = load(&[(KEY_RETENTION_OVERRIDES, "Sales/Orders=7")]).unwrap();

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use url::Url;
 
 use super::{
-    Env, KEY_CONTAINER, KEY_PREFIX, KEY_STATE_CONTAINER, KEY_TASK_QUEUE, STORAGE_PREFIX, Secret, SettingsError, invalid,
-    is_loopback, parse_service_url,
+    Env, KEY_CONTAINER, KEY_PREFIX, KEY_STATE_CONTAINER, KEY_TASK_QUEUE, STORAGE_PREFIX, Secret,
+    SettingsError, invalid, is_loopback, parse_service_url,
 };
 
 /// The well-known Azurite account key, public by design; only ever used for loopback endpoints.

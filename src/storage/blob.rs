@@ -116,9 +116,12 @@ impl Container {
         if let Some(version) = access.api_version() {
             options.version = version;
         }
-        let client =
-            BlobContainerClient::new(access.resource_url(name), access.credential(), Some(options))
-                .map_err(|e| StorageError::from_sdk("connect", &access.display_url(name), &e))?;
+        let client = BlobContainerClient::new(
+            access.resource_url(name),
+            access.credential(),
+            Some(options),
+        )
+        .map_err(|e| StorageError::from_sdk("connect", &access.display_url(name), &e))?;
         tracing::debug!(
             container = %access.display_url(name),
             auth = access.mode(),
@@ -401,28 +404,28 @@ impl BlobStore {
         prefix: &str,
         page_size: u32,
     ) -> impl Stream<Item = Result<Vec<BlobItem>, StorageError>> + Send + 'static {
-        let containers: Vec<Container> = self
-            .containers_under(prefix)
+        let containers: Vec<Container> =
+            self.containers_under(prefix).into_iter().cloned().collect();
+        let pages: Vec<_> = containers
             .into_iter()
-            .cloned()
-            .collect();
-        let pages: Vec<_> = containers.into_iter().map(|c| {
-            let store = self.clone();
-            let prefix = prefix.to_owned();
-            // State: `Some(marker)` while there is a page to fetch, `None` once done.
-            stream::try_unfold(Some(None::<String>), move |state| {
-                let (store, prefix, c) = (store.clone(), prefix.clone(), c.clone());
-                async move {
-                    let Some(marker) = state else {
-                        return Ok(None);
-                    };
-                    let page = store
-                        .list_page_in(&c, &prefix, marker.as_deref(), page_size)
-                        .await?;
-                    Ok(Some((page.items, page.next_marker.map(Some))))
-                }
+            .map(|c| {
+                let store = self.clone();
+                let prefix = prefix.to_owned();
+                // State: `Some(marker)` while there is a page to fetch, `None` once done.
+                stream::try_unfold(Some(None::<String>), move |state| {
+                    let (store, prefix, c) = (store.clone(), prefix.clone(), c.clone());
+                    async move {
+                        let Some(marker) = state else {
+                            return Ok(None);
+                        };
+                        let page = store
+                            .list_page_in(&c, &prefix, marker.as_deref(), page_size)
+                            .await?;
+                        Ok(Some((page.items, page.next_marker.map(Some))))
+                    }
+                })
             })
-        }).collect();
+            .collect();
         StreamExt::flatten(stream::iter(pages))
     }
 

@@ -612,10 +612,22 @@ mod tests {
         assert_eq!(layout.areas_under("backup/"), (true, true));
         assert_eq!(layout.areas_under("backup/$state/restore/"), (false, true));
         assert_eq!(layout.areas_under(&layout.schema_dir(&db)), (true, true));
-        assert_eq!(layout.areas_under(&layout.schema_latest(&db)), (false, true));
-        assert_eq!(layout.areas_under(&layout.catalog_dir(&db, &t)), (true, false));
-        assert_eq!(layout.areas_under(&layout.table_data_dir(&db, &t)), (true, false));
-        assert_eq!(layout.areas_under(&layout.prune_dir(&db, &t)), (true, false));
+        assert_eq!(
+            layout.areas_under(&layout.schema_latest(&db)),
+            (false, true)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.catalog_dir(&db, &t)),
+            (true, false)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.table_data_dir(&db, &t)),
+            (true, false)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.prune_dir(&db, &t)),
+            (true, false)
+        );
     }
 
     #[test]

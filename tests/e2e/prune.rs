@@ -32,12 +32,12 @@ use crate::harness::tasks::drive;
 use crate::restore::{DR, SRC, exports, request, restore_stacks};
 
 /// The timer's "now": the day after the backup's last day.
-const NOW: OffsetDateTime = datetime!(2026-03-02 06:00 UTC);
-const FIRST: Date = date!(2026 - 01 - 01);
+pub(crate) const NOW: OffsetDateTime = datetime!(2026-03-02 06:00 UTC);
+pub(crate) const FIRST: Date = date!(2026 - 01 - 01);
 /// The first day the policy keeps: 30 days before NOW's date.
-const FIRST_KEPT: Date = date!(2026 - 01 - 31);
+pub(crate) const FIRST_KEPT: Date = date!(2026 - 01 - 31);
 
-fn orders() -> TableRef {
+pub(crate) fn orders() -> TableRef {
     TableRef {
         database: DatabaseName::new(SRC).unwrap(),
         table: TableName::new("Orders").unwrap(),
@@ -56,7 +56,7 @@ fn rows() -> Vec<String> {
     out
 }
 
-fn folders(from: Date, to_excl: Date) -> BTreeSet<String> {
+pub(crate) fn folders(from: Date, to_excl: Date) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut d = from;
     while d < to_excl {
@@ -102,7 +102,7 @@ async fn backed_up() -> (Stack, App, Server) {
 }
 
 /// The day folders of the table's data in storage, read straight from a listing.
-async fn stored_days(app: &App) -> BTreeSet<String> {
+pub(crate) async fn stored_days(app: &App) -> BTreeSet<String> {
     let root = format!("backup/{SRC}/Orders/");
     let paths: Vec<String> = app
         .blobs
@@ -131,7 +131,7 @@ async fn everything(app: &App) -> Vec<String> {
         .unwrap()
 }
 
-async fn restorable_days(app: &App) -> BTreeSet<String> {
+pub(crate) async fn restorable_days(app: &App) -> BTreeSet<String> {
     let t = orders();
     let totals = catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
         .await

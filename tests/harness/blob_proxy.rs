@@ -186,18 +186,23 @@ async fn exists(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> bool {
         .collect();
     let mut url = upstream_url(shared, uri.path());
     url.query_pairs_mut().extend_pairs(sas);
-    let mut head = shared.http.head(url);
-    if let Some(version) = headers.get("x-ms-version") {
-        head = head.header("x-ms-version", version);
+    // A pooled connection Azurite has closed fails once; a fresh one answers.
+    let mut last = None;
+    for _ in 0..3 {
+        let mut head = shared.http.head(url.clone());
+        if let Some(version) = headers.get("x-ms-version") {
+            head = head.header("x-ms-version", version);
+        }
+        match head.send().await {
+            Ok(resp) if resp.status().is_success() => return true,
+            Ok(resp) if resp.status() == StatusCode::NOT_FOUND => return false,
+            other => last = Some(other),
+        }
     }
-    match head.send().await {
-        Ok(resp) if resp.status().is_success() => true,
-        Ok(resp) if resp.status() == StatusCode::NOT_FOUND => false,
-        other => panic!(
-            "blob proxy: cannot tell whether {} exists: {other:?}",
-            uri.path()
-        ),
-    }
+    panic!(
+        "blob proxy: cannot tell whether {} exists: {last:?}",
+        uri.path()
+    )
 }
 
 /// The service's answer to an operation an immutability policy forbids.

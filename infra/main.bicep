@@ -2,11 +2,12 @@
 // (Azure-Samples/functions-quickstart-*-azd): subscription scope, one resource group, one module
 // per concern under app/, names from abbreviations.json and a token of the environment.
 //
-// What it creates: the backup storage account (container with soft delete and versioning,
-// optional time-based immutability and tiering; the task and restore queues), a storage account
-// for the Functions host, a user-assigned identity with only the roles it needs, Log Analytics +
-// Application Insights (AAD auth only) with alert rules, and a Linux function app running the
-// custom handler on Flex Consumption or Elastic Premium. No account keys anywhere.
+// What it creates: the backup storage account (ZRS, or GZRS / RA-GZRS with backupRedundancy;
+// container with soft delete and versioning, optional time-based immutability and tiering; the
+// task and restore queues), a storage account for the Functions host, a user-assigned identity
+// with only the roles it needs, Log Analytics + Application Insights (AAD auth only) with alert
+// rules, and a Linux function app running the custom handler on Flex Consumption or Elastic
+// Premium. No account keys anywhere.
 // The cluster side (Kusto roles, managed-identity policy) is infra/adx-setup.kql.
 targetScope = 'subscription'
 
@@ -47,6 +48,14 @@ param verifySchedule string = '0 30 3 * * *'
 
 @description('Principal (object) id of the cluster\'s identity: granted Storage Blob Data Contributor on the backup container. Empty: grant it by hand (infra/adx-setup.kql).')
 param clusterPrincipalId string = ''
+
+@description('Redundancy of the backup account: zone-redundant in the region (default), or also copied to the paired region (GZRS; RAGZRS adds read access there). See docs/deploy.md, "Redundancy".')
+@allowed([
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param backupRedundancy string = 'Standard_ZRS'
 
 @description('Days a deleted or overwritten blob of the backup stays recoverable (soft delete, 1-365).')
 @minValue(1)
@@ -105,6 +114,7 @@ module storage './app/storage.bicep' = {
   scope: rg
   params: {
     backupAccountName: '${abbrs.storageStorageAccounts}bk${resourceToken}'
+    backupRedundancy: backupRedundancy
     hostAccountName: '${abbrs.storageStorageAccounts}fn${resourceToken}'
     location: location
     tags: tags
@@ -211,6 +221,7 @@ var settingsLeftAtDefault = [
   'AdxBackup__RetentionMonthlyMonths'
   'AdxBackup__RetentionOverrides'
   'AdxBackup__PruneMaxDaysPerPass'
+  'AdxBackup__StateContainer'
 ]
 
 module app './app/function-app.bicep' = {

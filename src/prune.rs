@@ -10,8 +10,17 @@
 //!
 //! The protect timer queues one `PruneTableV1` task per table, carrying its "now", so a
 //! message delivered twice decides the same days; `adx-backup prune` runs them inline, and
-//! with `--dry-run` only lists what would go.
+//! with `--dry-run` only lists what would go. Which days go is [`decide`], from the catalog
+//! totals alone; `status` shows the same decision without running a prune.
+//!
+//! A delete an immutability policy refuses (a container-level WORM policy on the data
+//! container) leaves its day recorded but unfinished: nothing of it is restorable any more,
+//! its blobs stay until the policy lets them go, and every later pass tries again. While days
+//! wait so, they use up the per-pass bound, so the backlog of recorded-but-kept days never
+//! passes it and the days after them stay restorable. Each run's outcome, and why deletes
+//! wait, is saved for `status` (`$state/prune/<db>/<table>.json`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use futures::TryStreamExt;
@@ -24,9 +33,9 @@ use crate::ids::{DatabaseName, Day, TableName, TableRef};
 use crate::restore::state::RestoreJob;
 use crate::retry::Retryable;
 use crate::settings::Keep;
-use crate::storage::StorageError;
 use crate::storage::catalog_totals::{self, CatalogTotals, DayTotals};
 use crate::storage::prune::{self as records, Prune, Pruned};
+use crate::storage::{BlobItem, StorageError};
 use crate::task::Task;
 
 /// How often a catalog-totals refresh that lost a race is tried again from a fresh read.
@@ -105,6 +114,45 @@ pub struct PruneReport {
     pub deferred: usize,
     /// Why nothing was done, when something in flight uses the table.
     pub skipped: Option<String>,
+    /// Deletes storage refused for now (an immutability policy): their days stay unfinished.
+    #[serde(default)]
+    pub deletes_deferred: Option<DeletesDeferred>,
+}
+
+/// Deletes an immutability policy refused: the days stay recorded (not restorable), their
+/// blobs stay in storage, and every later prune tries again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletesDeferred {
+    /// The recorded days whose folders are not empty yet, oldest first.
+    pub days: Vec<Day>,
+    /// Their blobs not deleted (on a refusal the rest of that day is left for the next pass).
+    pub blobs_left: u64,
+    /// What storage answered, e.g. `HTTP 409 BlobImmutableDueToPolicy`.
+    pub reason: String,
+    /// When the youngest refused blob was written: a container policy's interval counts from
+    /// a blob's creation, so its delete cannot succeed before that plus the interval (the
+    /// interval is a management-plane property the app cannot read).
+    #[serde(with = "time::serde::rfc3339")]
+    pub youngest_refused_written: OffsetDateTime,
+}
+
+impl fmt::Display for DeletesDeferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let written = self
+            .youngest_refused_written
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        write!(
+            f,
+            "deletes of {} day(s) deferred, {} blob(s) left: storage refused ({}); the days are \
+             recorded and out of every restore; each prune pass tries again, and a delete can \
+             succeed once the immutability period of its blob has passed (the youngest refused \
+             blob was written {written}: not before then plus the policy's interval)",
+            self.days.len(),
+            self.blobs_left,
+            self.reason
+        )
+    }
 }
 
 impl PruneReport {
@@ -118,6 +166,7 @@ impl PruneReport {
             blobs_deleted: 0,
             deferred: 0,
             skipped: None,
+            deletes_deferred: None,
         }
     }
 }
@@ -155,6 +204,9 @@ impl fmt::Display for PruneReport {
         if self.deferred > 0 {
             write!(f, "; {} more day(s) on the next pass", self.deferred)?;
         }
+        if let Some(d) = &self.deletes_deferred {
+            write!(f, "; {d}")?;
+        }
         for d in &self.days {
             write!(
                 f,
@@ -166,12 +218,18 @@ impl fmt::Display for PruneReport {
     }
 }
 
+/// The oldest day a table keeping `keep` still keeps whole on `today`: today and the
+/// `keep.days` days before it stay.
+pub fn first_kept(keep: Keep, today: Date) -> Date {
+    today.saturating_sub(time::Duration::days(i64::from(keep.days)))
+}
+
 /// The days of `days` that leave a table keeping `keep`, oldest first. A day leaves when its
-/// date is before `today − keep.days` (so today and the `keep.days` days before it stay),
+/// date is before [`first_kept`] (so today and the `keep.days` days before it stay),
 /// unless it is the first of a month within the `keep.monthly_months` most recent months
 /// (the current month counted). Undated rows are no day of history and never leave.
 pub fn leaving(days: impl IntoIterator<Item = Day>, keep: Keep, today: Date) -> Vec<Day> {
-    let cutoff = today.saturating_sub(time::Duration::days(i64::from(keep.days)));
+    let cutoff = first_kept(keep, today);
     let month_index = |d: Date| i64::from(d.year()) * 12 + i64::from(u8::from(d.month()));
     let kept_monthly = |d: Date| {
         d.day() == 1 && month_index(today) - month_index(d) < i64::from(keep.monthly_months)
@@ -186,9 +244,53 @@ pub fn leaving(days: impl IntoIterator<Item = Day>, keep: Keep, today: Date) -> 
     out
 }
 
+/// What the next prune of a table records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// The days it records, oldest first, with what the catalog counts live for each.
+    pub days: Vec<DayPruned>,
+    /// Days past the policy beyond the per-pass bound, left for later passes.
+    pub more: usize,
+}
+
+/// The prune decision, from a table's catalog totals (`days`) alone: the days that left
+/// `keep` on `today` and are not `pruned` yet, oldest first, at most `max_days_per_pass`
+/// less the `unfinished` days (recorded, deletes not done) the pass finishes first. Pure, so
+/// a prune and `status` decide alike.
+pub fn decide(
+    days: &BTreeMap<Day, DayTotals>,
+    pruned: &BTreeSet<Day>,
+    unfinished: usize,
+    keep: Keep,
+    today: Date,
+    max_days_per_pass: usize,
+) -> Decision {
+    let budget = max_days_per_pass.saturating_sub(unfinished);
+    let leave: Vec<Day> = leaving(days.keys().copied(), keep, today)
+        .into_iter()
+        .filter(|d| !pruned.contains(d))
+        .collect();
+    Decision {
+        more: leave.len().saturating_sub(budget),
+        days: leave
+            .into_iter()
+            .take(budget)
+            .map(|day| {
+                let counted = days.get(&day).copied().unwrap_or_default();
+                DayPruned {
+                    day,
+                    files: counted.artifacts,
+                    rows: counted.rows,
+                    bytes: counted.bytes,
+                }
+            })
+            .collect(),
+    }
+}
+
 /// Prunes one table as of `now`: finishes the deletes an earlier run left, records the days
-/// that leave the policy (at most the per-pass bound), deletes their blobs. With `dry_run`,
-/// changes nothing and reports what would go.
+/// that leave the policy (at most the per-pass bound), deletes their blobs, and saves what it
+/// did for `status`. With `dry_run`, changes nothing and reports what would go.
 pub async fn prune_table(
     app: &App,
     t: &TableRef,
@@ -196,30 +298,80 @@ pub async fn prune_table(
     dry_run: bool,
 ) -> Result<PruneReport, PruneError> {
     let (mut report, pruned) = record(app, t, now, dry_run).await?;
-    if dry_run || report.skipped.is_some() {
+    if dry_run {
         return Ok(report);
     }
-    // A restore that began planning between the check and the records read the days as
-    // live: it must finish before their blobs go (the records already hide them from
-    // every new plan).
-    if let Some(why) = in_use(app, t).await? {
-        report.skipped = Some(format!("records written, deletes deferred: {why}"));
-        return Ok(report);
+    let mut unfinished: BTreeSet<Day> = pruned.unfinished().into_iter().collect();
+    unfinished.extend(report.days.iter().map(|d| d.day));
+    if report.skipped.is_none() {
+        delete_recorded(app, t, &unfinished, &mut report).await?;
+        // A restore that began planning between the check and the records read the days
+        // as live: `delete_recorded` left them for the next pass.
     }
-    let mut todo = pruned.unfinished();
-    todo.extend(report.days.iter().map(|d| d.day));
-    todo.sort();
-    todo.dedup();
-    for day in todo {
-        report.blobs_deleted += delete_day(app, t, day).await?;
-        records::mark_done(&app.blobs, &app.layout, &t.database, &t.table, day)
-            .await
-            .map_err(storage(t, "mark a pruned day's deletes done"))?;
-        report.finished.push(day);
+    for day in &report.finished {
+        unfinished.remove(day);
+    }
+    // Nothing to tell `status` when a table without a policy has nothing left to finish, or
+    // when something in flight held the table before anything was recorded.
+    let held = report.skipped.is_some() && report.days.is_empty();
+    let idle = report.keep_days.is_none() && report.finished.is_empty() && unfinished.is_empty();
+    if !held && !idle {
+        save_run(app, t, now, &report, unfinished.into_iter().collect()).await?;
     }
     tracing::info!(database = %t.database, table = %t.table, days = report.days.len(),
-        finished = report.finished.len(), blobs = report.blobs_deleted, deferred = report.deferred, "prune done");
+        finished = report.finished.len(), blobs = report.blobs_deleted, deferred = report.deferred,
+        deletes_deferred = report.deletes_deferred.as_ref().map_or(0, |d| d.days.len()), "prune done");
     Ok(report)
+}
+
+/// Deletes the blobs of the recorded days `todo`, oldest first, and marks each day done; a
+/// day whose delete an immutability policy refuses stays unfinished (`deletes_deferred`).
+async fn delete_recorded(
+    app: &App,
+    t: &TableRef,
+    todo: &BTreeSet<Day>,
+    report: &mut PruneReport,
+) -> Result<(), PruneError> {
+    if let Some(why) = in_use(app, t).await? {
+        report.skipped = Some(format!("records written, deletes deferred: {why}"));
+        return Ok(());
+    }
+    for day in todo.iter().copied() {
+        match delete_day(app, t, day).await? {
+            Deleted::All(n) => {
+                report.blobs_deleted += n;
+                records::mark_done(&app.blobs, &app.layout, &t.database, &t.table, day)
+                    .await
+                    .map_err(storage(t, "mark a pruned day's deletes done"))?;
+                report.finished.push(day);
+            }
+            Deleted::Refused {
+                deleted,
+                left,
+                reason,
+                written,
+            } => {
+                report.blobs_deleted += deleted;
+                let d = report
+                    .deletes_deferred
+                    .get_or_insert_with(|| DeletesDeferred {
+                        days: Vec::new(),
+                        blobs_left: 0,
+                        reason,
+                        youngest_refused_written: written,
+                    });
+                d.days.push(day);
+                d.blobs_left += left;
+                d.youngest_refused_written = d.youngest_refused_written.max(written);
+            }
+        }
+    }
+    if let Some(d) = &report.deletes_deferred {
+        tracing::warn!(database = %t.database, table = %t.table, days = d.days.len(),
+            blobs = d.blobs_left, reason = %d.reason,
+            "pruned days kept in storage for now: an immutability policy refuses their deletes; the next prune tries again");
+    }
+    Ok(())
 }
 
 /// The first step alone: decide the days that leave and write their records (a dry run
@@ -247,30 +399,23 @@ pub async fn record(
         return Ok((report, pruned));
     };
     let totals = totals_refreshed(app, t).await?;
-    let budget = app
-        .settings
-        .retention
-        .max_days_per_pass
-        .saturating_sub(pruned.unfinished().len());
-    let leave: Vec<Day> = leaving(totals.days.keys().copied(), keep, now.date())
-        .into_iter()
-        .filter(|d| !pruned.contains(*d))
-        .collect();
-    report.deferred = leave.len().saturating_sub(budget);
-    for day in leave.into_iter().take(budget) {
-        let counted = totals.days.get(&day).copied().unwrap_or_default();
+    let decision = decide(
+        &totals.days,
+        &pruned.days(),
+        pruned.unfinished().len(),
+        keep,
+        now.date(),
+        app.settings.retention.max_days_per_pass,
+    );
+    report.deferred = decision.more;
+    for day in decision.days {
         if !dry_run {
-            let record = prune_record(day, now, keep, counted);
+            let record = prune_record(&day, now, keep);
             records::write(&app.blobs, &app.layout, &t.database, &t.table, &record)
                 .await
                 .map_err(storage(t, "record a pruned day"))?;
         }
-        report.days.push(DayPruned {
-            day,
-            files: counted.artifacts,
-            rows: counted.rows,
-            bytes: counted.bytes,
-        });
+        report.days.push(day);
     }
     if !dry_run && !report.days.is_empty() {
         // The records took the days out of what is restorable; the totals follow at once.
@@ -279,15 +424,15 @@ pub async fn record(
     Ok((report, pruned))
 }
 
-fn prune_record(day: Day, now: OffsetDateTime, keep: Keep, counted: DayTotals) -> Prune {
+fn prune_record(day: &DayPruned, now: OffsetDateTime, keep: Keep) -> Prune {
     Prune {
-        day,
+        day: day.day,
         at: OffsetDateTime::now_utc(),
         now,
         keep_days: keep.days,
-        artifacts: counted.artifacts,
-        rows: counted.rows,
-        bytes: counted.bytes,
+        artifacts: day.files,
+        rows: day.rows,
+        bytes: day.bytes,
     }
 }
 
@@ -302,22 +447,101 @@ async fn totals_refreshed(app: &App, t: &TableRef) -> Result<CatalogTotals, Prun
     }
 }
 
-/// Deletes every blob of the day's data folder (live, superseded and stray files alike).
-async fn delete_day(app: &App, t: &TableRef, day: Day) -> Result<u64, PruneError> {
-    let paths: Vec<String> = app
+/// What deleting a pruned day's folder did.
+enum Deleted {
+    /// Every blob (this many) is gone.
+    All(u64),
+    /// An immutability policy refused a delete; the rest of the day waits for the next pass.
+    Refused {
+        deleted: u64,
+        left: u64,
+        reason: String,
+        /// When the refused blob was last written (its creation: such a blob is never
+        /// rewritten).
+        written: OffsetDateTime,
+    },
+}
+
+/// Deletes every blob of the day's data folder (live, superseded and stray files alike), and
+/// stops at the first one an immutability policy holds.
+async fn delete_day(app: &App, t: &TableRef, day: Day) -> Result<Deleted, PruneError> {
+    let items: Vec<BlobItem> = app
         .blobs
         .list(&app.layout.day_data_dir(&t.database, &t.table, day))
-        .map_ok(|i| i.path)
         .try_collect()
         .await
         .map_err(storage(t, "list a pruned day's data folder"))?;
-    for path in &paths {
-        app.blobs
-            .delete(path)
-            .await
-            .map_err(storage(t, "delete a pruned day's blob"))?;
+    for (i, item) in items.iter().enumerate() {
+        match app.blobs.delete(&item.path).await {
+            Ok(()) => {}
+            Err(StorageError::Immutable { code, .. }) => {
+                return Ok(Deleted::Refused {
+                    deleted: i as u64,
+                    left: (items.len() - i) as u64,
+                    reason: format!("HTTP 409 {code} on {}", item.path),
+                    written: item.last_modified,
+                });
+            }
+            Err(e) => return Err(storage(t, "delete a pruned day's blob")(e)),
+        }
     }
-    Ok(paths.len() as u64)
+    Ok(Deleted::All(items.len() as u64))
+}
+
+/// What the last prune of a table did, for `status` (`$state/prune/<db>/<table>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneRun {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The "now" the policy was applied at.
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+    pub recorded: Vec<Day>,
+    pub finished: Vec<Day>,
+    pub blobs_deleted: u64,
+    /// Recorded days whose blobs are not all deleted yet (none of them is restorable).
+    pub unfinished: Vec<Day>,
+    pub skipped: Option<String>,
+    pub deletes_deferred: Option<DeletesDeferred>,
+}
+
+async fn save_run(
+    app: &App,
+    t: &TableRef,
+    now: OffsetDateTime,
+    report: &PruneReport,
+    unfinished: Vec<Day>,
+) -> Result<(), PruneError> {
+    let run = PruneRun {
+        at: OffsetDateTime::now_utc(),
+        now,
+        recorded: report.days.iter().map(|d| d.day).collect(),
+        finished: report.finished.clone(),
+        blobs_deleted: report.blobs_deleted,
+        unfinished,
+        skipped: report.skipped.clone(),
+        deletes_deferred: report.deletes_deferred.clone(),
+    };
+    let path = app.layout.prune_state(&t.database, &t.table);
+    let body = serde_json::to_vec(&run)
+        .map_err(|e| StorageError::decode(&path, e))
+        .map_err(storage(t, "save what the prune did"))?;
+    app.blobs
+        .write(&path, body.into())
+        .await
+        .map_err(storage(t, "save what the prune did"))?;
+    Ok(())
+}
+
+/// The table's last prune, as saved (None before its first).
+pub async fn last_run(app: &App, t: &TableRef) -> Result<Option<PruneRun>, StorageError> {
+    let path = app.layout.prune_state(&t.database, &t.table);
+    match app.blobs.read_opt(&path).await? {
+        Some((body, _)) => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| StorageError::decode(&path, e)),
+        None => Ok(None),
+    }
 }
 
 /// Why the table may not be pruned now: a restore job that is not finished reads this
@@ -569,6 +793,61 @@ mod tests {
             job.status = done;
             assert!(!restore_reads(&job, &t), "{done:?}");
         }
+    }
+
+    #[test]
+    fn the_decision_skips_pruned_days_counts_the_catalog_and_keeps_to_the_bound() {
+        let today = date!(2026 - 03 - 02);
+        let all = days(date!(2026 - 01 - 01), 60);
+        let totals: BTreeMap<Day, DayTotals> = all
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let n = i as u64 + 1;
+                let t = DayTotals {
+                    artifacts: n,
+                    rows: 10 * n,
+                    bytes: 100 * n,
+                };
+                (*d, t)
+            })
+            .collect();
+        let pruned: BTreeSet<Day> = all[..5].iter().copied().collect();
+        let d = decide(&totals, &pruned, 0, keep(30, 0), today, 31);
+        assert_eq!(d.days.first().unwrap().day, all[5]);
+        assert_eq!(d.days.len(), 25);
+        assert_eq!(d.more, 0);
+        assert_eq!(
+            d.days[0],
+            DayPruned {
+                day: all[5],
+                files: 6,
+                rows: 60,
+                bytes: 600
+            }
+        );
+        // 28 unfinished days leave room for 3 new ones this pass.
+        let d = decide(&totals, &BTreeSet::new(), 28, keep(30, 0), today, 31);
+        assert_eq!((d.days.len(), d.more), (3, 27));
+        let d = decide(&totals, &BTreeSet::new(), 40, keep(30, 0), today, 31);
+        assert_eq!((d.days.len(), d.more), (0, 30));
+    }
+
+    #[test]
+    fn deferred_deletes_say_why_and_from_when_they_can_succeed() {
+        let d = DeletesDeferred {
+            days: vec![Day::new(date!(2026 - 01 - 01))],
+            blobs_left: 3,
+            reason: "HTTP 409 BlobImmutableDueToPolicy on x".into(),
+            youngest_refused_written: time::macros::datetime!(2026-01-02 03:04:05 UTC),
+        };
+        let text = d.to_string();
+        assert!(
+            text.contains("deletes of 1 day(s) deferred, 3 blob(s) left")
+                && text.contains("BlobImmutableDueToPolicy")
+                && text.contains("2026-01-02T03:04:05Z"),
+            "{text}"
+        );
     }
 
     #[test]

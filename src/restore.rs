@@ -441,8 +441,14 @@ fn backup(app: &App, job: &JobId, request: &RestoreRequestV1) -> Result<Backup, 
         .container
         .clone()
         .unwrap_or_else(|| storage.container.clone());
-    let blobs = BlobStore::for_container(storage, &container, RetryPolicy::default())
-        .map_err(storage_err(job, "open the backup container"))?;
+    // The app's own backup is read through the app's store, which finds its state in the
+    // state container; another container holds its backup's state beside its data.
+    let blobs = if container == storage.container {
+        app.blobs.clone()
+    } else {
+        BlobStore::for_container(storage, &container, RetryPolicy::default())
+            .map_err(storage_err(job, "open the backup container"))?
+    };
     let layout = match &request.source.prefix {
         Some(p) => Layout::new(p),
         None => app.layout.clone(),

@@ -26,7 +26,7 @@ pub use kusto::{KustoAuth, KustoSettings};
 pub use protect::ProtectSettings;
 pub use reconcile::{ReconcileMode, ReconcileSettings};
 pub use restore::RestoreSettings;
-pub use retention::{Keep, RetentionSettings};
+pub use retention::{Keep, Policy, RetentionSettings};
 pub use storage::{StorageAuth, StorageSettings};
 
 use backfill::load_backfill;
@@ -199,6 +199,7 @@ pub const KEY_KUSTO_DEV_TOKEN: &str = "AdxBackup__KustoDevToken";
 pub const KEY_KUSTO_TIMEOUT: &str = "AdxBackup__KustoTimeoutSeconds";
 pub const KEY_DATABASES: &str = "AdxBackup__Databases";
 pub const KEY_CONTAINER: &str = "AdxBackup__Container";
+pub const KEY_STATE_CONTAINER: &str = "AdxBackup__StateContainer";
 pub const KEY_PREFIX: &str = "AdxBackup__Prefix";
 pub const KEY_TASK_QUEUE: &str = "AdxBackup__TaskQueue";
 pub const KEY_LOG_FORMAT: &str = "AdxBackup__LogFormat";
@@ -252,6 +253,7 @@ pub const ALL_KEYS: &[&str] = &[
     KEY_KUSTO_TIMEOUT,
     KEY_DATABASES,
     KEY_CONTAINER,
+    KEY_STATE_CONTAINER,
     KEY_PREFIX,
     KEY_TASK_QUEUE,
     KEY_LOG_FORMAT,
@@ -357,6 +359,10 @@ mod tests {
         assert_eq!(s.databases.len(), 2);
         assert_eq!(s.kusto.token_scope, "http://127.0.0.1:8082/.default");
         assert_eq!(s.storage.container, "adx-backup");
+        assert_eq!(
+            s.storage.state_container, "adx-backup",
+            "state beside the data"
+        );
         assert!(matches!(s.storage.auth, StorageAuth::SharedKey { .. }));
         assert_eq!(s.protect.include, vec!["*"]);
         assert!(s.protect.exclude.is_empty());
@@ -400,6 +406,7 @@ mod tests {
             (KEY_CLUSTER_URI, "not a url"),
             (KEY_KUSTO_CREDENTIAL, "password"),
             (KEY_CONTAINER, "Bad_Container"),
+            (KEY_STATE_CONTAINER, "x"),
             (KEY_DATABASES, "ok, bad'name"),
             (KEY_KUSTO_TIMEOUT, "-3"),
             (KEY_EXPORT_INTERVAL, "60"),

@@ -5,21 +5,28 @@
 //! report and the janitor's count of temporary objects per database. The JSON shape
 //! is documented in docs/status.md and pinned by a test; [`render`] is the text a person
 //! reads, and [`StatusV1::needs_attention`] is what `adx-backup status` exits non-zero on.
+//!
+//! Retention: per table the policy in force, what the next prune removes ([`prune::decide`]
+//! over the catalog totals, the decision a prune makes), what the last prune left waiting, and
+//! an alert when a day the policy keeps was pruned (docs/retention.md, "Status").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::app::App;
 use crate::backfill::{BackfillJob, JanitorState};
 use crate::check::{self, CheckReport};
-use crate::ids::{DatabaseName, JobId, TableName, TableRef};
+use crate::ids::{DatabaseName, Day, JobId, TableName, TableRef};
 use crate::protect::{self, Protection, TableState};
+use crate::prune::{self, PruneRun};
 use crate::restore::state::RestoreJob;
+use crate::settings::Policy;
 use crate::storage::catalog_totals::{self, CatalogTotals};
+use crate::storage::prune::Prune;
 use crate::storage::{BlobItem, StorageError};
 use crate::verify::{self, Outcome, Verification};
 
@@ -83,8 +90,57 @@ pub struct TableStatus {
     pub backfill: BackfillSummary,
     pub catalog: Option<CatalogStatus>,
     pub verification: Option<VerificationStatus>,
+    pub retention: RetentionStatus,
     pub last_error: Option<String>,
     pub attention: Vec<String>,
+}
+
+/// The table's retention: its policy, what the next prune removes, what the last one left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionStatus {
+    /// `keep` (a number of days), `forever` (an override keeps the table whole) or `none`
+    /// (no retention setting names it: nothing is ever pruned).
+    pub policy: String,
+    pub keep_days: Option<u32>,
+    /// Month-firsts kept beyond `keep_days` (0: none).
+    pub monthly_months: u32,
+    /// The oldest day the policy keeps whole today.
+    pub first_kept_day: Option<String>,
+    /// What the next prune removes, decided from the catalog totals; None without `keep`.
+    pub next_prune: Option<NextPrune>,
+    /// What the backup keeps restorable (the catalog's bytes).
+    pub bytes_kept: u64,
+    /// Days pruned so far and the newest of them (as the totals last saw the prune records).
+    pub pruned_days: u64,
+    pub newest_pruned_day: Option<String>,
+    /// What the last prune did and left; None before the first.
+    pub last_prune: Option<LastPrune>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextPrune {
+    pub days: u64,
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub oldest_day: Option<String>,
+    pub newest_day: Option<String>,
+    /// Days past the policy beyond the per-pass bound, for the passes after.
+    pub more_days: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastPrune {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub recorded_days: u64,
+    pub finished_days: u64,
+    pub blobs_deleted: u64,
+    /// Recorded days (out of every restore) whose blobs are not all deleted yet.
+    pub unfinished_days: u64,
+    pub skipped: Option<String>,
+    /// Why deletes wait (an immutability policy), and until when it can be known.
+    pub deletes_deferred: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,7 +313,15 @@ impl StatusV1 {
 
 /// Reads every state document the filter selects and assembles the status.
 pub async fn collect(app: &App, filter: &Filter) -> Result<StatusV1, StatusError> {
-    let now = OffsetDateTime::now_utc();
+    collect_at(app, filter, OffsetDateTime::now_utc()).await
+}
+
+/// The status as of `now` (its rates, and the day retention counts from).
+pub async fn collect_at(
+    app: &App,
+    filter: &Filter,
+    now: OffsetDateTime,
+) -> Result<StatusV1, StatusError> {
     let lag_alert = app.settings.protect.lag_alert;
     let mut databases = Vec::new();
     let mut backfills = Vec::new();
@@ -291,7 +355,7 @@ pub async fn collect(app: &App, filter: &Filter) -> Result<StatusV1, StatusError
                     .get(&t.table)
                     .map(|js| js.iter().map(|(j, _)| j.clone()).collect())
                     .unwrap_or_default();
-                async move { table_status(app, &t, &jobs, lag_alert).await }
+                async move { table_status(app, &t, &jobs, lag_alert, now.date()).await }
             })
             .buffered(READS_AT_ONCE)
             .try_collect()
@@ -372,6 +436,7 @@ async fn table_status(
     t: &TableRef,
     jobs: &[BackfillJob],
     lag_alert: std::time::Duration,
+    today: Date,
 ) -> Result<TableStatus, StatusError> {
     let state = protect::load_state(app, t)
         .await
@@ -382,13 +447,55 @@ async fn table_status(
     let verification = verify::load(app, t)
         .await
         .map_err(read_err(format!("read the verification of {t}")))?;
+    let last_run = prune::last_run(app, t)
+        .await
+        .map_err(read_err(format!("read the last prune of {t}")))?;
+    let policy = app.settings.retention.policy(t);
+    let breach = match breached_day(policy, totals.as_ref(), today) {
+        Some(day) => {
+            crate::storage::prune::read(&app.blobs, &app.layout, &t.database, &t.table, day)
+                .await
+                .map_err(read_err(format!("read the prune record of {t} {day}")))?
+        }
+        None => None,
+    };
+    let retention = RetentionFacts {
+        policy,
+        today,
+        max_days_per_pass: app.settings.retention.max_days_per_pass,
+        last_run: last_run.as_ref(),
+        breach: breach.as_ref(),
+    };
     Ok(assemble(
         &state,
         totals.as_ref(),
         verification.as_ref(),
         jobs,
         lag_alert,
+        &retention,
     ))
+}
+
+/// What status knows of a table's retention besides its catalog totals.
+struct RetentionFacts<'a> {
+    policy: Policy,
+    today: Date,
+    max_days_per_pass: usize,
+    last_run: Option<&'a PruneRun>,
+    /// The record of the newest pruned day, when the policy keeps that day.
+    breach: Option<&'a Prune>,
+}
+
+/// The newest pruned day, when the policy in force keeps it today: evidence that rows the
+/// policy promises left the backup. A day leaves the restorable set only through a prune
+/// record (docs/retention.md, "Status"), so dates alone (the oldest restorable day newer
+/// than the policy's first day) are no evidence: the source may have had no rows then, the
+/// table may be protected for less than the policy's days, a backfill may still be running.
+fn breached_day(policy: Policy, totals: Option<&CatalogTotals>, today: Date) -> Option<Day> {
+    let keep = policy.keep()?;
+    totals?
+        .newest_pruned
+        .filter(|d| d.date() >= prune::first_kept(keep, today))
 }
 
 /// One table's status from its documents (pure, so the rules are unit-tested).
@@ -398,6 +505,7 @@ fn assemble(
     verification: Option<&Verification>,
     jobs: &[BackfillJob],
     lag_alert: std::time::Duration,
+    retention: &RetentionFacts,
 ) -> TableStatus {
     let mut attention = Vec::new();
     let protected = matches!(state.protection, Protection::Protected { .. });
@@ -473,6 +581,7 @@ fn assemble(
         )),
         _ => {}
     }
+    attention.extend(retention_alert(totals, retention));
     let last_error = state.last_error.as_ref().map(|e| e.message.clone());
     if let Some(e) = &last_error {
         attention.push(format!("last task failed: {e}"));
@@ -485,8 +594,117 @@ fn assemble(
         backfill,
         catalog,
         verification,
+        retention: retention_status(totals, retention),
         last_error,
         attention,
+    }
+}
+
+fn retention_status(totals: Option<&CatalogTotals>, f: &RetentionFacts) -> RetentionStatus {
+    let keep = f.policy.keep();
+    let no_days = BTreeMap::new();
+    let days = totals.map_or(&no_days, |t| &t.days);
+    let next_prune = keep.map(|k| {
+        let unfinished = f.last_run.map_or(0, |r| r.unfinished.len());
+        // The totals already leave pruned days out.
+        let d = prune::decide(
+            days,
+            &BTreeSet::new(),
+            unfinished,
+            k,
+            f.today,
+            f.max_days_per_pass,
+        );
+        NextPrune {
+            days: d.days.len() as u64,
+            files: d.days.iter().map(|x| x.files).sum(),
+            rows: d.days.iter().map(|x| x.rows).sum(),
+            bytes: d.days.iter().map(|x| x.bytes).sum(),
+            oldest_day: d.days.first().map(|x| x.day.folder()),
+            newest_day: d.days.last().map(|x| x.day.folder()),
+            more_days: d.more as u64,
+        }
+    });
+    RetentionStatus {
+        policy: match f.policy {
+            Policy::Keep(_) => "keep",
+            Policy::Forever => "forever",
+            Policy::None => "none",
+        }
+        .to_owned(),
+        keep_days: keep.map(|k| k.days),
+        monthly_months: keep.map_or(0, |k| k.monthly_months),
+        first_kept_day: keep.map(|k| Day::new(prune::first_kept(k, f.today)).folder()),
+        next_prune,
+        bytes_kept: totals.map_or(0, |t| t.total().bytes),
+        pruned_days: totals.map_or(0, |t| t.pruned_days),
+        newest_pruned_day: totals.and_then(|t| t.newest_pruned).map(|d| d.folder()),
+        last_prune: f.last_run.map(|r| LastPrune {
+            at: r.at,
+            recorded_days: r.recorded.len() as u64,
+            finished_days: r.finished.len() as u64,
+            blobs_deleted: r.blobs_deleted,
+            unfinished_days: r.unfinished.len() as u64,
+            skipped: r.skipped.clone(),
+            deletes_deferred: r.deletes_deferred.as_ref().map(ToString::to_string),
+        }),
+    }
+}
+
+/// The retention alert: a day the policy keeps today was pruned ([`breached_day`]), what the
+/// record of that day says happened, and what to do.
+fn retention_alert(totals: Option<&CatalogTotals>, f: &RetentionFacts) -> Option<String> {
+    let keep = f.policy.keep()?;
+    let day = breached_day(f.policy, totals, f.today)?;
+    let first = prune::first_kept(keep, f.today);
+    let oldest = totals
+        .and_then(CatalogTotals::day_range)
+        .map_or_else(|| "none".to_owned(), |(d, _)| d.folder());
+    let mut line = format!(
+        "RETENTION BROKEN: the policy keeps {} day(s), from {}, but day {} was pruned (the oldest \
+         restorable day is {oldest}): rows the policy promises are no longer in the backup",
+        keep.days,
+        Day::new(first).folder(),
+        day.folder()
+    );
+    let rfc = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    match f.breach {
+        Some(r) if day.date() < prune::first_kept(prune_keep(r), r.now.date()) => {
+            let clears = day.date() + time::Duration::days(i64::from(keep.days) + 1);
+            line.push_str(&format!(
+                ". It was pruned {} by a policy of {} day(s) as of {}; a longer policy does not \
+                 bring pruned days back. While blob soft delete still holds its files they can be \
+                 undeleted and restored with --from-listing; this clears on {}",
+                rfc(r.at),
+                r.keep_days,
+                rfc(r.now),
+                Day::new(clears).folder()
+            ));
+        }
+        Some(r) => line.push_str(&format!(
+            ". Its record (written {}; {} row(s) in {} file(s)) says it was pruned keeping {} \
+             day(s) as of {}, a policy that kept it: no policy explains it (another app writing \
+             into the backup container, or a bug). Find what wrote it; the day's rows can come \
+             back only from the source, or, while its files still exist (no .done marker beside \
+             the record, or undeleted from soft delete), with restore --from-listing",
+            rfc(r.at),
+            r.rows,
+            r.artifacts,
+            r.keep_days,
+            rfc(r.now)
+        )),
+        None => line.push_str(". Its prune record is gone too; check the $prune folder"),
+    }
+    Some(line)
+}
+
+fn prune_keep(r: &Prune) -> crate::settings::Keep {
+    crate::settings::Keep {
+        days: r.keep_days,
+        monthly_months: 0,
     }
 }
 
@@ -739,6 +957,7 @@ pub fn render(s: &StatusV1, colour: Colour) -> String {
         out.push('\n');
         out.push_str(&columns(&rows, &bad_rows, colour));
     }
+    out.push_str(&retention_block(s, colour));
     for db in &s.databases {
         if let Some(t) = db.temporary_objects {
             let _ = writeln!(
@@ -875,6 +1094,85 @@ fn table_cells(db: &DatabaseName, t: &TableStatus) -> [String; 10] {
     ]
 }
 
+/// One line per table with a retention policy (or prunes behind it): the policy, what the
+/// next prune removes, what is kept, what the last prune did; then why deletes wait, if any.
+fn retention_block(s: &StatusV1, colour: Colour) -> String {
+    let tables: Vec<(&DatabaseName, &TableStatus)> = s
+        .databases
+        .iter()
+        .flat_map(|db| db.tables.iter().map(move |t| (&db.database, t)))
+        .filter(|(_, t)| {
+            let r = &t.retention;
+            r.policy != "none" || r.pruned_days > 0 || r.last_prune.is_some()
+        })
+        .collect();
+    if tables.is_empty() {
+        return String::new();
+    }
+    let mut rows =
+        vec![["TABLE", "RETENTION", "NEXT PRUNE", "KEPT", "LAST PRUNE"].map(str::to_owned)];
+    let mut waiting = String::new();
+    for (db, t) in tables {
+        rows.push(retention_cells(db, t));
+        if let Some(why) = t
+            .retention
+            .last_prune
+            .as_ref()
+            .and_then(|l| l.deletes_deferred.as_ref())
+        {
+            let _ = writeln!(waiting, "{db}.{}: prune {why}", t.table);
+        }
+    }
+    format!("\n{}{waiting}", columns(&rows, &[], colour))
+}
+
+fn retention_cells(db: &DatabaseName, t: &TableStatus) -> [String; 5] {
+    let r = &t.retention;
+    let policy = match (r.policy.as_str(), r.keep_days) {
+        ("keep", Some(days)) if r.monthly_months > 0 => {
+            format!("{days} days + {} month-firsts", r.monthly_months)
+        }
+        ("keep", Some(days)) => format!("{days} days"),
+        (other, _) => other.to_owned(),
+    };
+    let next = match &r.next_prune {
+        None => "-".to_owned(),
+        Some(n) if n.days == 0 => "nothing".to_owned(),
+        Some(n) => {
+            let mut cell = format!(
+                "{} day(s) {}..{}, {} file(s), {} B",
+                n.days,
+                n.oldest_day.as_deref().unwrap_or("?"),
+                n.newest_day.as_deref().unwrap_or("?"),
+                n.files,
+                n.bytes
+            );
+            if n.more_days > 0 {
+                cell.push_str(&format!(", +{} day(s) later", n.more_days));
+            }
+            cell
+        }
+    };
+    let kept = format!(
+        "{} day(s), {} B",
+        t.catalog.as_ref().map_or(0, |c| c.days),
+        r.bytes_kept
+    );
+    let last = match &r.last_prune {
+        None => "never".to_owned(),
+        Some(l) if l.deletes_deferred.is_some() => format!(
+            "deletes deferred: {} day(s) still in storage",
+            l.unfinished_days
+        ),
+        Some(l) if l.skipped.is_some() => "skipped (in use)".to_owned(),
+        Some(l) => format!(
+            "{} day(s) recorded, {} finished",
+            l.recorded_days, l.finished_days
+        ),
+    };
+    [format!("{db}.{}", t.table), policy, next, kept, last]
+}
+
 /// Left-aligned columns two spaces apart; rows in `bad` painted red.
 fn columns<const N: usize>(rows: &[[String; N]], bad: &[usize], colour: Colour) -> String {
     let mut widths = [0usize; N];
@@ -931,30 +1229,202 @@ mod tests {
         s
     }
 
+    fn no_retention() -> RetentionFacts<'static> {
+        RetentionFacts {
+            policy: Policy::None,
+            today: time::macros::date!(2026 - 03 - 02),
+            max_days_per_pass: 31,
+            last_run: None,
+            breach: None,
+        }
+    }
+
+    fn keep(days: u32) -> Policy {
+        Policy::Keep(crate::settings::Keep {
+            days,
+            monthly_months: 0,
+        })
+    }
+
+    /// Totals holding `days` (folder names), one file of 10 rows and 100 bytes each, and
+    /// the pruned days the refresh saw.
+    fn totals(days: &[&str], pruned: &[&str]) -> CatalogTotals {
+        let mut t = CatalogTotals::default();
+        for d in days {
+            t.days.insert(
+                Day::parse_folder(d).unwrap(),
+                catalog_totals::DayTotals {
+                    artifacts: 1,
+                    rows: 10,
+                    bytes: 100,
+                },
+            );
+        }
+        t.pruned_days = pruned.len() as u64;
+        t.newest_pruned = pruned.iter().map(|d| Day::parse_folder(d).unwrap()).max();
+        t
+    }
+
+    /// `n` consecutive day folders from `first`.
+    fn run(first: Date, n: i64) -> Vec<String> {
+        (0..n)
+            .map(|i| Day::new(first + time::Duration::days(i)).folder())
+            .collect()
+    }
+
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
+    fn prune_record(day: &str, keep_days: u32, now: OffsetDateTime) -> Prune {
+        Prune {
+            day: Day::parse_folder(day).unwrap(),
+            at: now,
+            now,
+            keep_days,
+            artifacts: 2,
+            rows: 7,
+            bytes: 300,
+        }
+    }
+
+    #[test]
+    fn the_next_prune_is_the_decision_a_prune_makes_and_counts_the_unfinished() {
+        let lag = std::time::Duration::from_secs(60);
+        let days = run(time::macros::date!(2026 - 01 - 01), 60);
+        let t = totals(&refs(&days), &[]);
+        let facts = RetentionFacts {
+            policy: keep(30),
+            ..no_retention()
+        };
+        let r = assemble(&protected_state(), Some(&t), None, &[], lag, &facts).retention;
+        let next = r.next_prune.unwrap();
+        assert_eq!(
+            (next.days, next.files, next.rows, next.bytes, next.more_days),
+            (30, 30, 300, 3000, 0)
+        );
+        assert_eq!(
+            (next.oldest_day.as_deref(), next.newest_day.as_deref()),
+            (Some("20260101"), Some("20260130"))
+        );
+        assert_eq!(r.first_kept_day.as_deref(), Some("20260131"));
+        assert_eq!(r.bytes_kept, 6000);
+        // A pass finishes 25 unfinished days first: it records 6 new ones, 24 wait.
+        let last = PruneRun {
+            at: OffsetDateTime::UNIX_EPOCH,
+            now: OffsetDateTime::UNIX_EPOCH,
+            recorded: Vec::new(),
+            finished: Vec::new(),
+            blobs_deleted: 0,
+            unfinished: (0..25).map(|_| Day::UNDATED).collect(),
+            skipped: None,
+            deletes_deferred: None,
+        };
+        let facts = RetentionFacts {
+            last_run: Some(&last),
+            ..facts
+        };
+        let next = assemble(&protected_state(), Some(&t), None, &[], lag, &facts)
+            .retention
+            .next_prune
+            .unwrap();
+        assert_eq!((next.days, next.more_days), (6, 24));
+        // Forever and none decide nothing.
+        for policy in [Policy::Forever, Policy::None] {
+            let facts = RetentionFacts {
+                policy,
+                ..no_retention()
+            };
+            let r = assemble(&protected_state(), Some(&t), None, &[], lag, &facts).retention;
+            assert!(r.next_prune.is_none() && r.keep_days.is_none(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn the_retention_alert_needs_a_pruned_day_the_policy_keeps() {
+        let lag = std::time::Duration::from_secs(60);
+        let today = time::macros::date!(2026 - 03 - 02);
+        let at = time::macros::datetime!(2026-03-02 06:00 UTC);
+        let alert = |t: &CatalogTotals, policy: Policy, breach: Option<&Prune>| {
+            let facts = RetentionFacts {
+                policy,
+                today,
+                max_days_per_pass: 31,
+                last_run: None,
+                breach,
+            };
+            assemble(&protected_state(), Some(t), None, &[], lag, &facts)
+                .attention
+                .into_iter()
+                .find(|a| a.contains("RETENTION"))
+        };
+        // Protected 3 days ago: nothing older, nothing pruned.
+        let young = totals(&refs(&run(time::macros::date!(2026 - 02 - 28), 3)), &[]);
+        assert_eq!(alert(&young, keep(30), None), None);
+        // Pruned normally (up to 20260130), and then the source had no rows until 20260220:
+        // the oldest restorable day is newer than the policy's first day, but nothing it
+        // keeps was pruned. The same while a backfill still fills the window.
+        let pruned = run(time::macros::date!(2026 - 01 - 01), 30);
+        let sparse = totals(
+            &refs(&run(time::macros::date!(2026 - 02 - 20), 11)),
+            &refs(&pruned),
+        );
+        assert_eq!(alert(&sparse, keep(30), None), None);
+        // A record for a day the policy keeps, which its own policy kept too: foreign.
+        let mut foreign = sparse.clone();
+        foreign.newest_pruned = Some(Day::parse_folder("20260215").unwrap());
+        let record = prune_record("20260215", 30, at);
+        let line = alert(&foreign, keep(30), Some(&record)).expect("the alert fires");
+        assert!(
+            line.contains("from 20260131, but day 20260215 was pruned")
+                && line.contains("the oldest restorable day is 20260220")
+                && line.contains("no policy explains it")
+                && line.contains("7 row(s) in 2 file(s)"),
+            "{line}"
+        );
+        // The policy lengthened to 60 days after a 30-day prune: the days it pruned are
+        // promised now, and it says when that stops.
+        let lengthened = prune_record("20260130", 30, at);
+        let line = alert(&sparse, keep(60), Some(&lengthened)).expect("the alert fires");
+        assert!(
+            line.contains("by a policy of 30 day(s)") && line.contains("clears on 20260401"),
+            "{line}"
+        );
+        // Without a policy that keeps days there is nothing to break.
+        assert_eq!(alert(&foreign, Policy::Forever, Some(&record)), None);
+        assert_eq!(alert(&foreign, Policy::None, Some(&record)), None);
+    }
+
     #[test]
     fn attention_rules() {
         let lag = std::time::Duration::from_secs(60);
-        let ok = assemble(&protected_state(), None, None, &[], lag);
+        let ok = assemble(&protected_state(), None, None, &[], lag, &no_retention());
         assert!(ok.attention.is_empty(), "{:?}", ok.attention);
 
         let mut lagging = protected_state();
         lagging.health.as_mut().unwrap().lag_seconds = Some(61);
-        let a = assemble(&lagging, None, None, &[], lag).attention;
+        let a = assemble(&lagging, None, None, &[], lag, &no_retention()).attention;
         assert_eq!(a, ["export lag 61s is over 60s"]);
 
         let mut disabled = protected_state();
         disabled.health.as_mut().unwrap().disabled = true;
-        assert!(assemble(&disabled, None, None, &[], lag).attention[0].contains("DISABLED"));
+        assert!(
+            assemble(&disabled, None, None, &[], lag, &no_retention()).attention[0]
+                .contains("DISABLED")
+        );
 
         let mut failing = protected_state();
         failing.health.as_mut().unwrap().last_run_result = Some("Failed".into());
-        assert!(assemble(&failing, None, None, &[], lag).attention[0].contains("failing"));
+        assert!(
+            assemble(&failing, None, None, &[], lag, &no_retention()).attention[0]
+                .contains("failing")
+        );
 
         let mut unprotected = protected_state();
         unprotected.protection = Protection::Unprotected {
             reason: "no ingestion time".into(),
         };
-        let a = assemble(&unprotected, None, None, &[], lag).attention;
+        let a = assemble(&unprotected, None, None, &[], lag, &no_retention()).attention;
         assert_eq!(a, ["not protected: UNPROTECTED: no ingestion time"]);
     }
 

@@ -19,6 +19,8 @@ mod backup_policies;
 mod check;
 #[path = "e2e/handler.rs"]
 mod handler;
+#[path = "e2e/immutability.rs"]
+mod immutability;
 #[path = "e2e/infra.rs"]
 mod infra;
 #[path = "e2e/jobs.rs"]

@@ -2,6 +2,13 @@
 // one for the Functions host (timer leases, the deployment package), whose churn must not fill
 // the backup's versions. Shared-key access is off on both: identities only.
 param backupAccountName string
+@description('Redundancy of the backup account (docs/deploy.md, "Redundancy").')
+@allowed([
+  'Standard_ZRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param backupRedundancy string
 param hostAccountName string
 param location string
 param tags object
@@ -28,7 +35,7 @@ resource backup 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   location: location
   tags: tags
   kind: 'StorageV2'
-  sku: { name: 'Standard_ZRS' }
+  sku: { name: backupRedundancy }
   properties: accountProperties
 }
 

@@ -609,21 +609,29 @@ async fn remove_attempt_files(
     let root = format!("{}/", app.layout.table_data_root(&b.database, &b.table));
     let list = |e| BackfillError::storage(format!("list the files of {b}"), e);
     let mut files = std::pin::pin!(app.blobs.list(&root));
-    let mut removed = 0;
+    let (mut removed, mut kept) = (0, 0);
     while let Some(item) = files.try_next().await.map_err(list)? {
         if app
             .layout
             .is_attempt_file(&item.path, &b.database, &b.table, &prefix)
         {
-            app.blobs
-                .delete(&item.path)
-                .await
-                .map_err(|e| BackfillError::storage(format!("remove {}", item.path), e))?;
-            removed += 1;
+            match app.blobs.delete(&item.path).await {
+                Ok(()) => removed += 1,
+                // The files of a failed attempt are cataloged nowhere, so a restore from the
+                // catalog never reads them: under an immutability policy they stay (a listing
+                // restore may include them; its caveats say so) and prune's day deletes take
+                // them once the policy allows.
+                Err(e) if e.is_immutable() => kept += 1,
+                Err(e) => return Err(BackfillError::storage(format!("remove {}", item.path), e)),
+            }
         }
     }
     if removed > 0 {
         tracing::info!(batch = %b, attempt, removed, "removed the files of a failed attempt");
+    }
+    if kept > 0 {
+        tracing::warn!(batch = %b, attempt, kept,
+            "files of a failed attempt left in place: an immutability policy refuses their delete; they are not cataloged");
     }
     Ok(removed)
 }

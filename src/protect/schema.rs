@@ -35,10 +35,18 @@ pub async fn snapshot(app: &App, db: &DatabaseName) -> Result<bool, ProtectError
     }
     let taken_at = OffsetDateTime::now_utc();
     let path = layout.schema_snapshot(db, taken_at, &hash);
-    app.blobs
-        .write(&path, Bytes::from(script))
-        .await
-        .map_err(|e| ProtectError::storage(format!("store the schema snapshot of {db}"), e))?;
+    // Written once, like everything in the data container: a blob of the same name is this
+    // snapshot (the name is its time to the nanosecond and its hash).
+    match app.blobs.create_new(&path, Bytes::from(script)).await {
+        Ok(_) => {}
+        Err(e) if e.is_conflict() => {}
+        Err(e) => {
+            return Err(ProtectError::storage(
+                format!("store the schema snapshot of {db}"),
+                e,
+            ));
+        }
+    }
     latest.value = LatestSnapshot {
         hash,
         path: path.clone(),

@@ -17,6 +17,25 @@ pub struct Keep {
     pub monthly_months: u32,
 }
 
+/// The policy in force for one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// No retention setting names the table: nothing is ever pruned.
+    None,
+    /// An override keeps the table whole (`Database/Table=forever`).
+    Forever,
+    Keep(Keep),
+}
+
+impl Policy {
+    pub fn keep(self) -> Option<Keep> {
+        match self {
+            Policy::Keep(k) => Some(k),
+            Policy::None | Policy::Forever => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionSettings {
     /// Days kept by every table without an override; None keeps everything.
@@ -32,13 +51,21 @@ pub struct RetentionSettings {
 impl RetentionSettings {
     /// The policy of `t`, or None when it keeps everything.
     pub fn keep(&self, t: &TableRef) -> Option<Keep> {
+        self.policy(t).keep()
+    }
+
+    /// The policy in force for `t`: an override, else `AdxBackup__RetentionDays`, else none.
+    pub fn policy(&self, t: &TableRef) -> Policy {
         let days = match self.overrides.get(&format!("{}/{}", t.database, t.table)) {
-            Some(own) => *own,
+            Some(None) => return Policy::Forever,
+            Some(Some(own)) => Some(*own),
             None => self.days,
-        }?;
-        Some(Keep {
-            days,
-            monthly_months: self.monthly_months,
+        };
+        days.map_or(Policy::None, |days| {
+            Policy::Keep(Keep {
+                days,
+                monthly_months: self.monthly_months,
+            })
         })
     }
 
@@ -152,6 +179,11 @@ mod tests {
         let keep = |db, table| s.keep(&t(db, table)).map(|k| (k.days, k.monthly_months));
         assert_eq!(keep("Sales", "Orders"), Some((90, 12)));
         assert_eq!(keep("Sales", "Audit"), None);
+        assert_eq!(s.policy(&t("Sales", "Audit")), Policy::Forever);
+        assert_eq!(
+            load(&[]).unwrap().policy(&t("Sales", "Audit")),
+            Policy::None
+        );
         assert_eq!(keep("Sales", "Other"), Some((30, 12)));
         assert_eq!(keep("Ops", "Orders"), Some((30, 12)));
         let only = load(&[(KEY_RETENTION_OVERRIDES, "Sales/Orders=7")]).unwrap();

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use url::Url;
 
 use super::{
-    Env, KEY_CONTAINER, KEY_PREFIX, KEY_TASK_QUEUE, STORAGE_PREFIX, Secret, SettingsError, invalid,
-    is_loopback, parse_service_url,
+    Env, KEY_CONTAINER, KEY_PREFIX, KEY_STATE_CONTAINER, KEY_TASK_QUEUE, STORAGE_PREFIX, Secret,
+    SettingsError, invalid, is_loopback, parse_service_url,
 };
 
 /// The well-known Azurite account key, public by design; only ever used for loopback endpoints.
@@ -34,8 +34,12 @@ pub struct StorageSettings {
     pub blob_service_uri: Url,
     pub queue_service_uri: Url,
     pub auth: StorageAuth,
-    /// The container holding backup data, catalog and job state.
+    /// The container holding backup data, catalog, schema snapshots, supersede and prune
+    /// records: blobs written once, so it may carry a container-level immutability policy.
     pub container: String,
+    /// The container of the documents adx-backup rewrites or deletes (`$state/`, the schema
+    /// pointer); the data container unless set (docs/retention.md, "Immutability").
+    pub state_container: String,
     /// Path prefix inside the container.
     pub prefix: String,
     /// The internal task queue (fan-out steps).
@@ -48,12 +52,19 @@ pub(super) fn load_storage(env: &Env) -> Result<StorageSettings, SettingsError> 
         None => identity_storage(env)?,
     };
     let container = env.get(KEY_CONTAINER).unwrap_or("adx-backup").to_owned();
-    validate_container(&container)?;
+    validate_container(KEY_CONTAINER, &container)?;
+    let state_container = env
+        .get(KEY_STATE_CONTAINER)
+        .filter(|c| !c.is_empty())
+        .unwrap_or(&container)
+        .to_owned();
+    validate_container(KEY_STATE_CONTAINER, &state_container)?;
     Ok(StorageSettings {
         blob_service_uri,
         queue_service_uri,
         auth,
         container,
+        state_container,
         prefix: env
             .get(KEY_PREFIX)
             .unwrap_or("backup")
@@ -133,7 +144,7 @@ fn parse_connection_string(conn: &str) -> Result<(Url, Url, StorageAuth), Settin
 }
 
 /// Blob container names: 3-63 lowercase letters, digits and single dashes.
-fn validate_container(name: &str) -> Result<(), SettingsError> {
+fn validate_container(key: &str, name: &str) -> Result<(), SettingsError> {
     let ok = (3..=63).contains(&name.len())
         && name
             .chars()
@@ -145,7 +156,7 @@ fn validate_container(name: &str) -> Result<(), SettingsError> {
         Ok(())
     } else {
         Err(invalid(
-            KEY_CONTAINER,
+            key,
             format!(
                 "{name:?} is not a valid blob container name (3-63 lowercase letters, digits, single dashes)"
             ),

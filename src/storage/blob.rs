@@ -1,6 +1,10 @@
-//! Blob access for the one backup container named in the settings.
+//! Blob access for the backup's containers named in the settings: the data container and the
+//! state container (the same one unless `AdxBackup__StateContainer` says otherwise).
 //!
-//! Paths are blob names relative to the container; the layout module decides what they are.
+//! Paths are blob names relative to the container; the layout module decides what they are,
+//! and which container each belongs in ([`Layout::area`]): every call picks the container from
+//! the path, so no caller names one. A listing whose prefix spans both areas (only `""` or the
+//! prefix itself, in tests) lists the data container, then the state container.
 //! Every call goes through [`RetryPolicy`] (SDK retries are off) and returns a classified
 //! [`StorageError`].
 //!
@@ -22,7 +26,7 @@ use azure_storage_blob::models::{
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use bytes::Bytes;
-use futures::{Stream, TryStreamExt, stream};
+use futures::{Stream, StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
 
 use crate::retry::RetryPolicy;
@@ -30,6 +34,7 @@ use crate::settings::StorageSettings;
 
 use super::auth::{Service, ServiceAccess};
 use super::error::{ATTEMPT_TIMEOUT, StorageError, error_code};
+use super::layout::{Area, Layout};
 
 /// The most blobs the service returns in one listing page.
 pub const MAX_PAGE_SIZE: u32 = 5000;
@@ -94,26 +99,15 @@ impl Condition {
     }
 }
 
-/// The backup container. Cheap to clone; clones share one connection pool.
+/// One container's client and name.
 #[derive(Clone)]
-pub struct BlobStore {
-    container: Arc<BlobContainerClient>,
+struct Container {
+    client: Arc<BlobContainerClient>,
     name: String,
-    retry: RetryPolicy,
 }
 
-impl BlobStore {
-    /// Builds the client without touching the network.
-    pub fn new(settings: &StorageSettings, retry: RetryPolicy) -> Result<Self, StorageError> {
-        Self::for_container(settings, &settings.container, retry)
-    }
-
-    /// A store for another container of the same account (tests use throwaway containers).
-    pub fn for_container(
-        settings: &StorageSettings,
-        container: &str,
-        retry: RetryPolicy,
-    ) -> Result<Self, StorageError> {
+impl Container {
+    fn connect(settings: &StorageSettings, name: &str) -> Result<Self, StorageError> {
         let access = ServiceAccess::new(&settings.blob_service_uri, &settings.auth, Service::Blob)?;
         let mut options = BlobContainerClientOptions {
             client_options: access.client_options(),
@@ -123,63 +117,140 @@ impl BlobStore {
             options.version = version;
         }
         let client = BlobContainerClient::new(
-            access.resource_url(container),
+            access.resource_url(name),
             access.credential(),
             Some(options),
         )
-        .map_err(|e| StorageError::from_sdk("connect", &access.display_url(container), &e))?;
+        .map_err(|e| StorageError::from_sdk("connect", &access.display_url(name), &e))?;
         tracing::debug!(
-            container = %access.display_url(container),
+            container = %access.display_url(name),
             auth = access.mode(),
             "blob store configured"
         );
         Ok(Self {
-            container: Arc::new(client),
-            name: container.to_owned(),
+            client: Arc::new(client),
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The backup's containers. Cheap to clone; clones share one connection pool.
+#[derive(Clone)]
+pub struct BlobStore {
+    data: Container,
+    /// None: state lives in the data container.
+    state: Option<Container>,
+    /// Decides each path's area, hence its container.
+    layout: Layout,
+    retry: RetryPolicy,
+}
+
+impl BlobStore {
+    /// Builds the clients of the data and state containers without touching the network.
+    pub fn new(settings: &StorageSettings, retry: RetryPolicy) -> Result<Self, StorageError> {
+        let data = Container::connect(settings, &settings.container)?;
+        let state = (settings.state_container != settings.container)
+            .then(|| Container::connect(settings, &settings.state_container))
+            .transpose()?;
+        Ok(Self {
+            data,
+            state,
+            layout: Layout::new(&settings.prefix),
             retry,
         })
     }
 
+    /// A store of one other container of the same account, state and data alike (a restore
+    /// from another backup; tests use throwaway containers).
+    pub fn for_container(
+        settings: &StorageSettings,
+        container: &str,
+        retry: RetryPolicy,
+    ) -> Result<Self, StorageError> {
+        Ok(Self {
+            data: Container::connect(settings, container)?,
+            state: None,
+            layout: Layout::new(&settings.prefix),
+            retry,
+        })
+    }
+
+    /// The data container (the one Kusto writes into and reads from).
     pub fn container_name(&self) -> &str {
-        &self.name
+        &self.data.name
     }
 
-    /// Creates the container if it does not exist yet; safe to call on every start.
+    /// The container of the state documents.
+    pub fn state_container_name(&self) -> &str {
+        self.state.as_ref().unwrap_or(&self.data).name.as_str()
+    }
+
+    /// The container `path` belongs in.
+    fn container(&self, path: &str) -> &Container {
+        match (&self.state, self.layout.area(path)) {
+            (Some(state), Area::State) => state,
+            _ => &self.data,
+        }
+    }
+
+    /// The containers a listing of `prefix` reads, data first.
+    fn containers_under(&self, prefix: &str) -> Vec<&Container> {
+        let Some(state) = &self.state else {
+            return vec![&self.data];
+        };
+        let (data, in_state) = self.layout.areas_under(prefix);
+        [(data, &self.data), (in_state, state)]
+            .into_iter()
+            .filter_map(|(wanted, c)| wanted.then_some(c))
+            .collect()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Container> {
+        std::iter::once(&self.data).chain(self.state.as_ref())
+    }
+
+    /// Creates the containers if they do not exist yet; safe to call on every start.
     pub async fn ensure_container(&self) -> Result<(), StorageError> {
-        let target = format!("container {}", self.name);
-        self.retry
-            .run_bounded(
-                "container.create",
-                ATTEMPT_TIMEOUT,
-                || StorageError::timeout("container.create", &target),
-                || async {
-                    match self.container.create(None).await {
-                        Ok(_) => Ok(()),
-                        Err(e) if error_code(&e) == Some("ContainerAlreadyExists") => Ok(()),
-                        Err(e) => Err(StorageError::from_sdk("container.create", &target, &e)),
-                    }
-                },
-            )
-            .await
+        for c in self.all() {
+            let target = format!("container {}", c.name);
+            self.retry
+                .run_bounded(
+                    "container.create",
+                    ATTEMPT_TIMEOUT,
+                    || StorageError::timeout("container.create", &target),
+                    || async {
+                        match c.client.create(None).await {
+                            Ok(_) => Ok(()),
+                            Err(e) if error_code(&e) == Some("ContainerAlreadyExists") => Ok(()),
+                            Err(e) => Err(StorageError::from_sdk("container.create", &target, &e)),
+                        }
+                    },
+                )
+                .await?;
+        }
+        Ok(())
     }
 
-    /// Deletes the whole container and everything in it; missing is fine.
+    /// Deletes the containers and everything in them; missing is fine.
     pub async fn delete_container(&self) -> Result<(), StorageError> {
-        let target = format!("container {}", self.name);
-        self.retry
-            .run_bounded(
-                "container.delete",
-                ATTEMPT_TIMEOUT,
-                || StorageError::timeout("container.delete", &target),
-                || async {
-                    match self.container.delete(None).await {
-                        Ok(_) => Ok(()),
-                        Err(e) if error_code(&e) == Some("ContainerNotFound") => Ok(()),
-                        Err(e) => Err(StorageError::from_sdk("container.delete", &target, &e)),
-                    }
-                },
-            )
-            .await
+        for c in self.all() {
+            let target = format!("container {}", c.name);
+            self.retry
+                .run_bounded(
+                    "container.delete",
+                    ATTEMPT_TIMEOUT,
+                    || StorageError::timeout("container.delete", &target),
+                    || async {
+                        match c.client.delete(None).await {
+                            Ok(_) => Ok(()),
+                            Err(e) if error_code(&e) == Some("ContainerNotFound") => Ok(()),
+                            Err(e) => Err(StorageError::from_sdk("container.delete", &target, &e)),
+                        }
+                    },
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// The blob's content and current ETag.
@@ -253,7 +324,8 @@ impl BlobStore {
                 ATTEMPT_TIMEOUT,
                 || StorageError::timeout("blob.delete", &target),
                 || async {
-                    self.container
+                    self.container(path)
+                        .client
                         .blob_client(path)
                         .delete(None)
                         .await
@@ -276,7 +348,8 @@ impl BlobStore {
                 ATTEMPT_TIMEOUT,
                 || StorageError::timeout("blob.exists", &target),
                 || async {
-                    self.container
+                    self.container(path)
+                        .client
                         .blob_client(path)
                         .exists()
                         .await
@@ -286,46 +359,74 @@ impl BlobStore {
             .await
     }
 
-    /// One page of blobs under `prefix`, starting at `marker` (`None` for the first page).
+    /// One page of blobs under `prefix`, starting at `marker` (`None` for the first page). A
+    /// marker belongs to one container: a prefix spanning the data and the state container
+    /// (with a separate state container) is refused; [`BlobStore::list_pages`] takes it.
     pub async fn list_page(
         &self,
         prefix: &str,
         marker: Option<&str>,
         page_size: u32,
     ) -> Result<ListPage, StorageError> {
-        let target = format!("container {} prefix {prefix:?}", self.name);
+        match self.containers_under(prefix).as_slice() {
+            [one] => self.list_page_in(one, prefix, marker, page_size).await,
+            _ => Err(StorageError::refused(
+                "blob.list",
+                &format!("prefix {prefix:?}"),
+                "the prefix spans the data and the state container".to_owned(),
+                "page through one area's prefix (a table's data or catalog folder, $state/...)",
+            )),
+        }
+    }
+
+    async fn list_page_in(
+        &self,
+        c: &Container,
+        prefix: &str,
+        marker: Option<&str>,
+        page_size: u32,
+    ) -> Result<ListPage, StorageError> {
+        let target = format!("container {} prefix {prefix:?}", c.name);
         self.retry
             .run_bounded(
                 "blob.list",
                 ATTEMPT_TIMEOUT,
                 || StorageError::timeout("blob.list", &target),
-                || self.list_page_once(prefix, marker, page_size, &target),
+                || self.list_page_once(c, prefix, marker, page_size, &target),
             )
             .await
     }
 
-    /// Every blob under `prefix`, page by page (pages of `page_size`, at most 5000).
+    /// Every blob under `prefix`, page by page (pages of `page_size`, at most 5000); a prefix
+    /// that spans both containers yields the data container's pages, then the state's.
     pub fn list_pages(
         &self,
         prefix: &str,
         page_size: u32,
     ) -> impl Stream<Item = Result<Vec<BlobItem>, StorageError>> + Send + 'static {
-        let store = self.clone();
-        let prefix = prefix.to_owned();
-        // State: `Some(marker)` while there is a page to fetch, `None` once done.
-        stream::try_unfold(Some(None::<String>), move |state| {
-            let store = store.clone();
-            let prefix = prefix.clone();
-            async move {
-                let Some(marker) = state else {
-                    return Ok(None);
-                };
-                let page = store
-                    .list_page(&prefix, marker.as_deref(), page_size)
-                    .await?;
-                Ok(Some((page.items, page.next_marker.map(Some))))
-            }
-        })
+        let containers: Vec<Container> =
+            self.containers_under(prefix).into_iter().cloned().collect();
+        let pages: Vec<_> = containers
+            .into_iter()
+            .map(|c| {
+                let store = self.clone();
+                let prefix = prefix.to_owned();
+                // State: `Some(marker)` while there is a page to fetch, `None` once done.
+                stream::try_unfold(Some(None::<String>), move |state| {
+                    let (store, prefix, c) = (store.clone(), prefix.clone(), c.clone());
+                    async move {
+                        let Some(marker) = state else {
+                            return Ok(None);
+                        };
+                        let page = store
+                            .list_page_in(&c, &prefix, marker.as_deref(), page_size)
+                            .await?;
+                        Ok(Some((page.items, page.next_marker.map(Some))))
+                    }
+                })
+            })
+            .collect();
+        StreamExt::flatten(stream::iter(pages))
     }
 
     /// Every blob under `prefix`, one at a time, fetched in pages of 5000.
@@ -339,7 +440,7 @@ impl BlobStore {
     }
 
     fn target(&self, path: &str) -> String {
-        format!("blob {}/{path}", self.name)
+        format!("blob {}/{path}", self.container(path).name)
     }
 
     async fn read_once(
@@ -354,7 +455,8 @@ impl BlobStore {
             ..Default::default()
         };
         let download = self
-            .container
+            .container(path)
+            .client
             .blob_client(path)
             .download(Some(options))
             .await
@@ -387,6 +489,14 @@ impl BlobStore {
                 },
             )
             .await;
+        let written = match (written, &condition) {
+            // Under an immutability policy the service may answer a create over an existing
+            // blob as immutable rather than as existing; either way the blob is there.
+            (Err(StorageError::Immutable { target, source, .. }), Condition::IfAbsent) => {
+                Err(StorageError::Conflict { target, source })
+            }
+            (other, _) => other,
+        };
         match written {
             Err(conflict @ StorageError::Conflict { .. }) if attempts > 1 => {
                 self.landed_earlier(path, &body).await?.ok_or(conflict)
@@ -418,7 +528,8 @@ impl BlobStore {
         condition: &Condition,
     ) -> Result<ETag, StorageError> {
         let uploaded = self
-            .container
+            .container(path)
+            .client
             .blob_client(path)
             .upload(body.into(), Some(condition.upload_options()))
             .await
@@ -431,6 +542,7 @@ impl BlobStore {
 
     async fn list_page_once(
         &self,
+        c: &Container,
         prefix: &str,
         marker: Option<&str>,
         page_size: u32,
@@ -443,8 +555,8 @@ impl BlobStore {
             maxresults: Some(page_size.clamp(1, MAX_PAGE_SIZE) as i32),
             ..Default::default()
         };
-        let mut pages = self
-            .container
+        let mut pages = c
+            .client
             .list_blobs(Some(options))
             .map_err(sdk)?
             .into_pages();

@@ -39,6 +39,12 @@ pub struct CatalogTotals {
     /// Per reconciled day, the time of the swap its totals reflect (see `supersede`).
     #[serde(default)]
     pub swaps: BTreeMap<Day, String>,
+    /// How many days retention pruned, and the newest, as the last refresh saw their prune
+    /// records (`status` compares the newest with what the policy keeps).
+    #[serde(default)]
+    pub pruned_days: u64,
+    #[serde(default)]
+    pub newest_pruned: Option<Day>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
 }
@@ -160,6 +166,11 @@ pub async fn refresh(
     // A pruned day is not restorable: it leaves the totals (its lines stay in the catalog).
     for day in live.pruned() {
         changed |= doc.value.days.remove(day).is_some();
+    }
+    let (count, newest) = (live.pruned().count() as u64, live.pruned().max().copied());
+    if (count, newest) != (doc.value.pruned_days, doc.value.newest_pruned) {
+        (doc.value.pruned_days, doc.value.newest_pruned) = (count, newest);
+        changed = true;
     }
     if changed || doc.etag.is_none() {
         doc.value.updated_at = Some(OffsetDateTime::now_utc());

@@ -4,6 +4,10 @@
 //! Classification is by HTTP status and the service's `x-ms-error-code`:
 //! - a lost condition (412 `ConditionNotMet`, 409 `BlobAlreadyExists`, 400 `PopReceiptMismatch`)
 //!   is [`StorageError::Conflict`]: someone else won, re-read and decide again;
+//! - 409 `BlobImmutableDueToPolicy` / `BlobImmutableDueToLegalHold` is
+//!   [`StorageError::Immutable`]: an immutability policy (container- or version-level WORM) or
+//!   a legal hold forbids deleting or overwriting the blob until it expires; not a conflict
+//!   (re-reading changes nothing) and not transient (retrying within minutes changes nothing);
 //! - 404 on the object itself is [`StorageError::NotFound`] (a missing container or queue is
 //!   a setup fault, hence [`StorageError::Permanent`]);
 //! - 408, 429, 5xx, `…BeingDeleted`, network failures and attempt timeouts are
@@ -51,6 +55,23 @@ pub enum StorageError {
 
     #[error("{target} does not exist")]
     NotFound { target: String },
+
+    /// An immutability policy or legal hold refuses to delete or overwrite the blob. Only its
+    /// expiry changes that: a delete is deferred to a later pass; a document the app rewrites
+    /// belongs in a container without such a policy (`AdxBackup__StateContainer`).
+    #[error(
+        "{op} on {target} refused: the blob is immutable ({code}); it cannot be deleted or \
+         overwritten until its retention ends or the hold is cleared. Documents adx-backup \
+         rewrites must live in a container without an immutability policy \
+         (AdxBackup__StateContainer)"
+    )]
+    Immutable {
+        op: &'static str,
+        target: String,
+        code: String,
+        #[source]
+        source: Cause,
+    },
 
     /// Worth retrying: throttling, server errors, network failures, timeouts.
     #[error("{op} on {target} failed transiently ({reason}); retrying later may succeed")]
@@ -101,6 +122,11 @@ impl StorageError {
     /// Someone else won a conditional operation.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
+    }
+
+    /// An immutability policy or legal hold refused a delete or an overwrite.
+    pub fn is_immutable(&self) -> bool {
+        matches!(self, Self::Immutable { .. })
     }
 
     /// Classifies an SDK error from operation `op` on `target` (e.g. `blob c/x.json`).
@@ -230,6 +256,14 @@ impl Reply {
                     source: cause,
                 }
             }
+            (409, "BlobImmutableDueToPolicy" | "BlobImmutableDueToLegalHold") => {
+                StorageError::Immutable {
+                    op,
+                    target,
+                    code: code.to_owned(),
+                    source: cause,
+                }
+            }
             (404, "ContainerNotFound" | "QueueNotFound") => self.permanent(op, target, HINT_SETUP),
             (404, _) => StorageError::NotFound { target },
             (408 | 429 | 500..=599, _) => self.transient(op, target, cause),
@@ -348,6 +382,7 @@ mod tests {
         Transient,
         Permanent,
         Decode,
+        Immutable,
     }
 
     fn kind(err: &StorageError) -> Kind {
@@ -357,6 +392,7 @@ mod tests {
             StorageError::Transient { .. } => Kind::Transient,
             StorageError::Permanent { .. } => Kind::Permanent,
             StorageError::Decode { .. } => Kind::Decode,
+            StorageError::Immutable { .. } => Kind::Immutable,
         }
     }
 
@@ -376,6 +412,8 @@ mod tests {
             (408, "", Kind::Transient),
             (409, "ContainerBeingDeleted", Kind::Transient),
             (409, "LeaseIdMissing", Kind::Permanent),
+            (409, "BlobImmutableDueToPolicy", Kind::Immutable),
+            (409, "BlobImmutableDueToLegalHold", Kind::Immutable),
             (403, "AuthorizationPermissionMismatch", Kind::Permanent),
             (400, "InvalidHeaderValue", Kind::Permanent),
         ];
@@ -384,6 +422,17 @@ mod tests {
             assert_eq!(kind(&err), expected, "{status} {code}: {err:?}");
             assert_eq!(err.is_transient(), expected == Kind::Transient);
         }
+    }
+
+    #[test]
+    fn an_immutable_blob_is_neither_a_conflict_nor_worth_a_quick_retry() {
+        let err = reply(409, "BlobImmutableDueToPolicy");
+        assert!(err.is_immutable() && !err.is_conflict() && !err.is_transient());
+        let text = err.to_string();
+        assert!(
+            text.contains("BlobImmutableDueToPolicy") && text.contains("AdxBackup__StateContainer"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,12 +20,21 @@
 //! <prefix>/$state/superseded-deleted/<database>/<table>/<yyyyMMdd>-<job>.json  the files that swap superseded are deleted
 //! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.json     a day retention pruned (recorded before its blobs go)
 //! <prefix>/$prune/<database>/<table>/pr-<yyyyMMdd>.done     its blobs are deleted
+//! <prefix>/$state/prune/<database>/<table>.json           the table's last prune, and deletes it deferred
 //! <prefix>/$state/restore/<job>/job.json                   a restore job's state and report
 //! <prefix>/$state/restore/<job>/chunks/<chunk>.json        one chunk of a restore job
 //! <prefix>/$state/ingest-failures/<source id>.json         a queued ingestion's failure report
 //! <prefix>/$state/catalog-totals/<database>/<table>.json  running totals of a table's catalog
 //! <prefix>/$state/verify/<database>/<table>.json          the last verification of a table
 //! ```
+//!
+//! Two areas ([`Area`]): what adx-backup rewrites or deletes (everything under `$state/`, and
+//! the schema pointer `latest.json`) is *state*; everything else is written once and never
+//! changed by the app (data files, catalog segments, schema snapshots, supersede and prune
+//! records) and is *data*. [`super::blob::BlobStore`] puts each area in its container
+//! (`AdxBackup__Container`, `AdxBackup__StateContainer`; the same one by default), so the data
+//! container can carry a container-level immutability policy. (Prune deletes data folders,
+//! and waits when such a policy refuses: docs/retention.md.)
 //!
 //! `$` cannot appear in a Kusto name, so metadata folders never collide with a database's
 //! data folder. Names are validated ids (letters, digits, `_`, `-`, `.`, space), so they
@@ -47,6 +56,18 @@ pub struct Layout {
     prefix: String,
 }
 
+/// Which container a blob belongs in (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Written once, never overwritten by the app: the data container.
+    Data,
+    /// Rewritten or deleted by the app: the state container.
+    State,
+}
+
+/// The one rewritten document outside `$state/`: `$schema/<db>/latest.json`.
+const SCHEMA_POINTER: &str = "latest.json";
+
 /// A data file of a table, relative to the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactPath {
@@ -67,6 +88,34 @@ impl Layout {
         } else {
             format!("{}/{rest}", self.prefix)
         }
+    }
+
+    /// The area of the blob at `path` (container-relative). Paths outside this layout's prefix
+    /// are data.
+    pub fn area(&self, path: &str) -> Area {
+        let state = path.starts_with(&self.join("$state/"))
+            || path
+                .strip_prefix(&self.join("$schema/"))
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(db, name)| !db.is_empty() && name == SCHEMA_POINTER);
+        if state { Area::State } else { Area::Data }
+    }
+
+    /// Whether a listing of `prefix` can find blobs of each area: `(data, state)`.
+    pub fn areas_under(&self, prefix: &str) -> (bool, bool) {
+        let state_root = self.join("$state/");
+        let schema_root = self.join("$schema/");
+        let could_name_pointer = |rest: &str| match rest.split_once('/') {
+            None => true,
+            Some((_, name)) => SCHEMA_POINTER.starts_with(name),
+        };
+        let state = state_root.starts_with(prefix)
+            || prefix.starts_with(&state_root)
+            || schema_root.starts_with(prefix)
+            || prefix
+                .strip_prefix(&schema_root)
+                .is_some_and(could_name_pointer);
+        (self.area(prefix) == Area::Data, state)
     }
 
     /// The folder an external table writes into (no trailing slash).
@@ -354,6 +403,12 @@ impl Layout {
         Some((Day::parse_folder(day)?, done))
     }
 
+    /// What the last prune of a table did and left to do (deletes it could not finish, and
+    /// why): `status` reads it.
+    pub fn prune_state(&self, db: &DatabaseName, table: &TableName) -> String {
+        self.join(&format!("$state/prune/{db}/{table}.json"))
+    }
+
     /// The last verification of a table: source row counts against the catalog.
     pub fn verification(&self, db: &DatabaseName, table: &TableName) -> String {
         self.join(&format!("$state/verify/{db}/{table}.json"))
@@ -513,6 +568,66 @@ mod tests {
             DatabaseName::new("Sales").unwrap(),
             TableName::new("Order Lines").unwrap(),
         )
+    }
+
+    #[test]
+    fn only_state_and_the_schema_pointer_are_in_the_state_area() {
+        let (db, t) = names();
+        let layout = Layout::new("backup");
+        let job = JobId::new("r-1").unwrap();
+        let day = Day::parse_folder("20240115").unwrap();
+        let at = time::macros::datetime!(2026-11-25 10:05:03 UTC);
+        for state in [
+            layout.table_state(&db, &t),
+            layout.protect_lock(),
+            layout.plan_summary(&db),
+            layout.catalog_totals(&db, &t),
+            layout.verification(&db, &t),
+            layout.restore_job(&job),
+            layout.restore_chunk(&job, &ChunkId::new("c-000001").unwrap()),
+            layout.check_report(),
+            layout.janitor_state(&db),
+            layout.superseded_deletion(&db, &t, day, &job),
+            layout.backfill_job(&db, &t, &job),
+            layout.prune_state(&db, &t),
+            layout.schema_latest(&db),
+        ] {
+            assert_eq!(layout.area(&state), Area::State, "{state}");
+        }
+        for data in [
+            format!("{}x.parquet", layout.day_data_dir(&db, &t, day)),
+            layout.catalog_segment(&db, &t, 3),
+            layout.backfill_catalog_segment(&db, &t, &job, &BatchId::new("b1").unwrap()),
+            layout.schema_snapshot(&db, at, "abcdef"),
+            layout.supersede_record(&db, &t, day, 1),
+            layout.prune_record(&db, &t, day),
+            layout.prune_done(&db, &t, day),
+            // Another prefix's backup keeps its state beside its data.
+            "other/$state/tables/Sales/T.json".to_owned(),
+            "backup/$schema/latest.json".to_owned(),
+        ] {
+            assert_eq!(layout.area(&data), Area::Data, "{data}");
+        }
+        assert_eq!(layout.areas_under(""), (true, true));
+        assert_eq!(layout.areas_under("backup/"), (true, true));
+        assert_eq!(layout.areas_under("backup/$state/restore/"), (false, true));
+        assert_eq!(layout.areas_under(&layout.schema_dir(&db)), (true, true));
+        assert_eq!(
+            layout.areas_under(&layout.schema_latest(&db)),
+            (false, true)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.catalog_dir(&db, &t)),
+            (true, false)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.table_data_dir(&db, &t)),
+            (true, false)
+        );
+        assert_eq!(
+            layout.areas_under(&layout.prune_dir(&db, &t)),
+            (true, false)
+        );
     }
 
     #[test]

@@ -106,6 +106,23 @@ pub async fn write(
     created(blobs.create_new(&path, Bytes::from(body)).await)
 }
 
+/// The record of a pruned day, if there is one (`status` reads it to say what happened).
+pub async fn read(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+    day: Day,
+) -> Result<Option<Prune>, StorageError> {
+    let path = layout.prune_record(db, table, day);
+    match blobs.read_opt(&path).await? {
+        Some((body, _)) => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| StorageError::decode(&path, e)),
+        None => Ok(None),
+    }
+}
+
 /// Marks the day's deletes finished.
 pub async fn mark_done(
     blobs: &BlobStore,

@@ -3,7 +3,11 @@
 //! every function's %settings% are set; every queue a function triggers on is a queue the
 //! template creates, with its poison queue, on the account the binding's connection names;
 //! every role definition id is the documented built-in one; every resource declaration has a
-//! type, an API version and a name; every module file exists. Each check also runs on a broken
+//! type, an API version and a name; every module file exists; every parameter is used, every
+//! module gets exactly the parameters it declares (those without a default at least), every
+//! parameter azd sets (main.parameters.json) is one main.bicep declares and every one without a
+//! default is set there, and each default of an `@allowed` parameter (in the template and in
+//! azd's environment default) is one of its allowed values. Each check also runs on a broken
 //! template, which it must reject.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,7 +51,10 @@ const BUILT_IN_ROLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Every `.bicep` file under infra/, by path relative to infra/.
+/// azd's parameter file, beside the templates.
+const PARAMETERS: &str = "main.parameters.json";
+
+/// Every `.bicep` file under infra/ and azd's parameter file, by path relative to infra/.
 fn template() -> BTreeMap<String, String> {
     let infra = app_root().join("infra");
     let mut out = BTreeMap::new();
@@ -62,6 +69,203 @@ fn template() -> BTreeMap<String, String> {
                     .into_owned();
                 out.insert(rel, std::fs::read_to_string(&path).unwrap());
             }
+        }
+    }
+    out.insert(
+        PARAMETERS.to_owned(),
+        std::fs::read_to_string(infra.join(PARAMETERS)).unwrap(),
+    );
+    out
+}
+
+/// One `param` declaration: its default as written, and its `@allowed` values.
+#[derive(Debug)]
+struct Param {
+    name: String,
+    default: Option<String>,
+    allowed: Option<Vec<String>>,
+}
+
+/// The `param` declarations of a template, with the `@allowed([...])` decorator above each
+/// (one-line or one value a line).
+fn params(text: &str) -> Vec<Param> {
+    let unquote = |v: &str| v.trim().trim_matches('\'').to_owned();
+    let mut out = Vec::new();
+    let mut allowed: Option<Vec<String>> = None;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("@allowed([") {
+            let mut values: Vec<String> = Vec::new();
+            let mut part = rest.to_owned();
+            loop {
+                let items = part.split("])").next().unwrap_or_default().to_owned();
+                values.extend(items.split(',').map(unquote).filter(|v| !v.is_empty()));
+                if part.contains("])") {
+                    break;
+                }
+                match lines.next() {
+                    Some(next) => part = next.trim().to_owned(),
+                    None => break,
+                }
+            }
+            allowed = Some(values);
+        } else if let Some(rest) = line.strip_prefix("param ") {
+            let (decl, default) = match rest.split_once(" = ") {
+                Some((d, v)) => (d, Some(unquote(v))),
+                None => (rest, None),
+            };
+            out.push(Param {
+                name: decl
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                default,
+                allowed: allowed.take(),
+            });
+        } else if !line.starts_with('@') {
+            allowed = None;
+        }
+    }
+    out
+}
+
+/// Per `module` of a template: its file (as written) and the names its `params` block passes.
+fn module_params(text: &str) -> Vec<(String, Vec<String>)> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with("module ") {
+            continue;
+        }
+        let path = line.split('\'').nth(1).unwrap_or_default().to_owned();
+        let body = lines[i + 1..].iter().take_while(|l| !l.starts_with('}'));
+        let mut names = Vec::new();
+        let mut params_at = None;
+        for l in body {
+            match params_at {
+                None if l.trim() == "params: {" => params_at = Some(indent(l)),
+                Some(at) if indent(l) == at && l.trim().starts_with('}') => break,
+                Some(at) if indent(l) == at + 2 => {
+                    if let Some((name, _)) = l.trim().split_once(':') {
+                        names.push(name.trim().to_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push((path, names));
+    }
+    out
+}
+
+/// Whether `name` occurs in `text` as a whole identifier, besides its `param` line.
+fn used(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("param "))
+        .any(|l| {
+            l.match_indices(name).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let after = l[at + name.len()..].chars().next();
+                !before.is_some_and(ident) && !after.is_some_and(ident)
+            })
+        })
+}
+
+/// What is wrong with the parameters: unused ones, modules' wiring, azd's file, `@allowed`.
+fn param_problems(files: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let declared: BTreeMap<&String, Vec<Param>> = files
+        .iter()
+        .filter(|(f, _)| f.ends_with(".bicep"))
+        .map(|(f, text)| (f, params(text)))
+        .collect();
+    for (file, ps) in &declared {
+        let text = &files[*file];
+        for p in ps {
+            if !used(text, &p.name) {
+                out.push(format!(
+                    "{file}: param {} is declared but never used",
+                    p.name
+                ));
+            }
+            if let (Some(d), Some(allowed)) = (&p.default, &p.allowed)
+                && !allowed.contains(d)
+            {
+                out.push(format!(
+                    "{file}: param {} defaults to {d}, not one of its @allowed values",
+                    p.name
+                ));
+            }
+        }
+        for (path, passed) in module_params(text) {
+            let rel = std::path::Path::new(file.as_str())
+                .parent()
+                .unwrap_or(std::path::Path::new(""))
+                .join(path.trim_start_matches("./"))
+                .to_string_lossy()
+                .into_owned();
+            let Some(wanted) = declared.get(&rel) else {
+                continue;
+            };
+            for name in &passed {
+                if !wanted.iter().any(|p| &p.name == name) {
+                    out.push(format!(
+                        "{file}: module {path} is passed {name}, which it does not declare"
+                    ));
+                }
+            }
+            for p in wanted.iter().filter(|p| p.default.is_none()) {
+                if !passed.contains(&p.name) {
+                    out.push(format!(
+                        "{file}: module {path} needs {}, which is not passed",
+                        p.name
+                    ));
+                }
+            }
+        }
+    }
+    let main = declared
+        .get(&"main.bicep".to_owned())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let azd: Value = files
+        .get(PARAMETERS)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let Some(set) = azd["parameters"].as_object() else {
+        out.push(format!("{PARAMETERS} has no parameters"));
+        return out;
+    };
+    for (name, value) in set {
+        let Some(p) = main.iter().find(|p| &p.name == name) else {
+            out.push(format!(
+                "{PARAMETERS} sets {name}, which main.bicep does not declare"
+            ));
+            continue;
+        };
+        // `${VAR=default}`: azd's value when the environment does not set VAR.
+        let env_default = value["value"]
+            .as_str()
+            .and_then(|v| v.strip_prefix("${")?.strip_suffix('}')?.split_once('='))
+            .map(|(_, d)| d.to_owned());
+        if let (Some(d), Some(allowed)) = (env_default, &p.allowed)
+            && !allowed.contains(&d)
+        {
+            out.push(format!(
+                "{PARAMETERS} defaults {name} to {d}, not one of its @allowed values"
+            ));
+        }
+    }
+    for p in main.iter().filter(|p| p.default.is_none()) {
+        if !set.contains_key(&p.name) {
+            out.push(format!(
+                "main.bicep param {} has no default and {PARAMETERS} does not set it",
+                p.name
+            ));
         }
     }
     out
@@ -276,6 +480,7 @@ fn problems(
     if role_count == 0 {
         out.push("no `var roles = {` block names the role definitions".to_owned());
     }
+    out.extend(param_problems(files));
     out
 }
 
@@ -355,7 +560,34 @@ var settingsLeftAtDefault = [
   'AdxBackup__TaskQueue'
   'AdxBackup__NotRead'
 ]
+@allowed([
+  'Standard_ZRS'
+  'Standard_GZRS'
+])
+param redundancy string = 'Standard_LRS'
+param unused string = 'x'
+param required string
+module storage './app/storage.bicep' = {
+  name: 'storage'
+  params: {
+    redundancy: redundancy
+    extra: required
+  }
+}
 "#;
+    let storage = r#"
+param redundancy string
+param needed int
+resource x 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: 'x'
+  sku: { name: redundancy }
+  properties: { n: needed }
+}
+"#;
+    let azd = r#"{"parameters": {
+  "redundancy": { "value": "${X_REDUNDANCY=Standard_LRS}" },
+  "unknown": { "value": "1" }
+}}"#;
     let rbac = r#"
 var roles = {
   storageBlobDataOwner: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
@@ -369,6 +601,8 @@ resource r 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     let files = BTreeMap::from([
         ("main.bicep".to_owned(), main.to_owned()),
         ("app/rbac.bicep".to_owned(), rbac.to_owned()),
+        ("app/storage.bicep".to_owned(), storage.to_owned()),
+        (PARAMETERS.to_owned(), azd.to_owned()),
     ]);
     let functions = vec![
         (
@@ -409,6 +643,13 @@ resource r 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
         "resource plan has API version \"latest\"",
         "resource plan has no name",
         "module ./app/missing.bicep does not exist",
+        "param unused is declared but never used",
+        "param redundancy defaults to Standard_LRS, not one of its @allowed values",
+        "module ./app/storage.bicep is passed extra, which it does not declare",
+        "module ./app/storage.bicep needs needed, which is not passed",
+        "main.parameters.json defaults redundancy to Standard_LRS, not one of its @allowed values",
+        "main.parameters.json sets unknown, which main.bicep does not declare",
+        "main.bicep param required has no default and main.parameters.json does not set it",
     ] {
         assert!(
             found.contains(expected),

@@ -5,14 +5,17 @@
 //! data folder listed here, not through the product's layout), verify still agrees, and a
 //! restore brings back exactly days 31-60, row for row. A crash between the records and the
 //! deletes (the record step run alone) and every message delivered twice end in the same
-//! state.
+//! state. `status` shows beforehand what the prune will remove (figures from the stored files
+//! and kusto-sim's rows), nothing afterwards, and raises the retention alert once a day the
+//! policy keeps is pruned by a record no policy explains.
 
 use std::collections::BTreeSet;
 
 use adx_backup::app::App;
-use adx_backup::ids::{DatabaseName, JobId, TableName, TableRef};
+use adx_backup::ids::{DatabaseName, Day, JobId, TableName, TableRef};
 use adx_backup::restore::state::{JobStatus, RestoreJob};
 use adx_backup::storage::catalog_totals;
+use adx_backup::storage::prune::{self as prune_records, Prune};
 use adx_backup::task::Task;
 use adx_backup::verify::{self, Outcome};
 use adx_backup::worker;
@@ -29,12 +32,12 @@ use crate::harness::tasks::drive;
 use crate::restore::{DR, SRC, exports, request, restore_stacks};
 
 /// The timer's "now": the day after the backup's last day.
-const NOW: OffsetDateTime = datetime!(2026-03-02 06:00 UTC);
-const FIRST: Date = date!(2026 - 01 - 01);
+pub(crate) const NOW: OffsetDateTime = datetime!(2026-03-02 06:00 UTC);
+pub(crate) const FIRST: Date = date!(2026 - 01 - 01);
 /// The first day the policy keeps: 30 days before NOW's date.
-const FIRST_KEPT: Date = date!(2026 - 01 - 31);
+pub(crate) const FIRST_KEPT: Date = date!(2026 - 01 - 31);
 
-fn orders() -> TableRef {
+pub(crate) fn orders() -> TableRef {
     TableRef {
         database: DatabaseName::new(SRC).unwrap(),
         table: TableName::new("Orders").unwrap(),
@@ -53,7 +56,7 @@ fn rows() -> Vec<String> {
     out
 }
 
-fn folders(from: Date, to_excl: Date) -> BTreeSet<String> {
+pub(crate) fn folders(from: Date, to_excl: Date) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut d = from;
     while d < to_excl {
@@ -99,7 +102,7 @@ async fn backed_up() -> (Stack, App, Server) {
 }
 
 /// The day folders of the table's data in storage, read straight from a listing.
-async fn stored_days(app: &App) -> BTreeSet<String> {
+pub(crate) async fn stored_days(app: &App) -> BTreeSet<String> {
     let root = format!("backup/{SRC}/Orders/");
     let paths: Vec<String> = app
         .blobs
@@ -128,7 +131,7 @@ async fn everything(app: &App) -> Vec<String> {
         .unwrap()
 }
 
-async fn restorable_days(app: &App) -> BTreeSet<String> {
+pub(crate) async fn restorable_days(app: &App) -> BTreeSet<String> {
     let t = orders();
     let totals = catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
         .await
@@ -356,5 +359,153 @@ async fn a_prune_that_cannot_read_a_job_fails_with_the_path_and_changes_nothing(
     assert!(
         error.contains("prune") && error.contains("r-broken"),
         "{error}"
+    );
+}
+
+/// Files and bytes stored in the day folders `from..to_excl`, from a listing of the data
+/// folder (not through the catalog).
+async fn stored_files(app: &App, from: Date, to_excl: Date) -> (u64, u64) {
+    let root = format!("backup/{SRC}/Orders/");
+    let days = folders(from, to_excl);
+    let items: Vec<_> = app.blobs.list(&root).try_collect().await.unwrap();
+    items
+        .iter()
+        .filter(|i| {
+            i.path
+                .strip_prefix(&root)
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(day, _)| days.contains(day))
+        })
+        .fold((0, 0), |(n, b), i| (n + 1, b + i.size))
+}
+
+/// The table's line of the retention block of the rendered status.
+fn retention_line(text: &str) -> &str {
+    let block = text
+        .split_once("\nTABLE         RETENTION")
+        .expect("a retention block")
+        .1;
+    block
+        .lines()
+        .find(|l| l.starts_with("Sales.Orders"))
+        .expect("a line for Orders")
+}
+
+async fn orders_status(app: &App) -> (status::StatusV1, status::TableStatus) {
+    let s = status::collect_at(app, &status::Filter::default(), NOW)
+        .await
+        .unwrap();
+    let t = s.databases[0].tables[0].clone();
+    assert_eq!(t.table.as_str(), "Orders");
+    (s, t)
+}
+
+/// With 30 days kept of 60, status says before the prune that the next one removes the 30
+/// oldest days, with the files and bytes stored in them and kusto-sim's rows; after it,
+/// nothing. Then a prune record for a day the policy keeps (as a foreign or buggy prune would
+/// write) takes it out of the backup, and status needs attention: what happened, what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_what_the_next_prune_removes_and_alerts_when_a_kept_day_is_pruned() {
+    let (stack, app, _target) = backed_up().await;
+    let (s, t) = orders_status(&app).await;
+    let r = &t.retention;
+    assert_eq!(
+        (r.policy.as_str(), r.keep_days, r.first_kept_day.as_deref()),
+        ("keep", Some(30), Some("20260131"))
+    );
+    let (files, bytes) = stored_files(&app, FIRST, FIRST_KEPT).await;
+    let old_rows = query(
+        &stack.sim,
+        SRC,
+        "Orders | where Timestamp < datetime(2026-01-31) | project Id",
+    )
+    .await
+    .len() as u64;
+    let next = r.next_prune.clone().unwrap();
+    assert_eq!(
+        (next.days, next.files, next.rows, next.bytes, next.more_days),
+        (30, files, old_rows, bytes, 0)
+    );
+    // Days 1-30 hold 10 * (1 + 2 + 3) rows.
+    assert_eq!(old_rows, 60);
+    assert_eq!(
+        (next.oldest_day.as_deref(), next.newest_day.as_deref()),
+        (Some("20260101"), Some("20260130"))
+    );
+    let (_, all_bytes) = stored_files(&app, FIRST, date!(2026 - 03 - 02)).await;
+    assert_eq!(r.bytes_kept, all_bytes);
+    assert!(r.last_prune.is_none() && !s.needs_attention, "{s:#?}");
+    let text = status::render(&s, status::Colour::Off);
+    let line = retention_line(&text);
+    assert!(
+        line.contains(&format!(
+            "30 days    30 day(s) 20260101..20260130, {files} file(s), {bytes} B"
+        )) && line.ends_with("never"),
+        "{text}"
+    );
+
+    let task = Task::PruneTableV1 {
+        table: orders(),
+        now: NOW,
+    };
+    app.tasks.send(&task.to_json(), None).await.unwrap();
+    assert_eq!(drive(&app, false).await, 1);
+    let (s, t) = orders_status(&app).await;
+    let r = &t.retention;
+    let next = r.next_prune.clone().unwrap();
+    assert_eq!((next.days, next.files, next.bytes), (0, 0, 0), "{r:#?}");
+    let (_, kept_bytes) = stored_files(&app, FIRST_KEPT, date!(2026 - 03 - 02)).await;
+    assert_eq!(r.bytes_kept, kept_bytes);
+    assert_eq!(
+        (r.pruned_days, r.newest_pruned_day.as_deref()),
+        (30, Some("20260130"))
+    );
+    let last = r.last_prune.clone().unwrap();
+    assert_eq!(
+        (last.recorded_days, last.finished_days, last.unfinished_days),
+        (30, 30, 0)
+    );
+    assert!(last.deletes_deferred.is_none());
+    assert!(!s.needs_attention, "{:#?}", s.attention);
+    let text = status::render(&s, status::Colour::Off);
+    let line = retention_line(&text);
+    assert!(
+        line.contains("30 days    nothing") && line.ends_with("30 day(s) recorded, 30 finished"),
+        "{text}"
+    );
+
+    // A record for the oldest day the policy keeps, not written by this prune.
+    let kept = Day::new(FIRST_KEPT);
+    let foreign = Prune {
+        day: kept,
+        at: NOW,
+        now: NOW,
+        keep_days: 30,
+        artifacts: 1,
+        rows: 1,
+        bytes: 1,
+    };
+    let t = orders();
+    assert!(
+        prune_records::write(&app.blobs, &app.layout, &t.database, &t.table, &foreign)
+            .await
+            .unwrap()
+    );
+    catalog_totals::refresh(&app.blobs, &app.layout, &t.database, &t.table)
+        .await
+        .unwrap();
+    let (s, _) = orders_status(&app).await;
+    assert!(s.needs_attention);
+    assert_eq!(s.attention.len(), 1, "{:#?}", s.attention);
+    let line = &s.attention[0];
+    assert!(
+        line.starts_with("Sales.Orders: RETENTION BROKEN: the policy keeps 30 day(s), from 20260131, but day 20260131 was pruned (the oldest restorable day is 20260201)")
+            && line.contains("no policy explains it"),
+        "{line}"
+    );
+    let text = status::render(&s, status::Colour::Off);
+    assert!(
+        text.contains("NEEDS ATTENTION (1):") && text.contains("RETENTION BROKEN"),
+        "{text}"
     );
 }

@@ -352,6 +352,17 @@ fn expected_shape() -> Value {
                     "missing_files": "number",
                     "bad_files": "number"
                 },
+                "retention": {
+                    "policy": "string",
+                    "keep_days": "null",
+                    "monthly_months": "number",
+                    "first_kept_day": "null",
+                    "next_prune": "null",
+                    "bytes_kept": "number",
+                    "pruned_days": "number",
+                    "newest_pruned_day": "null",
+                    "last_prune": "null"
+                },
                 "last_error": "null",
                 "attention": ["string"]
             }],

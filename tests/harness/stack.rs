@@ -30,6 +30,16 @@ pub fn azurite_queue_endpoint() -> String {
         .unwrap_or_else(|_| "http://127.0.0.1:10001/devstoreaccount1".into())
 }
 
+/// Azurite's development account with its blob service at `blob_endpoint`.
+fn connection_via(blob_endpoint: &str) -> String {
+    format!(
+        "AccountName={};AccountKey={};BlobEndpoint={blob_endpoint};QueueEndpoint={}",
+        kusto_sim::config::AZURITE_ACCOUNT,
+        kusto_sim::config::AZURITE_KEY,
+        azurite_queue_endpoint()
+    )
+}
+
 fn azurite_connection() -> String {
     std::env::var("AZURITE_CONNECTION_STRING")
         .unwrap_or_else(|_| "UseDevelopmentStorage=true".into())
@@ -39,7 +49,14 @@ impl Stack {
     /// A fresh kusto-sim with one empty database, and settings for a fresh container/queue.
     /// Continuous exports run only when a test asks (`run_exports`), so tests are exact.
     pub async fn start(database: &str) -> Stack {
-        let mut config = Config::new(&[database], &azurite_blob_endpoint());
+        Self::start_at(database, &azurite_blob_endpoint()).await
+    }
+
+    /// Like [`Stack::start`], with the app and kusto-sim reaching blob storage at
+    /// `blob_endpoint`: a proxy in front of Azurite's (e.g.
+    /// [`crate::harness::blob_proxy::BlobProxy`]).
+    pub async fn start_at(database: &str, blob_endpoint: &str) -> Stack {
+        let mut config = Config::new(&[database], blob_endpoint);
         config.scheduler_tick = None;
         config.required_token = Some(DEV_TOKEN.into());
         if let Some(dir) = std::env::var_os("KUSTO_SIM_COMMAND_LOG_DIR") {
@@ -49,7 +66,11 @@ impl Stack {
         }
         let sim = Server::start(config).await.expect("start kusto-sim");
         allow_cluster_identity(&sim, database).await;
-        Stack::over(sim, database)
+        let mut stack = Stack::over(sim, database);
+        if blob_endpoint != azurite_blob_endpoint() {
+            stack.set("BackupStorage", &connection_via(blob_endpoint));
+        }
+        stack
     }
 
     /// Settings for a fresh container/queue that protect the database `database` of a
@@ -90,8 +111,18 @@ impl Stack {
     /// A target cluster whose ingestion queues are reached through `queue_endpoint` (a proxy
     /// in front of Azurite's queue service, e.g. [`crate::harness::gate::QueueGate`]).
     pub async fn target_cluster_queues_at(database: &str, queue_endpoint: &str) -> Server {
+        Self::target_cluster_at(database, &azurite_blob_endpoint(), queue_endpoint).await
+    }
+
+    /// A target cluster reading blobs at `blob_endpoint` and its ingestion queues at
+    /// `queue_endpoint`.
+    pub async fn target_cluster_at(
+        database: &str,
+        blob_endpoint: &str,
+        queue_endpoint: &str,
+    ) -> Server {
         let mut config =
-            Config::new(&[database], &azurite_blob_endpoint()).with_queue_endpoint(queue_endpoint);
+            Config::new(&[database], blob_endpoint).with_queue_endpoint(queue_endpoint);
         config.scheduler_tick = None;
         config.required_token = Some(DEV_TOKEN.into());
         if let Some(dir) = std::env::var_os("KUSTO_SIM_COMMAND_LOG_DIR") {

@@ -20,6 +20,7 @@ pub mod backfill;
 pub mod check;
 pub mod cli;
 pub mod handler;
+pub mod http;
 pub mod ids;
 pub mod job;
 pub mod kusto;

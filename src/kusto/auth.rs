@@ -83,7 +83,10 @@ impl TokenSource {
 fn managed_identity(client_id: Option<&str>) -> Result<Kind, KustoError> {
     let options = ManagedIdentityCredentialOptions {
         user_assigned_id: client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
-        ..Default::default()
+        client_options: crate::http::sdk_options().map_err(|e| KustoError::Setup {
+            what: "could not create the managed identity credential".to_owned(),
+            source: Some(Box::new(e)),
+        })?,
     };
     let credential = ManagedIdentityCredential::new(Some(options))
         .map_err(|e| setup("managed identity credential", e))?;

@@ -47,7 +47,10 @@ impl Endpoint {
 /// A client for one cluster. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct KustoClient {
+    /// The process's one client ([`crate::http`]); what is Kusto's is added per request.
     http: reqwest::Client,
+    headers: HeaderMap,
+    timeout: Duration,
     tokens: TokenSource,
     mgmt_url: Url,
     query_url: Url,
@@ -59,16 +62,14 @@ pub struct KustoClient {
 impl KustoClient {
     /// Builds the client from settings; contacts nothing (tokens are fetched per request).
     pub fn new(settings: &KustoSettings) -> Result<Self, KustoError> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.request_timeout + CLIENT_TIMEOUT_MARGIN)
-            .default_headers(default_headers(&settings.app_name)?)
-            .build()
-            .map_err(|e| KustoError::Setup {
-                what: "could not build the HTTP client".to_owned(),
-                source: Some(Box::new(e)),
-            })?;
+        let http = crate::http::client().map_err(|e| KustoError::Setup {
+            what: "could not build the HTTP client".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
         Ok(Self {
             http,
+            headers: default_headers(&settings.app_name)?,
+            timeout: settings.request_timeout + CLIENT_TIMEOUT_MARGIN,
             tokens: TokenSource::from_settings(settings)?,
             mgmt_url: endpoint_url(settings, "/v1/rest/mgmt")?,
             query_url: endpoint_url(settings, "/v2/rest/query")?,
@@ -164,6 +165,8 @@ impl KustoClient {
         });
         self.http
             .post(url.clone())
+            .timeout(self.timeout)
+            .headers(self.headers.clone())
             .bearer_auth(token.expose())
             .header("x-ms-client-request-id", &ctx.request_id)
             .body(body.to_string())

@@ -126,13 +126,14 @@ impl ServiceAccess {
         self.credential.clone()
     }
 
-    /// SDK client options. Retries are off in the SDK: [`crate::retry::RetryPolicy`] is the
-    /// one policy, applied around each call by the store.
-    pub(crate) fn client_options(&self) -> ClientOptions {
-        ClientOptions {
+    /// SDK client options: the process's one HTTP client, and retries off in the SDK
+    /// ([`crate::retry::RetryPolicy`] is the one policy, applied around each call by the store).
+    pub(crate) fn client_options(&self) -> Result<ClientOptions, StorageError> {
+        let options = crate::http::sdk_options().map_err(http_setup)?;
+        Ok(ClientOptions {
             retry: RetryOptions::none(),
-            ..Default::default()
-        }
+            ..options
+        })
     }
 
     /// The API version to pin, or `None` for the SDK default.
@@ -152,11 +153,20 @@ impl ServiceAccess {
 fn managed_identity(client_id: Option<&str>) -> Result<Arc<dyn TokenCredential>, StorageError> {
     let options = ManagedIdentityCredentialOptions {
         user_assigned_id: client_id.map(|id| UserAssignedId::ClientId(id.to_owned())),
-        ..Default::default()
+        client_options: crate::http::sdk_options().map_err(http_setup)?,
     };
     let credential = ManagedIdentityCredential::new(Some(options))
         .map_err(|e| StorageError::from_sdk("connect", "managed identity", &e))?;
     Ok(credential)
+}
+
+fn http_setup(e: crate::http::HttpSetupError) -> StorageError {
+    StorageError::refused(
+        "connect",
+        "the HTTP client",
+        e.to_string(),
+        "storage cannot be reached from this machine until the client builds",
+    )
 }
 
 /// An account SAS (string-to-sign layout for sv >= 2020-12-06) for one service, as a URL query.

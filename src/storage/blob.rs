@@ -110,7 +110,7 @@ impl Container {
     fn connect(settings: &StorageSettings, name: &str) -> Result<Self, StorageError> {
         let access = ServiceAccess::new(&settings.blob_service_uri, &settings.auth, Service::Blob)?;
         let mut options = BlobContainerClientOptions {
-            client_options: access.client_options(),
+            client_options: access.client_options()?,
             ..Default::default()
         };
         if let Some(version) = access.api_version() {

@@ -108,7 +108,7 @@ impl TaskQueue {
         retry: RetryPolicy,
     ) -> Result<Self, StorageError> {
         let mut options = QueueClientOptions {
-            client_options: access.client_options(),
+            client_options: access.client_options()?,
             ..Default::default()
         };
         if let Some(version) = access.api_version() {

@@ -1,5 +1,6 @@
 //! check: what adx-backup needs on the cluster and does not have, each finding with the
-//! exact command that fixes it. Read-only: it sends only `.show` commands.
+//! exact command that fixes it. It changes nothing but its own probes (below), which it
+//! removes at once; protect's cheaper pass ([`access`]) sends only `.show` commands.
 //!
 //! Per source database: the app's own roles (`.show database D principal roles`; protect
 //! needs Database Admin, docs/deploy.md), whether it is a follower (read-only), its
@@ -12,8 +13,15 @@
 //! needs AllDatabasesMonitor, which the app need not have: refused, it is reported as not
 //! verified, not as a finding.
 //!
+//! `adx-backup check` also measures what no Kusto command can read: the app's rights on the
+//! backup storage (a probe blob and a probe message, [`storage`]), whether the cluster's
+//! identity may write there (one row exported through a probe external table), and the
+//! source cluster's export capacity against the continuous exports protect runs
+//! ([`capacity`]).
+//!
 //! Before a restore changes anything, [`restore_target`] checks its target: the app's role
-//! there and whether the target's retention would refuse the oldest days.
+//! there, whether the target's retention would refuse the oldest days, and its free
+//! ingestion capacity.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,17 +29,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+mod capacity;
+mod storage;
+
 use crate::app::App;
 use crate::ids::{DatabaseName, Day, TableName, TableRef};
 use crate::kusto::command::DatabaseRole;
 use crate::kusto::error::KustoError;
-use crate::kusto::{KustoClient, Step, StepError, command};
+use crate::kusto::{CapacityRow, KustoClient, Step, StepError, command};
 use crate::protect::{self, ProtectError, scope};
 use crate::settings::KustoAuth;
 use crate::storage::state::Versioned;
 
-/// The usages the cluster's identity needs: continuous export through the external table,
-/// and `.ingest` from the backup on restore.
+/// The usages the cluster's identity needs: continuous export through the external table
+/// (first), and `.ingest` from the backup on restore.
 const USAGES: [&str; 2] = ["ExternalTable", "NativeIngestion"];
 
 /// One thing missing, and the command or role assignment that fixes it.
@@ -48,6 +59,18 @@ pub struct CheckReport {
     pub findings: Vec<Finding>,
     /// What could not be read, and why; not findings.
     pub unverified: Vec<String>,
+    /// The capacity figures read (`.show capacity`), where they are not a finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity: Vec<CapacityFigure>,
+}
+
+/// One resource of `.show capacity` on one cluster, as the check read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityFigure {
+    /// `source` or `restore target`.
+    pub cluster: String,
+    #[serde(flatten)]
+    pub row: CapacityRow,
 }
 
 impl fmt::Display for CheckReport {
@@ -66,6 +89,13 @@ impl fmt::Display for CheckReport {
         }
         for u in &self.unverified {
             writeln!(f, "not verified: {u}")?;
+        }
+        for c in &self.capacity {
+            writeln!(
+                f,
+                "capacity of the {}: {} {} at once, {} in use, {} free",
+                c.cluster, c.row.resource, c.row.total, c.row.consumed, c.row.remaining
+            )?;
         }
         write!(f, "{} finding(s)", self.findings.len())
     }
@@ -102,35 +132,81 @@ pub async fn access(app: &App) -> Result<CheckReport, CheckError> {
 
 async fn run(app: &App, per_table: bool) -> Result<CheckReport, CheckError> {
     let mut report = CheckReport::default();
+    // The continuous exports protect runs, and a database where the app may create the
+    // cluster probe's external table and read the capacity.
+    let mut exports = 0;
+    let mut admin_of = None;
     for db in &app.settings.databases {
-        if roles(app, db, &mut report).await? && per_table {
-            tables(app, db, &mut report).await?;
+        let held = roles(app, db, &mut report).await?;
+        if held != Held::Nothing && per_table {
+            exports += tables(app, db, &mut report).await?;
+        }
+        if held == Held::Admin && admin_of.is_none() {
+            admin_of = Some(db);
         }
     }
+    let mut external_tables_allowed = true;
     if let Some(db) = app.settings.databases.first() {
-        identity_policy(app, db, &mut report).await?;
+        external_tables_allowed = identity_policy(app, db, &mut report).await?;
     }
-    record(app, &report).await?;
+    if per_table {
+        let blobs_ok = storage::app_rights(app, &mut report).await?;
+        match admin_of {
+            Some(db) => {
+                if !blobs_ok {
+                    report.unverified.push(
+                        "the cluster identity's write access to the backup container: checked once the app may write and delete blobs there (it removes the probe's file)".to_owned(),
+                    );
+                } else if external_tables_allowed {
+                    storage::cluster_write(app, db, &mut report).await?;
+                }
+                capacity::source(app, db, exports, &mut report).await?;
+            }
+            None => report.unverified.push(
+                "the cluster identity's write access to the backup container and the source's export capacity: checked once the app is Database Admin on a source database".to_owned(),
+            ),
+        }
+    } else {
+        app.ensure_storage()
+            .await
+            .map_err(|e| CheckError::Storage {
+                what: "create the backup container and the task queue".to_owned(),
+                source: Box::new(e),
+            })?;
+    }
+    record(app, &mut report).await?;
     Ok(report)
 }
 
-/// Keeps the report where `status` reads it, when it changed.
-async fn record(app: &App, report: &CheckReport) -> Result<(), CheckError> {
+/// Keeps the report where `status` reads it, when it changed. Storage that refuses the
+/// app (already a finding of the probe) leaves the report printed but not kept.
+async fn record(app: &App, report: &mut CheckReport) -> Result<(), CheckError> {
     let path = app.layout.check_report();
-    let storage = |e| CheckError::Storage {
-        what: format!("keep its report in {path}"),
-        source: Box::new(e),
-    };
-    app.ensure_storage().await.map_err(storage)?;
-    let mut doc = Versioned::load_or(&app.blobs, &path, CheckReport::default)
-        .await
-        .map_err(storage)?;
-    // Written once even when empty, so status can tell "nothing missing" from "never ran".
-    if doc.etag.is_none() || &doc.value != report {
-        doc.value = report.clone();
-        doc.save(&app.blobs, &path).await.map_err(storage)?;
+    let kept: Result<(), crate::storage::StorageError> = async {
+        let mut doc = Versioned::load_or(&app.blobs, &path, CheckReport::default).await?;
+        // Written once even when empty, so status can tell "nothing missing" from "never ran".
+        if doc.etag.is_none() || doc.value != *report {
+            doc.value = report.clone();
+            doc.save(&app.blobs, &path).await?;
+        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    match kept {
+        Ok(()) => Ok(()),
+        Err(e) => match e.refused_rights() {
+            Some(answer) => {
+                report.unverified.push(format!(
+                    "the report is not kept in {path}: storage refused the app ({answer})"
+                ));
+                Ok(())
+            }
+            None => Err(CheckError::Storage {
+                what: format!("keep its report in {path}"),
+                source: Box::new(e),
+            }),
+        },
+    }
 }
 
 /// The app's principal as `.add database` takes it.
@@ -147,8 +223,18 @@ fn is_forbidden(e: &StepError) -> bool {
     matches!(*e.source, KustoError::Forbidden { .. })
 }
 
-/// The app's roles on `db`; false when it has none (nothing else there can be read).
-async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool, CheckError> {
+/// What the app holds on a source database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// No role: nothing else there can be read.
+    Nothing,
+    /// A role below Database Admin.
+    Some,
+    Admin,
+}
+
+/// The app's roles on `db`, with a finding unless it is Database Admin.
+async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<Held, CheckError> {
     let step = Step::database(db, "read the app's roles");
     let fix = command::add_database_principal(db, DatabaseRole::Admins, &app_principal(app))
         .as_str()
@@ -165,7 +251,7 @@ async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool
                 problem: "the app has no role on the database".to_owned(),
                 fix,
             });
-            return Ok(false);
+            return Ok(Held::Nothing);
         }
         Err(e) => return Err(e.into()),
     };
@@ -175,27 +261,29 @@ async fn roles(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<bool
     }
     // Roles read "Database <db> Admin"; protect creates continuous exports, which only
     // Database Admin may.
-    if !held.iter().any(|role| role.ends_with(" Admin")) {
-        r.findings.push(Finding {
-            database: Some(db.clone()),
-            table: None,
-            problem: format!(
-                "the app is {} but protect needs Database Admin (continuous exports)",
-                if held.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    held.join(", ")
-                }
-            ),
-            fix,
-        });
+    if held.iter().any(|role| role.ends_with(" Admin")) {
+        return Ok(Held::Admin);
     }
-    Ok(true)
+    r.findings.push(Finding {
+        database: Some(db.clone()),
+        table: None,
+        problem: format!(
+            "the app is {} but protect needs Database Admin (continuous exports)",
+            if held.is_empty() {
+                "nothing".to_owned()
+            } else {
+                held.join(", ")
+            }
+        ),
+        fix,
+    });
+    Ok(Held::Some)
 }
 
 /// A follower database (nothing in it can be protected), then its materialized views, then
 /// per table in scope: IngestionTime policy, row-level security, restricted view access.
-async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(), CheckError> {
+/// Returns how many tables protect would give a continuous export (those without a finding).
+async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<usize, CheckError> {
     if protect::servable::is_follower(app, db).await? {
         let why = protect::servable::follower(db);
         r.findings.push(Finding {
@@ -204,7 +292,7 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
             problem: why.problem,
             fix: why.fix,
         });
-        return Ok(());
+        return Ok(0);
     }
     for (view, source) in protect::servable::materialized_views(app, db).await? {
         let why = protect::servable::materialized_view(&source);
@@ -228,11 +316,13 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
             names.push(name);
         }
     }
+    let mut exported = 0;
     for table in names {
         let t = TableRef {
             database: db.clone(),
             table,
         };
+        let before = r.findings.len();
         let mut found = |problem: &str, fix: String| {
             r.findings.push(Finding {
                 database: Some(db.clone()),
@@ -254,8 +344,11 @@ async fn tables(app: &App, db: &DatabaseName, r: &mut CheckReport) -> Result<(),
         if let Some(why) = protect::servable::table(app, &t).await? {
             found(&why.problem, why.fix);
         }
+        if r.findings.len() == before {
+            exported += 1;
+        }
     }
-    Ok(())
+    Ok(exported)
 }
 
 /// The cluster identity's object id, from `AdxBackup__ClusterStorageAuth`
@@ -268,13 +361,16 @@ fn cluster_identity(app: &App) -> Option<&str> {
         .strip_prefix("managed_identity=")
 }
 
+/// Reports the usages the cluster identity lacks; false when the policy is known not to
+/// allow `ExternalTable` (then the cluster cannot write through an external table at all,
+/// and the storage probe would only report the same thing again).
 async fn identity_policy(
     app: &App,
     db: &DatabaseName,
     r: &mut CheckReport,
-) -> Result<(), CheckError> {
+) -> Result<bool, CheckError> {
     let Some(identity) = cluster_identity(app) else {
-        return Ok(());
+        return Ok(true);
     };
     let step = Step::database(db, "read the cluster's managed-identity policy");
     let tables = match step
@@ -287,7 +383,7 @@ async fn identity_policy(
                 "the cluster's managed-identity policy (reading it needs AllDatabasesMonitor); an AllDatabasesAdmin can check it with `{}`",
                 command::show_cluster_managed_identity_policy().as_str()
             ));
-            return Ok(());
+            return Ok(true);
         }
         Err(e) => return Err(e.into()),
     };
@@ -339,7 +435,7 @@ async fn identity_policy(
                 .to_owned(),
         });
     }
-    Ok(())
+    Ok(!missing.contains(&USAGES[0]))
 }
 
 /// What a restore is about to write into its target, as the check before it needs it.
@@ -367,7 +463,8 @@ pub struct RestoredTable {
 }
 
 /// The check before a restore changes anything in its target: the app's role on the target
-/// database, and per table whether the target's retention would refuse the oldest days.
+/// database, its free ingestion capacity, and per table whether the target's retention
+/// would refuse the oldest days.
 /// Kusto refuses a file whose creation time (restore sets the day's midnight) its retention
 /// already expired (`BadRequest_CreationTimeEarlierThanSoftDeletePeriod`,
 /// <https://learn.microsoft.com/en-us/kusto/management/retention-policy>), so those days
@@ -382,6 +479,7 @@ pub async fn restore_target(
         return Ok(report);
     }
     if t.data {
+        capacity::target(t.client, t.database, &mut report).await?;
         for table in &t.tables {
             let Some(oldest) = table.oldest_day else {
                 continue;

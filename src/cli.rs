@@ -68,10 +68,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Check what adx-backup needs on the cluster (the app's roles, the cluster identity's
-    /// managed-identity policy, per table IngestionTime policy, row-level security and
-    /// restricted view access) and print one table of findings, each with the command that
-    /// fixes it; exit 0 when there is none. Sends only `.show` commands.
+    /// Check what adx-backup needs on the cluster and in storage (the app's roles, the
+    /// cluster identity's managed-identity policy, per table IngestionTime policy, row-level
+    /// security and restricted view access; measured: the app's and the cluster's storage
+    /// rights, the export capacity) and print one table of findings, each with the command
+    /// that fixes it; exit 0 when there is none. Its probes are removed at once.
     Check,
     /// Post a restore request on the restore queue (the same message `az storage message put`
     /// would post), print its job id, and with --wait follow it to its report. With --undo,

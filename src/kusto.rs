@@ -28,6 +28,6 @@ pub use command::{Command, CommandKind, Query, QueryBuilder};
 pub use error::{ErrorClass, KustoError};
 pub use frames::{FrameError, KustoTable, QueryResult, Row};
 pub use operations::{OperationFailure, OperationRow, OperationState};
-pub use rows::{ContinuousExportRow, ExportFailureRow, ExportedArtifactRow};
+pub use rows::{CapacityRow, ContinuousExportRow, ExportFailureRow, ExportedArtifactRow};
 pub use step::{Step, StepError};
 pub use types::KustoType;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::command_log::LoggedCommand;
 use crate::commands::{self, MgmtResult};
-use crate::config::Config;
+use crate::config::{Capacity, Config};
 use crate::continuous_export::{self, RunReport};
 use crate::error::SimError;
 use crate::faults::{FaultConfig, Faults};
@@ -67,6 +67,12 @@ impl Sim {
     pub fn set_faults(&self, config: FaultConfig) {
         self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);
+    }
+
+    /// Sets the totals `.show capacity` reports and exports are throttled against, as a
+    /// cluster of another size (or with another capacity policy) would have them.
+    pub fn set_capacity(&self, capacity: Capacity) {
+        self.backend.set_capacity(capacity);
     }
 
     /// Names the principal every HTTP request runs as, which turns role checks on

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::blob::BlobClient;
 use crate::command_log::{CommandLog, LoggedCommand};
-use crate::config::Config;
+use crate::config::{Capacity, Config};
 use crate::error::SimError;
 use crate::faults::Faults;
 use crate::queue::QueueClient;
@@ -18,6 +18,8 @@ use crate::value::temporal::now_ticks;
 pub struct Backend {
     cluster: Mutex<Cluster>,
     faults: Mutex<Faults>,
+    /// What `.show capacity` reports and exports are throttled against.
+    capacity: Mutex<Capacity>,
     pub(crate) blob: BlobClient,
     /// The queue service of the account that holds the ingestion queues, if configured.
     pub(crate) queues: Option<QueueClient>,
@@ -41,6 +43,7 @@ impl Backend {
         Arc::new_cyclic(|me| Self {
             cluster: Mutex::new(cluster),
             faults: Mutex::new(Faults::new(config.faults.clone())),
+            capacity: Mutex::new(config.capacity),
             blob: BlobClient::new(
                 config.storage_accounts.clone(),
                 config.faults.deny_storage.clone(),
@@ -69,6 +72,14 @@ impl Backend {
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn capacity(&self) -> Capacity {
+        *self.capacity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_capacity(&self, capacity: Capacity) {
+        *self.capacity.lock().unwrap_or_else(|p| p.into_inner()) = capacity;
     }
 
     /// The simulator's clock, in ticks since the Unix epoch.

@@ -88,7 +88,6 @@ impl BlobClient {
         let denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
         if denied.iter().any(|d| d.trim_end_matches('/') == container) {
             return Err(SimError::StorageDenied {
-                url: loc.public_url(),
                 code: "AuthorizationPermissionMismatch".into(),
             });
         }
@@ -306,10 +305,7 @@ async fn check(
     let body = resp.text().await.unwrap_or_default();
     let code = xml_field(&body, "Code").unwrap_or_default();
     if status == reqwest::StatusCode::FORBIDDEN {
-        return Err(SimError::StorageDenied {
-            url: loc.public_url(),
-            code,
-        });
+        return Err(SimError::StorageDenied { code });
     }
     Err(SimError::Storage(format!(
         "{} answered {status} {code}",

@@ -38,6 +38,29 @@ impl StorageAccount {
     }
 }
 
+/// The totals `.show capacity` reports (its `Total` column), which throttle what they
+/// count: a cluster's export capacity is min(ClusterMaximumConcurrentOperations, nodes ×
+/// max(1, cores per node × CoreUtilizationCoefficient)), 100 and 0.25 by default
+/// (<https://learn.microsoft.com/kusto/management/capacity-policy>), so a test sets what
+/// the cluster it stands for would report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// `DataExport`: exports (`.export`, continuous export runs) at once.
+    pub data_export: i64,
+    /// `Ingestions`: ingestion operations at once.
+    pub ingestions: i64,
+}
+
+impl Default for Capacity {
+    /// A small cluster's figures, the ones kusto-sim has always reported.
+    fn default() -> Self {
+        Self {
+            data_export: 4,
+            ingestions: 8,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Databases that exist at start.
@@ -52,6 +75,8 @@ pub struct Config {
     /// How often the scheduler checks whether a continuous export is due. `None` disables
     /// scheduled runs (tests then run them on demand).
     pub scheduler_tick: Option<Duration>,
+    /// What `.show capacity` reports; [`crate::Sim::set_capacity`] changes it at run time.
+    pub capacity: Capacity,
 }
 
 impl Default for Config {
@@ -68,6 +93,7 @@ impl Default for Config {
                 .map(PathBuf::from),
             faults: FaultConfig::default(),
             scheduler_tick: Some(Duration::from_secs(1)),
+            capacity: Capacity::default(),
         }
     }
 }

@@ -44,11 +44,17 @@ pub enum SimError {
     #[error("storage: {0}")]
     Storage(String),
     /// Storage answered 403 to the cluster's identity (or the `deny_storage` fault said it
-    /// would): no retry helps until someone grants access.
+    /// would): no retry helps until someone grants access. Kusto passes the storage client's
+    /// failure on inside a 400 "Request is invalid and cannot be processed" whose text is the
+    /// .NET storage SDK's `Service request failed. Status: 403 (...)`, as quoted in
+    /// <https://github.com/Azure/azure-kusto-python/issues/556>; the status line and
+    /// `ErrorCode` are that SDK's message for storage's `AuthorizationPermissionMismatch` (as
+    /// quoted in <https://github.com/Azure/kusto-copy/issues/79>). Like Kusto's text, it
+    /// does not name the blob.
     #[error(
-        "Access to storage '{url}' was denied to the cluster's identity: 403 {code} (This request is not authorized to perform this operation using this permission). Grant the cluster's managed identity Storage Blob Data Contributor on the container"
+        "Service request failed.\nStatus: 403 (This request is not authorized to perform this operation using this permission.)\nErrorCode: {code}"
     )]
-    StorageDenied { url: String, code: String },
+    StorageDenied { code: String },
     #[error(
         "Ingestion into table '{table}' refused: creationTime {creation_time} is earlier than the table's soft-delete period ({soft_delete_period}) (BadRequest_CreationTimeEarlierThanSoftDeletePeriod)"
     )]
@@ -73,7 +79,7 @@ impl SimError {
             Self::Throttled(_) => 429,
             Self::Transient => 503,
             Self::Storage(_) => 520,
-            Self::StorageDenied { .. } | Self::Forbidden { .. } => 403,
+            Self::Forbidden { .. } => 403,
             _ => 400,
         }
     }
@@ -88,12 +94,14 @@ impl SimError {
             Self::Throttled(_) => "TooManyRequests",
             Self::Transient => "ServiceUnavailable",
             Self::Storage(_) => "ServiceError",
-            Self::StorageDenied { .. } | Self::Forbidden { .. } => "Forbidden",
+            Self::Forbidden { .. } => "Forbidden",
             Self::CreationTimeEarlierThanSoftDeletePeriod { .. } => {
                 "BadRequest_CreationTimeEarlierThanSoftDeletePeriod"
             }
             Self::LowMemory => "LowMemoryCondition",
-            Self::NotSupported(_) | Self::Semantic(_) => "General_BadRequest",
+            Self::NotSupported(_) | Self::Semantic(_) | Self::StorageDenied { .. } => {
+                "General_BadRequest"
+            }
         }
     }
 
@@ -108,7 +116,7 @@ impl SimError {
             Self::Throttled(_) => "Kusto.DataNode.Exceptions.ControlCommandThrottledException",
             Self::Transient => "Kusto.Data.Exceptions.KustoServiceException",
             Self::Storage(_) => "Kusto.Data.Exceptions.KustoServiceException",
-            Self::StorageDenied { .. } => "Kusto.Data.Exceptions.KustoRequestDeniedException",
+            Self::StorageDenied { .. } => "Kusto.Data.Exceptions.KustoBadRequestException",
             Self::Forbidden { .. } => {
                 "Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException"
             }

@@ -57,7 +57,7 @@ use std::net::SocketAddr;
 
 pub use api::Sim;
 pub use command_log::LoggedCommand;
-pub use config::{Config, StorageAccount};
+pub use config::{Capacity, Config, StorageAccount};
 pub use continuous_export::RunReport;
 pub use error::SimError;
 pub use faults::FaultConfig;

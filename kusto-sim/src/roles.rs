@@ -337,6 +337,12 @@ mod tests {
             need(".ingest inline into table T <| 1"),
             Needed::Database(DbRole::Ingestor)
         );
+        // show-capacity-command: "at least Database User".
+        assert_eq!(need(".show capacity"), Needed::Database(DbRole::User));
+        assert_eq!(
+            need(".show capacity data-export"),
+            Needed::Database(DbRole::User)
+        );
     }
 
     #[test]

@@ -6,11 +6,8 @@ use super::{BackfillError, BatchState, STATE_ATTEMPTS, load_job};
 use crate::app::App;
 use crate::ids::{BatchId, BatchRef, JobId, TableRef};
 use crate::job::{Change, StepOutcome};
-use crate::kusto::{Step, command};
+use crate::kusto::{CapacityRow, Step, command};
 use crate::task::Task;
-
-/// The Kusto resource `.show capacity` reports exports under.
-const EXPORT_RESOURCE: &str = "DataExport";
 
 /// Starts waiting batches while fewer than `AdxBackup__BackfillMaxConcurrentBatches` run and
 /// the cluster has free export capacity, and (re)sends the start task of every batch still
@@ -93,16 +90,6 @@ fn batch_ref(t: &TableRef, job: &JobId, batch: &BatchId) -> BatchRef {
 async fn free_export_capacity(app: &App, t: &TableRef) -> Result<u64, BackfillError> {
     let step = Step::table(t, "read the cluster's export capacity");
     let tables = step.mgmt(&app.kusto, &command::show_capacity()).await?;
-    for row in tables.first().into_iter().flat_map(|tb| tb.rows()) {
-        if row
-            .str("Resource")
-            .map_err(|e| step.error(e))?
-            .eq_ignore_ascii_case(EXPORT_RESOURCE)
-        {
-            return Ok(
-                u64::try_from(row.i64("Remaining").map_err(|e| step.error(e))?).unwrap_or(0),
-            );
-        }
-    }
-    Ok(u64::MAX)
+    let export = CapacityRow::find(&tables, CapacityRow::DATA_EXPORT).map_err(|e| step.error(e))?;
+    Ok(export.map_or(u64::MAX, |row| u64::try_from(row.remaining).unwrap_or(0)))
 }

@@ -1,7 +1,8 @@
 //! The janitor: drops the per-batch external tables no batch will use again.
 //!
-//! A batch's external table is the product's only temporary Kusto object (restore ingests
-//! with queued ingestion and extent tags, no staging table). It is named
+//! A batch's external table is the product's only temporary Kusto object that outlives a
+//! request (restore ingests with queued ingestion and extent tags, no staging table;
+//! `check`'s probe table is dropped within the same check). It is named
 //! `<ObjectPrefix><job>_<batch>`, carries the DocString `adx-backup:backfill <job> <batch>`,
 //! is created only after its batch records the attempt as `Launching` in job state, and is
 //! dropped when the attempt ends. One can still be left behind: a job whose state document

@@ -325,6 +325,7 @@ fn build(
         ErrorClass::RunawayQuery => KustoError::RunawayQuery { ctx, message },
         ErrorClass::Unauthorized => KustoError::Unauthorized { ctx, message },
         ErrorClass::Forbidden => KustoError::Forbidden { ctx, message },
+        ErrorClass::StorageDenied => KustoError::StorageDenied { ctx, message },
         ErrorClass::Permanent => match status {
             Some(status) => KustoError::Permanent {
                 ctx,

@@ -23,10 +23,10 @@ pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
     alter_external_table, create_external_table, create_or_alter_continuous_export,
     disable_continuous_export, drop_continuous_export, drop_external_table,
-    enable_continuous_export, export_async_to_table, find_continuous_export, find_external_table,
-    show_continuous_export, show_continuous_export_failures, show_continuous_exports,
-    show_exported_artifacts, show_external_tables, show_operation, show_operation_details,
-    show_operations,
+    enable_continuous_export, export_async_to_table, export_to_table, find_continuous_export,
+    find_external_table, show_continuous_export, show_continuous_export_failures,
+    show_continuous_exports, show_exported_artifacts, show_external_tables, show_operation,
+    show_operation_details, show_operations,
 };
 pub use ingest::{
     IngestProps, drop_extents_tagged, ingest_async, ingest_inline, set_or_append, show_capacity,

@@ -119,6 +119,16 @@ pub enum KustoError {
         message: String,
     },
 
+    /// The cluster's own identity was refused by storage: the command was fine and the app's
+    /// role too, but Kusto could not read or write the blobs it names.
+    #[error(
+        "storage refused the cluster's identity for {ctx}: {message}. Grant the cluster's identity (AdxBackup__ClusterStorageAuth) Storage Blob Data Contributor on the backup container (infra/adx-setup.kql, step 4)"
+    )]
+    StorageDenied {
+        ctx: RequestContext,
+        message: String,
+    },
+
     #[error(
         "Kusto's answer to {ctx} could not be read: {detail}. This is a bug in adx-backup or in kusto-sim; report it with the request id"
     )]
@@ -185,6 +195,7 @@ pub enum ErrorClass {
     RunawayQuery,
     Unauthorized,
     Forbidden,
+    StorageDenied,
     Permanent,
 }
 
@@ -200,6 +211,9 @@ pub(crate) fn classify(status: Option<u16>, error: Option<&ServiceError>) -> Err
         }
         if e.is_throttling() {
             return ErrorClass::Throttled;
+        }
+        if e.is_storage_refusal() {
+            return ErrorClass::StorageDenied;
         }
     }
     match status {
@@ -259,6 +273,14 @@ mod tests {
             json!({"error":{"code":"Internal service error","message":"boom","@permanent":true}});
         let not_found = json!({"error":{"code":"BadRequest_EntityNotFound","message":"Entity not found","@permanent":true}});
         let no_flag = json!({"error":{"code":"Conflict","message":"already exists"}});
+        // Storage's 403 to the cluster, inside Kusto's 400 (azure-kusto-python#556).
+        let storage_denied = json!({"error":{"code":"General_BadRequest","message":"Request is invalid and cannot be processed.",
+            "@type":"Kusto.Data.Exceptions.KustoBadRequestException",
+            "@message":"Service request failed.\nStatus: 403 (This request is not authorized to perform this operation using this permission.)\nErrorCode: AuthorizationPermissionMismatch",
+            "@permanent":true}});
+        let caller_forbidden = json!({"error":{"code":"Forbidden","message":"Caller is not authorized to perform this action",
+            "@type":"Kusto.DataNode.Exceptions.UnauthorizedDatabaseAccessException",
+            "@message":"Principal 'aadapp=x' is not authorized to read database 'D'.","@permanent":true}});
 
         use ErrorClass::*;
         let table: Vec<(Option<u16>, Option<serde_json::Value>, ErrorClass)> = vec![
@@ -285,6 +307,9 @@ mod tests {
             (Some(408), None, Transient),
             (Some(401), None, Unauthorized),
             (Some(403), None, Forbidden),
+            (Some(403), Some(caller_forbidden), Forbidden),
+            (Some(400), Some(storage_denied.clone()), StorageDenied),
+            (None, Some(storage_denied), StorageDenied),
             (Some(404), None, Permanent),
             (Some(413), None, Permanent),
             (None, None, Permanent),

@@ -1,5 +1,6 @@
 //! Typed rows of the management commands whose results the capabilities read: a continuous
-//! export as `.show continuous-export(s)` lists it, its failures, and its exported artifacts.
+//! export as `.show continuous-export(s)` lists it, its failures, its exported artifacts, and
+//! one resource of `.show capacity`.
 //! Each reads its columns by name through [`Row`], so a missing or mistyped column is a
 //! [`FrameError`] naming the table and column.
 
@@ -119,6 +120,40 @@ impl ExportedArtifactRow {
     }
 }
 
+/// One resource of `.show capacity`: how many operations of a kind the cluster runs at once
+/// (<https://learn.microsoft.com/kusto/management/show-capacity-command>).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CapacityRow {
+    pub resource: String,
+    pub total: i64,
+    pub consumed: i64,
+    pub remaining: i64,
+}
+
+impl CapacityRow {
+    /// Exports, continuous ones included.
+    pub const DATA_EXPORT: &'static str = "DataExport";
+    /// Ingestion operations.
+    pub const INGESTIONS: &'static str = "Ingestions";
+
+    /// The row of `resource`, if listed. Compared without case: the docs' sample prints
+    /// `ingestions`, clusters answer `Ingestions` (docs/kusto.md, Capacity).
+    pub fn find(tables: &[KustoTable], resource: &str) -> Result<Option<Self>, FrameError> {
+        for row in primary_rows(tables) {
+            let name = row.str("Resource")?;
+            if name.eq_ignore_ascii_case(resource) {
+                return Ok(Some(Self {
+                    resource: name.to_owned(),
+                    total: row.i64("Total")?,
+                    consumed: row.i64("Consumed")?,
+                    remaining: row.i64("Remaining")?,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +223,34 @@ mod tests {
         let t = tables(&[("Name", "string")], json!([["ce_T"]]));
         let err = ContinuousExportRow::find(&t, &ExportName::new("ce_T").unwrap()).unwrap_err();
         assert_eq!(err.column, "ExternalTableName");
+    }
+
+    #[test]
+    fn capacity_rows_by_resource_whatever_the_case() {
+        let t = tables(
+            &[
+                ("Resource", "string"),
+                ("Total", "long"),
+                ("Consumed", "long"),
+                ("Remaining", "long"),
+            ],
+            json!([["ingestions", 576, 1, 575], ["DataExport", 8, 8, 0]]),
+        );
+        let export = CapacityRow::find(&t, CapacityRow::DATA_EXPORT).unwrap();
+        assert_eq!(
+            export,
+            Some(CapacityRow {
+                resource: "DataExport".into(),
+                total: 8,
+                consumed: 8,
+                remaining: 0
+            })
+        );
+        let ingest = CapacityRow::find(&t, CapacityRow::INGESTIONS)
+            .unwrap()
+            .unwrap();
+        assert_eq!((ingest.total, ingest.remaining), (576, 575));
+        assert_eq!(CapacityRow::find(&t, "ExtentsMerge").unwrap(), None);
     }
 
     #[test]

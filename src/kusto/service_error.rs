@@ -86,6 +86,19 @@ impl ServiceError {
         })
     }
 
+    /// Storage refused the cluster: Kusto passes the storage client's failure on, whose
+    /// text is the .NET storage SDK's `Service request failed. Status: 403 (...)` (quoted in
+    /// azure-kusto-python#556; the same SDK's text in Azure/kusto-copy#79). Both the SDK's
+    /// opening and the status must be there, so a Kusto message merely quoting a number
+    /// does not match.
+    pub(crate) fn is_storage_refusal(&self) -> bool {
+        self.texts().iter().any(|text| {
+            let text = text.to_ascii_lowercase();
+            text.contains("service request failed")
+                && (text.contains("status: 403") || text.contains("status: 401"))
+        })
+    }
+
     pub(crate) fn is_throttling(&self) -> bool {
         self.code.as_deref() == Some("TooManyRequests")
             || self.best_code() == Some("TooManyRequests")

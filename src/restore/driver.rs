@@ -266,7 +266,13 @@ async fn passes_check(
     target: &RestoreTarget<'_>,
 ) -> Result<bool, RestoreError> {
     let reason = match check::restore_target(target, OffsetDateTime::now_utc()).await {
-        Ok(report) if report.findings.is_empty() => return Ok(true),
+        Ok(report) if report.findings.is_empty() => {
+            for c in &report.capacity {
+                tracing::info!(job = %job.job, resource = %c.row.resource, total = c.row.total,
+                    consumed = c.row.consumed, remaining = c.row.remaining, "restore target capacity");
+            }
+            return Ok(true);
+        }
         Ok(report) => report
             .findings
             .iter()

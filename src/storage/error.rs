@@ -129,6 +129,19 @@ impl StorageError {
         matches!(self, Self::Immutable { .. })
     }
 
+    /// How the service refused the caller's rights (HTTP 401 or 403), e.g. `HTTP 403
+    /// AuthorizationPermissionMismatch`; None for every other failure.
+    pub fn refused_rights(&self) -> Option<String> {
+        match self {
+            Self::Permanent {
+                status: Some(status @ (401 | 403)),
+                code,
+                ..
+            } => Some(answer(Some(*status), code)),
+            _ => None,
+        }
+    }
+
     /// Classifies an SDK error from operation `op` on `target` (e.g. `blob c/x.json`).
     pub(crate) fn from_sdk(op: &'static str, target: &str, err: &azure_core::Error) -> Self {
         let target = target.to_owned();
@@ -433,6 +446,24 @@ mod tests {
             text.contains("BlobImmutableDueToPolicy") && text.contains("AdxBackup__StateContainer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn only_rights_refusals_are_named_as_such() {
+        assert_eq!(
+            reply(403, "AuthorizationPermissionMismatch")
+                .refused_rights()
+                .as_deref(),
+            Some("HTTP 403 AuthorizationPermissionMismatch")
+        );
+        assert_eq!(reply(401, "").refused_rights().as_deref(), Some("HTTP 401"));
+        for (status, code) in [
+            (404, "QueueNotFound"),
+            (400, "InvalidHeaderValue"),
+            (503, ""),
+        ] {
+            assert_eq!(reply(status, code).refused_rights(), None, "{status}");
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! <prefix>/$state/backfill/<database>/<table>/<job>.json  a backfill job's plan and batches
 //! <prefix>/$state/janitor/<database>.json                 temporary objects the janitor saw
 //! <prefix>/$state/check.json                              the last check's findings
+//! <prefix>/$state/check/app-<run>                          check's probe of the app's blob rights (deleted at once)
+//! <prefix>/$state/check/cluster-<run>/<file>               check's probe of the cluster's write access (deleted at once)
 //! <prefix>/$catalog/<database>/<table>/rc-<job>-<batch>.jsonl  a reconcile batch's segment (live only once a supersede record names it)
 //! <prefix>/$supersede/<database>/<table>/sup-<yyyyMMdd>-<n>.json  a day's swap to its reconciled set
 //! <prefix>/$state/superseded-deleted/<database>/<table>/<yyyyMMdd>-<job>.json  the files that swap superseded are deleted
@@ -455,6 +457,23 @@ impl Layout {
         self.join("$state/check.json")
     }
 
+    /// Where `check` puts its probes (with trailing slash, for listing); empty between runs.
+    pub fn check_probes_dir(&self) -> String {
+        self.join("$state/check/")
+    }
+
+    /// The blob `check` creates, reads, lists and deletes to measure the app's own rights
+    /// on the container; one per run, so a leftover (delete refused) never blocks the next.
+    pub fn check_app_probe(&self, run: &str) -> String {
+        format!("{}app-{run}", self.check_probes_dir())
+    }
+
+    /// The folder `check` has the cluster export one row into, through an external table
+    /// with the cluster's storage auth (no trailing slash: an external table's root).
+    pub fn check_cluster_probe_root(&self, run: &str) -> String {
+        format!("{}cluster-{run}", self.check_probes_dir())
+    }
+
     /// What the janitor knows of `db`'s temporary objects between protect passes.
     pub fn janitor_state(&self, db: &DatabaseName) -> String {
         self.join(&format!("$state/janitor/{db}.json"))
@@ -792,6 +811,15 @@ mod tests {
         assert_eq!(
             layout.janitor_state(&db),
             "backup/$state/janitor/Sales.json"
+        );
+        assert_eq!(layout.check_app_probe("r1"), "backup/$state/check/app-r1");
+        let root = layout.check_cluster_probe_root("r1");
+        assert_eq!(root, "backup/$state/check/cluster-r1");
+        assert!(root.starts_with(&layout.check_probes_dir()));
+        assert!(
+            !layout
+                .check_report()
+                .starts_with(&layout.check_probes_dir())
         );
         let segment = layout.backfill_catalog_segment(&db, &t, &job, &batch);
         assert_eq!(

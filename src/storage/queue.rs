@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use azure_core::http::headers::HeaderName;
 use azure_storage_queue::models::{
-    QueueClientGetPropertiesResultHeaders, QueueClientReceiveMessagesOptions,
-    QueueClientSendMessageOptions, QueueMessage, ReceivedMessage as SdkMessage,
+    QueueClientGetPropertiesResultHeaders, QueueClientPeekMessagesOptions,
+    QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions, QueueMessage,
+    ReceivedMessage as SdkMessage, SentMessage,
 };
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use base64::Engine;
@@ -204,12 +205,68 @@ impl TaskQueue {
             return Err(StorageError::refused("queue.send", &target, reason, hint));
         }
         let visibility = visible_after.map(|d| whole_seconds(d.min(MAX_VISIBILITY)));
-        self.retry
+        let sent = self
+            .retry
             .run_bounded(
                 "queue.send",
                 ATTEMPT_TIMEOUT,
                 || StorageError::timeout("queue.send", &target),
-                || self.send_once(&encoded, visibility, &target),
+                || self.send_once(&encoded, visibility, NEVER_EXPIRE, &target),
+            )
+            .await?;
+        message_id(sent, &target)
+    }
+
+    /// Sends `text` hidden for `hidden_for` and expiring a second later, so a receiver
+    /// (almost) never sees it even if it is never deleted; returns its id and pop receipt,
+    /// which delete it. `check` measures the app's rights with it; a message a retry sent
+    /// twice expires unseen like the first.
+    pub async fn send_unseen(
+        &self,
+        text: &str,
+        hidden_for: Duration,
+    ) -> Result<(String, String), StorageError> {
+        let target = self.target();
+        let encoded = STANDARD.encode(text);
+        let hidden = whole_seconds(hidden_for.min(MAX_VISIBILITY));
+        // The service wants the visibility timeout below the time to live.
+        let sent = self
+            .retry
+            .run_bounded(
+                "queue.send",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.send", &target),
+                || self.send_once(&encoded, Some(hidden), hidden + 1, &target),
+            )
+            .await?;
+        let receipt = sent.pop_receipt.clone().ok_or_else(|| {
+            StorageError::bad_answer("queue.send", &target, "no pop receipt in the answer")
+        })?;
+        Ok((message_id(sent, &target)?, receipt))
+    }
+
+    /// How many of up to `max` visible messages a peek returns, leaving them where they
+    /// are (`check` only needs to know the app may read the queue).
+    pub async fn peek(&self, max: u32) -> Result<usize, StorageError> {
+        let target = self.target();
+        let options = QueueClientPeekMessagesOptions {
+            number_of_messages: Some(max.clamp(1, MAX_RECEIVE) as i32),
+            ..Default::default()
+        };
+        self.retry
+            .run_bounded(
+                "queue.peek",
+                ATTEMPT_TIMEOUT,
+                || StorageError::timeout("queue.peek", &target),
+                || async {
+                    let peeked = self
+                        .client
+                        .peek_messages(Some(options.clone()))
+                        .await
+                        .and_then(|r| r.into_model())
+                        .map_err(|e| StorageError::from_sdk("queue.peek", &target, &e))?;
+                    Ok(peeked.items.map_or(0, |items| items.len()))
+                },
             )
             .await
     }
@@ -343,8 +400,9 @@ impl TaskQueue {
         &self,
         encoded: &str,
         visibility: Option<i32>,
+        time_to_live: i32,
         target: &str,
-    ) -> Result<String, StorageError> {
+    ) -> Result<SentMessage, StorageError> {
         let message = QueueMessage {
             message_text: Some(encoded.to_owned()),
         };
@@ -353,20 +411,22 @@ impl TaskQueue {
             .map_err(|e| StorageError::from_sdk("queue.send", target, &e))?;
         let options = QueueClientSendMessageOptions {
             visibility_timeout: visibility,
-            message_time_to_live: Some(NEVER_EXPIRE),
+            message_time_to_live: Some(time_to_live),
             ..Default::default()
         };
-        let sent = self
-            .client
+        self.client
             .send_message(content, Some(options))
             .await
             .and_then(|r| r.into_model())
             .and_then(|list| list.into_message())
-            .map_err(|e| StorageError::from_sdk("queue.send", target, &e))?;
-        sent.message_id.ok_or_else(|| {
-            StorageError::bad_answer("queue.send", target, "no message id in the answer")
-        })
+            .map_err(|e| StorageError::from_sdk("queue.send", target, &e))
     }
+}
+
+fn message_id(sent: SentMessage, target: &str) -> Result<String, StorageError> {
+    sent.message_id.ok_or_else(|| {
+        StorageError::bad_answer("queue.send", target, "no message id in the answer")
+    })
 }
 
 /// Whole seconds, rounded up so a delay is never shorter than asked.

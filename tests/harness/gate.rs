@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use tokio::sync::Notify;
 
 /// The name part every ready-for-aggregation queue of kusto-sim carries.
@@ -67,10 +67,7 @@ impl QueueGate {
 
     /// The queue endpoint to give a cluster: the gate's address with the upstream's path.
     pub fn endpoint(&self) -> String {
-        let path = url::Url::parse(&self.shared.upstream)
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default();
-        format!("http://{}{path}", self.addr)
+        super::proxy::endpoint(self.addr, &self.shared.upstream)
     }
 
     /// Lets every message through from now on.
@@ -128,33 +125,5 @@ async fn forward(
         }
         shared.passed.fetch_add(1, Ordering::SeqCst);
     }
-    let upstream_path = uri.path_and_query().map_or(path, |p| p.as_str());
-    // The upstream's account path is part of the gate's own path (see `endpoint`).
-    let base = url::Url::parse(&shared.upstream).expect("upstream URL");
-    let url = format!(
-        "{}://{}{upstream_path}",
-        base.scheme(),
-        base.host_str().unwrap_or("127.0.0.1").to_owned()
-            + &base.port().map(|p| format!(":{p}")).unwrap_or_default()
-    );
-    let mut request = shared.http.request(method, url).body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("queue gate: {e}")).into_response(),
-        Ok(resp) => {
-            let status = resp.status();
-            let mut out = HeaderMap::new();
-            for (name, value) in resp.headers() {
-                if name != "content-length" && name != "transfer-encoding" && name != "connection" {
-                    out.insert(name, value.clone());
-                }
-            }
-            let body = resp.bytes().await.unwrap_or_default();
-            (status, out, body).into_response()
-        }
-    }
+    super::proxy::pass(&shared.http, &shared.upstream, method, &uri, &headers, body).await
 }

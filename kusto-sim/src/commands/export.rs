@@ -2,7 +2,6 @@
 
 use uuid::Uuid;
 
-use super::extents::EXPORT_CAPACITY;
 use crate::backend::Backend;
 use crate::error::SimError;
 use crate::export_writer::{self, ExportedFile, FileOptions};
@@ -93,13 +92,14 @@ fn check_properties(ext_name: &str, props: &Props) -> Result<(), SimError> {
 /// Registers a `TableExport` operation, or throttles when export capacity is used up.
 fn start_operation(sim: &Backend, db: &str) -> Result<Uuid, SimError> {
     let now = sim.now();
+    let total = sim.capacity().data_export;
     let mut cluster = sim.cluster();
     let running = cluster
         .operations
         .iter()
         .filter(|o| o.kind == "TableExport" && o.state == OperationState::InProgress)
         .count() as i64;
-    if running >= EXPORT_CAPACITY {
+    if running >= total {
         return Err(SimError::Throttled("DataExportToExternalTable".into()));
     }
     let op = Operation::start("TableExport", db, now);

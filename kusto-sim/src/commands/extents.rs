@@ -283,11 +283,10 @@ pub fn delete_records(
     Ok(out)
 }
 
-/// Capacity totals of a small two-core cluster; `Consumed` counts running operations.
-pub const EXPORT_CAPACITY: i64 = 4;
-pub const INGESTION_CAPACITY: i64 = 8;
-
+/// `.show capacity [resource]`: the configured totals ([`crate::Capacity`]); `Consumed`
+/// counts running operations.
 pub fn capacity(sim: &Backend, resource: Option<&str>) -> ResultTable {
+    let totals = sim.capacity();
     let cluster = sim.cluster();
     let running = |kind: &str| {
         cluster
@@ -300,7 +299,7 @@ pub fn capacity(sim: &Backend, resource: Option<&str>) -> ResultTable {
         (
             "ingestions",
             "Ingestions",
-            INGESTION_CAPACITY,
+            totals.ingestions,
             running("DataIngestPull"),
         ),
         ("extents-merge", "ExtentsMerge", 2, 0),
@@ -308,7 +307,7 @@ pub fn capacity(sim: &Backend, resource: Option<&str>) -> ResultTable {
         (
             "data-export",
             "DataExport",
-            EXPORT_CAPACITY,
+            totals.data_export,
             running("TableExport"),
         ),
         ("table-purge", "TablePurge", 1, 0),

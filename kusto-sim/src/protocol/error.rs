@@ -12,7 +12,7 @@ pub fn error_json(err: &SimError, ids: &RequestIds) -> Json {
         SimError::Throttled(_) => "The request was throttled.",
         SimError::Transient | SimError::Storage(_) => "Service is temporarily unavailable.",
         SimError::Unauthorized(_) => "Unauthorized: the request has no valid bearer token.",
-        SimError::StorageDenied { .. } => "Forbidden: the cluster cannot access the storage.",
+        SimError::StorageDenied { .. } => "Request is invalid and cannot be processed.",
         _ => "Request is invalid and cannot be executed.",
     };
     json!({"error": {

@@ -117,6 +117,49 @@ async fn result_columns_follow_the_reference() {
     assert_eq!(cap.rows[0][0], "DataExport");
 }
 
+/// `.show capacity` reports the totals the cluster was given, and exports are throttled
+/// against that total: the cluster a test stands for can be as small as it likes.
+#[tokio::test]
+async fn capacity_totals_are_configurable_and_throttle_exports() {
+    let server = start(&["db"], NO_STORAGE).await;
+    let c = Client::new(&server);
+    server.state().set_capacity(kusto_sim::Capacity {
+        data_export: 1,
+        ingestions: 3,
+    });
+    let cap = c.ok("db", ".show capacity").await;
+    let row = |name: &str| {
+        cap.rows
+            .iter()
+            .find(|r| r[0] == name)
+            .map(|r| (r[1].clone(), r[2].clone(), r[3].clone()))
+            .unwrap()
+    };
+    assert_eq!(row("DataExport"), (json!(1), json!(0), json!(1)));
+    assert_eq!(row("Ingestions"), (json!(3), json!(0), json!(3)));
+
+    // One export at a time: while one runs, the next is throttled as Kusto throttles it.
+    server.state().set_faults(kusto_sim::FaultConfig {
+        operation_latency_ms: 60_000,
+        ..Default::default()
+    });
+    c.ok("db", ".create table T (a:datetime, b:long)").await;
+    c.ok(
+        "db",
+        ".create external table bk_T (a:datetime, b:long) kind=storage dataformat=parquet (h@'http://127.0.0.1:0/devstoreaccount1/c/p;managed_identity=system')",
+    )
+    .await;
+    c.ok("db", ".export async to table bk_T <| T").await;
+    let cap = c.ok("db", ".show capacity data-export").await;
+    assert_eq!(
+        cap.rows[0][2..],
+        [json!(1), json!(0)],
+        "consumed, remaining"
+    );
+    let (status, body) = c.mgmt("db", ".export async to table bk_T <| T").await;
+    assert_eq!(status, 429, "{body}");
+}
+
 #[tokio::test]
 async fn schema_script_recreates_the_tables() {
     let server = start(&["src", "dst"], NO_STORAGE).await;

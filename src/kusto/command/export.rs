@@ -235,6 +235,16 @@ pub fn export_async_to_table(
     ))
 }
 
+/// `.export to table ['E'] <| query`, synchronously: the answer lists each file written
+/// (`ExternalTableName, Path, NumRecords`). Only for a few rows: it holds the request open.
+pub fn export_to_table(external_table: &TableName, query: &Query) -> Command {
+    Command::mgmt(format!(
+        ".export to table {} <| {}",
+        ident(external_table.as_str()),
+        query.as_str()
+    ))
+}
+
 /// `.show operations (id1, id2, ...)`: the latest state of each (only for operations younger
 /// than 6 hours). None when there is nothing to ask about.
 pub fn show_operations(ids: &[OperationId]) -> Option<Command> {
@@ -413,6 +423,15 @@ pub(super) mod tests {
         assert_eq!(
             drop_continuous_export(&name).as_str(),
             ".drop continuous-export ['ce_T']"
+        );
+    }
+
+    #[test]
+    fn export_sync_of_one_printed_row() {
+        let row = QueryBuilder::print_text(&ColumnName::new("Probe").unwrap(), "it's");
+        assert_eq!(
+            export_to_table(&t("bk_probe"), &row).as_str(),
+            r".export to table ['bk_probe'] <| print ['Probe']='it\'s'"
         );
     }
 

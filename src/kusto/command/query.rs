@@ -53,6 +53,15 @@ impl QueryBuilder {
         Query("print Cursor=cursor_current()".to_owned())
     }
 
+    /// `print ['C']='text'`: one row of one string column, from no table.
+    pub fn print_text(column: &ColumnName, text: &str) -> Query {
+        Query(format!(
+            "print {}={}",
+            ident(column.as_str()),
+            string_literal(text)
+        ))
+    }
+
     /// `| where cursor_after('c')`: rows committed after the cursor.
     pub fn cursor_after(self, cursor: &Cursor) -> Self {
         self.pipe(&format!(

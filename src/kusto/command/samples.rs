@@ -88,6 +88,8 @@ fn samples() -> Vec<Command> {
                 parquet_row_group_size: Some(10_000),
             },
         ),
+        export_to_table(&t, &QueryBuilder::print_text(&col, "adx-backup check")),
+        export_to_table(&t, &QueryBuilder::print_text(&col, HOSTILE[0])),
         show_operations(std::slice::from_ref(&op)).expect("one id"),
         show_operations(&[op.clone(), OperationId::new("not a guid')")]).expect("two ids"),
         show_operation(&op),
@@ -241,6 +243,7 @@ fn samples() -> Vec<Command> {
             .count_by_day(&col)
             .command(),
         QueryBuilder::print_cursor_current().command(),
+        QueryBuilder::print_text(&col, "adx-backup check").command(),
         QueryBuilder::table(&t)
             .verify_counts(Some(&col), datetime!(2024-01-15 10:00:00.5 UTC))
             .command(),

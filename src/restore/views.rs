@@ -83,29 +83,22 @@ pub(super) async fn step(
     };
     let target = target_client(app, &id, &request.target.cluster_uri)?;
     let db = &request.target.database;
-    match job.views[i].state.clone() {
-        ViewState::Sending { at } if OffsetDateTime::now_utc() - at < grace(app) => {
-            // The step that claimed it may still be sending: wait for it to record what
-            // Kusto said.
-            advance(app, doc, job, Next::AfterPoll).await
-        }
-        state @ (ViewState::Pending | ViewState::Sending { .. }) => {
+    match next_move(&job.views[i].state, OffsetDateTime::now_utc(), grace(app)) {
+        // The step that claimed it may still be sending: wait for it to record what Kusto
+        // said.
+        Move::Wait => advance(app, doc, job, Next::AfterPoll).await,
+        Move::Look { if_found } => {
             if found(&target, db, Some(&planned.find))
                 .await
                 .map_err(kusto_err(&id))?
             {
-                // After a claim nobody recorded, the view is the one this job sent.
-                let now = match state {
-                    ViewState::Sending { .. } => ViewState::Created,
-                    _ => ViewState::Existed,
-                };
                 let mut next = job;
-                settle(&mut next, i, now, Some(&planned));
+                settle(&mut next, i, if_found, Some(&planned));
                 return advance(app, doc, next, Next::AtOnce).await;
             }
             send(app, doc, job, i, &planned, &target, request).await
         }
-        ViewState::Backfilling { operation } => {
+        Move::Poll(operation) => {
             let now = poll(&target, db, &operation, &planned)
                 .await
                 .map_err(kusto_err(&id))?;
@@ -119,10 +112,38 @@ pub(super) async fn step(
             };
             advance(app, doc, next, when).await
         }
-        // A final view is never the first unfinished one.
-        ViewState::Created | ViewState::Existed | ViewState::Failed { .. } => {
-            Ok(format!("restore {id}: view {name} already settled"))
-        }
+        Move::None => Ok(format!("restore {id}: view {name} already settled")),
+    }
+}
+
+/// What a step does with a view that is not settled.
+#[derive(Debug, PartialEq)]
+enum Move {
+    /// A claim may still be sending: wait.
+    Wait,
+    /// Look for the view in the target: if there, it becomes `if_found`; if not, claim it
+    /// and send the create.
+    Look { if_found: ViewState },
+    /// Look at the backfill.
+    Poll(OperationId),
+    /// Nothing: the view is settled.
+    None,
+}
+
+/// The move for a view in `state` at `now`; a claim older than `grace` is over.
+fn next_move(state: &ViewState, now: OffsetDateTime, grace: std::time::Duration) -> Move {
+    match state {
+        ViewState::Sending { at } if now - *at < grace => Move::Wait,
+        // A claim nobody recorded: if the view is there, it is the one this job sent.
+        ViewState::Sending { .. } => Move::Look {
+            if_found: ViewState::Created,
+        },
+        // Before any claim, a view of that name is the target's own.
+        ViewState::Pending => Move::Look {
+            if_found: ViewState::Existed,
+        },
+        ViewState::Backfilling { operation } => Move::Poll(operation.clone()),
+        ViewState::Created | ViewState::Existed | ViewState::Failed { .. } => Move::None,
     }
 }
 
@@ -330,4 +351,111 @@ async fn follow(app: &App, id: &JobId, tick: u64, when: Next) -> Result<(), Rest
     }
     .map_err(storage_err(id, "send the job's next step"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::state::{Report, SchemaReport, TableReport, Totals};
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_claim_is_waited_out_then_looked_for_and_a_view_found_before_any_claim_is_not_ours() {
+        let at = datetime!(2026-12-01 10:00 UTC);
+        let grace = Duration::from_secs(150);
+        let sending = ViewState::Sending { at };
+        assert_eq!(
+            next_move(&sending, at + Duration::from_secs(149), grace),
+            Move::Wait
+        );
+        assert_eq!(
+            next_move(&sending, at + Duration::from_secs(150), grace),
+            Move::Look {
+                if_found: ViewState::Created
+            }
+        );
+        assert_eq!(
+            next_move(&ViewState::Pending, at, grace),
+            Move::Look {
+                if_found: ViewState::Existed
+            }
+        );
+        let op = OperationId::new("8b1a2c3d-0000-4000-8000-000000000001");
+        assert_eq!(
+            next_move(
+                &ViewState::Backfilling {
+                    operation: op.clone()
+                },
+                at,
+                grace
+            ),
+            Move::Poll(op)
+        );
+        for settled in [
+            ViewState::Created,
+            ViewState::Existed,
+            ViewState::Failed { reason: "x".into() },
+        ] {
+            assert!(settled.is_final());
+            assert_eq!(next_move(&settled, at, grace), Move::None);
+        }
+    }
+
+    fn job_with_views() -> RestoreJob {
+        let mut job = RestoreJob::new(JobId::new("r-1").unwrap(), None);
+        job.views = ["A", "B", "C"]
+            .iter()
+            .map(|n| ViewStep {
+                name: crate::ids::ViewName::new(*n).unwrap(),
+                state: ViewState::Pending,
+            })
+            .collect();
+        job
+    }
+
+    #[test]
+    fn each_view_says_what_it_came_to_and_the_job_keeps_its_count() {
+        let mut job = job_with_views();
+        job.status = JobStatus::CreatingViews;
+        let table = TableReport {
+            source: crate::ids::TableName::new("Raw").unwrap(),
+            target: crate::ids::TableName::new("Raw").unwrap(),
+            expected_rows: Some(7),
+            found_rows: 7,
+            mismatched_days: Vec::new(),
+        };
+        job.report = Some(Report {
+            tables: vec![table.clone()],
+            totals: Totals::default(),
+            failed: Vec::new(),
+            missing: Vec::new(),
+            caveats: Vec::new(),
+            duration_seconds: 0,
+            schema: SchemaReport::default(),
+        });
+        settle(&mut job, 0, ViewState::Created, None);
+        settle(&mut job, 1, ViewState::Existed, None);
+        settle(
+            &mut job,
+            2,
+            ViewState::Failed {
+                reason: "Kusto said no".into(),
+            },
+            None,
+        );
+        finish(&mut job);
+        assert_eq!(job.status, JobStatus::Succeeded);
+        assert!(job.finished_at.is_some());
+        let report = job.report.unwrap();
+        assert_eq!(report.tables, [table]);
+        assert_eq!(report.schema.applied, ["materialized view A"]);
+        assert_eq!(
+            report.schema.not_applied,
+            [
+                "materialized view B: the target already has a view of that name; left as it is, not compared with the backup's",
+                "materialized view C: not created, Kusto said no",
+            ]
+        );
+    }
 }

@@ -69,7 +69,7 @@ pub fn create_materialized_view_backfilled(
 }
 
 /// `.show materialized-views | where Name == 'V'`: the view's row, or none.
-/// (<https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-show-commands>)
+/// (<https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-show-command>)
 pub fn find_materialized_view(name: &ViewName) -> Command {
     Command::mgmt(format!(
         ".show materialized-views | where Name == {}",

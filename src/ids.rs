@@ -135,6 +135,11 @@ entity_name!(
     ExportName,
     "continuous-export"
 );
+entity_name!(
+    /// A materialized view's name.
+    ViewName,
+    "materialized view"
+);
 
 /// One table of one database: what a protect task carries, and the unit every job works on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

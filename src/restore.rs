@@ -25,6 +25,7 @@ pub mod state;
 mod chunk;
 mod driver;
 mod look;
+mod views;
 
 use serde_json::Value;
 use url::Url;

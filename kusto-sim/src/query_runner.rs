@@ -97,10 +97,20 @@ async fn load_source(
 ) -> Result<(ResultTable, Ctx), SimError> {
     match source {
         Source::Table(name) => {
-            let cluster = sim.cluster();
-            let database = cluster.database(db)?;
+            let mut cluster = sim.cluster();
+            let database = cluster.database_mut(db)?;
             let mut ctx = Ctx::new(database.cursor);
             ctx.now = sim.now();
+            if database.materialized_views.contains_key(name) && !database.tables.contains_key(name)
+            {
+                return view_rows(database, name, ctx);
+            }
+            if database.creating_views.contains_key(name) {
+                // "The view isn't available for queries until backfill is complete."
+                return Err(SimError::semantic(format!(
+                    "Materialized view '{name}' is being created (backfill) and can't be queried until the backfill completes"
+                )));
+            }
             Ok((snapshot(database.table(name)?, window), ctx))
         }
         Source::ExternalTable(name) => {
@@ -138,6 +148,48 @@ async fn load_source(
             Ok((table, ctx))
         }
     }
+}
+
+/// A materialized view's rows: its query over the records it holds, once the source's
+/// records committed since its last materialization are materialized too.
+fn view_rows(
+    database: &mut crate::state::Database,
+    name: &str,
+    mut ctx: Ctx,
+) -> Result<(ResultTable, Ctx), SimError> {
+    let cursor = database.cursor;
+    let delta = database
+        .materialized_views
+        .get(name)
+        .and_then(|v| Some((v, database.tables.get(&v.source_table)?)))
+        .map(|(v, source)| {
+            let window = CursorWindow {
+                after: v.materialized_to,
+                upto: cursor,
+            };
+            (snapshot(source, Some(window)), source.columns.clone())
+        });
+    let Some(view) = database.materialized_views.get_mut(name) else {
+        return Err(SimError::NotFound {
+            kind: "Table",
+            name: name.to_string(),
+        });
+    };
+    if let Some((delta, columns)) = delta {
+        let held = std::mem::take(&mut view.records);
+        let mut records = ResultTable::new(columns.clone());
+        records.rows = reshape(&held.columns, held.rows, &columns);
+        records.rows.extend(delta.rows);
+        let mut meta = held.meta.unwrap_or_default();
+        meta.extend(delta.meta.unwrap_or_default());
+        records.meta = Some(meta);
+        view.records = records;
+        view.materialized_to = cursor;
+    }
+    let query = parse_query(&view.query)?;
+    let mut rows = engine::run(view.records.clone(), &query.ops, &mut ctx)?;
+    rows.meta = None;
+    Ok((rows, ctx))
 }
 
 /// The live (not soft-deleted) rows of a table, with their ingestion metadata.

@@ -70,8 +70,11 @@ pub struct Database {
     pub functions: BTreeMap<String, Function>,
     /// The last committed database cursor (0 = nothing ingested yet).
     pub cursor: u64,
-    /// Materialized views by name (their definition only: kusto-sim does not materialize).
+    /// Materialized views by name.
     pub materialized_views: BTreeMap<String, MaterializedView>,
+    /// Names of views whose backfill (`.create async ... with (backfill=true)`) is running,
+    /// with its operation: not a view yet, but the name is taken.
+    pub creating_views: BTreeMap<String, Uuid>,
     /// A follower database: attached read-only from a leader cluster, so `.show databases`
     /// reports `ReadOnlyFollowing` and commands that change it are refused
     /// (<https://learn.microsoft.com/azure/data-explorer/follower>).
@@ -225,12 +228,31 @@ pub struct Function {
     pub docstring: String,
 }
 
-/// A materialized view's definition, as `.show materialized-views` lists it.
+/// A materialized view: its definition, as `.show materialized-views` lists it, and the
+/// source records it has materialized.
+///
+/// A view's query answers over every source record it has taken in (Kusto combines the
+/// materialized part with the delta not yet materialized, so a query always sees them all:
+/// <https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-overview#how-materialized-views-work>).
+/// kusto-sim keeps the materialized records themselves and runs the view's query over them
+/// and the delta when the view is queried, which also materializes the delta (Kusto does so
+/// in the background, at times of its own). A materialized record stays when the source
+/// loses it: "records that are removed from the source table ... aren't removed from the
+/// view" (materialized-views-limitations).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaterializedView {
     pub name: String,
     pub source_table: String,
     pub query: String,
+    pub folder: String,
+    pub docstring: String,
+    /// `effectiveDateTime`: the backfill took only records ingested after it.
+    pub effective_date_time: Option<i64>,
+    /// The source records materialized so far (the backfill's, then the deltas').
+    pub records: crate::table::ResultTable,
+    /// The database cursor up to which source records are materialized: the source's
+    /// records committed after it are the delta.
+    pub materialized_to: u64,
 }
 
 /// An ingestion mapping of a table: its kind (`csv`, `json`, ...), name and JSON text.

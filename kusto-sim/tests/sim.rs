@@ -15,4 +15,5 @@ mod sim {
     mod staging;
     mod storage;
     mod time_limits;
+    mod views;
 }

@@ -12,12 +12,14 @@
 //! so CI can run them through Microsoft's parser (`scripts/validate-kql.mjs`).
 
 mod export;
+mod external;
 mod ingest;
 pub mod literal;
 mod objects;
 mod query;
 mod restore;
 mod security;
+mod views;
 
 pub use export::{
     ContinuousExportSpec, ExportToTableOptions, ExternalTableSpec, PARTITION_COLUMN,
@@ -27,6 +29,9 @@ pub use export::{
     find_external_table, show_continuous_export, show_continuous_export_failures,
     show_continuous_exports, show_exported_artifacts, show_external_tables, show_operation,
     show_operation_details, show_operations,
+};
+pub use external::{
+    DataFormat, Property, PropertyValue, StorageExternalTableSpec, create_storage_external_table,
 };
 pub use ingest::{
     IngestProps, drop_extents_tagged, ingest_async, ingest_inline, set_or_append, show_capacity,
@@ -51,6 +56,9 @@ pub use security::{
     alter_table_row_level_security, delete_table_row_level_security_policy,
     show_cluster_managed_identity_policy, show_database_principal_roles,
     show_table_restricted_view_access_policy, show_table_row_level_security_policy,
+};
+pub use views::{
+    MaterializedViewSpec, create_materialized_view_backfilled, find_materialized_view,
 };
 
 use crate::ids::{DatabaseName, TableName};

@@ -1,6 +1,10 @@
 //! Schema snapshots: `.show database D schema as csl script` on every run, stored only when
 //! its content changed, named by the time it was taken so a restore can pick the schema that
 //! was valid at a point in time. `latest.json` points at the newest one.
+//!
+//! adx-backup's own external tables and continuous exports (named with the object prefix)
+//! are left out: a restore never re-creates them, and a backfill's batch tables, which come
+//! and go, would otherwise store a new snapshot on every pass.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -72,17 +76,69 @@ async fn read_script(app: &App, db: &DatabaseName) -> Result<String, ProtectErro
     let tables = step
         .mgmt(&app.kusto, &command::show_database_schema_csl_script(db))
         .await?;
+    let prefix = &app.settings.protect.object_prefix;
     let mut lines = Vec::new();
     for row in tables.first().into_iter().flat_map(|t| t.rows()) {
-        lines.push(
-            row.str("DatabaseSchemaScript")
-                .map_err(|e| step.error(e))?
-                .to_owned(),
-        );
+        let line = row.str("DatabaseSchemaScript").map_err(|e| step.error(e))?;
+        if !is_own_object(line, prefix) {
+            lines.push(line.to_owned());
+        }
     }
     Ok(lines.join("\n"))
 }
 
+/// Whether a script row creates one of adx-backup's own external tables or continuous
+/// exports: `.create[-or-alter] external table <name>` or `.create[-or-alter]
+/// continuous-export <name>`, the name bare or `['..']` / `[".."]`, starting with `prefix`.
+fn is_own_object(row: &str, prefix: &str) -> bool {
+    let words: Vec<&str> = row.split_whitespace().take(4).collect();
+    let name = match words.as_slice() {
+        [".create" | ".create-or-alter", "external", "table", name] => *name,
+        [
+            ".create" | ".create-or-alter",
+            "continuous-export",
+            name,
+            ..,
+        ] => *name,
+        _ => return false,
+    };
+    let bare = name
+        .strip_prefix("['")
+        .or_else(|| name.strip_prefix("[\""))
+        .unwrap_or(name);
+    !prefix.is_empty() && bare.starts_with(prefix)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_object;
+
+    #[test]
+    fn only_rows_creating_the_apps_own_objects_are_left_out() {
+        for own in [
+            ".create-or-alter external table ['adxbk_Raw'] (a:long) kind = storage dataformat = parquet (h@\"x\")",
+            ".create external table [\"adxbk_Raw 2\"] (a:long) kind=storage dataformat=parquet ('x')",
+            ".create-or-alter external table adxbk_Raw (a:long) kind=storage dataformat=parquet ('x')",
+            ".create-or-alter continuous-export ['adxbk_Raw'] over (Raw) to table ['adxbk_Raw'] <| Raw",
+        ] {
+            assert!(is_own_object(own, "adxbk_"), "{own}");
+        }
+        for theirs in [
+            ".create-or-alter external table ['Lake'] (a:long) kind=storage dataformat=parquet ('x')",
+            ".create-or-alter continuous-export ToLake over (Raw) to table ['adxbk_Raw'] <| Raw",
+            ".create-merge table ['adxbk_Raw'] (a:long)",
+            ".create-or-alter function adxbk_F() { T }",
+            ".create materialized-view adxbk_V on table T { T | summarize count() }",
+        ] {
+            assert!(!is_own_object(theirs, "adxbk_"), "{theirs}");
+        }
+        assert!(!is_own_object(
+            ".create external table ['x'] (a:long) kind=storage dataformat=parquet ('x')",
+            ""
+        ));
+    }
 }

@@ -85,7 +85,7 @@ pub fn materialized_view(source: &str) -> Unservable {
             "a materialized view (over {source}): continuous export isn't designed to work over materialized views, which are updated while exports only append"
         ),
         fix: format!(
-            "nothing to back up: protect its source table {source}, and after a restore re-create the view with `with (backfill=true)`, which rebuilds it from the restored rows"
+            "nothing to back up: protect its source table {source}; a restore that brings {source} back re-creates the view from the schema snapshot once the rows are in, with `backfill=true`, which rebuilds it from them"
         ),
     }
 }

@@ -10,11 +10,12 @@ use time::OffsetDateTime;
 use super::look;
 use super::plan::{self, PlanError};
 use super::request::{Mode, RestoreRequestV1, What};
-use super::schema::{self, Planned, Statement, TableSchema};
+use super::schema::{self, ObjectPlan, Planned, PlannedView, Statement, TableSchema};
 use super::state::{
     BlobOutcome, DayCount, FAILED_LISTED, FailedArtifact, JobStatus, JobTable, Report,
     RestoreChunk, RestoreJob, SchemaReport, TableReport,
 };
+use super::views;
 use super::{
     Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
 };
@@ -26,7 +27,7 @@ use crate::kusto::command::{
     QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
     show_table_extents_with_tag, show_table_update_policy, show_tables,
 };
-use crate::kusto::{KustoClient, Step};
+use crate::kusto::{Command, KustoClient, Step};
 use crate::retry::Retryable;
 use crate::storage::catalog_totals;
 use crate::task::Task;
@@ -47,6 +48,10 @@ pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreE
     let Some(request) = current.request.clone() else {
         return Ok(format!("restore {job}: no request to run"));
     };
+    if current.status == JobStatus::CreatingViews {
+        // Its own writes: only the step that claims a view sends its create.
+        return views::step(app, doc, &request).await;
+    }
     let mut next = current;
     let again_at_once = step(app, &mut next, &request).await?;
     next.tick += 1;
@@ -236,9 +241,11 @@ async fn start(
             not_applied: objects.not_applied,
         };
         apply_objects(&target, db, &id, &objects.with_tables, &mut job.schema).await?;
-        // Without data, nothing can be derived twice: update policies go in at once.
+        // Without data, nothing can be derived twice: update policies go in at once, and
+        // the views next (from whatever the target's tables hold).
         if !request.what.data() {
             apply_objects(&target, db, &id, &objects.after_data, &mut job.schema).await?;
+            job.views = views::steps(&objects.views);
         }
     }
     job.schema_snapshot = Some(snapshot);
@@ -251,6 +258,9 @@ async fn start(
         .collect();
     if request.what.data() {
         job.status = JobStatus::Planning;
+    } else if !job.views.is_empty() {
+        job.status = JobStatus::CreatingViews;
+        job.report = Some(report(job, Vec::new(), Vec::new()));
     } else {
         job.status = JobStatus::Succeeded;
         job.finished_at = Some(OffsetDateTime::now_utc());
@@ -349,11 +359,26 @@ async fn apply_objects(
     planned: &[Planned],
     out: &mut SchemaReport,
 ) -> Result<(), RestoreError> {
-    let step = Step::database(db, "restore a function, mapping or policy");
+    let step = Step::database(db, "restore a function, mapping, policy or external table");
     for p in planned {
+        if found(target, db, p.unless_found.as_ref())
+            .await
+            .map_err(kusto_err(job))?
+        {
+            out.not_applied.push(left_as_it_is(&p.what));
+            continue;
+        }
         match step.mgmt(target, &p.command).await {
             Ok(_) => out.applied.push(p.what.clone()),
             Err(e) if e.source.is_transient() => return Err(kusto_err(job)(e)),
+            // Refused because the object is there now: a twin of this step made it.
+            Err(_)
+                if found(target, db, p.unless_found.as_ref())
+                    .await
+                    .map_err(kusto_err(job))? =>
+            {
+                out.applied.push(p.what.clone());
+            }
             Err(e) => out
                 .not_applied
                 .push(format!("{}: Kusto refused it: {}", p.what, e.source)),
@@ -362,56 +387,94 @@ async fn apply_objects(
     Ok(())
 }
 
-/// The update policies, set once every file is in and the counts match: set earlier, they
-/// would derive rows a second time from restored rows whose derived rows the backup already
-/// holds. When the restore did not succeed they are reported instead, to be set once the
-/// data is complete.
+/// Whether `probe` (a `.show ... | where Name == ...`) answers a row; false without one.
+pub(super) async fn found(
+    target: &KustoClient,
+    db: &crate::ids::DatabaseName,
+    probe: Option<&Command>,
+) -> Result<bool, crate::kusto::StepError> {
+    let Some(probe) = probe else {
+        return Ok(false);
+    };
+    let step = Step::database(db, "look for an object in the target");
+    let tables = step.mgmt(target, probe).await?;
+    Ok(tables.first().is_some_and(|t| t.rows().next().is_some()))
+}
+
+/// The report's line for an object the target already had.
+fn left_as_it_is(what: &str) -> String {
+    format!(
+        "{what}: the target already has one of that name; left as it is, not compared with the backup's"
+    )
+}
+
+/// The update policies, row-level security, restricted view access and principals, set once
+/// every file is in and the counts match: set earlier, an update policy would derive rows a
+/// second time from restored rows whose derived rows the backup already holds. Returns the
+/// materialized views to create next. When the restore did not succeed they are all
+/// reported instead, to be set once the data is complete.
 async fn apply_after_data(
     app: &App,
     job: &mut RestoreJob,
     request: &RestoreRequestV1,
     target: &KustoClient,
-) -> Result<(), RestoreError> {
-    let Some(path) = job.schema_snapshot.clone() else {
-        return Ok(());
-    };
+) -> Result<Vec<PlannedView>, RestoreError> {
     if !request.what.schema() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let id = job.job.clone();
-    let src = backup(app, &id, request)?;
+    let objects = match snapshot_objects(app, job, request).await? {
+        Some(Ok(objects)) => objects,
+        Some(Err(why)) => {
+            job.schema.not_applied.push(format!(
+                "update policies, security settings and materialized views: {why}"
+            ));
+            return Ok(Vec::new());
+        }
+        None => return Ok(Vec::new()),
+    };
+    if job.status != JobStatus::Succeeded {
+        let planned = objects.after_data.iter().map(|p| (&p.what, &p.command));
+        let views = objects.views.iter().map(|v| (&v.what, &v.create));
+        for (what, command) in planned.chain(views) {
+            job.schema.not_applied.push(format!(
+                "{what}: not set, the restore did not complete; set it once the data is complete: {}",
+                command.first_line()
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let db = &request.target.database;
+    apply_objects(target, db, &job.job, &objects.after_data, &mut job.schema).await?;
+    Ok(objects.views)
+}
+
+/// The snapshot's objects as this job restores them, read again from the snapshot it
+/// applied; None when it applied none, `Err` (why) when the snapshot can no longer be read.
+pub(super) async fn snapshot_objects(
+    app: &App,
+    job: &RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<Option<Result<ObjectPlan, String>>, RestoreError> {
+    let Some(path) = job.schema_snapshot.clone() else {
+        return Ok(None);
+    };
+    let id = &job.job;
+    let src = backup(app, id, request)?;
     let (body, _) = src
         .blobs
         .read(&path)
         .await
-        .map_err(storage_err(&id, "read the schema snapshot again"))?;
+        .map_err(storage_err(id, "read the schema snapshot again"))?;
     let statements = match schema::statements(&String::from_utf8_lossy(&body)) {
         Ok(s) => s,
-        Err(e) => {
-            job.schema.not_applied.push(format!(
-                "update policies: {path} could not be read again: {e}"
-            ));
-            return Ok(());
-        }
+        Err(e) => return Ok(Some(Err(format!("{path} could not be read again: {e}")))),
     };
-    let objects = schema::plan_objects(
+    Ok(Some(Ok(schema::plan_objects(
         &statements,
         &renames(job.tables.iter()),
         &app.settings.protect.object_prefix,
         schema::Principals::of(request),
-    );
-    if job.status != JobStatus::Succeeded {
-        for p in objects.after_data {
-            job.schema.not_applied.push(format!(
-                "{}: not set, the restore did not complete; set it once the data is complete: {}",
-                p.what,
-                p.command.first_line()
-            ));
-        }
-        return Ok(());
-    }
-    let db = &request.target.database;
-    apply_objects(target, db, &id, &objects.after_data, &mut job.schema).await
+    ))))
 }
 
 /// A data-only restore from a listing whose schema snapshot was lost too: the tables are the
@@ -885,18 +948,31 @@ async fn finalize(
     } else {
         JobStatus::Failed
     };
-    apply_after_data(app, job, request, &target).await?;
+    let views = apply_after_data(app, job, request, &target).await?;
+    if !views.is_empty() {
+        // The data is complete: the views are built from it, one step at a time.
+        job.views = views::steps(&views);
+        job.status = JobStatus::CreatingViews;
+        job.report = Some(report(job, tables, missing));
+        return Ok(());
+    }
     job.finished_at = Some(OffsetDateTime::now_utc());
     job.report = Some(report(job, tables, missing));
+    log_end(job);
+    Ok(())
+}
+
+/// Logs the end of the job, and an alert when it did not do everything it promised.
+pub(super) fn log_end(job: &RestoreJob) {
+    let id = &job.job;
     tracing::info!(job = %id, status = ?job.status, "restore finished");
     if job.status != JobStatus::Succeeded {
         tracing::error!(event = "adxbackup.job_failed", job = %id, status = ?job.status,
             "restore finished without everything it promised; the job's report says what is missing");
     }
-    Ok(())
 }
 
-fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> Report {
+pub(super) fn report(job: &RestoreJob, tables: Vec<TableReport>, missing: Vec<String>) -> Report {
     let end = job.finished_at.unwrap_or_else(OffsetDateTime::now_utc);
     Report {
         tables,

@@ -12,7 +12,7 @@
 mod objects;
 mod statements;
 
-pub use objects::{ObjectPlan, Planned, Principals, plan as plan_objects};
+pub use objects::{ObjectPlan, Planned, PlannedView, Principals, plan as plan_objects};
 pub use statements::{Statement, statements};
 
 use futures::TryStreamExt;
@@ -81,31 +81,11 @@ fn parse_table(text: &str) -> Result<Option<TableSchema>, String> {
     let mut p = Parser { rest: text };
     let name = p.name()?;
     p.skip_spaces();
-    if !p.eat('(') {
+    if !p.rest.starts_with('(') {
         return Ok(None);
     }
     let table = TableName::new(name.clone()).map_err(|e| e.to_string())?;
-    let mut columns = Vec::new();
-    loop {
-        p.skip_spaces();
-        let column = p.name()?;
-        p.skip_spaces();
-        if !p.eat(':') {
-            return Err(format!("table {name}: no type after column {column}"));
-        }
-        let ty_name = p.word();
-        let ty = KustoType::parse(&ty_name)
-            .ok_or_else(|| format!("table {name}: column {column} has unknown type {ty_name:?}"))?;
-        let column = ColumnName::new(column).map_err(|e| format!("table {name}: {e}"))?;
-        columns.push((column, ty));
-        p.skip_spaces();
-        if p.eat(')') {
-            break;
-        }
-        if !p.eat(',') {
-            return Err(format!("table {name}: column list is not closed"));
-        }
-    }
+    let columns = p.columns(&name)?;
     Ok(Some(TableSchema {
         name: table,
         columns,
@@ -117,6 +97,40 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// `(col:type, ...)`, the columns of table `owner`.
+    fn columns(&mut self, owner: &str) -> Result<Vec<(ColumnName, KustoType)>, String> {
+        self.expect_char('(')?;
+        let mut columns = Vec::new();
+        loop {
+            self.skip_spaces();
+            let column = self.name()?;
+            self.skip_spaces();
+            if !self.eat(':') {
+                return Err(format!("table {owner}: no type after column {column}"));
+            }
+            let ty_name = self.word();
+            let ty = KustoType::parse(&ty_name).ok_or_else(|| {
+                format!("table {owner}: column {column} has unknown type {ty_name:?}")
+            })?;
+            let column = ColumnName::new(column).map_err(|e| format!("table {owner}: {e}"))?;
+            columns.push((column, ty));
+            self.skip_spaces();
+            if self.eat(')') {
+                return Ok(columns);
+            }
+            if !self.eat(',') {
+                return Err(format!("table {owner}: column list is not closed"));
+            }
+        }
+    }
+
+    /// Whether a `with (...)` clause comes next.
+    fn at_with(&mut self) -> bool {
+        self.skip_spaces();
+        self.rest.starts_with("with")
+            && !self.rest[4..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    }
+
     /// A command word such as `.create-or-alter` or `materialized-view`.
     fn word_with_dashes(&mut self) -> String {
         let end = self
@@ -258,6 +272,16 @@ impl<'a> Parser<'a> {
 
     /// `(key = value, ...)` with string or word values.
     fn properties(&mut self) -> Result<Vec<(String, String)>, String> {
+        Ok(self
+            .literal_properties()?
+            .into_iter()
+            .map(|(key, value, _)| (key, value))
+            .collect())
+    }
+
+    /// `(key = value, ...)`: each value a string (decoded; true), a word, or a typed literal
+    /// such as `datetime(2026-01-01)` or `dynamic(["a"])` (as written; false).
+    fn literal_properties(&mut self) -> Result<Vec<(String, String, bool)>, String> {
         self.expect_char('(')?;
         let mut out = Vec::new();
         loop {
@@ -267,13 +291,19 @@ impl<'a> Parser<'a> {
             }
             let key = self.word();
             self.expect_char('=')?;
-            let value = if self.at_string() {
-                self.string()?
+            let (value, quoted) = if self.at_string() {
+                (self.string()?, true)
             } else {
                 self.skip_spaces();
-                self.word()
+                let word = self.word();
+                if self.rest.starts_with('(') {
+                    let inner = self.balanced('(', ')')?;
+                    (format!("{word}({inner})"), false)
+                } else {
+                    (word, false)
+                }
             };
-            out.push((key, value));
+            out.push((key, value, quoted));
             self.skip_spaces();
             if !self.eat(',') && !self.rest.starts_with(')') {
                 return Err(format!("expected `,` or `)` at {:?}", head(self.rest)));

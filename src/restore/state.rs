@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::request::RestoreRequestV1;
-use crate::ids::{ChunkId, ColumnName, DatabaseName, Day, IdError, JobId, TableName};
+use crate::ids::{
+    ChunkId, ColumnName, DatabaseName, Day, IdError, JobId, OperationId, TableName, ViewName,
+};
 use crate::job::RecordedFailure;
 
 /// Where a job is.
@@ -20,6 +22,9 @@ pub enum JobStatus {
     Planning,
     /// Every chunk is planned; waiting for the last ones.
     Ingesting,
+    /// The data is in and counted: creating the materialized views, one at a time
+    /// (`RestoreJob::views`); the report is written, the job ends `Succeeded` after them.
+    CreatingViews,
     Succeeded,
     PartiallySucceeded,
     Failed,
@@ -33,7 +38,10 @@ pub enum JobStatus {
 
 impl JobStatus {
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Accepted | Self::Planning | Self::Ingesting)
+        !matches!(
+            self,
+            Self::Accepted | Self::Planning | Self::Ingesting | Self::CreatingViews
+        )
     }
 }
 
@@ -141,6 +149,46 @@ pub struct Looks {
     pub idle: u32,
 }
 
+/// A materialized view the job creates once the data is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewStep {
+    pub name: ViewName,
+    pub state: ViewState,
+}
+
+/// Where a view's creation is. Only the step whose write of `Sending` won sends the create,
+/// so a driver message delivered twice sends it once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ViewState {
+    /// Nothing sent yet.
+    Pending,
+    /// Claimed at `at`; the step that claimed it is sending the create. A later step finding
+    /// it still here waits until the send must have ended (a Kusto request's timeout), then
+    /// looks for the view, and claims it again if it is not there.
+    Sending {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Created; Kusto is backfilling it from the restored rows in `operation`.
+    Backfilling {
+        operation: OperationId,
+    },
+    Created,
+    /// The target had a view of that name before: left as it is.
+    Existed,
+    /// Not created; why (Kusto's reason), as the report says it.
+    Failed {
+        reason: String,
+    },
+}
+
+impl ViewState {
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Created | Self::Existed | Self::Failed { .. })
+    }
+}
+
 /// The job document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreJob {
@@ -171,6 +219,9 @@ pub struct RestoreJob {
     /// driver looked for them: such a job looks at once).
     #[serde(default)]
     pub looks: Looks,
+    /// The materialized views to create once the data is in (`CreatingViews`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewStep>,
     /// Bumped by every driver step; a driver message for an older tick is a duplicate.
     pub tick: u64,
     pub report: Option<Report>,
@@ -195,6 +246,7 @@ impl RestoreJob {
             totals: Totals::default(),
             failed: Vec::new(),
             looks: Looks::default(),
+            views: Vec::new(),
             tick: 0,
             report: None,
         }

@@ -89,7 +89,7 @@ async fn protect_reports_tables_continuous_export_cannot_serve_and_protects_the_
             DB,
             "Counts",
             "a materialized view (over Plain)",
-            "re-create the view with `with (backfill=true)`",
+            "re-creates the view from the schema snapshot once the rows are in, with `backfill=true`",
         ),
         (
             FOLLOWER,

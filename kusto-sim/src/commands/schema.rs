@@ -206,7 +206,8 @@ fn escape_literal(s: &str) -> String {
 }
 
 /// One command per row, as Kusto's script holds them: each table as `.create-merge table`
-/// with its policies and ingestion mappings, then the functions, then the update,
+/// with its policies and ingestion mappings, then the functions, the external tables (their
+/// credentials hidden) and the materialized views, then the update,
 /// row-level security and restricted view access policies (which may name other tables or
 /// functions), then the database's and the tables' principals. A function body keeps its
 /// line breaks, so one row can span several lines.
@@ -252,6 +253,19 @@ fn schema_script(db: &Database, security: Option<&[(DbRole, String, String)]>) -
             quote(&f.name),
             f.params,
             f.body
+        ))]);
+    }
+    for e in db.external_tables.values() {
+        out.push(vec![Value::String(external_table_script(e))]);
+    }
+    for v in db.materialized_views.values() {
+        out.push(vec![Value::String(format!(
+            ".create-or-alter materialized-view with (folder = {}, docString = {}) {} on table {} {{ {} }}",
+            escape_literal(&v.folder),
+            escape_literal(&v.docstring),
+            quote(&v.name),
+            quote(&v.source_table),
+            v.query
         ))]);
     }
     for t in db.tables.values() {
@@ -302,6 +316,72 @@ fn schema_script(db: &Database, security: Option<&[(DbRole, String, String)]>) -
         }
     }
     out
+}
+
+/// An external table as one script row, its connection strings' credentials hidden
+/// ([`crate::state::ExternalTable::script_connection_strings`]).
+fn external_table_script(e: &crate::state::ExternalTable) -> String {
+    use crate::parse::command::PartitionFn;
+    let columns: Vec<String> = e
+        .columns
+        .iter()
+        .map(|c| format!("{}:{}", quote(&c.name), c.ty.kusto_name()))
+        .collect();
+    let mut text = format!(
+        ".create-or-alter external table {} ({}) kind = storage",
+        quote(&e.name),
+        columns.join(", ")
+    );
+    if !e.partitions.is_empty() {
+        let parts: Vec<String> = e
+            .partitions
+            .iter()
+            .map(|p| match &p.func {
+                PartitionFn::StringColumn(c) if *c == p.name => format!("{}:string", quote(c)),
+                PartitionFn::StringColumn(c) => {
+                    format!("{}:string = {}", quote(&p.name), quote(c))
+                }
+                PartitionFn::StartOf(f, c) => {
+                    format!("{}:datetime = {f}({})", quote(&p.name), quote(c))
+                }
+                PartitionFn::Bin(c, span) => format!(
+                    "{}:datetime = bin({}, {})",
+                    quote(&p.name),
+                    quote(c),
+                    span_words(*span)
+                ),
+            })
+            .collect();
+        text.push_str(&format!(" partition by ({})", parts.join(", ")));
+    }
+    let path_format = e.path_format_text();
+    if !path_format.is_empty() {
+        text.push_str(&format!(" pathformat = ({path_format})"));
+    }
+    let roots: Vec<String> = e
+        .script_connection_strings()
+        .iter()
+        .map(|c| format!("h@{}", verbatim_literal(c)))
+        .collect();
+    text.push_str(&format!(" dataformat = parquet ({})", roots.join(", ")));
+    let props: Vec<String> = e
+        .props
+        .0
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Bool(_) | Value::Long(_) => format!("{k} = {}", v.to_kusto_string()),
+            other => format!("{k} = {}", escape_literal(&other.to_kusto_string())),
+        })
+        .collect();
+    if !props.is_empty() {
+        text.push_str(&format!(" with ({})", props.join(", ")));
+    }
+    text
+}
+
+/// `"text"` as a verbatim literal (`@"..."`): quotes doubled, nothing else escaped.
+fn verbatim_literal(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `7d`, or whole seconds (`90s`) for a period that is not whole days.

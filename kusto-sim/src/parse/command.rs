@@ -63,12 +63,14 @@ pub enum Command {
         include_security: bool,
     },
     ShowDatabaseSchemaJson,
-    /// `.create materialized-view [with (...)] V on table T { query }`.
+    /// `.create [async] [ifnotexists] materialized-view [with (...)] V on table T { query }`.
     CreateMaterializedView {
         name: String,
         source: String,
         query: String,
         props: Props,
+        is_async: bool,
+        if_not_exists: bool,
     },
     /// `.show materialized-views`.
     ShowMaterializedViews,

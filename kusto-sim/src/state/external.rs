@@ -206,6 +206,37 @@ impl ExternalTable {
     }
 }
 
+impl ExternalTable {
+    /// Connection strings as `.show database schema as csl script` writes them: Kusto
+    /// returns "credentials persisted in Kusto configurations" only with
+    /// `ShowObfuscatedStrings = true`
+    /// (<https://learn.microsoft.com/kusto/management/show-schema-database#supported-options>),
+    /// and does not say how it hides them. kusto-sim's reading: a SAS (`?...`) and any `;`
+    /// suffix that is a credential (an account key, `;token=`, `;sharedkey=`) become
+    /// `*****`; `;managed_identity=...` and `;impersonate` name no secret and stay
+    /// (<https://learn.microsoft.com/kusto/api/connection-strings/storage-connection-strings#storage-authentication-methods>).
+    pub fn script_connection_strings(&self) -> Vec<String> {
+        self.connection_strings
+            .iter()
+            .map(|c| {
+                if let Some((base, _)) = c.split_once('?') {
+                    return format!("{base}?*****");
+                }
+                match c.split_once(';') {
+                    Some((_, auth))
+                        if auth.eq_ignore_ascii_case("impersonate")
+                            || auth.to_ascii_lowercase().starts_with("managed_identity=") =>
+                    {
+                        c.clone()
+                    }
+                    Some((base, _)) => format!("{base};*****"),
+                    None => c.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
 fn partition_source(p: &PartitionDef) -> &str {
     match &p.func {
         PartitionFn::StringColumn(c) | PartitionFn::StartOf(_, c) | PartitionFn::Bin(c, _) => c,

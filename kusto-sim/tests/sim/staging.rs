@@ -455,36 +455,3 @@ async fn a_follower_database_is_read_only_and_says_so() {
         assert!(body.to_string().contains("read-only follower"), "{body}");
     }
 }
-
-#[tokio::test]
-async fn materialized_views_are_defined_and_listed_not_materialized() {
-    let server = start(&["db"], NO_STORAGE).await;
-    let c = Client::new(&server);
-    c.ok("db", ".create table T (a:long)").await;
-    c.ok(
-        "db",
-        ".create materialized-view V on table T { T | summarize count() by a }",
-    )
-    .await;
-    let views = c.ok("db", ".show materialized-views").await;
-    assert_eq!(views.rows.len(), 1);
-    assert_eq!(views.cell(0, "Name"), "V");
-    assert_eq!(views.cell(0, "SourceTable"), "T");
-    // Not a table: `.show tables` does not list it, and its name is taken.
-    assert_eq!(c.ok("db", ".show tables").await.rows.len(), 1);
-    let (status, _) = c
-        .mgmt(
-            "db",
-            ".create materialized-view V on table T { T | summarize count() by a }",
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
-    let (status, _) = c
-        .mgmt("db", ".create materialized-view with (backfill=true) W on table T { T | summarize count() by a }")
-        .await;
-    assert_eq!(
-        status,
-        reqwest::StatusCode::BAD_REQUEST,
-        "backfill needs a materialization kusto-sim does not run"
-    );
-}

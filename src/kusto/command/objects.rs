@@ -63,6 +63,16 @@ impl KqlCode {
     pub fn mentions(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
     }
+
+    /// `close`, the text after the code, with its bracket on a line of its own when the code
+    /// ends in a `//` comment, which would otherwise run over it.
+    pub(super) fn then(&self, close: &str) -> String {
+        if self.ends_in_comment {
+            format!("\n{}", close.trim_start())
+        } else {
+            close.to_owned()
+        }
+    }
 }
 
 #[derive(Default)]
@@ -175,7 +185,7 @@ pub struct FunctionSpec {
 /// or functions the restore creates later (or that are not restored at all), as the
 /// snapshot's own script does.
 pub fn create_or_alter_function(f: &FunctionSpec) -> Command {
-    let close = if f.body.ends_in_comment { "\n}" } else { " }" };
+    let close = f.body.then(" }");
     let view = if f.view { "view = true, " } else { "" };
     Command::mgmt(format!(
         ".create-or-alter function with ({view}folder = {}, docstring = {}, skipvalidation = 'true') {}({}) {{ {}{close}",

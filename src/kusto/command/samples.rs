@@ -183,6 +183,20 @@ fn samples() -> Vec<Command> {
             &[Principal::new("msauser=x@live.com").expect("valid")],
             "",
         ),
+        create_materialized_view_backfilled(&super::views::tests::view_spec("Daily-1"), &t),
+        create_materialized_view_backfilled(
+            &MaterializedViewSpec {
+                query: KqlCode::new("['My Table-1'] | summarize arg_max(Timestamp, *) by Id")
+                    .expect("a query"),
+                lookback: Some(Duration::from_secs(6 * 3600)),
+                auto_update_schema: Some(true),
+                update_extents_creation_time: Some(true),
+                ..super::views::tests::view_spec("Last")
+            },
+            &t,
+        ),
+        find_materialized_view(&crate::ids::ViewName::new("Daily-1").expect("valid")),
+        create_storage_external_table(&super::external::tests::lake_spec()),
         show_cluster_managed_identity_policy(),
         alter_merge_cluster_managed_identity_policy("system", "ExternalTable, NativeIngestion"),
         show_table_row_level_security_policy(&t),

@@ -13,9 +13,16 @@
 //!   derive rows a second time, since the backup already holds the derived table's rows. An
 //!   update policy whose source table is not restored, or whose query names a renamed
 //!   table, is left out and reported.
-//! - Materialized views are not restored: they hold derived data and are re-created with
-//!   backfill from their restored source. External tables and continuous exports point at
-//!   the source's storage; adx-backup's own are never restored, others are reported.
+//! - Materialized views are created last, once every file of their source is in, with
+//!   `backfill=true`, so they are built from the restored records (the driver creates them
+//!   one at a time, `restore::views`). A view whose source table is not restored, or whose
+//!   query names a table the request renames, is reported.
+//! - External tables that are not adx-backup's are created with the tables when their
+//!   connection strings hold no secret (a managed identity, impersonation, or none): the
+//!   snapshot never holds one (Kusto hides credentials in the script). The others are
+//!   reported, with what to do. adx-backup's own (the object prefix) are never restored.
+//! - Continuous exports are reported, never re-created: one would start exporting the
+//!   restored database; adx-backup's own are skipped.
 //! - Database and table principals only when the request asks (`principals`): a target in
 //!   another tenant must not get the source's identities. With a `principalMapping`, only
 //!   the principals it maps are restored, as their target identity; the others are
@@ -31,12 +38,14 @@
 use std::collections::BTreeMap;
 
 use super::Statement;
-use crate::ids::{DatabaseName, Principal, TableName};
+use crate::ids::{DatabaseName, Principal, TableName, ViewName};
 use crate::kusto::command::{
-    Command, add_database_principals, add_table_principals, alter_table_caching_policy,
-    alter_table_restricted_view_access, alter_table_retention_policy,
-    alter_table_row_level_security, alter_table_update_policy, create_or_alter_function,
-    create_or_alter_ingestion_mapping,
+    Command, MaterializedViewSpec, StorageExternalTableSpec, add_database_principals,
+    add_table_principals, alter_table_caching_policy, alter_table_restricted_view_access,
+    alter_table_retention_policy, alter_table_row_level_security, alter_table_update_policy,
+    create_materialized_view_backfilled, create_or_alter_function,
+    create_or_alter_ingestion_mapping, create_storage_external_table, find_external_table,
+    find_materialized_view,
 };
 use crate::restore::request::RestoreRequestV1;
 
@@ -150,6 +159,31 @@ impl Grants {
 pub struct Planned {
     pub what: String,
     pub command: Command,
+    /// For a create that fails on an existing object: a command whose answer has a row
+    /// when the object is already in the target, which then is left as it is.
+    pub unless_found: Option<Command>,
+}
+
+impl Planned {
+    fn new(what: String, command: Command) -> Self {
+        Self {
+            what,
+            command,
+            unless_found: None,
+        }
+    }
+}
+
+/// A materialized view to create once its source's rows are in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedView {
+    pub name: ViewName,
+    /// What it is, in words, for the report.
+    pub what: String,
+    /// `.create async ifnotexists materialized-view with (backfill=true, ...)`.
+    pub create: Command,
+    /// `.show materialized-views | where Name == ...`.
+    pub find: Command,
 }
 
 /// The snapshot's statements besides tables, sorted by when they apply.
@@ -159,6 +193,8 @@ pub struct ObjectPlan {
     pub with_tables: Vec<Planned>,
     /// After the last file is in: update policies.
     pub after_data: Vec<Planned>,
+    /// Last, one at a time: materialized views, backfilled from their restored source.
+    pub views: Vec<PlannedView>,
     /// Left out, each with why and what to do.
     pub not_applied: Vec<String>,
 }
@@ -184,22 +220,18 @@ pub fn plan(
                 recoverability,
             } => {
                 if let Some(target) = tables.get(table) {
-                    out.with_tables.push(Planned {
-                        what: format!("retention policy of {target}"),
-                        command: alter_table_retention_policy(
-                            target,
-                            *soft_delete,
-                            *recoverability,
-                        ),
-                    });
+                    out.with_tables.push(Planned::new(
+                        format!("retention policy of {target}"),
+                        alter_table_retention_policy(target, *soft_delete, *recoverability),
+                    ));
                 }
             }
             Statement::Caching { table, hot } => {
                 if let Some(target) = tables.get(table) {
-                    out.with_tables.push(Planned {
-                        what: format!("caching policy of {target}"),
-                        command: alter_table_caching_policy(target, *hot),
-                    });
+                    out.with_tables.push(Planned::new(
+                        format!("caching policy of {target}"),
+                        alter_table_caching_policy(target, *hot),
+                    ));
                 }
             }
             Statement::Mapping {
@@ -209,10 +241,10 @@ pub fn plan(
                 mapping,
             } => {
                 if let Some(target) = tables.get(table) {
-                    out.with_tables.push(Planned {
-                        what: format!("{} ingestion mapping {name:?} of {target}", kind.as_str()),
-                        command: create_or_alter_ingestion_mapping(target, *kind, name, mapping),
-                    });
+                    out.with_tables.push(Planned::new(
+                        format!("{} ingestion mapping {name:?} of {target}", kind.as_str()),
+                        create_or_alter_ingestion_mapping(target, *kind, name, mapping),
+                    ));
                 }
             }
             Statement::Function(f) => {
@@ -224,22 +256,22 @@ pub fn plan(
                         "function {}: not restored, its body names table {source}, which this restore renames to {target}; re-create it with the new name",
                         f.name
                     )),
-                    None => out.with_tables.push(Planned {
-                        what: format!("function {}", f.name),
-                        command: create_or_alter_function(f),
-                    }),
+                    None => out.with_tables.push(Planned::new(
+                        format!("function {}", f.name),
+                        create_or_alter_function(f),
+                    )),
                 }
             }
             Statement::UpdatePolicy { table, entries } => {
                 if let Some(target) = tables.get(table) {
                     match update_policy(entries, tables, &renamed) {
-                        Ok(policy) => out.after_data.push(Planned {
-                            what: format!("update policy of {target} (set after the data)"),
-                            command: alter_table_update_policy(target, &policy),
-                        }),
-                        Err(why) => out.not_applied.push(format!(
-                            "update policy of {target}: not restored, {why}"
+                        Ok(policy) => out.after_data.push(Planned::new(
+                            format!("update policy of {target} (set after the data)"),
+                            alter_table_update_policy(target, &policy),
                         )),
+                        Err(why) => out
+                            .not_applied
+                            .push(format!("update policy of {target}: not restored, {why}")),
                     }
                 }
             }
@@ -249,34 +281,42 @@ pub fn plan(
                 query,
             } => {
                 if let Some(target) = tables.get(table) {
+                    let what =
+                        format!("row-level security policy of {target} (set after the data)");
                     match renamed.iter().find(|(s, _)| query.mentions(s.as_str())) {
                         Some((source, new)) => out.not_applied.push(format!(
                             "row-level security policy of {target}: not restored, its query names table {source}, which this restore renames to {new}; set it again with the new name"
                         )),
                         // After the data: it filters what the restore's own counts see.
-                        None => out.after_data.push(Planned {
-                            what: format!("row-level security policy of {target} (set after the data)"),
-                            command: alter_table_row_level_security(target, *enabled, query),
-                        }),
+                        None => {
+                            let command = alter_table_row_level_security(target, *enabled, query);
+                            out.after_data.push(Planned::new(what, command));
+                        }
                     }
                 }
             }
             Statement::RestrictedViewAccess { table, enabled } => {
                 if let Some(target) = tables.get(table) {
-                    out.after_data.push(Planned {
-                        what: format!("restricted view access of {target} (set after the data)"),
-                        command: alter_table_restricted_view_access(target, *enabled),
-                    });
+                    out.after_data.push(Planned::new(
+                        format!("restricted view access of {target} (set after the data)"),
+                        alter_table_restricted_view_access(target, *enabled),
+                    ));
                 }
             }
-            Statement::MaterializedView { name } => out.not_applied.push(format!(
-                "materialized view {name}: not restored, its rows are derived; re-create it after the restore with `.create materialized-view with (backfill=true) {name} on table ...` so it is built from the restored source"
-            )),
-            Statement::ExternalTable { name } | Statement::ContinuousExport { name }
+            Statement::MaterializedView { name, source, view } => {
+                match view_plan(name, source.as_ref(), view, tables, &renamed) {
+                    Ok(view) => out.views.push(view),
+                    Err(why) => out.not_applied.extend(why),
+                }
+            }
+            Statement::ExternalTable { name, .. } | Statement::ContinuousExport { name }
                 if name.starts_with(object_prefix) => {}
-            Statement::ExternalTable { name } => out.not_applied.push(format!(
-                "external table {name}: not restored, it points at the source's storage; re-create it with its connection string"
-            )),
+            Statement::ExternalTable { name, table } => match external_table(table) {
+                Ok(planned) => out.with_tables.push(planned),
+                Err(why) => out
+                    .not_applied
+                    .push(format!("external table {name}: not restored, {why}")),
+            },
             Statement::ContinuousExport { name } => out.not_applied.push(format!(
                 "continuous export {name}: not restored, it would export from the restored database; re-create it if wanted"
             )),
@@ -293,15 +333,15 @@ pub fn plan(
                 {
                     grants.planned.push((
                         (0, *role as u8),
-                        Planned {
-                            what: format!("{what}: {} (set after the data)", list(&targets)),
-                            command: add_database_principals(
+                        Planned::new(
+                            format!("{what}: {} (set after the data)", list(&targets)),
+                            add_database_principals(
                                 database,
                                 *role,
                                 &targets,
                                 &Grants::notes(principals, notes),
                             ),
-                        },
+                        ),
                     ));
                 }
             }
@@ -320,15 +360,15 @@ pub fn plan(
                 {
                     grants.planned.push((
                         (1, 0),
-                        Planned {
-                            what: format!("{what}: {} (set after the data)", list(&targets)),
-                            command: add_table_principals(
+                        Planned::new(
+                            format!("{what}: {} (set after the data)", list(&targets)),
+                            add_table_principals(
                                 target,
                                 *role,
                                 &targets,
                                 &Grants::notes(principals, notes),
                             ),
-                        },
+                        ),
                     ));
                 }
             }
@@ -341,6 +381,104 @@ pub fn plan(
     }
     grants.finish(principals, &mut out);
     out
+}
+
+/// A materialized view of the snapshot as this restore creates it: over its restored source
+/// table, backfilled. Otherwise the lines that say why not (none for a view whose source
+/// table this restore leaves out and whose definition could not be read).
+fn view_plan(
+    name: &str,
+    source: Option<&TableName>,
+    view: &Result<MaterializedViewSpec, String>,
+    tables: &BTreeMap<TableName, TableName>,
+    renamed: &[(&TableName, &TableName)],
+) -> Result<PlannedView, Vec<String>> {
+    let not = |why: String| vec![format!("materialized view {name}: not restored, {why}")];
+    let (view, target) = match (view, source, source.and_then(|s| tables.get(s))) {
+        (Ok(view), _, Some(target)) => (view, target),
+        (_, Some(s), None) => {
+            return Err(not(format!(
+                "its source table {s} is not part of this restore; restore {s} with it, or create the view by hand once {s} is back"
+            )));
+        }
+        (Err(why), _, _) => return Err(not(why.clone())),
+        // A readable view always has its source table.
+        (Ok(_), None, _) => return Err(Vec::new()),
+    };
+    // Rewriting the query is not safe (the name may be a column or a string too), and under
+    // the old name it would read nothing, or something else.
+    if let Some((s, t)) = renamed
+        .iter()
+        .find(|(s, _)| view.query.mentions(s.as_str()))
+    {
+        return Err(not(format!(
+            "its query names table {s}, which this restore renames to {t}; create it by hand with the new name"
+        )));
+    }
+    Ok(PlannedView {
+        name: view.name.clone(),
+        what: format!(
+            "materialized view {} on {target} (backfilled from the restored rows)",
+            view.name
+        ),
+        create: create_materialized_view_backfilled(view, target),
+        find: find_materialized_view(&view.name),
+    })
+}
+
+/// An external table of the snapshot, created unless the target has one of that name; or
+/// why it cannot be. Only a connection string that holds no secret can be re-created: the
+/// snapshot never holds one (Kusto hides credentials in `.show database schema as csl
+/// script` unless asked with `ShowObfuscatedStrings`, which protect does not ask).
+fn external_table(table: &Result<StorageExternalTableSpec, String>) -> Result<Planned, String> {
+    let table = table.as_ref().map_err(Clone::clone)?;
+    let mut auths = Vec::new();
+    for (i, c) in table.connection_strings.iter().enumerate() {
+        match storage_auth(c) {
+            Ok(auth) => auths.push(auth),
+            Err(why) => {
+                return Err(format!(
+                    "its connection string {} {why}, which the backup does not hold; create it by hand with its credential, or better with a managed identity (`;managed_identity=...`) that the target cluster's managed identity policy allows for ExternalTable",
+                    i + 1
+                ));
+            }
+        }
+    }
+    auths.dedup();
+    Ok(Planned {
+        what: format!("external table {} ({})", table.name, auths.join(", ")),
+        command: create_storage_external_table(table),
+        unless_found: Some(find_external_table(&table.name)),
+    })
+}
+
+/// How a connection string authenticates, in words, when it holds no secret
+/// (<https://learn.microsoft.com/kusto/api/connection-strings/storage-connection-strings#storage-authentication-methods>);
+/// otherwise what it holds. The secret itself is never repeated.
+fn storage_auth(connection: &str) -> Result<String, &'static str> {
+    let (root, auth) = match connection.split_once(';') {
+        Some((root, auth)) => (root, Some(auth)),
+        None => (connection, None),
+    };
+    if connection.contains('*') {
+        return Err("carries a credential the snapshot hides");
+    }
+    if root.contains('?') {
+        return Err("carries a SAS token");
+    }
+    match auth.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok("no credential".to_owned()),
+        Some("impersonate") => {
+            Ok("impersonation: each caller's own access to the storage".to_owned())
+        }
+        Some(a) if a.starts_with("managed_identity=") => {
+            let identity = &a["managed_identity=".len()..];
+            Ok(format!(
+                "managed identity {identity}: the target cluster needs it, a managed identity policy allowing ExternalTable, and read access to the storage"
+            ))
+        }
+        Some(_) => Err("carries a credential (an account key or a token)"),
+    }
 }
 
 fn list(principals: &[Principal]) -> String {
@@ -402,9 +540,12 @@ mod tests {
 .create-or-alter function with (folder = "", docstring = "") ReadsParsed() { Parsed | take 1 }
 .alter table Parsed policy update "[{\"IsEnabled\":true,\"Source\":\"Raw\",\"Query\":\"Raw | project Timestamp, Word = Line\"}]"
 .alter table Other policy update "[{\"IsEnabled\":true,\"Source\":\"Missing\",\"Query\":\"Missing\"}]"
-.create materialized-view Daily on table Raw { Raw | count }
-.create-or-alter external table ['adxbk_Raw'] (a:long) kind = storage dataformat = parquet ("x")
-.create-or-alter external table Lake (a:long) kind = storage dataformat = parquet ("x")
+.create materialized-view Daily on table Raw { Raw | summarize count() by bin(Timestamp, 1d) }
+.create-or-alter external table ['adxbk_Raw'] (a:long) kind = storage dataformat = parquet (h@"https://bk/c;managed_identity=system")
+.create-or-alter external table Lake (a:long) kind = storage dataformat = parquet (h@"https://lake/c;managed_identity=system")
+.create-or-alter external table Locked (a:long) kind = storage dataformat = parquet (h@"https://lake/c;*****")
+.create-or-alter continuous-export ['adxbk_Raw'] over (Raw) to table ['adxbk_Raw'] with (intervalBetweenRuns=5m) <| Raw
+.create-or-alter continuous-export ToLake over (Raw) to table Lake with (intervalBetweenRuns=1h) <| Raw
 .alter table Other policy row_level_security enable "Other"
 .alter table Raw policy row_level_security enable "Raw""#;
 
@@ -436,7 +577,22 @@ mod tests {
                 r#".create-or-alter table ['Raw'] ingestion json mapping 'm' '[{"column":"Line"}]'"#,
                 ".create-or-alter function with (folder = '', docstring = '', skipvalidation = 'true') ['ReadsRaw']() { Raw | take 1 }",
                 ".create-or-alter function with (folder = '', docstring = '', skipvalidation = 'true') ['ReadsParsed']() { Parsed | take 1 }",
+                ".create external table ['Lake'] (['a']:long) kind=storage dataformat=parquet (h'https://lake/c;managed_identity=system')",
             ]
+        );
+        let lake = &plan.with_tables[5];
+        assert_eq!(
+            lake.what,
+            "external table Lake (managed identity system: the target cluster needs it, a managed identity policy allowing ExternalTable, and read access to the storage)"
+        );
+        assert_eq!(
+            lake.unless_found.as_ref().map(Command::as_str),
+            Some(".show external tables | where TableName == 'Lake'")
+        );
+        assert!(
+            plan.with_tables[..5]
+                .iter()
+                .all(|p| p.unless_found.is_none())
         );
         assert_eq!(
             texts(&plan.after_data),
@@ -445,10 +601,120 @@ mod tests {
                 ".alter table ['Raw'] policy row_level_security enable 'Raw'",
             ]
         );
-        // Other's statements are out of scope; the rest is reported.
-        assert_eq!(plan.not_applied.len(), 2, "{:#?}", plan.not_applied);
-        assert!(plan.not_applied[0].starts_with("materialized view Daily: not restored"));
-        assert!(plan.not_applied[1].starts_with("external table Lake"));
+        // The view waits for its source's rows, and is built from them.
+        assert_eq!(plan.views.len(), 1);
+        assert_eq!(
+            plan.views[0].create.as_str(),
+            ".create async ifnotexists materialized-view with (backfill=true, folder='', docString='') ['Daily'] on table ['Raw'] { Raw | summarize count() by bin(Timestamp, 1d) }"
+        );
+        assert_eq!(
+            plan.views[0].find.as_str(),
+            ".show materialized-views | where Name == 'Daily'"
+        );
+        assert_eq!(
+            plan.views[0].what,
+            "materialized view Daily on Raw (backfilled from the restored rows)"
+        );
+        // Other's statements are out of scope; adx-backup's own objects are skipped; the
+        // rest is reported.
+        assert_eq!(
+            plan.not_applied,
+            [
+                "external table Locked: not restored, its connection string 1 carries a credential the snapshot hides, which the backup does not hold; create it by hand with its credential, or better with a managed identity (`;managed_identity=...`) that the target cluster's managed identity policy allows for ExternalTable",
+                "continuous export ToLake: not restored, it would export from the restored database; re-create it if wanted",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_view_comes_back_only_with_its_source_table_under_its_own_name() {
+        let all = statements(SCRIPT).unwrap();
+        let without_raw = plan(
+            &all,
+            &tables(&[("Parsed", "Parsed")]),
+            "adxbk_",
+            Principals::Left,
+        );
+        assert!(without_raw.views.is_empty());
+        assert!(
+            without_raw.not_applied.contains(&"materialized view Daily: not restored, its source table Raw is not part of this restore; restore Raw with it, or create the view by hand once Raw is back".to_owned()),
+            "{:#?}",
+            without_raw.not_applied
+        );
+        let renamed = plan(
+            &all,
+            &tables(&[("Raw", "Raw2")]),
+            "adxbk_",
+            Principals::Left,
+        );
+        assert!(renamed.views.is_empty());
+        assert!(
+            renamed.not_applied.contains(&"materialized view Daily: not restored, its query names table Raw, which this restore renames to Raw2; create it by hand with the new name".to_owned()),
+            "{:#?}",
+            renamed.not_applied
+        );
+        // A view this build cannot re-create is reported with why, when its source is restored.
+        let script = ".create async materialized-view with (backfill=true, effectiveDateTime=datetime(2026-01-01)) Recent on table Raw { Raw | summarize count() }
+.create materialized-view OnView on materialized-view Daily { Daily | summarize count() }
+.create materialized-view with (dimensionTables = dynamic(['Dim'])) Joined on table Raw { Raw | summarize count() }
+.create materialized-view with (lookback_column = 'Ts') Keyed on table Raw { Raw | summarize take_any(*) by Id }
+.create materialized-view Elsewhere on table Gone { Gone | summarize count() }";
+        let odd = plan(
+            &statements(script).unwrap(),
+            &tables(&[("Raw", "Raw")]),
+            "adxbk_",
+            Principals::Left,
+        );
+        assert!(odd.views.is_empty());
+        let report = odd.not_applied.join("\n");
+        for expected in [
+            "materialized view Recent: not restored, it was backfilled only from records ingested after its effectiveDateTime",
+            "materialized view OnView: not restored, it is defined on materialized-view Daily, not on a table",
+            "materialized view Joined: not restored, its property dimensionTables is not one this restore re-creates",
+            "materialized view Keyed: not restored, its property lookback_column is not one this restore re-creates",
+            "materialized view Elsewhere: not restored, its source table Gone is not part of this restore",
+        ] {
+            assert!(report.contains(expected), "{expected}\n{report}");
+        }
+        assert_eq!(odd.not_applied.len(), 5, "{report}");
+    }
+
+    #[test]
+    fn an_external_table_comes_back_only_without_a_secret_and_never_repeats_one() {
+        let script = r#".create-or-alter external table Imp (a:long) kind = storage partition by (D:datetime = startofday(a)) pathformat = ("d=" datetime_pattern("yyyyMMdd", D)) dataformat = csv (h@"https://lake/imp;impersonate") with (folder = "Lake", docString = "it's", includeHeaders = "All", dryRun = true)
+.create-or-alter external table Open (a:long) kind = storage dataformat = parquet ("https://lake/open")
+.create-or-alter external table Sas (a:long) kind = storage dataformat = parquet (h@"https://lake/sas?sv=1&sig=TOPSECRET")
+.create-or-alter external table Key (a:long) kind = storage dataformat = parquet (h@"https://lake/key;TOPSECRET==")
+.create-or-alter external table Token (a:long) kind = storage dataformat = parquet (h@"https://lake/ok;managed_identity=system", h@"https://lake/tok;token=TOPSECRET")
+.create external table Sql (a:long) kind = sql table = T (h@"Server=x")"#;
+        let plan = plan(
+            &statements(script).unwrap(),
+            &tables(&[]),
+            "adxbk_",
+            Principals::Left,
+        );
+        assert_eq!(
+            texts(&plan.with_tables),
+            [
+                ".create external table ['Imp'] (['a']:long) kind=storage partition by (D:datetime = startofday(a)) pathformat = (\"d=\" datetime_pattern(\"yyyyMMdd\", D)) dataformat=csv (h'https://lake/imp;impersonate') with (folder='Lake', docString='it\\'s', includeHeaders='All')",
+                ".create external table ['Open'] (['a']:long) kind=storage dataformat=parquet (h'https://lake/open')",
+            ]
+        );
+        assert_eq!(
+            plan.with_tables[1].what,
+            "external table Open (no credential)"
+        );
+        let report = plan.not_applied.join("\n");
+        assert!(!report.contains("TOPSECRET"), "{report}");
+        for expected in [
+            "external table Sas: not restored, its connection string 1 carries a SAS token",
+            "external table Key: not restored, its connection string 1 carries a credential (an account key or a token)",
+            "external table Token: not restored, its connection string 2 carries a credential (an account key or a token)",
+            "external table Sql: not restored, it is an external table of kind sql",
+        ] {
+            assert!(report.contains(expected), "{expected}\n{report}");
+        }
+        assert_eq!(plan.not_applied.len(), 4, "{report}");
     }
 
     #[test]

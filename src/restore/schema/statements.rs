@@ -19,8 +19,11 @@
 use std::time::Duration;
 
 use super::{Parser, TableSchema, parse_table};
-use crate::ids::{Principal, TableName};
-use crate::kusto::command::{DatabaseRole, FunctionSpec, KqlCode, MappingKind, TableRole};
+use crate::ids::{Principal, TableName, ViewName};
+use crate::kusto::command::{
+    DataFormat, DatabaseRole, FunctionSpec, KqlCode, MappingKind, MaterializedViewSpec, Property,
+    PropertyValue, StorageExternalTableSpec, TableRole,
+};
 
 /// One statement of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +64,20 @@ pub enum Statement {
         table: TableName,
         enabled: bool,
     },
+    /// `.create[-or-alter] [async] [ifnotexists] materialized-view [with (...)] V on table T
+    /// { query }`.
     MaterializedView {
         name: String,
+        /// Its source table, when the statement could be read that far.
+        source: Option<TableName>,
+        /// The definition, or why this build does not re-create the view.
+        view: Result<MaterializedViewSpec, String>,
     },
+    /// `.create[-or-alter] external table E (...) kind = storage ...`.
     ExternalTable {
         name: String,
+        /// The definition, or why this build does not re-create the table.
+        table: Result<StorageExternalTableSpec, String>,
     },
     ContinuousExport {
         name: String,
@@ -235,21 +247,25 @@ fn create(p: &mut Parser, verb: &str, text: &str) -> Result<Option<Statement>, F
                 .map_err(Fatal)
         }
         "function" => function(p).map(Some),
-        "async" | "materialized-view" => {
-            if what == "async" {
+        "async" | "ifnotexists" | "materialized-view" => {
+            let mut word = what;
+            while word == "async" || word == "ifnotexists" {
                 p.skip_spaces();
-                if p.word_with_dashes() != "materialized-view" {
-                    return Ok(None);
-                }
+                word = p.word_with_dashes();
             }
-            let name = name_after_options(p)?;
-            Ok(Some(Statement::MaterializedView { name }))
+            if word != "materialized-view" {
+                return Ok(None);
+            }
+            materialized_view(p).map(Some)
         }
         "external" => {
             p.skip_spaces();
-            p.word();
+            if p.word() != "table" {
+                return Ok(None);
+            }
             let name = p.name()?;
-            Ok(Some(Statement::ExternalTable { name }))
+            let table = external_table(p, &name);
+            Ok(Some(Statement::ExternalTable { name, table }))
         }
         "continuous-export" => {
             let name = p.name()?;
@@ -259,19 +275,196 @@ fn create(p: &mut Parser, verb: &str, text: &str) -> Result<Option<Statement>, F
     }
 }
 
-/// A materialized view's name, after an optional `ifnotexists` and `with (...)`.
-fn name_after_options(p: &mut Parser) -> Result<String, String> {
+/// `[ifnotexists] [with (...)] V on table T { query }`. The name and the source are read
+/// first, so a view this build cannot re-create is still reported with them.
+fn materialized_view(p: &mut Parser) -> Result<Statement, Failure> {
     p.skip_spaces();
     if p.rest.starts_with("ifnotexists") {
         p.word();
     }
-    p.skip_spaces();
-    if p.rest.starts_with("with") {
+    let props = if p.at_with() {
         p.word();
-        p.skip_spaces();
-        p.balanced('(', ')')?;
+        p.properties()
+            .map_err(|e| format!("a property this restore cannot read ({e})"))?
+    } else {
+        Vec::new()
+    };
+    let name = p.name()?;
+    p.expect_word("on")?;
+    p.skip_spaces();
+    let on = p.word_with_dashes();
+    let source = p.name()?;
+    let query = p.balanced('{', '}')?;
+    p.end()?;
+    let view = view_spec(&name, &on, &source, &query, &props);
+    Ok(Statement::MaterializedView {
+        name,
+        source: (on == "table")
+            .then(|| TableName::new(source).ok())
+            .flatten(),
+        view,
+    })
+}
+
+/// The view a restore re-creates, or why it does not.
+fn view_spec(
+    name: &str,
+    on: &str,
+    source: &str,
+    query: &str,
+    props: &[(String, String)],
+) -> Result<MaterializedViewSpec, String> {
+    if on != "table" {
+        return Err(format!(
+            "it is defined on {on} {source}, not on a table; create it by hand once {source} is back"
+        ));
     }
-    p.name()
+    let mut view = MaterializedViewSpec {
+        name: ViewName::new(name).map_err(|e| e.to_string())?,
+        source: table_name(source.to_owned())?,
+        query: KqlCode::new(query).map_err(|e| format!("its query: {e}"))?,
+        folder: String::new(),
+        docstring: String::new(),
+        lookback: None,
+        auto_update_schema: None,
+        update_extents_creation_time: None,
+    };
+    let flag = |key: &str, value: &str| match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("its {key} is {other:?}, not true or false")),
+    };
+    for (key, value) in props {
+        match key.to_ascii_lowercase().as_str() {
+            "folder" => view.folder = value.clone(),
+            "docstring" => view.docstring = value.clone(),
+            "lookback" => view.lookback = Some(timespan(value)?),
+            "autoupdateschema" => view.auto_update_schema = Some(flag(key, value)?),
+            "updateextentscreationtime" => {
+                view.update_extents_creation_time = Some(flag(key, value)?);
+            }
+            // How the source's view was once created, not what it holds: the restore
+            // chooses its own (a backfill from every restored record).
+            "backfill" | "concurrency" | "maxsourcerecordsforsingleingest" => {}
+            "effectivedatetime" => {
+                return Err(
+                    "it was backfilled only from records ingested after its effectiveDateTime, and every restored record is ingested anew, so a backfill now would take them all; create it by hand with the filter it needs"
+                        .to_owned(),
+                );
+            }
+            _ => {
+                return Err(format!(
+                    "its property {key} is not one this restore re-creates; create it by hand"
+                ));
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// `(cols) kind = storage [partition by (..)] [pathformat = (..)] dataformat = F (conn,
+/// ...) [with (..)]` (after the name): the table a restore re-creates, or why it does not.
+fn external_table(p: &mut Parser, name: &str) -> Result<StorageExternalTableSpec, String> {
+    let name = table_name(name.to_owned())?;
+    p.skip_spaces();
+    let columns = p.columns(name.as_str())?;
+    p.expect_word("kind")?;
+    p.expect_char('=')?;
+    p.skip_spaces();
+    let kind = p.word();
+    // `blob` is the deprecated name of `storage`.
+    if !["storage", "blob"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&kind))
+    {
+        return Err(format!(
+            "it is an external table of kind {kind}, which this restore does not re-create; create it by hand"
+        ));
+    }
+    let (mut partitions, mut path_format, mut data_format) = (None, None, None);
+    loop {
+        p.skip_spaces();
+        let before = p.rest;
+        match p.word().to_ascii_lowercase().as_str() {
+            "partition" => {
+                p.expect_word("by")?;
+                let code = p.balanced('(', ')')?;
+                partitions = Some(KqlCode::new(&code).map_err(|e| format!("its partitions: {e}"))?);
+            }
+            "pathformat" => {
+                p.expect_char('=')?;
+                let code = p.balanced('(', ')')?;
+                path_format =
+                    Some(KqlCode::new(&code).map_err(|e| format!("its path format: {e}"))?);
+            }
+            "dataformat" => {
+                p.expect_char('=')?;
+                p.skip_spaces();
+                let word = p.word();
+                data_format =
+                    Some(DataFormat::parse(&word).ok_or_else(|| {
+                        format!("its data format {word:?} is not one Kusto reads")
+                    })?);
+            }
+            _ => {
+                p.rest = before;
+                break;
+            }
+        }
+    }
+    let data_format = data_format.ok_or("it has no dataformat")?;
+    p.expect_char('(')?;
+    let mut connection_strings = Vec::new();
+    loop {
+        connection_strings.push(p.string()?);
+        p.skip_spaces();
+        if p.eat(')') {
+            break;
+        }
+        if !p.eat(',') {
+            return Err(format!("expected `,` or `)` at {:?}", super::head(p.rest)));
+        }
+    }
+    let mut properties = Vec::new();
+    if p.at_with() {
+        p.word();
+        for (key, value, quoted) in p.literal_properties()? {
+            // Options of the create command itself, not of the table: `dryRun` would not
+            // even create it.
+            let lower = key.to_ascii_lowercase();
+            if ["dryrun", "sampleuris", "filespreview", "validatenotempty"]
+                .contains(&lower.as_str())
+            {
+                continue;
+            }
+            let value = match value.parse::<i64>() {
+                _ if quoted => PropertyValue::Text(value),
+                Ok(n) => PropertyValue::Number(n),
+                _ if value.eq_ignore_ascii_case("true") => PropertyValue::Flag(true),
+                _ if value.eq_ignore_ascii_case("false") => PropertyValue::Flag(false),
+                _ if value.contains('(') => {
+                    return Err(format!(
+                        "its property {key} = {value} is not one this restore rebuilds; create it by hand"
+                    ));
+                }
+                _ => PropertyValue::Text(value),
+            };
+            properties.push(
+                Property::new(&key, value)
+                    .ok_or_else(|| format!("its property {key:?} is not a plain name"))?,
+            );
+        }
+    }
+    p.end()?;
+    Ok(StorageExternalTableSpec {
+        name,
+        columns,
+        partitions,
+        path_format,
+        data_format,
+        connection_strings,
+        properties,
+    })
 }
 
 /// `ingestion <kind> mapping "name" '<json>'` (after the table name).
@@ -687,17 +880,22 @@ mod tests {
         };
         assert_eq!(table, &parsed);
         assert_eq!(entries[0]["Source"], "Raw");
+        let Statement::MaterializedView { name, source, view } = &all[9] else {
+            panic!("{:?}", all[9]);
+        };
+        assert_eq!((name.as_str(), source.as_ref()), ("Daily", Some(&raw)));
+        let view = view.as_ref().expect("a view this build re-creates");
         assert_eq!(
-            all[9],
-            Statement::MaterializedView {
-                name: "Daily".into()
-            }
+            view.query.as_str(),
+            "Raw | summarize count() by bin(Timestamp, 1d)"
         );
+        let Statement::ExternalTable { name, table } = &all[10] else {
+            panic!("{:?}", all[10]);
+        };
+        assert_eq!(name, "adxbk_Raw");
         assert_eq!(
-            all[10],
-            Statement::ExternalTable {
-                name: "adxbk_Raw".into()
-            }
+            table.as_ref().expect("readable").connection_strings,
+            ["https://x"]
         );
         assert!(
             matches!(&all[11], Statement::RowLevelSecurity { table, enabled: true, query } if *table == raw && query.as_str() == "Raw | take 1"),
@@ -711,6 +909,109 @@ mod tests {
         );
         assert!(matches!(&all[13], Statement::Other { table: None, .. }));
         assert_eq!(all.len(), 14);
+    }
+
+    #[test]
+    fn materialized_views_are_read_in_every_form_with_the_properties_they_keep() {
+        let script = r#".create-or-alter materialized-view with (folder = "Views", docString = "it's", lookback = 6h, autoUpdateSchema = true, backfill = true, Concurrency = 2) ['Last One'] on table ['Raw']
+{
+    Raw // newest per id
+    | summarize arg_max(Timestamp, *) by Id
+}
+.create async ifnotexists materialized-view with (updateExtentsCreationTime=false) Daily on table Raw { Raw | summarize count() by bin(Timestamp, 1d) }
+.create ifnotexists materialized-view Plain on table Raw { Raw | summarize count() }"#;
+        let all = statements(script).unwrap();
+        assert_eq!(all.len(), 3, "{all:#?}");
+        let views: Vec<MaterializedViewSpec> = all
+            .iter()
+            .map(|s| match s {
+                Statement::MaterializedView { view: Ok(v), .. } => v.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let last = &views[0];
+        assert_eq!(
+            (
+                last.name.as_str(),
+                last.source.as_str(),
+                last.folder.as_str(),
+                last.docstring.as_str()
+            ),
+            ("Last One", "Raw", "Views", "it's")
+        );
+        assert_eq!(
+            last.query.as_str(),
+            "Raw // newest per id\n    | summarize arg_max(Timestamp, *) by Id"
+        );
+        assert_eq!(last.lookback, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(last.auto_update_schema, Some(true));
+        assert_eq!(views[1].update_extents_creation_time, Some(false));
+        assert_eq!(views[2].name.as_str(), "Plain");
+        assert_eq!(views[2].lookback, None);
+    }
+
+    #[test]
+    fn storage_external_tables_are_read_with_their_parts() {
+        let script = r#".create-or-alter external table ['Lake'] (['Ts']:datetime, ['Id']:long)
+kind = storage
+partition by (['Day']:datetime = startofday(['Ts']))
+pathformat = ("day=" datetime_pattern("yyyyMMdd", ['Day']))
+dataformat = parquet
+(
+    h@"https://lake.blob.core.windows.net/c/a;managed_identity=system",
+    'https://lake.blob.core.windows.net/c/b;impersonate'
+)
+with (folder = "Lake", docString = "raw", compressed = true, dryRun = true)"#;
+        let all = statements(script).unwrap();
+        let [Statement::ExternalTable { name, table }] = &all[..] else {
+            panic!("{all:#?}");
+        };
+        assert_eq!(name, "Lake");
+        let t = table.as_ref().expect("readable");
+        assert_eq!(t.columns.len(), 2);
+        assert_eq!(
+            t.partitions.as_ref().map(KqlCode::as_str),
+            Some("['Day']:datetime = startofday(['Ts'])")
+        );
+        assert_eq!(
+            t.path_format.as_ref().map(KqlCode::as_str),
+            Some("\"day=\" datetime_pattern(\"yyyyMMdd\", ['Day'])")
+        );
+        assert_eq!(t.data_format.as_str(), "parquet");
+        assert_eq!(
+            t.connection_strings,
+            [
+                "https://lake.blob.core.windows.net/c/a;managed_identity=system",
+                "https://lake.blob.core.windows.net/c/b;impersonate"
+            ]
+        );
+        let props: Vec<&str> = t.properties.iter().map(Property::name).collect();
+        assert_eq!(
+            props,
+            ["folder", "docString", "compressed"],
+            "dryRun dropped"
+        );
+        for (text, why) in [
+            (
+                ".create external table S (a:long) kind = sql table = T (h@'Server=x')",
+                "kind sql",
+            ),
+            (
+                ".create external table D (a:long) kind = storage dataformat = yaml ('https://x')",
+                "data format \"yaml\"",
+            ),
+            (
+                ".create external table P (a:long) kind = storage partition by (D:datetime = startofday(a) dataformat = parquet ('https://x')",
+                "never closed",
+            ),
+        ] {
+            match &statements(text).unwrap()[..] {
+                [Statement::ExternalTable { table: Err(w), .. }] => {
+                    assert!(w.contains(why), "{text}: {w}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

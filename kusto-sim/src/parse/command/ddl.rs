@@ -84,8 +84,15 @@ pub(super) fn parse(p: &mut Parser) -> Result<Option<Command>, SimError> {
         if p.eat_kw("function") {
             return super::objects::function(p, false).map(Some);
         }
+        // `.create [async] [ifnotexists] materialized-view`: the only `.create` these words
+        // come before.
+        let is_async = p.eat_kw("async");
+        let if_not_exists = p.eat_kw("ifnotexists");
         if p.eat_kw("materialized-view") {
-            return super::objects::materialized_view(p).map(Some);
+            return super::objects::materialized_view(p, is_async, if_not_exists).map(Some);
+        }
+        if is_async || if_not_exists {
+            return Err(p.unexpected("materialized-view"));
         }
         if p.eat_kw("table") {
             let name = p.name()?;

@@ -52,9 +52,13 @@ pub(super) fn function(p: &mut Parser, or_alter: bool) -> Result<Command, SimErr
     })
 }
 
-/// After `.create materialized-view`: `[with (..)] V on table T { query }` (no `async`, no
-/// `ifnotexists`: kusto-sim has no materialization to run in the background).
-pub(super) fn materialized_view(p: &mut Parser) -> Result<Command, SimError> {
+/// After `.create [async] [ifnotexists] materialized-view`: `[with (..)] V on table T {
+/// query }` (<https://learn.microsoft.com/kusto/management/materialized-views/materialized-view-create>).
+pub(super) fn materialized_view(
+    p: &mut Parser,
+    is_async: bool,
+    if_not_exists: bool,
+) -> Result<Command, SimError> {
     let props = with_props(p)?;
     let name = p.name()?;
     p.expect_kw("on")?;
@@ -67,6 +71,8 @@ pub(super) fn materialized_view(p: &mut Parser) -> Result<Command, SimError> {
         source,
         query,
         props,
+        is_async,
+        if_not_exists,
     })
 }
 

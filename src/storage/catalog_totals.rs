@@ -80,9 +80,7 @@ pub async fn load(
 ) -> Result<Option<CatalogTotals>, StorageError> {
     let path = layout.catalog_totals(db, table);
     match blobs.read_opt(&path).await? {
-        Some((body, _)) => serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| StorageError::decode(&path, e)),
+        Some((body, _)) => super::state::decode(&path, &body).map(Some),
         None => Ok(None),
     }
 }

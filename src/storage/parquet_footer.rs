@@ -191,6 +191,22 @@ mod tests {
         );
     }
 
+    /// Found by the mutator (`damaged_files_are_errors_not_panics`), shrunk: metadata whose
+    /// column statistics carry a boolean field with another wire type. parquet 57.3.2
+    /// unwraps a `None` on it.
+    const STATISTICS_BOOLEAN_OF_ANOTHER_TYPE: &[u8] = &[
+        21, 0, 25, 44, 72, 1, 0, 21, 2, 0, 21, 0, 37, 0, 24, 1, 0, 0, 22, 0, 25, 28, 25, 28, 38, 0,
+        28, 21, 0, 25, 53, 0, 0, 0, 24, 1, 0, 21, 0, 22, 0, 22, 0, 22, 0, 38, 0, 38, 0, 28, 24, 7,
+        0, 0, 0, 0, 0, 0, 0, 24, 7, 0, 0, 0, 0, 0, 0, 0, 22, 0, 40, 7, 0, 0, 0, 0, 0, 0, 0, 21, 2,
+        0, 0, 22,
+    ];
+
+    #[test]
+    fn metadata_the_parquet_reader_panics_on_is_an_error() {
+        let err = decode_metadata(STATISTICS_BOOLEAN_OF_ANOTHER_TYPE).unwrap_err();
+        assert!(err.contains("does not decode"), "{err}");
+    }
+
     #[test]
     fn damaged_files_are_errors_not_panics() {
         let (small, larger) = (file(&[7]), file(&(0..500).collect::<Vec<_>>()));

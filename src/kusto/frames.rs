@@ -295,4 +295,45 @@ mod tests {
         assert_eq!(none.cursor(), None);
         assert!(none.primary_table().is_err());
     }
+
+    /// Reads every cell of `tables` with every typed accessor, and the cursor: what callers
+    /// may do with any table that decoded, so none of it may panic.
+    pub(super) fn read_every_cell(tables: &[KustoTable]) {
+        for table in tables {
+            for row in table.rows() {
+                for column in &table.columns {
+                    let c = column.name.as_str();
+                    let _ = (
+                        row.opt_str(c),
+                        row.opt_i64(c),
+                        row.opt_f64(c),
+                        row.opt_bool(c),
+                    );
+                    let _ = (row.opt_datetime(c), row.opt_timespan(c), row.opt_dynamic(c));
+                }
+            }
+        }
+        let result = QueryResult {
+            tables: tables.to_vec(),
+        };
+        let _ = (result.cursor(), result.primary_table().is_ok());
+    }
+
+    /// What a damaged body decodes to, for the property tests: tables are read through,
+    /// in-band errors summarised, and a malformed body must say what is wrong.
+    pub(super) fn read_through(
+        decoded: Result<Vec<KustoTable>, DecodeError>,
+    ) -> Result<(), String> {
+        match decoded {
+            Ok(tables) => {
+                read_every_cell(&tables);
+                Ok(())
+            }
+            Err(DecodeError::Partial(errors)) => {
+                errors.iter().for_each(|e| drop(e.summary()));
+                Ok(())
+            }
+            Err(DecodeError::Malformed { detail, .. }) => Err(detail),
+        }
+    }
 }

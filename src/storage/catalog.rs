@@ -213,4 +213,24 @@ mod tests {
             vec![backfill]
         );
     }
+
+    #[test]
+    fn damaged_segments_are_errors_not_panics_and_artifacts_survive_a_rewrite() {
+        let segment = concat!(
+            r#"{"path":"backup/Sales/T/20240115/a.parquet","day":"20240115","rows":3,"bytes":10,"source":{"kind":"ContinuousExport","export":"adxbk_T"},"produced_at":"2024-01-15T10:00:00Z"}"#,
+            "\n",
+            r#"{"path":"backup/Sales/T/00010101/b.parquet","day":"00010101","rows":18446744073709551615,"bytes":null,"source":{"kind":"Backfill","job":"bf-1","batch":"b000001"},"produced_at":"2024-01-15T10:00:00.123456789+05:30"}"#,
+            "\n",
+        );
+        crate::mutate::check(0xca7a, &[segment.as_bytes()], |body| {
+            let artifacts = parse_segment("seg", body)?;
+            let mut again = Vec::new();
+            for a in &artifacts {
+                serde_json::to_writer(&mut again, a).unwrap();
+                again.push(b'\n');
+            }
+            assert_eq!(parse_segment("seg", &again).unwrap(), artifacts);
+            Ok::<_, StorageError>(())
+        });
+    }
 }

@@ -19,8 +19,8 @@ mod v1;
 mod v2;
 
 pub use row::{FrameError, Row, RowProblem};
-pub(crate) use v1::parse_v1;
-pub(crate) use v2::parse_v2;
+pub use v1::parse_v1;
+pub use v2::parse_v2;
 
 use serde_json::Value;
 
@@ -156,9 +156,10 @@ fn cursor_field(map: &serde_json::Map<String, Value>) -> Option<Cursor> {
     map.get("Cursor")?.as_str().map(Cursor::new)
 }
 
-/// Why a response body could not be turned into tables.
+/// Why a response body could not be turned into tables. Public with the parsers so the fuzz
+/// targets (`fuzz/`) reach them; the client turns it into a [`super::KustoError`].
 #[derive(Debug)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     /// Not the documented shape: a bug on one side or the other.
     Malformed {
         detail: String,

@@ -179,7 +179,9 @@ impl<'a> Catalog<'a> {
     }
 }
 
-fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError> {
+/// The artifacts of a segment's body as read from `path`, one JSON line each. A line that is
+/// not an artifact (a damaged blob) is `StorageError::Decode` naming the segment.
+pub fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError> {
     body.split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
         .map(|line| serde_json::from_slice(line).map_err(|e| StorageError::decode(path, e)))

@@ -32,7 +32,7 @@ struct RawColumn {
 }
 
 /// Parses a V1 body into all its tables, kinds assigned the way the SDKs do.
-pub(crate) fn parse_v1(body: &[u8]) -> Result<Vec<KustoTable>, DecodeError> {
+pub fn parse_v1(body: &[u8]) -> Result<Vec<KustoTable>, DecodeError> {
     let response: Response =
         serde_json::from_slice(body).map_err(|source| DecodeError::Malformed {
             detail: "not a V1 result ({\"Tables\":[...]})".to_owned(),

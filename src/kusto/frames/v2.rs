@@ -66,7 +66,7 @@ struct DataSet {
 }
 
 /// Parses a V2 body; every frame is read, errors anywhere make the result a failure.
-pub(crate) fn parse_v2(body: &[u8]) -> Result<QueryResult, DecodeError> {
+pub fn parse_v2(body: &[u8]) -> Result<QueryResult, DecodeError> {
     let frames: Vec<Frame> =
         serde_json::from_slice(body).map_err(|source| DecodeError::Malformed {
             detail: "not a V2 frame array".to_owned(),

@@ -41,9 +41,11 @@ for target in "${targets[@]}"; do
     failed=1
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
   fi
-  took=${took:-$seconds}
+  # libFuzzer states its time only when it ran to the end; a crash stops it early.
+  rate=-
+  if [ -n "$took" ]; then rate=$(( ${runs:-0} / (took > 0 ? took : 1) )); fi
   line=$(printf '%-18s runs %10s  time %4ss  %7s exec/s  crashes %s' "$target" "${runs:-?}" \
-    "$took" "$(( ${runs:-0} / (took > 0 ? took : 1) ))" "$crashes")
+    "${took:--}" "$rate" "$crashes")
   if [ "$crashes" -ne 0 ]; then line="$line  (${artifact:-see $log})"; fi
   echo "$line"
   summary+=("$line")

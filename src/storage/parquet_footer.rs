@@ -91,9 +91,10 @@ pub fn read_tail(tail: &[u8], size: u64) -> Result<Tail, String> {
 ///
 /// The `parquet` crate's decoder (57.x, the latest of the line the workspace's arrow needs)
 /// panics on some damaged metadata: a Thrift boolean field sent with another wire type
-/// unwraps a `None` (fixed in parquet 58, which returns an error). A damaged file must be a
-/// finding of `verify --files`, not a dead worker, so that panic is caught here and reported
-/// like any other metadata that does not decode.
+/// unwraps a `None`, a schema element with a negative child count overflows a `Vec`'s
+/// capacity (both return an error from parquet 58 on). A damaged file must be a finding of
+/// `verify --files`, not a dead worker, so such a panic is caught here and reported like any
+/// other metadata that does not decode.
 pub fn decode_metadata(metadata: &[u8]) -> Result<u64, String> {
     let decoded = std::panic::catch_unwind(|| ParquetMetaDataReader::decode_metadata(metadata))
         .map_err(|_| "its metadata does not decode (the parquet reader gave up on it)".to_owned())?
@@ -201,10 +202,25 @@ mod tests {
         0, 0, 22,
     ];
 
+    /// Found by the fuzz target `parquet_footer`, shrunk: a schema element with a negative
+    /// child count, which parquet 57.3.2 turns into a `Vec` capacity overflow.
+    const SCHEMA_WITH_NEGATIVE_CHILDREN: &[u8] = &[
+        21, 0, 25, 188, 72, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 21, 0, 21, 0, 37, 0, 24, 9,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 37, 0, 76, 140, 17, 28, 44, 0, 0, 0, 0, 0, 21, 0, 37, 0, 24, 0,
+        0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 39, 0, 24, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 21, 0,
+        21, 0, 24, 0, 37, 0, 21, 0, 21, 0, 44, 76, 0, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 37, 0,
+        24, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 37, 0, 24, 0, 0,
+    ];
+
     #[test]
     fn metadata_the_parquet_reader_panics_on_is_an_error() {
-        let err = decode_metadata(STATISTICS_BOOLEAN_OF_ANOTHER_TYPE).unwrap_err();
-        assert!(err.contains("does not decode"), "{err}");
+        for metadata in [
+            STATISTICS_BOOLEAN_OF_ANOTHER_TYPE,
+            SCHEMA_WITH_NEGATIVE_CHILDREN,
+        ] {
+            let err = decode_metadata(metadata).unwrap_err();
+            assert!(err.contains("does not decode"), "{err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: demo test bench package
+.PHONY: demo test bench package fuzz
 
 # The whole story on the local stack (Azurite + kusto-sim as source and target): protect,
 # backfill, status, verify, the disaster, restore, and a per-table comparison.
@@ -13,6 +13,13 @@ test:
 # Benchmarks: handler start-up and idle memory, catalog streaming at scale (see BENCHMARKS.md).
 bench:
 	scripts/bench.sh
+
+# The fuzz targets of the parsers that take outside input, FUZZ_SECONDS each (default 60; see
+# docs/fuzzing.md). Not part of `make test` or CI: it needs cargo-fuzz, installed here.
+FUZZ_SECONDS ?= 60
+fuzz:
+	cargo fuzz --version > /dev/null 2>&1 || cargo install cargo-fuzz --locked
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The Functions app zip (release binary + host.json + functions/).
 package:

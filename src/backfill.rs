@@ -285,9 +285,9 @@ async fn table_state(app: &App, t: &TableRef) -> Result<Option<TableState>, Back
     let path = app.layout.table_state(&t.database, &t.table);
     let read = |e| BackfillError::storage(format!("read the protection state of {t}"), e);
     match app.blobs.read_opt(&path).await.map_err(read)? {
-        Some((body, _)) => serde_json::from_slice(&body)
+        Some((body, _)) => crate::storage::state::decode(&path, &body)
             .map(Some)
-            .map_err(|e| read(crate::storage::StorageError::decode(&path, e))),
+            .map_err(read),
         None => Ok(None),
     }
 }

@@ -70,8 +70,7 @@ impl<T: Serialize + DeserializeOwned> StepDoc<T> {
             Some((body, etag)) => Ok(Some(Self {
                 path: path.to_owned(),
                 doc: Versioned {
-                    value: serde_json::from_slice(&body)
-                        .map_err(|e| StorageError::decode(path, e))?,
+                    value: crate::storage::state::decode(path, &body)?,
                     etag: Some(etag),
                 },
             })),

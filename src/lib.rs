@@ -14,6 +14,8 @@
 //! - `kusto` (client, wire formats, typed rows and operations, the one command builder) and
 //!   `storage` (blobs, queues, layout, catalog, job state) talk to the outside world;
 //! - `ids`, `retry`, `redact`, `settings` and `telemetry` are the shared vocabulary underneath.
+//!
+//! Tests only: `mutate` damages valid samples for the decoders' property tests.
 
 pub mod app;
 pub mod backfill;
@@ -24,6 +26,8 @@ pub mod http;
 pub mod ids;
 pub mod job;
 pub mod kusto;
+#[cfg(test)]
+mod mutate;
 pub mod protect;
 pub mod prune;
 pub mod reconcile;

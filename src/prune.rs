@@ -606,8 +606,7 @@ async fn docs<T: serde::de::DeserializeOwned>(
             .read(path)
             .await
             .map_err(storage(t, "read a job that may use it"))?;
-        let doc = serde_json::from_slice(&body)
-            .map_err(|e| StorageError::decode(path, e))
+        let doc = crate::storage::state::decode(path, &body)
             .map_err(storage(t, "read a job that may use it"))?;
         out.push(doc);
     }

@@ -255,9 +255,7 @@ pub async fn load_job(app: &App, job: &JobId) -> Result<RestoreJob, RestoreError
             job: job.clone(),
             path: path.clone(),
         })?;
-    serde_json::from_slice(&body)
-        .map_err(|e| StorageError::decode(&path, e))
-        .map_err(storage_err(job, "read the job"))
+    crate::storage::state::decode(&path, &body).map_err(storage_err(job, "read the job"))
 }
 
 /// Records a step's permanent failure: in the chunk (the driver then counts its files as

@@ -884,9 +884,8 @@ async fn read_opt_doc<T: serde::de::DeserializeOwned>(
     else {
         return Ok(None);
     };
-    serde_json::from_slice(&body)
+    crate::storage::state::decode(path, &body)
         .map(Some)
-        .map_err(|e| StorageError::decode(path, e))
         .map_err(read_err(format!("read {path}")))
 }
 
@@ -896,9 +895,7 @@ async fn read_doc<T: serde::de::DeserializeOwned>(app: &App, path: &str) -> Resu
         .read(path)
         .await
         .map_err(read_err(format!("read {path}")))?;
-    serde_json::from_slice(&body)
-        .map_err(|e| StorageError::decode(path, e))
-        .map_err(read_err(format!("read {path}")))
+    crate::storage::state::decode(path, &body).map_err(read_err(format!("read {path}")))
 }
 
 /// Whether the terminal gets colours.

@@ -219,4 +219,22 @@ mod tests {
             assert!(Task::decode_text(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn damaged_messages_are_errors_not_panics_and_a_task_survives_its_resend() {
+        let samples = [
+            r#"{"kind":"HarvestTableV1","database":"Sales","table":"Orders","exported_to":"2026-11-25T10:05:00Z"}"#,
+            r#"{"kind":"BackfillPollV1","database":"Sales","table":"Orders","job":"bf-1","batch":"b000002","poll":3}"#,
+            r#"{"kind":"VerifyTableV1","database":"Sales","table":"Orders","files":true}"#,
+            r#"{"kind":"ReconcileDayV1","database":"Sales","table":"Orders","day":"20260301","drift":{"backup_rows":10,"source_rows":12},"verified_at":"2026-03-05T03:30:00+01:00"}"#,
+            r#"{"kind":"PruneTableV1","database":"Sales","table":"Orders","now":"2026-03-02T06:00:00Z"}"#,
+            r#"{"kind":"RestoreChunkV1","job":"r-1","chunk":"c-000001","poll":3}"#,
+        ];
+        let samples: Vec<&[u8]> = samples.iter().map(|s| s.as_bytes()).collect();
+        crate::mutate::check(0x7a5c, &samples, |bytes| {
+            let task = Task::decode_text(&String::from_utf8_lossy(bytes))?;
+            assert_eq!(Task::decode_text(&task.to_json()).ok(), Some(task));
+            Ok::<_, NotATask>(())
+        });
+    }
 }

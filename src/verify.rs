@@ -429,9 +429,7 @@ async fn save(app: &App, t: &TableRef, v: &Verification) -> Result<(), VerifyErr
 pub async fn load(app: &App, t: &TableRef) -> Result<Option<Verification>, StorageError> {
     let path = app.layout.verification(&t.database, &t.table);
     match app.blobs.read_opt(&path).await? {
-        Some((body, _)) => serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| StorageError::decode(&path, e)),
+        Some((body, _)) => crate::storage::state::decode(&path, &body).map(Some),
         None => Ok(None),
     }
 }
@@ -496,8 +494,7 @@ pub async fn backfill_jobs(app: &App, t: &TableRef) -> Result<Vec<BackfillJob>, 
             .read(&path)
             .await
             .map_err(storage(t, "read a backfill job"))?;
-        let job = serde_json::from_slice(&body)
-            .map_err(|e| StorageError::decode(&path, e))
+        let job = crate::storage::state::decode(&path, &body)
             .map_err(storage(t, "read a backfill job"))?;
         jobs.push(job);
     }

@@ -254,3 +254,67 @@ impl BackfillJob {
         self.progress = p;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TableRef;
+    use crate::storage::StorageError;
+    use crate::storage::state::decode;
+    use time::macros::datetime;
+
+    fn job() -> BackfillJob {
+        let t = TableRef {
+            database: DatabaseName::new("Sales").unwrap(),
+            table: TableName::new("Orders").unwrap(),
+        };
+        let mut job = BackfillJob::placeholder(&t, &JobId::new("bf-1").unwrap());
+        job.start_cursor = Cursor::new("638712399999999999");
+        job.ingested_after = Some(datetime!(2026-01-01 00:00 +01:00));
+        job.planned_rows = 30;
+        job.uncovered = Some(Uncovered {
+            rows: 2,
+            reason: "no ingestion time".into(),
+        });
+        let range = |rows| Range {
+            from: datetime!(2026-01-01 00:00 UTC),
+            to: datetime!(2026-01-02 00:00:00.1234567 UTC),
+            rows,
+        };
+        let states = [
+            BatchState::Cataloged { files: 2, rows: 10 },
+            BatchState::Exporting {
+                attempt: 2,
+                operation: OperationId::new("8b1a2c3d-0000-4000-8000-000000000001"),
+                poll: 3,
+            },
+            BatchState::Split {
+                into: vec![BatchId::new("b000004").unwrap()],
+                message: "E_LOW_MEMORY_CONDITION".into(),
+            },
+            BatchState::Failed {
+                message: "too small to split".into(),
+            },
+        ];
+        for state in states {
+            let id = job.new_batch_id().unwrap();
+            let mut batch = Batch::planned(range(10), None);
+            batch.state = state;
+            job.batches.insert(id, batch);
+        }
+        job.recount();
+        job
+    }
+
+    #[test]
+    fn damaged_job_documents_are_errors_not_panics_and_survive_a_recount_and_save() {
+        let sample = serde_json::to_vec(&job()).unwrap();
+        crate::mutate::check(0xbf1, &[&sample], |body| {
+            let mut job: BackfillJob = decode("job", body)?;
+            job.recount();
+            let saved = serde_json::to_vec_pretty(&job).unwrap();
+            assert_eq!(decode::<BackfillJob>("job", &saved).unwrap(), job);
+            Ok::<_, StorageError>(())
+        });
+    }
+}

@@ -217,4 +217,23 @@ mod tests {
             json!({"Outputs": {}, "Logs": ["done"], "ReturnValue": null})
         );
     }
+
+    #[test]
+    fn damaged_envelopes_are_errors_not_panics() {
+        let task = json!({"Data": {"task": json!({"kind": "RestoreJobV1", "job": "r-1", "tick": 4}).to_string()},
+            "Metadata": {"DequeueCount": "2", "Id": "\"m-1\""}})
+        .to_string();
+        let samples: [&[u8]; 2] = [HOST_CAPTURE.as_bytes(), task.as_bytes()];
+        crate::mutate::check(0x1a2b, &samples, |body| {
+            let inv = Invocation::parse(body)?;
+            for key in ["queue", "task", "Id", "PopReceipt", "DequeueCount"] {
+                let _ = (
+                    inv.binding(key),
+                    inv.metadata_str(key),
+                    inv.metadata_u64(key),
+                );
+            }
+            Ok::<_, ProtocolError>(())
+        });
+    }
 }

@@ -19,8 +19,8 @@ mod v1;
 mod v2;
 
 pub use row::{FrameError, Row, RowProblem};
-pub(crate) use v1::parse_v1;
-pub(crate) use v2::parse_v2;
+pub use v1::parse_v1;
+pub use v2::parse_v2;
 
 use serde_json::Value;
 
@@ -156,9 +156,10 @@ fn cursor_field(map: &serde_json::Map<String, Value>) -> Option<Cursor> {
     map.get("Cursor")?.as_str().map(Cursor::new)
 }
 
-/// Why a response body could not be turned into tables.
+/// Why a response body could not be turned into tables. Public with the parsers so the fuzz
+/// targets (`fuzz/`) reach them; the client turns it into a [`super::KustoError`].
 #[derive(Debug)]
-pub(crate) enum DecodeError {
+pub enum DecodeError {
     /// Not the documented shape: a bug on one side or the other.
     Malformed {
         detail: String,
@@ -294,5 +295,46 @@ mod tests {
         );
         assert_eq!(none.cursor(), None);
         assert!(none.primary_table().is_err());
+    }
+
+    /// Reads every cell of `tables` with every typed accessor, and the cursor: what callers
+    /// may do with any table that decoded, so none of it may panic.
+    pub(super) fn read_every_cell(tables: &[KustoTable]) {
+        for table in tables {
+            for row in table.rows() {
+                for column in &table.columns {
+                    let c = column.name.as_str();
+                    let _ = (
+                        row.opt_str(c),
+                        row.opt_i64(c),
+                        row.opt_f64(c),
+                        row.opt_bool(c),
+                    );
+                    let _ = (row.opt_datetime(c), row.opt_timespan(c), row.opt_dynamic(c));
+                }
+            }
+        }
+        let result = QueryResult {
+            tables: tables.to_vec(),
+        };
+        let _ = (result.cursor(), result.primary_table().is_ok());
+    }
+
+    /// What a damaged body decodes to, for the property tests: tables are read through,
+    /// in-band errors summarised, and a malformed body must say what is wrong.
+    pub(super) fn read_through(
+        decoded: Result<Vec<KustoTable>, DecodeError>,
+    ) -> Result<(), String> {
+        match decoded {
+            Ok(tables) => {
+                read_every_cell(&tables);
+                Ok(())
+            }
+            Err(DecodeError::Partial(errors)) => {
+                errors.iter().for_each(|e| drop(e.summary()));
+                Ok(())
+            }
+            Err(DecodeError::Malformed { detail, .. }) => Err(detail),
+        }
     }
 }

@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 
 use super::ProtectError;
 use crate::app::App;
-use crate::storage::StorageError;
 use crate::storage::blob::ETag;
 
 /// As long as the Functions host lets one invocation run (host.json functionTimeout).
@@ -46,10 +45,10 @@ impl RunLock {
             Some((raw, etag)) => {
                 // Not a lock this version wrote: taking it over could run two protects at once,
                 // so stop and say which blob to look at.
-                let held: LockDoc = serde_json::from_slice(&raw).map_err(|e| {
+                let held: LockDoc = crate::storage::state::decode(&path, &raw).map_err(|e| {
                     ProtectError::storage(
                         "read the protect run lock (delete the blob if no protect run is going on)",
-                        StorageError::decode(&path, e),
+                        e,
                     )
                 })?;
                 if held.expires_at > OffsetDateTime::now_utc() {

@@ -829,8 +829,7 @@ async fn dispatch(app: &App, job: &mut RestoreJob) -> Result<(), RestoreError> {
         else {
             break;
         };
-        let chunk: RestoreChunk = serde_json::from_slice(&body)
-            .map_err(|e| crate::storage::StorageError::decode(&path, e))
+        let chunk: RestoreChunk = crate::storage::state::decode(&path, &body)
             .map_err(storage_err(&id, "read a chunk"))?;
         if !chunk.state.is_final() {
             break;

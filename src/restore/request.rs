@@ -561,4 +561,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn damaged_requests_are_errors_not_panics_and_a_request_survives_its_job_document() {
+        let every_field = r#"{"version":1,"jobId":"r-1","source":{"database":"Sales","container":"adx-backup","prefix":"backup","fromListing":true},
+            "target":{"clusterUri":"https://dr.kusto.windows.net","database":"Sales2","ingestUri":"https://ingest-dr.kusto.windows.net"},
+            "tables":["Ord*","Kinds"],"rename":{"Kinds":"Kinds2"},"what":"schemaOnly","window":{"from":"2026-03-01","to":"2026-03-02"},
+            "asOf":"2026-03-03T00:00:00+01:00","dryRun":true,"mode":"append","principals":true,"principalMapping":{"aadapp=a;src":"aadapp=b;dr"}}"#;
+        let samples: [&[u8]; 2] = [MINIMAL.as_bytes(), every_field.as_bytes()];
+        crate::mutate::check(0x3e57, &samples, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let _ = job_id_in(&Value::String(text.to_string()));
+            let request = RestoreRequestV1::parse(&text)?;
+            let kept = serde_json::to_string(&request).unwrap();
+            assert_eq!(RestoreRequestV1::parse(&kept), Ok(request));
+            Ok::<_, RequestError>(())
+        });
+    }
 }

@@ -336,3 +336,120 @@ impl RestoreChunk {
         format!("{}.{}.{i}", self.job, self.chunk)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ColumnName;
+    use crate::storage::StorageError;
+    use crate::storage::state::decode;
+
+    fn day(folder: &str) -> Day {
+        Day::parse_folder(folder).unwrap()
+    }
+
+    fn job() -> RestoreJob {
+        let request = RestoreRequestV1::parse(
+            r#"{"version":1,"jobId":"r-1","target":{"clusterUri":"https://dr.kusto.windows.net","database":"Sales"},
+                "window":{"from":"2026-03-01","to":"2026-03-02"},"asOf":"2026-03-03T00:00:00+01:00"}"#,
+        )
+        .unwrap();
+        let orders = TableName::new("Orders").unwrap();
+        let mut job = RestoreJob::new(JobId::new("r-1").unwrap(), Some(request));
+        job.status = JobStatus::PartiallySucceeded;
+        job.finished_at = Some(time::macros::datetime!(2026-03-04 10:00 UTC));
+        job.source_database = Some(DatabaseName::new("Sales").unwrap());
+        job.tables.push(JobTable {
+            source: orders.clone(),
+            target: TableName::new("Orders2").unwrap(),
+            partition_column: Some(ColumnName::new("At").unwrap()),
+            target_was_empty: true,
+            expected: [(day("20260301"), 12), (Day::UNDATED, 3)].into(),
+        });
+        job.failed.push(FailedArtifact {
+            table: orders.clone(),
+            path: "backup/Sales/Orders/20260301/a.parquet".into(),
+            rows: Some(5),
+            reason: "Stream_NoDataToIngest".into(),
+        });
+        job.report = Some(Report {
+            tables: vec![TableReport {
+                source: orders.clone(),
+                target: orders,
+                expected_rows: Some(15),
+                found_rows: 10,
+                mismatched_days: vec![DayCount {
+                    day: day("20260301"),
+                    expected: 12,
+                    found: 7,
+                }],
+            }],
+            totals: Totals {
+                artifacts: 2,
+                rows: 15,
+                ..Totals::default()
+            },
+            failed: job.failed.clone(),
+            missing: vec!["5 rows of Orders".into()],
+            caveats: Vec::new(),
+            duration_seconds: 42,
+            schema: SchemaReport::default(),
+        });
+        job
+    }
+
+    fn chunk() -> RestoreChunk {
+        RestoreChunk {
+            job: JobId::new("r-1").unwrap(),
+            chunk: RestoreChunk::id(1).unwrap(),
+            target_table: TableName::new("Orders").unwrap(),
+            state: ChunkState::Ingesting,
+            blobs: vec![
+                ChunkBlob {
+                    path: "backup/Sales/Orders/20260301/a.parquet".into(),
+                    day: day("20260301"),
+                    rows: Some(5),
+                    bytes: Some(4096),
+                    outcome: BlobOutcome::Failed {
+                        reason: "Stream_NoDataToIngest".into(),
+                    },
+                },
+                ChunkBlob {
+                    path: "backup/Sales/Orders/00010101/b.parquet".into(),
+                    day: Day::UNDATED,
+                    rows: None,
+                    bytes: None,
+                    outcome: BlobOutcome::Pending,
+                },
+            ],
+            sent_at: Some(time::macros::datetime!(2026-03-04 09:00 UTC)),
+            poll: 3,
+            error: None,
+        }
+    }
+
+    /// Damaged documents of type `T` (from `sample`) are errors, and what decodes survives
+    /// the save that follows every step.
+    fn check<T>(seed: u64, sample: &T)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let sample = serde_json::to_vec(sample).unwrap();
+        crate::mutate::check(seed, &[&sample], |body| {
+            let doc: T = decode("doc", body)?;
+            let saved = serde_json::to_vec_pretty(&doc).unwrap();
+            assert_eq!(decode::<T>("doc", &saved).unwrap(), doc);
+            Ok::<_, StorageError>(())
+        });
+    }
+
+    #[test]
+    fn damaged_job_documents_are_errors_not_panics() {
+        check(0x10b, &job());
+    }
+
+    #[test]
+    fn damaged_chunk_documents_are_errors_not_panics() {
+        check(0xc4a, &chunk());
+    }
+}

@@ -179,7 +179,9 @@ impl<'a> Catalog<'a> {
     }
 }
 
-fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError> {
+/// The artifacts of a segment's body as read from `path`, one JSON line each. A line that is
+/// not an artifact (a damaged blob) is `StorageError::Decode` naming the segment.
+pub fn parse_segment(path: &str, body: &[u8]) -> Result<Vec<Artifact>, StorageError> {
     body.split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
         .map(|line| serde_json::from_slice(line).map_err(|e| StorageError::decode(path, e)))
@@ -212,5 +214,25 @@ mod tests {
             parse_segment("seg", line.as_bytes()).unwrap(),
             vec![backfill]
         );
+    }
+
+    #[test]
+    fn damaged_segments_are_errors_not_panics_and_artifacts_survive_a_rewrite() {
+        let segment = concat!(
+            r#"{"path":"backup/Sales/T/20240115/a.parquet","day":"20240115","rows":3,"bytes":10,"source":{"kind":"ContinuousExport","export":"adxbk_T"},"produced_at":"2024-01-15T10:00:00Z"}"#,
+            "\n",
+            r#"{"path":"backup/Sales/T/00010101/b.parquet","day":"00010101","rows":18446744073709551615,"bytes":null,"source":{"kind":"Backfill","job":"bf-1","batch":"b000001"},"produced_at":"2024-01-15T10:00:00.123456789+05:30"}"#,
+            "\n",
+        );
+        crate::mutate::check(0xca7a, &[segment.as_bytes()], |body| {
+            let artifacts = parse_segment("seg", body)?;
+            let mut again = Vec::new();
+            for a in &artifacts {
+                serde_json::to_writer(&mut again, a).unwrap();
+                again.push(b'\n');
+            }
+            assert_eq!(parse_segment("seg", &again).unwrap(), artifacts);
+            Ok::<_, StorageError>(())
+        });
     }
 }

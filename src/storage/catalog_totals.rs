@@ -86,9 +86,7 @@ pub async fn load(
 ) -> Result<Option<CatalogTotals>, StorageError> {
     let path = layout.catalog_totals(db, table);
     match blobs.read_opt(&path).await? {
-        Some((body, _)) => serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| StorageError::decode(&path, e)),
+        Some((body, _)) => super::state::decode(&path, &body).map(Some),
         None => Ok(None),
     }
 }
@@ -253,5 +251,30 @@ mod tests {
             json.contains(r#""20240115":{"artifacts":2,"rows":15,"bytes":100}"#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn damaged_totals_are_errors_not_panics() {
+        let mut t = CatalogTotals {
+            next_segment: 7,
+            backfill_segments: ["bf-bf-1-b000001.jsonl".to_owned()].into(),
+            updated_at: Some(OffsetDateTime::UNIX_EPOCH),
+            ..CatalogTotals::default()
+        };
+        t.add(&[
+            artifact("20240115", 10, Some(100)),
+            artifact("00010101", 7, None),
+            artifact("20240117", 1, Some(2)),
+        ]);
+        t.swaps.insert(
+            Day::parse_folder("20240115").unwrap(),
+            "2024-01-20T00:00:00Z".into(),
+        );
+        let sample = serde_json::to_vec(&t).unwrap();
+        crate::mutate::check(0x7074, &[&sample], |body| {
+            let totals: CatalogTotals = super::super::state::decode("totals", body)?;
+            let _ = (totals.total(), totals.day_range());
+            Ok::<_, StorageError>(())
+        });
     }
 }

@@ -7,6 +7,8 @@
 //! small range read per file (two when the metadata is larger than the first read), never
 //! the data itself.
 
+use std::ops::Range;
+
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use super::blob::BlobStore;
@@ -38,25 +40,67 @@ pub async fn row_count(blobs: &BlobStore, path: &str, size: u64) -> Result<u64, 
     if size < SMALLEST_FILE {
         return Err(bad(format!("{size} bytes")));
     }
-    let start = size.saturating_sub(FIRST_READ);
-    let tail = blobs.read_range(path, start..size).await?;
-    let metadata_len = metadata_len(&tail).map_err(bad)?;
-    if metadata_len + TAIL > size - 4 {
-        return Err(bad(format!(
+    let tail = blobs
+        .read_range(path, size.saturating_sub(FIRST_READ)..size)
+        .await?;
+    match read_tail(&tail, size).map_err(bad)? {
+        Tail::Rows(rows) => Ok(rows),
+        Tail::Metadata(range) => {
+            let metadata = blobs.read_range(path, range).await?;
+            decode_metadata(&metadata).map_err(bad)
+        }
+    }
+}
+
+/// What the end of a file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tail {
+    /// The metadata was all in the bytes read: the file's row count.
+    Rows(u64),
+    /// The metadata starts before the bytes read: read this range of the file and decode it
+    /// with [`decode_metadata`].
+    Metadata(Range<u64>),
+}
+
+/// Reads the footer from `tail`, the last bytes of a file of `size` bytes. Every position
+/// comes from the file, so each is checked before it is used: a damaged or hostile file is
+/// an error saying why, never a panic.
+pub fn read_tail(tail: &[u8], size: u64) -> Result<Tail, String> {
+    let read = tail.len() as u64;
+    if read > size {
+        return Err(format!(
+            "{read} bytes were read from a file listed at {size}"
+        ));
+    }
+    let metadata_len = metadata_len(tail)?;
+    if size < SMALLEST_FILE || metadata_len + TAIL > size - 4 {
+        return Err(format!(
             "its footer claims {metadata_len} bytes of metadata in a file of {size}"
-        )));
+        ));
     }
     let metadata_start = size - TAIL - metadata_len;
-    let metadata = if metadata_start >= start {
-        let from = (metadata_start - start) as usize;
-        tail.slice(from..tail.len() - TAIL as usize)
-    } else {
-        blobs.read_range(path, metadata_start..size - TAIL).await?
-    };
-    let decoded = ParquetMetaDataReader::decode_metadata(&metadata)
-        .map_err(|e| bad(format!("its metadata does not decode: {e}")))?;
+    let tail_start = size - read;
+    if metadata_start < tail_start {
+        return Ok(Tail::Metadata(metadata_start..size - TAIL));
+    }
+    let from = (metadata_start - tail_start) as usize;
+    decode_metadata(&tail[from..tail.len() - TAIL as usize]).map(Tail::Rows)
+}
+
+/// The row count parquet metadata (the footer's Thrift `FileMetaData`) declares.
+///
+/// The `parquet` crate's decoder (57.x, the latest of the line the workspace's arrow needs)
+/// panics on some damaged metadata: a Thrift boolean field sent with another wire type
+/// unwraps a `None`, a schema element with a negative child count overflows a `Vec`'s
+/// capacity (both return an error from parquet 58 on). A damaged file must be a finding of
+/// `verify --files`, not a dead worker, so such a panic is caught here and reported like any
+/// other metadata that does not decode.
+pub fn decode_metadata(metadata: &[u8]) -> Result<u64, String> {
+    let decoded = std::panic::catch_unwind(|| ParquetMetaDataReader::decode_metadata(metadata))
+        .map_err(|_| "its metadata does not decode (the parquet reader gave up on it)".to_owned())?
+        .map_err(|e| format!("its metadata does not decode: {e}"))?;
     u64::try_from(decoded.file_metadata().num_rows())
-        .map_err(|_| bad("it declares a negative row count".to_owned()))
+        .map_err(|_| "it declares a negative row count".to_owned())
 }
 
 /// The metadata length stated by the last 8 bytes of `tail`, which must end with `PAR1`.
@@ -75,7 +119,32 @@ fn metadata_len(tail: &[u8]) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use parquet::data_type::Int64Type;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
     use super::*;
+
+    /// A parquet file of one int64 column holding `values`, written by the `parquet` crate.
+    fn file(values: &[i64]) -> Vec<u8> {
+        let schema = Arc::new(parse_message_type("message t { required int64 x; }").unwrap());
+        let mut out = Vec::new();
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(&mut out, schema, props).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int64Type>()
+            .write_batch(values, None, None)
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+        out
+    }
 
     #[test]
     fn the_length_comes_from_the_tail_and_the_magic_is_required() {
@@ -87,5 +156,81 @@ mod tests {
         tail.push(b'0');
         assert!(metadata_len(&tail).unwrap_err().contains("PAR1"));
         assert!(metadata_len(b"PAR1").is_err());
+    }
+
+    #[test]
+    fn a_whole_footer_gives_the_row_count_and_a_short_tail_asks_for_the_rest() {
+        let f = file(&[1, 2, 3]);
+        let size = f.len() as u64;
+        assert_eq!(read_tail(&f, size), Ok(Tail::Rows(3)));
+        let stated = u32::from_le_bytes(f[f.len() - 8..f.len() - 4].try_into().unwrap());
+        let metadata = size - 8 - u64::from(stated)..size - 8;
+        assert_eq!(
+            read_tail(&f[f.len() - 10..], size),
+            Ok(Tail::Metadata(metadata.clone()))
+        );
+        let range = metadata.start as usize..metadata.end as usize;
+        assert_eq!(decode_metadata(&f[range]), Ok(3));
+    }
+
+    #[test]
+    fn footers_that_do_not_add_up_are_errors() {
+        let f = file(&[1]);
+        let size = f.len() as u64;
+        assert!(read_tail(&f, size - 1).unwrap_err().contains("were read"));
+        let mut huge = f.clone();
+        let at = huge.len() - 8;
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_tail(&huge, size).unwrap_err().contains("claims"));
+        let mut garbled = f.clone();
+        let end = garbled.len() - 8;
+        garbled[end - 12..end].fill(0xff);
+        assert!(
+            read_tail(&garbled, size)
+                .unwrap_err()
+                .contains("does not decode")
+        );
+    }
+
+    /// Found by the mutator (`damaged_files_are_errors_not_panics`), shrunk: metadata whose
+    /// column statistics carry a boolean field with another wire type. parquet 57.3.2
+    /// unwraps a `None` on it.
+    const STATISTICS_BOOLEAN_OF_ANOTHER_TYPE: &[u8] = &[
+        21, 0, 25, 44, 72, 1, 0, 21, 2, 0, 21, 0, 37, 0, 24, 1, 0, 0, 22, 0, 25, 28, 25, 28, 38, 0,
+        28, 21, 0, 25, 53, 0, 0, 0, 24, 1, 0, 21, 0, 22, 0, 22, 0, 22, 0, 38, 0, 38, 0, 28, 24, 7,
+        0, 0, 0, 0, 0, 0, 0, 24, 7, 0, 0, 0, 0, 0, 0, 0, 22, 0, 40, 7, 0, 0, 0, 0, 0, 0, 0, 21, 2,
+        0, 0, 22,
+    ];
+
+    /// Found by the fuzz target `parquet_footer`, shrunk: a schema element with a negative
+    /// child count, which parquet 57.3.2 turns into a `Vec` capacity overflow.
+    const SCHEMA_WITH_NEGATIVE_CHILDREN: &[u8] = &[
+        21, 0, 25, 188, 72, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 21, 0, 21, 0, 37, 0, 24, 9,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 37, 0, 76, 140, 17, 28, 44, 0, 0, 0, 0, 0, 21, 0, 37, 0, 24, 0,
+        0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 39, 0, 24, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 21, 0,
+        21, 0, 24, 0, 37, 0, 21, 0, 21, 0, 44, 76, 0, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 37, 0,
+        24, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 37, 0, 24, 0, 0,
+    ];
+
+    #[test]
+    fn metadata_the_parquet_reader_panics_on_is_an_error() {
+        for metadata in [
+            STATISTICS_BOOLEAN_OF_ANOTHER_TYPE,
+            SCHEMA_WITH_NEGATIVE_CHILDREN,
+        ] {
+            let err = decode_metadata(metadata).unwrap_err();
+            assert!(err.contains("does not decode"), "{err}");
+        }
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_panics() {
+        let (small, larger) = (file(&[7]), file(&(0..500).collect::<Vec<_>>()));
+        crate::mutate::check(0x9a27, &[&small, &larger], |bytes| {
+            match read_tail(bytes, bytes.len() as u64)? {
+                Tail::Rows(_) => Ok(()),
+                Tail::Metadata(range) => Err(format!("whole file, yet {range:?} unread")),
+            }
+        });
     }
 }

@@ -9,6 +9,13 @@ use serde::de::DeserializeOwned;
 use super::blob::{BlobStore, ETag};
 use super::error::StorageError;
 
+/// Reads a state document's body as read from `path`. A body that is not the document
+/// (damaged, or of a shape this version does not know) is `StorageError::Decode` naming the
+/// blob, never a panic: documents are outside input once stored.
+pub fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(body).map_err(|e| StorageError::decode(path, e))
+}
+
 /// A document as read, with the version a conditional write must match.
 #[derive(Debug, Clone)]
 pub struct Versioned<T> {
@@ -26,7 +33,7 @@ impl<T: Serialize + DeserializeOwned> Versioned<T> {
     ) -> Result<Self, StorageError> {
         match blobs.read_opt(path).await? {
             Some((body, etag)) => Ok(Self {
-                value: serde_json::from_slice(&body).map_err(|e| StorageError::decode(path, e))?,
+                value: decode(path, &body)?,
                 etag: Some(etag),
             }),
             None => Ok(Self {

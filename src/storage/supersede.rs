@@ -251,7 +251,7 @@ pub async fn deletions(
     let mut out = Vec::with_capacity(items.len());
     for path in items {
         let (body, _) = blobs.read(&path).await?;
-        out.push(serde_json::from_slice(&body).map_err(|e| StorageError::decode(&path, e))?);
+        out.push(super::state::decode(&path, &body)?);
     }
     Ok(out)
 }
@@ -284,7 +284,7 @@ pub async fn records(
     let mut out = Vec::with_capacity(items.len());
     for path in items {
         let (body, _) = blobs.read(&path).await?;
-        out.push(serde_json::from_slice(&body).map_err(|e| StorageError::decode(&path, e))?);
+        out.push(super::state::decode(&path, &body)?);
     }
     Ok(out)
 }

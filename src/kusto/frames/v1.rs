@@ -32,7 +32,7 @@ struct RawColumn {
 }
 
 /// Parses a V1 body into all its tables, kinds assigned the way the SDKs do.
-pub(crate) fn parse_v1(body: &[u8]) -> Result<Vec<KustoTable>, DecodeError> {
+pub fn parse_v1(body: &[u8]) -> Result<Vec<KustoTable>, DecodeError> {
     let response: Response =
         serde_json::from_slice(body).map_err(|source| DecodeError::Malformed {
             detail: "not a V1 result ({\"Tables\":[...]})".to_owned(),
@@ -189,5 +189,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn damaged_bodies_are_errors_not_panics() {
+        let samples = [
+            json!({"Tables":[{"TableName":"Table_0","Columns":[
+                {"ColumnName":"Name","DataType":"String","ColumnType":"string"},
+                {"ColumnName":"Interval","DataType":"TimeSpan","ColumnType":"timespan"},
+                {"ColumnName":"At","DataType":"DateTime","ColumnType":"datetime"},
+                {"ColumnName":"IsDisabled","DataType":"Boolean"}],
+                "Rows":[["ce_T", "1.02:03:04.5000000", "2026-01-01T10:04:59.1234567Z", 0], [null, "00:05:00", null, true]]}]}),
+            json!({"Tables":[
+                {"TableName":"Table_0","Columns":[{"ColumnName":"Count","DataType":"Int64","ColumnType":"long"}],"Rows":[[3]]},
+                {"TableName":"Table_1","Columns":[{"ColumnName":"Value","DataType":"String","ColumnType":"string"}],"Rows":[["{\"Cursor\":\"637239957206013576\"}"]]},
+                {"TableName":"Table_2","Columns":[{"ColumnName":"Kind","DataType":"String"},{"ColumnName":"Name","DataType":"String"}],
+                 "Rows":[["QueryResult","PrimaryResult"],["QueryProperties","@ExtendedProperties"],["QueryStatus","QueryStatus"]]}]}),
+            json!({"Tables":[{"TableName":"Table_0","Columns":[{"ColumnName":"x","DataType":"Int64"}],
+                "Rows":[[1],{"Exceptions":["(E_LOW_MEMORY_CONDITION)"]}]}],"Exceptions":["(E_LOW_MEMORY_CONDITION)"]}),
+        ]
+        .map(|v| v.to_string());
+        let samples: Vec<&[u8]> = samples.iter().map(|s| s.as_bytes()).collect();
+        crate::mutate::check(0x51e1, &samples, |body| {
+            super::super::tests::read_through(parse_v1(body))
+        });
     }
 }

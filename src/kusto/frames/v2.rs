@@ -66,7 +66,7 @@ struct DataSet {
 }
 
 /// Parses a V2 body; every frame is read, errors anywhere make the result a failure.
-pub(crate) fn parse_v2(body: &[u8]) -> Result<QueryResult, DecodeError> {
+pub fn parse_v2(body: &[u8]) -> Result<QueryResult, DecodeError> {
     let frames: Vec<Frame> =
         serde_json::from_slice(body).map_err(|source| DecodeError::Malformed {
             detail: "not a V2 frame array".to_owned(),
@@ -314,5 +314,32 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn damaged_bodies_are_errors_not_panics() {
+        let err = json!({"error":{"code":"LimitsExceeded","@message":"(E_QUERY_RESULT_SET_TOO_LARGE)",
+            "innererror":{"code":"E_QUERY_RESULT_SET_TOO_LARGE","message":"x"}}});
+        let samples = [
+            json!([header(),
+                {"FrameType":"DataTable","TableId":0,"TableKind":"QueryProperties","TableName":"@ExtendedProperties",
+                 "Columns":[{"ColumnName":"TableId","ColumnType":"int"},{"ColumnName":"Key","ColumnType":"string"},{"ColumnName":"Value","ColumnType":"dynamic"}],
+                 "Rows":[[1,"Cursor",{"Cursor":"638712399999999999"}]]},
+                {"FrameType":"DataTable","TableId":1,"TableKind":"PrimaryResult","TableName":"PrimaryResult",
+                 "Columns":[{"ColumnName":"Count","ColumnType":"long"},{"ColumnName":"Span","ColumnType":"timespan"}],
+                 "Rows":[[1234567, "10675199.02:48:05.4775807"]]},
+                done(false)]),
+            json!([header(),
+                {"FrameType":"TableHeader","TableId":1,"TableKind":"PrimaryResult","TableName":"P","Columns":[{"ColumnName":"x","ColumnType":"long"}]},
+                {"FrameType":"TableFragment","TableId":1,"TableFragmentType":"DataAppend","Rows":[[1],[2]]},
+                {"FrameType":"TableFragment","TableId":1,"TableFragmentType":"DataReplace","Rows":[[9]]},
+                {"FrameType":"TableCompletion","TableId":1,"RowCount":1,"OneApiErrors":[err.clone()]},
+                done(true)]),
+        ]
+        .map(|v| v.to_string());
+        let samples: Vec<&[u8]> = samples.iter().map(|s| s.as_bytes()).collect();
+        crate::mutate::check(0x52e2, &samples, |body| {
+            super::super::tests::read_through(parse_v2(body).map(|r| r.tables))
+        });
     }
 }

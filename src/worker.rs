@@ -193,41 +193,44 @@ pub async fn run(app: &App, task: Task, dequeue_count: Option<u64>) -> Verdict {
     .await
 }
 
+/// Each capability's future is boxed: a match's future is as large as its largest arm, and
+/// unboxed they nested into frames of hundreds of kilobytes in a debug build, enough to
+/// overflow a 2 MiB thread stack (the e2e test under a WORM policy did, in CI).
 async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
     let last_delivery = dequeue_count >= MAX_DEQUEUE_COUNT;
     match task {
         Task::ProtectTableV1(t) => {
-            let done = protect::protect_table(app, &t)
+            let done = Box::pin(protect::protect_table(app, &t))
                 .await
                 .map(TaskOutcome::ProtectTableV1);
             protect_verdict(app, &t, done, dequeue_count, last_delivery).await
         }
         Task::HarvestTableV1(h) => {
-            let done = protect::harvest_table(app, &h)
+            let done = Box::pin(protect::harvest_table(app, &h))
                 .await
                 .map(TaskOutcome::HarvestTableV1);
             protect_verdict(app, &h.table_ref(), done, dequeue_count, last_delivery).await
         }
         Task::BackfillTableV1(ref t) => {
-            let result = backfill::start(app, t, false).await;
+            let result = Box::pin(backfill::start(app, t, false)).await;
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, t, None, "plan the backfill", result, last).await
         }
         Task::BackfillBatchV1(ref b) => {
-            let result = backfill::start_batch(app, b).await;
+            let result = Box::pin(backfill::start_batch(app, b)).await;
             let step = format!("start batch {}", b.batch);
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
         Task::BackfillPollV1 { batch: ref b, poll } => {
-            let result = backfill::poll_batch(app, b, poll).await;
+            let result = Box::pin(backfill::poll_batch(app, b, poll)).await;
             let step = format!("poll batch {}", b.batch);
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
         Task::VerifyTableV1 { table, files } => {
-            let done = match verify::verify_table(app, &table, files).await {
-                Ok(v) => reconcile::after_verify(app, &table, &v)
+            let done = match Box::pin(verify::verify_table(app, &table, files)).await {
+                Ok(v) => Box::pin(reconcile::after_verify(app, &table, &v))
                     .await
                     .map(|_| v)
                     .map_err(|e| VerifyError::Enqueue {
@@ -244,22 +247,21 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             drift,
             verified_at,
         } => {
-            let result = reconcile::start(app, table, day, drift, verified_at).await;
+            let result = Box::pin(reconcile::start(app, table, day, drift, verified_at)).await;
             let step = format!("reconcile day {day}");
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, table, None, &step, result, last).await
         }
         Task::PruneTableV1 { table, now } => {
-            // Boxed: its future is large, and every task's future is as large as the largest arm.
             let done = Box::pin(prune::prune_table(app, &table, now, false)).await;
             prune_verdict(app, &table, done, last_delivery).await
         }
         Task::RestoreJobV1 { job, tick } => {
-            let done = restore::drive(app, &job, tick).await;
+            let done = Box::pin(restore::drive(app, &job, tick)).await;
             restore_verdict(app, &job, None, done, last_delivery).await
         }
         Task::RestoreChunkV1 { job, chunk, poll } => {
-            let done = restore::step_chunk(app, &job, &chunk, poll).await;
+            let done = Box::pin(restore::step_chunk(app, &job, &chunk, poll)).await;
             restore_verdict(app, &job, Some(&chunk), done, last_delivery).await
         }
     }

@@ -2,6 +2,7 @@
 //! the tables, its verify timer has them verified through the task queue, its poller works
 //! the task queue, and a message that is not a task ends in the poison queue intact.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,8 @@ use adx_backup::ids::{DatabaseName, TableName};
 use adx_backup::protect::{Protection, TableState};
 use adx_backup::storage::layout::Layout;
 use adx_backup::verify::{Outcome, Verification};
-use tokio::process::Command;
 
-use crate::harness::host::app_root;
+use crate::harness::host::{app_root, long_lived};
 use crate::harness::stack::Stack;
 
 #[tokio::test]
@@ -24,7 +24,7 @@ async fn run_local_protects_tables_and_poisons_what_is_not_a_task() {
     app.ensure_storage().await.unwrap();
     app.tasks.send("this is not a task", None).await.unwrap();
 
-    let _process = Command::new(env!("CARGO_BIN_EXE_adx-backup"))
+    let _process = long_lived(Path::new(env!("CARGO_BIN_EXE_adx-backup")))
         .args([
             "run-local",
             "--protect-every",
@@ -40,7 +40,6 @@ async fn run_local_protects_tables_and_poisons_what_is_not_a_task() {
         .envs(stack.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
 

@@ -31,6 +31,22 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {path:?}: {e}"))
 }
 
+/// A command for a process that runs beside the tests (the app, `run-local`): it is killed when
+/// the test thread that started it ends, even if the test binary aborts (a stack overflow does,
+/// skipping every drop). Without that, an orphan kept `make test`'s output pipe open and CI
+/// waited for it until its time ran out. `setpriv` (util-linux, on every Debian) sets the
+/// parent-death signal, which `Command` cannot do without `unsafe`.
+pub fn long_lived(executable: &Path) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .arg("--pdeathsig")
+        .arg("KILL")
+        .arg("--")
+        .arg(executable)
+        .kill_on_drop(true);
+    command
+}
+
 /// Every `functions/<name>/function.json`, by folder name.
 pub fn function_folders() -> Vec<(String, Value)> {
     let mut out: Vec<_> = std::fs::read_dir(app_root().join("functions"))
@@ -134,7 +150,7 @@ impl FunctionsHost {
             })
             .unwrap_or_default();
         let (reservation, port) = reserve_port();
-        let child = Command::new(executable)
+        let child = long_lived(executable)
             .args(&args)
             .current_dir(root)
             .env_clear()
@@ -148,7 +164,6 @@ impl FunctionsHost {
             .env("FUNCTIONS_APP_ROOT_PATH", root)
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", executable.display()));
         let base = format!("http://127.0.0.1:{port}");

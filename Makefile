@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: demo test bench package fuzz
+.PHONY: demo test bench package fuzz chaos
 
 # The whole story on the local stack (Azurite + kusto-sim as source and target): protect,
 # backfill, status, verify, the disaster, restore, and a per-table comparison.
@@ -20,6 +20,13 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	cargo fuzz --version > /dev/null 2>&1 || cargo install cargo-fuzz --locked
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The chaos runner: RUNS seeds from SEED through the whole pipeline with random faults
+# (docs/chaos.md). `make test` runs two seeds; this runs as many as asked.
+RUNS ?= 50
+SEED ?= 1
+chaos: node_modules
+	scripts/chaos.sh $(SEED) $(RUNS)
 
 # The Functions app zip (release binary + host.json + functions/).
 package:

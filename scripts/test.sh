@@ -5,14 +5,7 @@
 # command the tests sent, and a real Kusto SDK against kusto-sim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export AZURITE_BLOB_PORT=${AZURITE_BLOB_PORT:-10000}
-export AZURITE_QUEUE_PORT=${AZURITE_QUEUE_PORT:-10001}
-key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
-export AZURITE_BLOB_ENDPOINT="http://127.0.0.1:$AZURITE_BLOB_PORT/devstoreaccount1"
-export AZURITE_QUEUE_ENDPOINT="http://127.0.0.1:$AZURITE_QUEUE_PORT/devstoreaccount1"
-export AZURITE_CONNECTION_STRING="AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=$AZURITE_BLOB_ENDPOINT;QueueEndpoint=$AZURITE_QUEUE_ENDPOINT"
-# With these set, no test skips for want of Azurite: each one uses it or fails.
-export KUSTO_SIM_REQUIRE_AZURITE=1
+source scripts/azurite-env.sh
 
 started=$(scripts/azurite.sh ensure)
 cleanup() { if [ "$started" = started ]; then scripts/azurite.sh stop; fi; }
@@ -31,6 +24,9 @@ export ADXBACKUP_PACKAGE="$PWD/$package"
 rm -rf .local/kql && mkdir -p .local/kql
 export KUSTO_SIM_COMMAND_LOG_DIR="$PWD/.local/kql"
 export ADXBACKUP_KQL_SAMPLES="$PWD/.local/kql/builder-samples.jsonl"
+# The chaos test's closing line (runs and faults injected), printed at the end.
+export ADXBACKUP_CHAOS_SUMMARY="$PWD/.local/chaos.txt"
+rm -f "$ADXBACKUP_CHAOS_SUMMARY"
 cargo test --workspace 2>&1 | tee .local/cargo-test.log
 # The node scripts' own tests, and the check that every link and citation stays inside the repo.
 node --test scripts/
@@ -38,5 +34,6 @@ node scripts/validate-kql.mjs .local/kql/*.jsonl
 
 scripts/sdk-compat.sh
 
+cat "$ADXBACKUP_CHAOS_SUMMARY"
 # One closing line for the whole run, summed over every cargo test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' .local/cargo-test.log

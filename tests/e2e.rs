@@ -15,6 +15,8 @@ mod backfill;
 mod backup_content;
 #[path = "e2e/backup_policies.rs"]
 mod backup_policies;
+#[path = "e2e/chaos.rs"]
+mod chaos;
 #[path = "e2e/check.rs"]
 mod check;
 #[path = "e2e/handler.rs"]

@@ -64,6 +64,11 @@ impl Sim {
         Ok(())
     }
 
+    /// Requests answered 429 or 503 by injection since the faults were last set.
+    pub fn faults_injected(&self) -> u64 {
+        self.backend.faults().injected
+    }
+
     pub fn set_faults(&self, config: FaultConfig) {
         self.backend.blob.set_denied(config.deny_storage.clone());
         *self.backend.faults() = Faults::new(config);

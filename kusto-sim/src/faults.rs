@@ -39,25 +39,33 @@ pub struct FaultConfig {
 pub struct Faults {
     pub config: FaultConfig,
     rng: fastrand::Rng,
+    /// Requests answered 429 or 503 so far.
+    pub injected: u64,
 }
 
 impl Faults {
     pub fn new(config: FaultConfig) -> Self {
         let rng = fastrand::Rng::with_seed(config.seed);
-        Self { config, rng }
+        Self {
+            config,
+            rng,
+            injected: 0,
+        }
     }
 
     /// The fault, if any, that this request hits. One draw per request keeps the sequence
     /// reproducible whatever the rates are.
     pub fn request_fault(&mut self, command_kind: &str) -> Option<SimError> {
         let draw = self.rng.f64();
-        if draw < self.config.throttle_rate {
-            return Some(SimError::Throttled(command_kind.to_string()));
-        }
-        if draw < self.config.throttle_rate + self.config.transient_rate {
-            return Some(SimError::Transient);
-        }
-        None
+        let fault = if draw < self.config.throttle_rate {
+            Some(SimError::Throttled(command_kind.to_string()))
+        } else if draw < self.config.throttle_rate + self.config.transient_rate {
+            Some(SimError::Transient)
+        } else {
+            None
+        };
+        self.injected += u64::from(fault.is_some());
+        fault
     }
 
     pub fn export_exceeds_memory(&self, rows: usize) -> bool {

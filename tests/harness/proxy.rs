@@ -123,3 +123,121 @@ fn refused() -> Response {
     )
         .into_response()
 }
+
+/// How often [`Faulty`] fails the app's requests, and from which seed it draws.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRates {
+    pub seed: u64,
+    /// Answered 503 `ServerBusy` without reaching storage: nothing happened.
+    pub busy_before: f64,
+    /// Passed to storage, then answered 500 `OperationTimedOut`: it happened, and the client
+    /// does not know (a timeout after the service did the work).
+    pub lost_after: f64,
+}
+
+/// What [`Faulty`] did so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct FaultCounts {
+    pub busy_before: u64,
+    pub lost_after: u64,
+}
+
+struct FaultyShared {
+    http: reqwest::Client,
+    upstream: String,
+    rates: FaultRates,
+    rng: std::sync::Mutex<fastrand::Rng>,
+    counts: std::sync::Mutex<FaultCounts>,
+}
+
+/// A blob or queue service in front of Azurite that fails the app's requests at the given
+/// rates. Only requests from the Azure SDK (its `User-Agent` holds `azsdk-rust-`) are failed:
+/// the clusters' own storage traffic (kusto-sim's exports and ingestion) passes untouched,
+/// as their retries are Kusto's business, not the app's.
+pub struct Faulty {
+    addr: SocketAddr,
+    shared: Arc<FaultyShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Faulty {
+    pub async fn start(upstream: &str, rates: FaultRates) -> Faulty {
+        let shared = Arc::new(FaultyShared {
+            http: reqwest::Client::new(),
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            rates,
+            rng: std::sync::Mutex::new(fastrand::Rng::with_seed(rates.seed)),
+            counts: std::sync::Mutex::default(),
+        });
+        let state = shared.clone();
+        let app = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let shared = state.clone();
+                async move { shared.handle(method, uri, headers, body).await }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("faulty proxy");
+        });
+        Faulty { addr, shared, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        endpoint(self.addr, &self.shared.upstream)
+    }
+
+    pub fn counts(&self) -> FaultCounts {
+        *self.shared.counts.lock().expect("counts")
+    }
+}
+
+impl FaultyShared {
+    async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let from_app = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ua| ua.contains("azsdk-rust-"));
+        let draw = if from_app {
+            self.rng.lock().expect("rng").f64()
+        } else {
+            1.0
+        };
+        let rates = self.rates;
+        if draw < rates.busy_before {
+            self.counts.lock().expect("counts").busy_before += 1;
+            return storage_error(StatusCode::SERVICE_UNAVAILABLE, "ServerBusy");
+        }
+        let answer = pass(&self.http, &self.upstream, method, &uri, &headers, body).await;
+        if draw < rates.busy_before + rates.lost_after {
+            self.counts.lock().expect("counts").lost_after += 1;
+            return storage_error(StatusCode::INTERNAL_SERVER_ERROR, "OperationTimedOut");
+        }
+        answer
+    }
+}
+
+impl Drop for Faulty {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Storage's error answer with `code`, as the service shapes it.
+fn storage_error(status: StatusCode, code: &'static str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>injected by the test proxy\nRequestId:00000000-0000-0000-0000-000000000000\nTime:2026-01-01T00:00:00.0000000Z</Message></Error>"
+    );
+    (
+        status,
+        [
+            ("x-ms-error-code", code),
+            ("content-type", "application/xml"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -94,13 +94,152 @@ pub fn read_tail(tail: &[u8], size: u64) -> Result<Tail, String> {
 /// unwraps a `None`, a schema element with a negative child count overflows a `Vec`'s
 /// capacity (both return an error from parquet 58 on). A damaged file must be a finding of
 /// `verify --files`, not a dead worker, so such a panic is caught here and reported like any
-/// other metadata that does not decode.
+/// other metadata that does not decode. A third kind cannot be caught: a list whose declared
+/// length is huge makes the decoder reserve that much memory, and a failed allocation aborts
+/// the process. So [`compact::check`] walks the metadata first and refuses any length larger
+/// than the bytes that follow it.
 pub fn decode_metadata(metadata: &[u8]) -> Result<u64, String> {
+    compact::check(metadata)
+        .map_err(|e| format!("its metadata does not decode: {e} (checked before decoding)"))?;
     let decoded = std::panic::catch_unwind(|| ParquetMetaDataReader::decode_metadata(metadata))
         .map_err(|_| "its metadata does not decode (the parquet reader gave up on it)".to_owned())?
         .map_err(|e| format!("its metadata does not decode: {e}"))?;
     u64::try_from(decoded.file_metadata().num_rows())
         .map_err(|_| "it declares a negative row count".to_owned())
+}
+
+/// A walk over Thrift's compact protocol (the encoding of parquet's metadata:
+/// <https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md>) that
+/// decodes nothing and checks that every declared length fits in the bytes left, and that
+/// structures nest no deeper than parquet's do. Each element of a list, set or map takes at
+/// least one byte, so a length larger than what follows cannot be honest.
+mod compact {
+    /// Parquet's metadata nests a few levels (file → row group → column → statistics);
+    /// deeper is damage, and would cost stack.
+    const MAX_DEPTH: u32 = 32;
+
+    struct Walk<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    /// Checks the one struct (`FileMetaData`) `bytes` holds.
+    pub fn check(bytes: &[u8]) -> Result<(), String> {
+        Walk { bytes, at: 0 }.value(12, 0)
+    }
+
+    impl Walk<'_> {
+        fn left(&self) -> u64 {
+            (self.bytes.len() - self.at) as u64
+        }
+
+        fn byte(&mut self) -> Result<u8, String> {
+            let b = *self
+                .bytes
+                .get(self.at)
+                .ok_or_else(|| format!("it ends inside a value at byte {}", self.at))?;
+            self.at += 1;
+            Ok(b)
+        }
+
+        fn skip(&mut self, n: u64) -> Result<(), String> {
+            if n > self.left() {
+                return Err(format!(
+                    "a value at byte {} declares {n} bytes, {} are left",
+                    self.at,
+                    self.left()
+                ));
+            }
+            self.at += n as usize;
+            Ok(())
+        }
+
+        fn varint(&mut self) -> Result<u64, String> {
+            let mut value = 0u64;
+            for shift in (0..70).step_by(7) {
+                let b = self.byte()?;
+                value |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+                if b & 0x80 == 0 {
+                    return Ok(value);
+                }
+            }
+            Err(format!("a varint longer than 10 bytes at byte {}", self.at))
+        }
+
+        /// A count of elements that each take at least one byte.
+        fn count(&mut self, n: u64) -> Result<u64, String> {
+            if n > self.left() {
+                return Err(format!(
+                    "a collection at byte {} declares {n} elements, {} bytes are left",
+                    self.at,
+                    self.left()
+                ));
+            }
+            Ok(n)
+        }
+
+        /// One value of compact type `kind`.
+        fn value(&mut self, kind: u8, depth: u32) -> Result<(), String> {
+            if depth > MAX_DEPTH {
+                return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
+            }
+            match kind {
+                // Booleans in a list or map take a byte; as a field they are in its header.
+                1 | 2 => self.skip(1),
+                3 => self.skip(1),
+                4..=6 => self.varint().map(drop),
+                7 => self.skip(8),
+                8 => {
+                    let len = self.varint()?;
+                    self.skip(len)
+                }
+                9 | 10 => {
+                    let header = self.byte()?;
+                    let short = u64::from(header >> 4);
+                    let n = if short == 15 { self.varint()? } else { short };
+                    for _ in 0..self.count(n)? {
+                        self.value(header & 0x0f, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                11 => {
+                    let n = self.varint()?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    let kinds = self.byte()?;
+                    for _ in 0..self.count(n)? {
+                        self.value(kinds >> 4, depth + 1)?;
+                        self.value(kinds & 0x0f, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                12 => self.fields(depth),
+                13 => self.skip(16),
+                other => Err(format!(
+                    "an unknown Thrift type {other} at byte {}",
+                    self.at
+                )),
+            }
+        }
+
+        /// A struct's fields up to its stop byte.
+        fn fields(&mut self, depth: u32) -> Result<(), String> {
+            loop {
+                let header = self.byte()?;
+                let kind = header & 0x0f;
+                if kind == 0 {
+                    return Ok(());
+                }
+                if header >> 4 == 0 {
+                    self.varint()?;
+                }
+                if !matches!(kind, 1 | 2) {
+                    self.value(kind, depth + 1)?;
+                }
+            }
+        }
+    }
 }
 
 /// The metadata length stated by the last 8 bytes of `tail`, which must end with `PAR1`.
@@ -212,15 +351,47 @@ mod tests {
         24, 0, 0, 21, 0, 37, 0, 24, 0, 0, 21, 0, 37, 0, 24, 0, 0,
     ];
 
+    /// Found by the fuzz target `parquet_footer` (its 25 bytes as found): a list declaring
+    /// about a billion elements. parquet 57.3.2 reserves memory for all of them (about
+    /// 100 GB) and the process aborts.
+    const LIST_OF_A_BILLION: &[u8] = &[
+        0x28, 0xf3, 0xf3, 0xf3, 0xf3, 0xf3, 0xf3, 0xf3, 0x19, 0xf3, 0xf3, 0xf3, 0xf3, 0xf3, 0xf3,
+        0xf3, 0xf3, 0xf3, 0xf3, 0xe5, 0x65, 0x00, 0x00, 0x00, 0x19,
+    ];
+
     #[test]
     fn metadata_the_parquet_reader_panics_on_is_an_error() {
         for metadata in [
             STATISTICS_BOOLEAN_OF_ANOTHER_TYPE,
             SCHEMA_WITH_NEGATIVE_CHILDREN,
+            LIST_OF_A_BILLION,
         ] {
             let err = decode_metadata(metadata).unwrap_err();
             assert!(err.contains("does not decode"), "{err}");
         }
+        let err = decode_metadata(LIST_OF_A_BILLION).unwrap_err();
+        assert!(err.contains("checked before decoding"), "{err}");
+    }
+
+    #[test]
+    fn the_walk_accepts_what_parquet_writes_and_refuses_lengths_past_the_end() {
+        let f = file(&(0..50).collect::<Vec<_>>());
+        let stated = u32::from_le_bytes(f[f.len() - 8..f.len() - 4].try_into().unwrap());
+        let metadata = &f[f.len() - 8 - stated as usize..f.len() - 8];
+        assert_eq!(compact::check(metadata), Ok(()));
+        // A binary field (type 8) declaring 100 bytes with 2 left; a list (type 9) of 200
+        // i32s with 1 byte left; nesting past the bound.
+        assert!(
+            compact::check(&[0x18, 100, 1, 2])
+                .unwrap_err()
+                .contains("100 bytes")
+        );
+        assert!(
+            compact::check(&[0x19, 0xf5, 200, 1, 0])
+                .unwrap_err()
+                .contains("200 elements")
+        );
+        assert!(compact::check(&[0x1c; 64]).unwrap_err().contains("nest"));
     }
 
     #[test]

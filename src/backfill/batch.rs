@@ -79,7 +79,11 @@ enum Launch {
         range: Range,
         bounds: Bounds,
     },
-    Busy(u32),
+    /// Attempt `attempt` is being started by another delivery; its lease ends in `left`.
+    Busy {
+        attempt: u32,
+        left: time::Duration,
+    },
     Nothing,
 }
 
@@ -99,8 +103,11 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
         let stale = match batch.state {
             BatchState::Queued => None,
             BatchState::Launching { attempt, at } if now - at > lease => Some(attempt),
-            BatchState::Launching { attempt, .. } => {
-                launch = Launch::Busy(attempt);
+            BatchState::Launching { attempt, at } => {
+                launch = Launch::Busy {
+                    attempt,
+                    left: lease - (now - at),
+                };
                 return Change::AlreadyDone;
             }
             _ => {
@@ -132,11 +139,8 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
             },
             Some(_),
         ) => (attempt, stale, range, bounds),
-        (Launch::Busy(attempt), _) => {
-            return Err(BackfillError::Busy {
-                batch: b.clone(),
-                attempt,
-            });
+        (Launch::Busy { attempt, left }, _) => {
+            return look_after_lease(app, b, attempt, left).await;
         }
         _ => return job_report(app, b, "batch already started").await,
     };
@@ -195,6 +199,36 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
         }
         Err(err) => end_attempt(app, b, attempt, Ending::Fail(err.to_string())).await,
     }
+}
+
+/// Another delivery is starting attempt `attempt`, or died doing it. Failing this delivery
+/// would spend the message's dequeue count on waiting (and a crash on its last delivery
+/// would lose the batch's only message); instead the start is sent again for when the
+/// lease ends, and this delivery is done. Then the batch is exporting (the look does
+/// nothing) or its starter died (the look starts a fresh attempt).
+async fn look_after_lease(
+    app: &App,
+    b: &BatchRef,
+    attempt: u32,
+    left: time::Duration,
+) -> Result<BackfillReport, BackfillError> {
+    let delay = std::time::Duration::try_from(left)
+        .unwrap_or_default()
+        .saturating_add(std::time::Duration::from_secs(1));
+    let again = Task::BackfillBatchV1(b.clone());
+    job::follow_up(&app.tasks, &again, delay)
+        .await
+        .map_err(|e| BackfillError::storage(format!("queue the next look at {b}"), e))?;
+    job_report(
+        app,
+        b,
+        format!(
+            "attempt {attempt} of batch {} is being started elsewhere; looking again in {} s",
+            b.batch,
+            delay.as_secs()
+        ),
+    )
+    .await
 }
 
 /// Creates the attempt's external table and starts its export; returns the operation.

@@ -24,8 +24,6 @@ pub enum BackfillError {
     NotProtected { table: TableRef },
     #[error("{batch} is not in its job's state; the job document was removed or replaced")]
     UnknownBatch { batch: BatchRef },
-    #[error("{batch}: another worker started attempt {attempt} moments ago; trying again later")]
-    Busy { batch: BatchRef, attempt: u32 },
     #[error("{table}: cannot name a backfill object: {message}")]
     BadName { table: TableRef, message: String },
     #[error("{table}: {message}")]
@@ -79,14 +77,13 @@ impl BackfillError {
 }
 
 impl Retryable for BackfillError {
-    /// Worth another delivery: throttling, 5xx, network, a lost ETag race, a batch another
-    /// worker is starting right now.
+    /// Worth another delivery: throttling, 5xx, network, a lost ETag race.
     fn is_transient(&self) -> bool {
         match self {
             Self::Kusto(e) => e.source.is_transient(),
             Self::Protect(e) => e.is_transient(),
             Self::Storage { source, .. } => source.is_transient() || source.is_conflict(),
-            Self::Busy { .. } | Self::Contended { .. } => true,
+            Self::Contended { .. } => true,
             Self::NotProtected { .. }
             | Self::UnknownBatch { .. }
             | Self::BadName { .. }

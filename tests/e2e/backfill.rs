@@ -41,6 +41,9 @@ enum Delivery {
     /// the first poll that catalogs a batch after writing the catalog and before recording it
     /// (its state is rolled back to Exporting and the message comes back).
     Crashes,
+    /// The first batch start finds its batch claimed a moment ago by another delivery that
+    /// then died (state `Launching`, now): it must not fail, and the batch must still run.
+    Contended,
 }
 
 struct History {
@@ -133,9 +136,13 @@ async fn drive(h: &History, delivery: Delivery) -> Vec<String> {
     let mut duplicated: HashSet<String> = HashSet::new();
     let mut crashed_start = false;
     let mut crashed_poll = false;
+    let mut contended = false;
     let mut idle_since = Instant::now();
-    // Polls are sent with a one-second delay; wait longer than that before calling it done.
-    while idle_since.elapsed() < Duration::from_millis(2500) {
+    // Polls are sent with a one-second delay; wait longer than that before calling it done
+    // (and, when contended, until the look sent for after the lease has come).
+    while idle_since.elapsed() < Duration::from_millis(2500)
+        || (delivery == Delivery::Contended && queue.approximate_count().await.unwrap() > 0)
+    {
         let batch = queue.receive(16, Duration::from_secs(30)).await.unwrap();
         if batch.is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -151,6 +158,18 @@ async fn drive(h: &History, delivery: Delivery) -> Vec<String> {
                 Task::BackfillPollV1 { batch, .. } => Some(batch_state(h, batch).await),
                 _ => None,
             };
+            if let Task::BackfillBatchV1(b) = &task
+                && delivery == Delivery::Contended
+                && !contended
+                && batch_state(h, b).await["state"] == "Queued"
+            {
+                contended = true;
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap();
+                let claimed = json!({"state": "Launching", "attempt": 1, "at": now});
+                set_batch_state(h, b, claimed).await;
+            }
             let verdict = h
                 .host
                 .invoke_queue("tasks", "task", &text, msg.dequeue_count, Shape::Host)
@@ -200,6 +219,9 @@ async fn drive(h: &History, delivery: Delivery) -> Vec<String> {
     if delivery == Delivery::Crashes {
         assert!(crashed_start && crashed_poll, "both crashes happened");
     }
+    if delivery == Delivery::Contended {
+        assert!(contended, "a start found its batch claimed");
+    }
     let poison = queue.poison_queue().unwrap();
     poison.ensure_exists().await.unwrap();
     assert_eq!(
@@ -223,7 +245,13 @@ async fn set_batch_state(h: &History, b: &BatchRef, state: Value) {
     let path = h.app.layout.backfill_job(&b.database, &b.table, &b.job);
     let (body, _) = h.app.blobs.read(&path).await.unwrap();
     let mut doc: Value = serde_json::from_slice(&body).unwrap();
-    doc["batches"][b.batch.as_str()]["state"] = state;
+    let batch = &mut doc["batches"][b.batch.as_str()];
+    // A claim counts its attempt, as the start that writes it does.
+    if let Some(attempt) = state["attempt"].as_u64() {
+        let attempts = batch["attempts"].as_u64().unwrap_or(0).max(attempt);
+        batch["attempts"] = json!(attempts);
+    }
+    batch["state"] = state;
     h.app
         .blobs
         .write(&path, serde_json::to_vec(&doc).unwrap().into())
@@ -477,6 +505,30 @@ async fn every_message_delivered_twice_gives_the_same_exact_backup() {
 #[tokio::test]
 async fn workers_dying_before_recording_an_export_or_its_catalog_give_the_same_exact_backup() {
     backfill_scenario(Delivery::Crashes, budget(12_000)).await;
+}
+
+/// The claim's lease is twice the Kusto request timeout: 10 s here. The contended start is
+/// done at once (no failed delivery), looks again after the lease, and starts attempt 2.
+#[tokio::test]
+async fn a_start_that_finds_its_batch_claimed_by_a_dead_worker_looks_again_after_the_lease() {
+    let mut h = history(3, 1_000, 20_000, FaultConfig::default()).await;
+    h.stack.set("AdxBackup__KustoTimeoutSeconds", "5");
+    h.app = h.stack.app();
+    h.host = FunctionsHost::start(&h.stack.settings).await;
+    let logs = protect_and_backfill(&h, Delivery::Contended).await;
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("is being started elsewhere; looking again in 1")),
+        "{logs:#?}"
+    );
+    let job = job(&h).await;
+    assert!(job.progress.finished, "{:?}", job.progress);
+    assert!(
+        job.batches.values().any(|b| b.attempts == 2),
+        "the claimed batch ran as attempt 2: {:#?}",
+        job.batches
+    );
+    assert_backup_holds(&h, 0..h.rows).await;
 }
 
 #[tokio::test]

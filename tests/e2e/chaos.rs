@@ -1,11 +1,13 @@
-//! Chaos: the whole pipeline — protect, backfill of history, continuous export, harvest, and a
-//! restore into a second cluster — driven through the real queue path (the handler process
+//! Chaos: the whole pipeline — protect, backfill of history, continuous export, harvest,
+//! reconcile of rows deleted in the source, and a restore into a second cluster — driven through the real queue path (the handler process
 //! under the host emulator) while faults are injected at random from one seed:
 //!
 //! - the handler process killed (SIGKILL) at a random moment of a pass, then started again;
 //!   the messages it was working on come back, as they do when the host's worker dies;
 //! - messages delivered twice at once, and late copies delivered seconds after the original
 //!   was settled;
+//! - rows deleted in the source after the backup verified, which reconcile must carry into
+//!   the backup before the restore;
 //! - kusto-sim: 10 % of requests throttled (429), 5 % transient 503, slow operations, an export
 //!   memory budget the history's first batch exceeds, continuous-export runs that write their
 //!   files and then fail, and extent merges on the target while it ingests;
@@ -184,6 +186,9 @@ async fn run(seed: u64) -> Tally {
         ("AdxBackup__RestoreChunkBlobs", "3"),
         ("AdxBackup__RestorePollSeconds", "1"),
         ("AdxBackup__LagAlertSeconds", "315360000"),
+        ("AdxBackup__Reconcile", "apply"),
+        // A batch start claimed by a killed worker waits for the claim's lease, twice this.
+        ("AdxBackup__KustoTimeoutSeconds", "10"),
     ] {
         stack.set(key, value);
     }
@@ -295,6 +300,40 @@ async fn run(seed: u64) -> Tally {
     }
     chaos.event(format!("backup verified after {pass} passes"));
 
+    // Rows deleted in the source: the verify timer finds the drift, reconcile replaces the
+    // days in the backup, until every table verifies again.
+    let deleted = delete_some(&chaos, &stack).await;
+    chaos.event(format!("deleted {deleted} rows in the source"));
+    let started = Instant::now();
+    let mut pass = 0u32;
+    loop {
+        pass += 1;
+        if pass % 4 == 1 {
+            let v = worker
+                .current()
+                .await
+                .invoke_timer("verify", "timer", Some("2026-11-25T10:00:00Z"), false)
+                .await;
+            chaos.event(format!("verify timer: succeeded={}", v.succeeded()));
+        }
+        work_with_kills(&chaos, &worker, &app.tasks, "tasks", "task", &poison).await;
+        if pass >= 2 && app.tasks.approximate_count().await.unwrap() == 0 {
+            let pending = unverified(&app).await;
+            if pending.is_empty() {
+                break;
+            }
+            chaos.event(format!("not yet reconciled: {pending:?}"));
+        }
+        if started.elapsed() > BACKUP_DEADLINE {
+            let pending = unverified(&app).await;
+            chaos.fail(format!(
+                "reconcile did not complete within {BACKUP_DEADLINE:?}: {pending:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    chaos.event(format!("reconciled after {pass} passes"));
+
     // Restore into the second cluster, through the restore queue.
     let job = format!("chaos-{seed}");
     let requests = TaskQueue::named(
@@ -403,6 +442,23 @@ async fn seed_history(chaos: &Chaos, stack: &Stack) -> u64 {
         }
     }
     total
+}
+
+/// Deletes a few rows of every table (those whose id ends in a digit the seed picks) and
+/// returns how many went.
+async fn delete_some(chaos: &Chaos, stack: &Stack) -> u64 {
+    let digit = chaos.below(10);
+    let mut deleted = 0;
+    for table in TABLES {
+        let csl = format!("{table} | where Id % 10 == {digit} | project Id");
+        deleted += query(&stack.sim, SRC, &csl).await.len() as u64;
+        stack
+            .kusto(&format!(
+                ".delete table {table} records <| {table} | where Id % 10 == {digit}"
+            ))
+            .await;
+    }
+    deleted
 }
 
 /// Rows arriving after protect started, for the continuous exports.

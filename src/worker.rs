@@ -217,13 +217,13 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             backfill_verdict(app, t, None, "plan the backfill", result, last).await
         }
         Task::BackfillBatchV1(ref b) => {
-            let result = Box::pin(backfill::start_batch(app, b)).await;
+            let result = Box::pin(backfill::start_batch(app, b, dequeue_count > 1)).await;
             let step = format!("start batch {}", b.batch);
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
         }
         Task::BackfillPollV1 { batch: ref b, poll } => {
-            let result = Box::pin(backfill::poll_batch(app, b, poll)).await;
+            let result = Box::pin(backfill::poll_batch(app, b, poll, dequeue_count > 1)).await;
             let step = format!("poll batch {}", b.batch);
             let last = last_delivery.then_some(&task);
             backfill_verdict(app, &b.table_ref(), Some(&b.job), &step, result, last).await
@@ -257,7 +257,7 @@ async fn run_step(app: &App, task: Task, dequeue_count: u64) -> Verdict {
             prune_verdict(app, &table, done, last_delivery).await
         }
         Task::RestoreJobV1 { job, tick } => {
-            let done = Box::pin(restore::drive(app, &job, tick)).await;
+            let done = Box::pin(restore::drive(app, &job, tick, dequeue_count > 1)).await;
             restore_verdict(app, &job, None, done, last_delivery).await
         }
         Task::RestoreChunkV1 { job, chunk, poll } => {

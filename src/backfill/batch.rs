@@ -84,12 +84,22 @@ enum Launch {
         attempt: u32,
         left: time::Duration,
     },
+    /// The batch is exporting; `poll` is the look its state waits for.
+    Exporting {
+        poll: u32,
+    },
     Nothing,
 }
 
 /// Starts the export of batch `b` if it is queued (or its start crashed), and sends the
-/// first poll. A duplicate delivery finds the batch started and does nothing.
-pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, BackfillError> {
+/// first poll. A duplicate delivery finds the batch started and does nothing; a redelivery
+/// (`redelivered`) sends the look the batch waits for again, in case the delivery that
+/// started it died before sending it.
+pub async fn start_batch(
+    app: &App,
+    b: &BatchRef,
+    redelivered: bool,
+) -> Result<BackfillReport, BackfillError> {
     let path = app.layout.backfill_job(&b.database, &b.table, &b.job);
     let now = OffsetDateTime::now_utc();
     let lease = launch_lease(app);
@@ -108,6 +118,10 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
                     attempt,
                     left: lease - (now - at),
                 };
+                return Change::AlreadyDone;
+            }
+            BatchState::Exporting { poll, .. } => {
+                launch = Launch::Exporting { poll };
                 return Change::AlreadyDone;
             }
             _ => {
@@ -142,6 +156,11 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
         (Launch::Busy { attempt, left }, _) => {
             return look_after_lease(app, b, attempt, left).await;
         }
+        (Launch::Exporting { poll }, _) if redelivered => {
+            send_poll(app, b, poll).await?;
+            let did = format!("batch already started; poll {poll} sent again in case it was lost");
+            return job_report(app, b, did).await;
+        }
         _ => return job_report(app, b, "batch already started").await,
     };
     if let Some(stale) = stale {
@@ -167,13 +186,7 @@ pub async fn start_batch(app: &App, b: &BatchRef) -> Result<BackfillReport, Back
                 _ => Change::AlreadyDone,
             })
             .await?;
-            let poll = Task::BackfillPollV1 {
-                batch: b.clone(),
-                poll: 0,
-            };
-            job::follow_up(&app.tasks, &poll, app.settings.backfill.poll_interval)
-                .await
-                .map_err(|e| BackfillError::storage(format!("queue the first poll of {b}"), e))?;
+            send_poll(app, b, 0).await?;
             tracing::info!(batch = %b, attempt, operation = %operation, rows = range.rows, "backfill export started");
             job_report(
                 app,
@@ -274,10 +287,15 @@ async fn launch_export(
 
 /// Looks at batch `b`'s export: the `poll`-th look of its current attempt. Any other look
 /// (a duplicate, or one from an attempt that is over) does nothing.
+///
+/// A redelivered look (`redelivered`) may come from a worker that saved the next step and
+/// died before sending its message: it sends that message again (the next look, or the
+/// dispatch of waiting batches). A first delivery never does, so the copies end.
 pub async fn poll_batch(
     app: &App,
     b: &BatchRef,
     poll: u32,
+    redelivered: bool,
 ) -> Result<BackfillReport, BackfillError> {
     let t = b.table_ref();
     let path = app.layout.backfill_job(&b.database, &b.table, &b.job);
@@ -298,8 +316,16 @@ pub async fn poll_batch(
         // A worker that died between cataloging a reconcile job's last batch and its swap
         // left this poll on the queue: the redelivery makes the swap.
         crate::reconcile::finish(app, &t, &b.job).await?;
+        if redelivered {
+            dispatch(app, &t, &b.job).await?;
+        }
         return job_report(app, b, "nothing to poll").await;
     };
+    if redelivered && expected == poll + 1 {
+        send_poll(app, b, expected).await?;
+        let did = format!("poll {expected} sent again in case it was lost");
+        return job_report(app, b, did).await;
+    }
     if expected != poll {
         return job_report(app, b, "a stale poll").await;
     }
@@ -340,13 +366,7 @@ pub async fn poll_batch(
         })
         .await?;
         if advanced.is_some() {
-            let task = Task::BackfillPollV1 {
-                batch: b.clone(),
-                poll: next,
-            };
-            job::follow_up(&app.tasks, &task, app.settings.backfill.poll_interval)
-                .await
-                .map_err(|e| BackfillError::storage(format!("queue the next poll of {b}"), e))?;
+            send_poll(app, b, next).await?;
         }
         return job_report(app, b, format!("operation {operation} is {}", op.state)).await;
     }
@@ -368,6 +388,18 @@ pub async fn poll_batch(
         )),
     };
     end_attempt(app, b, attempt, ending).await
+}
+
+/// Sends look `poll` at batch `b`, after the poll interval.
+async fn send_poll(app: &App, b: &BatchRef, poll: u32) -> Result<(), BackfillError> {
+    let task = Task::BackfillPollV1 {
+        batch: b.clone(),
+        poll,
+    };
+    job::follow_up(&app.tasks, &task, app.settings.backfill.poll_interval)
+        .await
+        .map(drop)
+        .map_err(|e| BackfillError::storage(format!("queue poll {poll} of {b}"), e))
 }
 
 /// A timed-out export is too big for the time it has: split it like a low-memory one.

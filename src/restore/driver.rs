@@ -32,13 +32,30 @@ use crate::retry::Retryable;
 use crate::storage::catalog_totals;
 use crate::task::Task;
 
-/// One step of job `job`, for the driver message of tick `tick`. Returns what it did.
-pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreError> {
+/// One step of job `job`, for the driver message of tick `tick` (`redelivered`: the queue
+/// delivered this message before). Returns what it did.
+pub async fn drive(
+    app: &App,
+    job: &JobId,
+    tick: u64,
+    redelivered: bool,
+) -> Result<String, RestoreError> {
     let path = app.layout.restore_job(job);
     let doc = StepDoc::load(&app.blobs, &path, || RestoreJob::new(job.clone(), None))
         .await
         .map_err(storage_err(job, "read the job"))?;
     let current = doc.state().clone();
+    if redelivered && current.tick == tick + 1 && !current.status.is_final() {
+        // This step was taken, perhaps by this very message on an earlier delivery that
+        // saved the job and then died or failed to send the next step's message: without
+        // it the job would wait forever. Send it again; if the first one went out, one of
+        // the two finds its step taken (a first delivery never sends again, so copies end).
+        send_next(app, job, current.tick, None).await?;
+        return Ok(format!(
+            "restore {job}: step {tick} already taken; step {} sent again in case its message was lost",
+            current.tick
+        ));
+    }
     if current.tick != tick || current.status.is_final() {
         return Ok(format!(
             "restore {job}: step {tick} already taken (job at step {}, {:?})",
@@ -71,17 +88,28 @@ pub async fn drive(app: &App, job: &JobId, tick: u64) -> Result<String, RestoreE
             // Looks back off while they find nothing new, and the step waits for the next.
             Some(look::look_delay(app.settings.restore.poll, idle))
         };
-        let task = Task::RestoreJobV1 {
-            job: job.clone(),
-            tick: new_tick,
-        };
-        match delay {
-            Some(d) => follow_up(&app.tasks, &task, d).await,
-            None => app.tasks.send(&task.to_json(), None).await,
-        }
-        .map_err(storage_err(job, "send the job's next step"))?;
+        send_next(app, job, new_tick, delay).await?;
     }
     Ok(summary)
+}
+
+/// Sends the driver message of step `tick`, visible after `delay` (or at once).
+async fn send_next(
+    app: &App,
+    job: &JobId,
+    tick: u64,
+    delay: Option<std::time::Duration>,
+) -> Result<(), RestoreError> {
+    let task = Task::RestoreJobV1 {
+        job: job.clone(),
+        tick,
+    };
+    match delay {
+        Some(d) => follow_up(&app.tasks, &task, d).await,
+        None => app.tasks.send(&task.to_json(), None).await,
+    }
+    .map(drop)
+    .map_err(storage_err(job, "send the job's next step"))
 }
 
 /// Moves the job on by one step; true when the next step should follow at once.

@@ -531,6 +531,53 @@ async fn a_start_that_finds_its_batch_claimed_by_a_dead_worker_looks_again_after
     assert_backup_holds(&h, 0..h.rows).await;
 }
 
+/// A worker that saved a poll's next look and died before sending it: the look it waits for
+/// is sent again by a redelivery (of the poll, or of the batch's start), never by a first
+/// delivery, so copies end.
+#[tokio::test]
+async fn a_look_saved_but_never_sent_is_sent_again_by_a_redelivery() {
+    let h = history(3, 1_000, 20_000, FaultConfig::default()).await;
+    protect_and_backfill(&h, Delivery::Once).await;
+    let j = job(&h).await;
+    let (id, done) = j.batches.iter().next().unwrap();
+    let b = BatchRef {
+        database: DatabaseName::new(DB).unwrap(),
+        table: TableName::new(TABLE).unwrap(),
+        job: j.job.clone(),
+        batch: id.clone(),
+    };
+    let exporting = json!({"state": "Exporting", "attempt": done.attempts, "operation": "00000000-0000-0000-0000-000000000001", "poll": 3});
+    set_batch_state(&h, &b, exporting).await;
+    let look = |poll: u32| Task::BackfillPollV1 {
+        batch: b.clone(),
+        poll,
+    };
+
+    let copy = backfill::poll_batch(&h.app, &b, 2, false).await.unwrap();
+    assert!(copy.to_string().contains("a stale poll"), "{copy}");
+    let start = backfill::start_batch(&h.app, &b, false).await.unwrap();
+    assert!(start.to_string().contains("already started"), "{start}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(h.app.tasks.approximate_count().await.unwrap(), 0);
+
+    let again = backfill::poll_batch(&h.app, &b, 2, true).await.unwrap();
+    assert!(again.to_string().contains("poll 3 sent again"), "{again}");
+    let start = backfill::start_batch(&h.app, &b, true).await.unwrap();
+    assert!(start.to_string().contains("poll 3 sent again"), "{start}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = h
+        .app
+        .tasks
+        .receive(32, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let texts: Vec<String> = sent.iter().map(|m| m.text.clone().unwrap()).collect();
+    assert_eq!(texts, [look(3).to_json(), look(3).to_json()]);
+    for m in &sent {
+        h.app.tasks.delete(&m.id, &m.pop_receipt).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn rows_without_ingestion_time_are_counted_and_reported_not_lost_silently() {
     let h = history(0, 0, 20_000, FaultConfig::default()).await;

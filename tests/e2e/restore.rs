@@ -809,3 +809,57 @@ async fn without_catalog_or_schema_a_listing_restores_data_only_into_existing_ta
         "{report:#?}"
     );
 }
+
+/// Every message on the task queue, taken off it.
+async fn take_all(app: &App) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let batch = app
+            .tasks
+            .receive(32, Duration::from_secs(30))
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        for msg in batch {
+            out.push(msg.text.clone().unwrap());
+            app.tasks.delete(&msg.id, &msg.pop_receipt).await.unwrap();
+        }
+    }
+}
+
+/// A worker saved a driver step and died before sending the next step's message: only a
+/// redelivery of its message (the host's, dequeue count above one) sends it again, and the
+/// job goes on from there. A first delivery of a taken step sends nothing, so copies end.
+#[tokio::test]
+async fn a_driver_step_saved_but_never_sent_is_sent_again_by_its_redelivery() {
+    let (_stack, app, target) = protected_source().await;
+    let job = JobId::new("lost-step").unwrap();
+    let text = request(job.as_str(), &target, json!({}));
+    let message: serde_json::Value = serde_json::from_str(&text).unwrap();
+    restore::accept(&app, &message, None).await.unwrap();
+    let first = format!(r#"{{"kind":"RestoreJobV1","job":"{job}","tick":0}}"#);
+    assert_eq!(take_all(&app).await, [first.as_str()]);
+
+    restore::drive(&app, &job, 0, false).await.unwrap();
+    assert_eq!(restore::load_job(&app, &job).await.unwrap().tick, 1);
+    // The crash: step 1's message is lost.
+    let second = format!(r#"{{"kind":"RestoreJobV1","job":"{job}","tick":1}}"#);
+    assert_eq!(take_all(&app).await, [second.as_str()]);
+
+    let copy = restore::drive(&app, &job, 0, false).await.unwrap();
+    assert!(copy.contains("already taken"), "{copy}");
+    assert!(take_all(&app).await.is_empty(), "a copy sends nothing");
+
+    let again = restore::drive(&app, &job, 0, true).await.unwrap();
+    assert!(again.contains("step 1 sent again"), "{again}");
+    assert_eq!(take_all(&app).await, [second.as_str()]);
+    restore::drive(&app, &job, 1, false).await.unwrap();
+    let state = restore::load_job(&app, &job).await.unwrap();
+    assert_eq!(state.tick, 2, "{state:#?}");
+    assert!(
+        !state.status.is_final() || state.failed.is_empty(),
+        "{state:#?}"
+    );
+}

@@ -380,8 +380,37 @@ pub async fn stored_tables(
         .collect())
 }
 
+/// How often a table's step is redone from a fresh read after losing a race on one of its
+/// documents before the delivery fails. Twin deliveries, a harvest beside a check, and a
+/// backfill recording a gap all write the table's state; every part of a step is safe to
+/// repeat, and failing the delivery instead spent the message's dequeue count on races
+/// (the chaos runner saw a task reach its last delivery that way).
+const RACE_ATTEMPTS: usize = 4;
+
+/// Runs `step` again while it loses an ETag race, up to [`RACE_ATTEMPTS`] times.
+async fn redo_lost_races<F, Fut>(t: &TableRef, mut step: F) -> Result<TableOutcome, ProtectError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<TableOutcome, ProtectError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(e) if e.is_lost_race() && attempt < RACE_ATTEMPTS => {
+                tracing::info!(database = %t.database, table = %t.table, attempt, error = %e, "lost a race on the table's documents; redoing the step from a fresh read");
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The task half: bring one table's backup objects, catalog and health up to date.
 pub async fn protect_table(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
+    redo_lost_races(t, || Box::pin(protect_table_once(app, t))).await
+}
+
+async fn protect_table_once(app: &App, t: &TableRef) -> Result<TableOutcome, ProtectError> {
     let (path, mut state) = load_table_state(app, t).await?;
     let was_exported_by = match &state.value.protection {
         Protection::Protected { export, .. } => Some(export.clone()),
@@ -440,9 +469,14 @@ async fn last_harvest(
 /// check instead: only that can tell what it needs.
 pub async fn harvest_table(app: &App, h: &HarvestRef) -> Result<TableOutcome, ProtectError> {
     let t = &h.table_ref();
+    redo_lost_races(t, || Box::pin(harvest_table_once(app, h))).await
+}
+
+async fn harvest_table_once(app: &App, h: &HarvestRef) -> Result<TableOutcome, ProtectError> {
+    let t = &h.table_ref();
     let (path, mut state) = load_table_state(app, t).await?;
     let Protection::Protected { export, .. } = &state.value.protection else {
-        return protect_table(app, t).await;
+        return protect_table_once(app, t).await;
     };
     let export = export.clone();
     let harvested = harvest::harvest(app, t, &export, &mut state.value.harvest).await?;

@@ -45,6 +45,12 @@ impl ProtectError {
             source: Box::new(source),
         }
     }
+
+    /// Another worker changed a document first (an ETag race): redoing the step from a fresh
+    /// read settles it.
+    pub(crate) fn is_lost_race(&self) -> bool {
+        matches!(self, Self::Storage { source, .. } if source.is_conflict())
+    }
 }
 
 impl Retryable for ProtectError {

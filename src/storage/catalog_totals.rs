@@ -106,9 +106,29 @@ pub async fn refresh_after_append(
     }
 }
 
+/// How often [`refresh`] starts again after another refresh saved first.
+const REFRESH_ATTEMPTS: usize = 4;
+
 /// Counts what was appended to the table's catalog since the last refresh, saves, and returns
-/// the totals. `StorageError::Conflict` means another refresh saved first: try again.
+/// the totals. When another refresh saved first (a twin delivery, a harvest beside a
+/// verification), it starts again from what that one saved; `StorageError::Conflict` comes
+/// back only if that keeps happening.
 pub async fn refresh(
+    blobs: &BlobStore,
+    layout: &Layout,
+    db: &DatabaseName,
+    table: &TableName,
+) -> Result<CatalogTotals, StorageError> {
+    let mut attempt = 1;
+    loop {
+        match refresh_once(blobs, layout, db, table).await {
+            Err(e) if e.is_conflict() && attempt < REFRESH_ATTEMPTS => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+async fn refresh_once(
     blobs: &BlobStore,
     layout: &Layout,
     db: &DatabaseName,

@@ -161,7 +161,7 @@ async fn create_keeps_the_documented_rules() {
             "sort or top",
         ),
         (view("V", "T", "NoIt | summarize count()"), "source table"),
-        (view("V", "T", "T | summarize sum(missing)"), "missing"),
+        (view("V", "T", "T | summarize sum(Absent)"), "Absent"),
         (view("T", "T", "T | summarize count()"), "already exists"),
         (view("F", "T", "T | summarize count()"), "already exists"),
         (view("['a;b']", "T", "T | summarize count()"), "not a valid"),

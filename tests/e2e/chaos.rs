@@ -257,12 +257,7 @@ async fn run(seed: u64) -> Tally {
     loop {
         pass += 1;
         if pass % 3 == 1 {
-            let v = worker
-                .current()
-                .await
-                .invoke_timer("protect", "timer", Some("2026-11-25T10:00:00Z"), false)
-                .await;
-            chaos.event(format!("protect timer: succeeded={}", v.succeeded()));
+            fire(&chaos, &worker, "protect").await;
         }
         if pass == 4 {
             // The continuous exports recover; rows keep arriving.
@@ -283,20 +278,9 @@ async fn run(seed: u64) -> Tally {
             }
         }
         work_with_kills(&chaos, &worker, &app.tasks, "tasks", "task", &poison).await;
-        if pass >= 6 && app.tasks.approximate_count().await.unwrap() == 0 {
-            let pending = unverified(&app).await;
-            if pending.is_empty() {
-                break;
-            }
-            chaos.event(format!("not yet verified: {pending:?}"));
+        if pass >= 6 && settled(&chaos, &app, started, "the backup").await {
+            break;
         }
-        if started.elapsed() > BACKUP_DEADLINE {
-            let pending = unverified(&app).await;
-            chaos.fail(format!(
-                "the backup did not complete within {BACKUP_DEADLINE:?}: {pending:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     chaos.event(format!("backup verified after {pass} passes"));
 
@@ -309,28 +293,12 @@ async fn run(seed: u64) -> Tally {
     loop {
         pass += 1;
         if pass % 4 == 1 {
-            let v = worker
-                .current()
-                .await
-                .invoke_timer("verify", "timer", Some("2026-11-25T10:00:00Z"), false)
-                .await;
-            chaos.event(format!("verify timer: succeeded={}", v.succeeded()));
+            fire(&chaos, &worker, "verify").await;
         }
         work_with_kills(&chaos, &worker, &app.tasks, "tasks", "task", &poison).await;
-        if pass >= 2 && app.tasks.approximate_count().await.unwrap() == 0 {
-            let pending = unverified(&app).await;
-            if pending.is_empty() {
-                break;
-            }
-            chaos.event(format!("not yet reconciled: {pending:?}"));
+        if pass >= 2 && settled(&chaos, &app, started, "reconcile").await {
+            break;
         }
-        if started.elapsed() > BACKUP_DEADLINE {
-            let pending = unverified(&app).await;
-            chaos.fail(format!(
-                "reconcile did not complete within {BACKUP_DEADLINE:?}: {pending:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     chaos.event(format!("reconciled after {pass} passes"));
 
@@ -442,6 +410,37 @@ async fn seed_history(chaos: &Chaos, stack: &Stack) -> u64 {
         }
     }
     total
+}
+
+/// The timer-triggered function `function` firing, as the host fires it.
+async fn fire(chaos: &Chaos, worker: &Worker, function: &str) {
+    let v = worker
+        .current()
+        .await
+        .invoke_timer(function, "timer", Some("2026-11-25T10:00:00Z"), false)
+        .await;
+    chaos.event(format!("{function} timer: succeeded={}", v.succeeded()));
+}
+
+/// The end of a pass of `stage`: true when the task queue is empty and every table
+/// verifies; fails the run once `stage` has taken longer than [`BACKUP_DEADLINE`]; else
+/// waits a moment for the next pass.
+async fn settled(chaos: &Chaos, app: &App, started: Instant, stage: &str) -> bool {
+    if app.tasks.approximate_count().await.unwrap() == 0 {
+        let pending = unverified(app).await;
+        if pending.is_empty() {
+            return true;
+        }
+        chaos.event(format!("{stage}: not yet verified: {pending:?}"));
+    }
+    if started.elapsed() > BACKUP_DEADLINE {
+        let pending = unverified(app).await;
+        chaos.fail(format!(
+            "{stage} did not complete within {BACKUP_DEADLINE:?}: {pending:?}"
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    false
 }
 
 /// Deletes a few rows of every table (those whose id ends in a digit the seed picks) and

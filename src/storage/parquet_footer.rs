@@ -110,22 +110,37 @@ pub fn decode_metadata(metadata: &[u8]) -> Result<u64, String> {
 
 /// A walk over Thrift's compact protocol (the encoding of parquet's metadata:
 /// <https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md>) that
-/// decodes nothing and checks that every declared length fits in the bytes left, and that
-/// structures nest no deeper than parquet's do. Each element of a list, set or map takes at
-/// least one byte, so a length larger than what follows cannot be honest.
+/// decodes nothing and checks what the `parquet` crate sizes allocations by before it can
+/// check them: every declared length of a string, list, set or map fits in the bytes left
+/// (each element takes at least one byte), structures nest no deeper than parquet's, and
+/// each schema element's `num_children` is no larger than the schema itself.
 mod compact {
     /// Parquet's metadata nests a few levels (file → row group → column → statistics);
     /// deeper is damage, and would cost stack.
-    const MAX_DEPTH: u32 = 32;
+    const MAX_DEPTH: usize = 32;
+    /// `FileMetaData.schema` (field 2), a list of `SchemaElement`, and its field 5,
+    /// `num_children` (parquet.thrift).
+    const SCHEMA: &[i16] = &[2];
+    const SCHEMA_CHILDREN: &[i16] = &[2, 5];
 
     struct Walk<'a> {
         bytes: &'a [u8],
         at: usize,
+        /// The field ids from the outer struct down to the value being read.
+        path: Vec<i16>,
+        /// Elements in the schema list, once read.
+        schema_len: u64,
     }
 
     /// Checks the one struct (`FileMetaData`) `bytes` holds.
     pub fn check(bytes: &[u8]) -> Result<(), String> {
-        Walk { bytes, at: 0 }.value(12, 0)
+        Walk {
+            bytes,
+            at: 0,
+            path: Vec::new(),
+            schema_len: 0,
+        }
+        .value(12)
     }
 
     impl Walk<'_> {
@@ -166,6 +181,12 @@ mod compact {
             Err(format!("a varint longer than 10 bytes at byte {}", self.at))
         }
 
+        /// A zigzag-encoded signed varint.
+        fn signed(&mut self) -> Result<i64, String> {
+            let n = self.varint()?;
+            Ok((n >> 1) as i64 ^ -((n & 1) as i64))
+        }
+
         /// A count of elements that each take at least one byte.
         fn count(&mut self, n: u64) -> Result<u64, String> {
             if n > self.left() {
@@ -178,15 +199,24 @@ mod compact {
             Ok(n)
         }
 
-        /// One value of compact type `kind`.
-        fn value(&mut self, kind: u8, depth: u32) -> Result<(), String> {
-            if depth > MAX_DEPTH {
+        /// One value of compact type `kind`, at `self.path`.
+        fn value(&mut self, kind: u8) -> Result<(), String> {
+            if self.path.len() > MAX_DEPTH {
                 return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
             }
             match kind {
                 // Booleans in a list or map take a byte; as a field they are in its header.
-                1 | 2 => self.skip(1),
-                3 => self.skip(1),
+                1..=3 => self.skip(1),
+                5 if self.path == SCHEMA_CHILDREN => {
+                    let children = self.signed()?;
+                    if !(0..=self.schema_len as i64).contains(&children) {
+                        return Err(format!(
+                            "a schema element declares {children} children in a schema of {}",
+                            self.schema_len
+                        ));
+                    }
+                    Ok(())
+                }
                 4..=6 => self.varint().map(drop),
                 7 => self.skip(8),
                 8 => {
@@ -196,9 +226,13 @@ mod compact {
                 9 | 10 => {
                     let header = self.byte()?;
                     let short = u64::from(header >> 4);
-                    let n = if short == 15 { self.varint()? } else { short };
-                    for _ in 0..self.count(n)? {
-                        self.value(header & 0x0f, depth + 1)?;
+                    let declared = if short == 15 { self.varint()? } else { short };
+                    let n = self.count(declared)?;
+                    if self.path == SCHEMA {
+                        self.schema_len = n;
+                    }
+                    for _ in 0..n {
+                        self.value(header & 0x0f)?;
                     }
                     Ok(())
                 }
@@ -209,12 +243,12 @@ mod compact {
                     }
                     let kinds = self.byte()?;
                     for _ in 0..self.count(n)? {
-                        self.value(kinds >> 4, depth + 1)?;
-                        self.value(kinds & 0x0f, depth + 1)?;
+                        self.value(kinds >> 4)?;
+                        self.value(kinds & 0x0f)?;
                     }
                     Ok(())
                 }
-                12 => self.fields(depth),
+                12 => self.fields(),
                 13 => self.skip(16),
                 other => Err(format!(
                     "an unknown Thrift type {other} at byte {}",
@@ -223,19 +257,27 @@ mod compact {
             }
         }
 
-        /// A struct's fields up to its stop byte.
-        fn fields(&mut self, depth: u32) -> Result<(), String> {
+        /// A struct's fields up to its stop byte; each field's id is the last one's plus the
+        /// header's delta, or given in full after a zero delta.
+        fn fields(&mut self) -> Result<(), String> {
+            let mut last = 0i16;
             loop {
                 let header = self.byte()?;
                 let kind = header & 0x0f;
                 if kind == 0 {
                     return Ok(());
                 }
-                if header >> 4 == 0 {
-                    self.varint()?;
-                }
+                let delta = i16::from(header >> 4);
+                last = if delta == 0 {
+                    i16::try_from(self.signed()?).unwrap_or(i16::MIN)
+                } else {
+                    last.wrapping_add(delta)
+                };
                 if !matches!(kind, 1 | 2) {
-                    self.value(kind, depth + 1)?;
+                    self.path.push(last);
+                    let read = self.value(kind);
+                    self.path.pop();
+                    read?;
                 }
             }
         }
@@ -392,6 +434,16 @@ mod tests {
                 .contains("200 elements")
         );
         assert!(compact::check(&[0x1c; 64]).unwrap_err().contains("nest"));
+        // A schema of one element (field 2: a list of one struct) whose `num_children`
+        // (field 5, an i32) is 2,147,483,647.
+        let children = [
+            0x29, 0x1c, 0x48, 1, b'a', 0x15, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0, 0,
+        ];
+        let err = compact::check(&children).unwrap_err();
+        assert!(
+            err.contains("2147483647 children in a schema of 1"),
+            "{err}"
+        );
     }
 
     #[test]

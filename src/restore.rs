@@ -122,6 +122,26 @@ fn storage_err(job: &JobId, what: impl Into<String>) -> impl FnOnce(StorageError
     }
 }
 
+/// Sends the driver message of step `tick` of `job`, visible after `delay` (or at once): how
+/// every step, the views' included, moves its job on.
+async fn send_step(
+    app: &App,
+    job: &JobId,
+    tick: u64,
+    delay: Option<std::time::Duration>,
+) -> Result<(), RestoreError> {
+    let task = Task::RestoreJobV1 {
+        job: job.clone(),
+        tick,
+    };
+    match delay {
+        Some(d) => crate::job::follow_up(&app.tasks, &task, d).await,
+        None => app.tasks.send(&task.to_json(), None).await,
+    }
+    .map(drop)
+    .map_err(storage_err(job, "send the job's next step"))
+}
+
 fn kusto_err(job: &JobId) -> impl FnOnce(StepError) -> RestoreError {
     let job = job.clone();
     move |source| RestoreError::Kusto {

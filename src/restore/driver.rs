@@ -17,12 +17,13 @@ use super::state::{
 };
 use super::views;
 use super::{
-    Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, storage_err, target_client,
+    Backup, RestoreError, allowed_endpoints, backup, kusto_err, reject, send_step, storage_err,
+    target_client,
 };
 use crate::app::App;
 use crate::check::{self, CheckError, RestoreTarget, RestoredTable};
 use crate::ids::{Day, JobId, TableName};
-use crate::job::{Change, StepDoc, StepOutcome, follow_up};
+use crate::job::{Change, StepDoc, StepOutcome};
 use crate::kusto::command::{
     QueryBuilder, alter_table_ingestiontime_policy, create_merge_table,
     show_table_extents_with_tag, show_table_update_policy, show_tables,
@@ -50,7 +51,7 @@ pub async fn drive(
         // saved the job and then died or failed to send the next step's message: without
         // it the job would wait forever. Send it again; if the first one went out, one of
         // the two finds its step taken (a first delivery never sends again, so copies end).
-        send_next(app, job, current.tick, None).await?;
+        send_step(app, job, current.tick, None).await?;
         return Ok(format!(
             "restore {job}: step {tick} already taken; step {} sent again in case its message was lost",
             current.tick
@@ -88,28 +89,9 @@ pub async fn drive(
             // Looks back off while they find nothing new, and the step waits for the next.
             Some(look::look_delay(app.settings.restore.poll, idle))
         };
-        send_next(app, job, new_tick, delay).await?;
+        send_step(app, job, new_tick, delay).await?;
     }
     Ok(summary)
-}
-
-/// Sends the driver message of step `tick`, visible after `delay` (or at once).
-async fn send_next(
-    app: &App,
-    job: &JobId,
-    tick: u64,
-    delay: Option<std::time::Duration>,
-) -> Result<(), RestoreError> {
-    let task = Task::RestoreJobV1 {
-        job: job.clone(),
-        tick,
-    };
-    match delay {
-        Some(d) => follow_up(&app.tasks, &task, d).await,
-        None => app.tasks.send(&task.to_json(), None).await,
-    }
-    .map(drop)
-    .map_err(storage_err(job, "send the job's next step"))
 }
 
 /// Moves the job on by one step; true when the next step should follow at once.

@@ -19,14 +19,13 @@ use super::driver::{found, log_end, report, snapshot_objects};
 use super::request::RestoreRequestV1;
 use super::schema::PlannedView;
 use super::state::{JobStatus, RestoreJob, ViewState, ViewStep};
-use super::{RestoreError, kusto_err, storage_err, target_client};
+use super::{RestoreError, kusto_err, send_step, storage_err, target_client};
 use crate::app::App;
 use crate::ids::{JobId, OperationId};
-use crate::job::{Change, StepDoc, StepOutcome, follow_up};
+use crate::job::{Change, StepDoc, StepOutcome};
 use crate::kusto::command::show_operation;
 use crate::kusto::{KustoClient, OperationRow, Step};
 use crate::retry::Retryable;
-use crate::task::Task;
 
 /// The job's views, none sent yet.
 pub(super) fn steps(views: &[PlannedView]) -> Vec<ViewStep> {
@@ -341,16 +340,11 @@ async fn save(
 }
 
 async fn follow(app: &App, id: &JobId, tick: u64, when: Next) -> Result<(), RestoreError> {
-    let task = Task::RestoreJobV1 {
-        job: id.clone(),
-        tick,
+    let delay = match when {
+        Next::AtOnce => None,
+        Next::AfterPoll => Some(app.settings.restore.poll),
     };
-    match when {
-        Next::AtOnce => app.tasks.send(&task.to_json(), None).await,
-        Next::AfterPoll => follow_up(&app.tasks, &task, app.settings.restore.poll).await,
-    }
-    .map_err(storage_err(id, "send the job's next step"))?;
-    Ok(())
+    send_step(app, id, tick, delay).await
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use adx_backup::app::App;
 use adx_backup::ids::{DatabaseName, JobId, TableName, TableRef};
 use adx_backup::restore::{self, state::JobStatus};
-use adx_backup::retry::RetryPolicy;
 use adx_backup::storage::TaskQueue;
 use adx_backup::verify::{self, Outcome};
 use kusto_sim::faults::FaultConfig;
@@ -41,7 +40,7 @@ use tokio::sync::RwLock;
 
 use crate::harness::host::{FunctionsHost, Shape};
 use crate::harness::proxy::{FaultRates, Faulty};
-use crate::harness::restore::query;
+use crate::harness::restore::{query, restore_requests};
 use crate::harness::stack::{Stack, azurite_blob_endpoint, azurite_queue_endpoint};
 use crate::restore::{DR, SRC, request};
 
@@ -304,13 +303,7 @@ async fn run(seed: u64) -> Tally {
 
     // Restore into the second cluster, through the restore queue.
     let job = format!("chaos-{seed}");
-    let requests = TaskQueue::named(
-        &app.settings.storage,
-        &app.settings.restore.request_queue,
-        RetryPolicy::fast(3),
-    )
-    .unwrap();
-    requests.ensure_exists().await.unwrap();
+    let requests = restore_requests(&app).await;
     requests
         .send(&request(&job, &target, json!({})), None)
         .await
@@ -400,12 +393,7 @@ async fn seed_history(chaos: &Chaos, stack: &Stack) -> u64 {
                 continue;
             }
             total += rows.len() as u64;
-            stack
-                .kusto(&format!(
-                    ".ingest inline into table {table} <|\n{}",
-                    rows.join("\n")
-                ))
-                .await;
+            ingest(stack, table, &rows).await;
             stack.sim.state().advance_clock(Duration::from_secs(60));
         }
     }
@@ -443,6 +431,15 @@ async fn settled(chaos: &Chaos, app: &App, started: Instant, stage: &str) -> boo
     false
 }
 
+async fn ingest(stack: &Stack, table: &str, rows: &[String]) {
+    stack
+        .kusto(&format!(
+            ".ingest inline into table {table} <|\n{}",
+            rows.join("\n")
+        ))
+        .await;
+}
+
 /// Deletes a few rows of every table (those whose id ends in a digit the seed picks) and
 /// returns how many went.
 async fn delete_some(chaos: &Chaos, stack: &Stack) -> u64 {
@@ -475,12 +472,7 @@ async fn seed_live(chaos: &Chaos, stack: &Stack, pass: u32) -> u64 {
             continue;
         }
         total += n;
-        stack
-            .kusto(&format!(
-                ".ingest inline into table {table} <|\n{}",
-                rows.join("\n")
-            ))
-            .await;
+        ingest(stack, table, &rows).await;
     }
     stack.sim.state().advance_clock(Duration::from_secs(60));
     total

@@ -56,13 +56,7 @@ impl<'a> RestoreRun<'a> {
         delivery: Delivery,
     ) -> RestoreRun<'a> {
         let host = FunctionsHost::start(&stack.settings).await;
-        let requests = TaskQueue::named(
-            &app.settings.storage,
-            &app.settings.restore.request_queue,
-            RetryPolicy::fast(3),
-        )
-        .unwrap();
-        requests.ensure_exists().await.unwrap();
+        let requests = restore_requests(app).await;
         app.tasks.ensure_exists().await.unwrap();
         requests.send(text, None).await.unwrap();
         let target_db = serde_json::from_str::<serde_json::Value>(text)
@@ -172,6 +166,18 @@ impl<'a> RestoreRun<'a> {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+}
+
+/// The app's restore request queue, created if missing.
+pub async fn restore_requests(app: &App) -> TaskQueue {
+    let requests = TaskQueue::named(
+        &app.settings.storage,
+        &app.settings.restore.request_queue,
+        RetryPolicy::fast(3),
+    )
+    .unwrap();
+    requests.ensure_exists().await.unwrap();
+    requests
 }
 
 /// Posts `text` on the restore queue and works every queue (restore, tasks, the target's

@@ -1,7 +1,7 @@
 //! `--from-listing` planning at scale against Azurite: N real blobs (default 40,000) in one
 //! table's day folders, listed bare (List Blobs pages of 5,000 through the same client,
 //! nothing else done) and then planned exactly as the restore driver plans from a listing,
-//! one step at a time (`restore::plan::plan_listing_page`, chunk documents written once each),
+//! one step at a time (`restore::plan::plan_listing_page`, a plan page and the job document written per step),
 //! in the same run. Prints the time and the process's resident memory of both.
 //!
 //!   scripts/azurite.sh start
@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use adx_backup::ids::{DatabaseName, JobId, TableName};
+use adx_backup::restore::page;
 use adx_backup::restore::plan::plan_listing_page;
 use adx_backup::restore::request::RestoreRequestV1;
 use adx_backup::restore::state::{JobStatus, JobTable, RestoreJob};
@@ -123,29 +124,25 @@ async fn main() {
     let (rss_before, _) = rss_mb();
     let mut rss_max = rss_before;
     let mut steps = 0u64;
+    let job_doc = layout.restore_job(&job_id);
     let started = Instant::now();
     while !job.plan.done {
         let page = plan_listing_page(&blobs, &layout, &db, &mut job, &request, &settings.restore)
             .await
             .expect("plan");
-        for chunk in &page.chunks {
-            let body = serde_json::to_vec(chunk).expect("json");
-            blobs
-                .create_new(
-                    &layout.restore_chunk(&job_id, &chunk.chunk),
-                    Bytes::from(body),
-                )
-                .await
-                .expect("chunk");
-        }
+        page::save(&blobs, &layout, &job_id, &page)
+            .await
+            .expect("page");
         job.plan = page.position;
+        let body = serde_json::to_vec(&job).expect("json");
+        blobs.write(&job_doc, Bytes::from(body)).await.expect("job");
         steps += 1;
         rss_max = rss_max.max(rss_mb().0);
     }
     let took = started.elapsed();
     assert_eq!(job.totals.artifacts, blobs_n, "every blob planned once");
     println!(
-        "planning from the listing: {} files -> {} chunks in {steps} steps in {:.2} s ({:.0} files/s, chunk documents written); resident memory {rss_before:.0} -> at most {rss_max:.0} MB",
+        "planning from the listing: {} files -> {} chunks in {steps} steps in {:.2} s ({:.0} files/s, a plan page and the job document written per step); resident memory {rss_before:.0} -> at most {rss_max:.0} MB",
         job.totals.artifacts,
         job.totals.chunks,
         took.as_secs_f64(),

@@ -16,6 +16,7 @@
 //! sent with `ingestIfNotExists` on that tag, so a file sent twice lands once; every extent
 //! also carries `drop-by:<job>`, which Kusto never merges across, so undo is exact.
 
+pub mod page;
 pub mod plan;
 pub mod queued;
 pub mod request;

@@ -7,7 +7,7 @@ use adx_backup::backfill::{BackfillJob, JanitorState};
 use adx_backup::check::CheckReport;
 use adx_backup::protect::TableState;
 use adx_backup::restore::queued::FailureReport;
-use adx_backup::restore::state::{RestoreChunk, RestoreJob};
+use adx_backup::restore::state::{PlanPage, RestoreChunk, RestoreJob};
 use adx_backup::storage::catalog_totals::CatalogTotals;
 use adx_backup::storage::prune::Prune;
 use adx_backup::storage::state::decode;
@@ -32,6 +32,7 @@ fuzz_target!(|body: &[u8]| {
     if let Ok(chunk) = decode::<RestoreChunk>("doc", body) {
         survives_a_save(&chunk);
     }
+    decoded_and_saved::<PlanPage>(body);
     if let Ok(state) = decode::<TableState>("doc", body) {
         let _ = state.protection.summary();
         survives_a_save(&state);

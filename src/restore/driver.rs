@@ -8,6 +8,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use super::look;
+use super::page::{self, Pages};
 use super::plan::{self, PlanError};
 use super::request::{Mode, RestoreRequestV1, What};
 use super::schema::{self, ObjectPlan, Planned, PlannedView, Statement, TableSchema};
@@ -740,7 +741,7 @@ async fn check_update_policies(
     Ok(())
 }
 
-/// Plans one page and writes its chunks (each written once; a repeated step finds them).
+/// Plans one page and writes it (once; a repeated step finds it written).
 async fn plan_next(
     app: &App,
     src: &Backup,
@@ -757,30 +758,15 @@ async fn plan_next(
     }
     .map_err(|e| match e {
         PlanError::Storage(s) => storage_err(&id, "read the catalog")(s),
-        PlanError::Id(i) => RestoreError::Id(i),
         refused @ PlanError::SupersededDeleted { .. } => RestoreError::Refused {
             job: id.clone(),
             reason: refused.to_string(),
         },
     })?;
     if !request.dry_run {
-        for chunk in &page.chunks {
-            let body = serde_json::to_vec(chunk)
-                .map_err(|e| crate::storage::StorageError::decode("chunk", e))
-                .map_err(storage_err(&id, "write a chunk"))?;
-            match app
-                .blobs
-                .create_new(
-                    &app.layout.restore_chunk(&id, &chunk.chunk),
-                    Bytes::from(body),
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_conflict() => {}
-                Err(e) => return Err(storage_err(&id, "write a chunk")(e)),
-            }
-        }
+        page::save(&app.blobs, &app.layout, &id, &page)
+            .await
+            .map_err(storage_err(&id, "write a plan page"))?;
     }
     job.plan = page.position;
     if job.plan.done {
@@ -809,11 +795,11 @@ async fn look_and_dispatch(
     let now = OffsetDateTime::now_utc();
     let due = waited || job.looks.next_at.is_none_or(|at| now >= at);
     if !due {
-        return dispatch(app, job).await;
+        return dispatch(app, job, request).await;
     }
     let looked = look::look(app, job, request).await?;
     let window = (job.first_open, job.next_to_start);
-    dispatch(app, job).await?;
+    dispatch(app, job, request).await?;
     let moved = looked != Some(false) || window != (job.first_open, job.next_to_start);
     job.looks.idle = if moved {
         0
@@ -826,7 +812,11 @@ async fn look_and_dispatch(
 
 /// Takes finished chunks off the front of the window, counts them into the job, and starts
 /// chunks until `ChunksInFlight` are open.
-async fn dispatch(app: &App, job: &mut RestoreJob) -> Result<(), RestoreError> {
+async fn dispatch(
+    app: &App,
+    job: &mut RestoreJob,
+    request: &RestoreRequestV1,
+) -> Result<(), RestoreError> {
     let id = job.job.clone();
     while job.first_open < job.next_to_start {
         let chunk_id = RestoreChunk::id(job.first_open)?;
@@ -848,7 +838,13 @@ async fn dispatch(app: &App, job: &mut RestoreJob) -> Result<(), RestoreError> {
         job.first_open += 1;
     }
     let limit = app.settings.restore.chunks_in_flight as u64;
+    let src = backup(app, &id, request)?;
+    let mut pages = Pages::new(&app.blobs, &app.layout, &id, &src.blobs, &src.layout);
     while job.next_to_start < job.totals.chunks && job.next_to_start - job.first_open < limit {
+        // Jobs planned before plan pages had every chunk document written by the planner.
+        if job.plan.pages > 0 {
+            write_chunk(app, &mut pages, job).await?;
+        }
         let task = Task::RestoreChunkV1 {
             job: id.clone(),
             chunk: RestoreChunk::id(job.next_to_start)?,
@@ -861,6 +857,29 @@ async fn dispatch(app: &App, job: &mut RestoreJob) -> Result<(), RestoreError> {
         job.next_to_start += 1;
     }
     Ok(())
+}
+
+/// Writes the document of chunk `next_to_start` from its plan page, once: a step repeated
+/// after a crash finds it written (and perhaps already moved on by its chunk message).
+async fn write_chunk(
+    app: &App,
+    pages: &mut Pages<'_>,
+    job: &mut RestoreJob,
+) -> Result<(), RestoreError> {
+    let id = job.job.clone();
+    let chunk = pages
+        .chunk(&mut job.start_page, job.next_to_start)
+        .await
+        .map_err(storage_err(&id, "read the plan page of a chunk"))?;
+    let path = app.layout.restore_chunk(&id, &chunk.chunk);
+    let body = serde_json::to_vec(&chunk)
+        .map_err(|e| crate::storage::StorageError::decode(&path, e))
+        .map_err(storage_err(&id, "write a chunk"))?;
+    match app.blobs.create_new(&path, Bytes::from(body)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_conflict() => Ok(()),
+        Err(e) => Err(storage_err(&id, "write a chunk")(e)),
+    }
 }
 
 fn count_in(job: &mut RestoreJob, chunk: &RestoreChunk) {

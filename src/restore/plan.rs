@@ -3,18 +3,24 @@
 //! table per chunk, keeping only live artifacts (a reconciled day's current set, see
 //! `storage::supersede`). A step plans one page (a bounded number of files) and
 //! records where it stopped, so a catalog of any size is planned in bounded steps with
-//! bounded memory, and a step that is repeated cuts the same chunks again.
+//! bounded memory, and a step that is repeated cuts the same chunks again. A step's chunks
+//! become one plan page (`page`); a cataloged chunk names its files by catalog line.
 //!
 //! Without a catalog (`source.fromListing`), the same chunks are cut from a listing of each
 //! table's data folder, one listing page per step, resumed from the listing's marker. A
 //! listing knows each file's day (its folder) and size, not its rows, and cannot tell a
 //! valid file from one a failed export left behind.
 
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use time::OffsetDateTime;
 
 use super::request::RestoreRequestV1;
-use super::state::{BlobOutcome, ChunkBlob, ChunkState, PlanPosition, RestoreChunk, RestoreJob};
-use crate::ids::{DatabaseName, Day, IdError, TableName};
+use super::state::SegmentLines;
+use super::state::{BlobOutcome, ChunkBlob, PlanPosition, PlannedChunk, PlannedFiles, RestoreJob};
+use crate::ids::{DatabaseName, Day, TableName};
 use crate::settings::RestoreSettings;
 use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::layout::Layout;
@@ -22,12 +28,18 @@ use crate::storage::supersede;
 use crate::storage::supersede::LiveSet;
 use crate::storage::{BlobItem, BlobStore, ListPage, StorageError};
 
-/// Chunks' worth of files one planning step reads at most.
-pub const PAGE_CHUNKS: usize = 10;
+/// Chunks' worth of files one planning step reads at most: 10,000 files at the default
+/// chunk size, so a step of a catalog reads about ten segments and writes one page, and a
+/// catalog of ten million files is planned in about a thousand steps.
+pub const PAGE_CHUNKS: usize = 100;
 /// Catalog segments one listing page names.
 const LIST_PAGE: u32 = 100;
-/// Blobs one listing page of a table's data folder names (a step reads about one page).
-const DATA_LIST_PAGE: u32 = 1000;
+/// Blobs one listing page of a table's data folder names: the most one List Blobs call
+/// returns, so planning from a listing makes as few calls as a bare listing.
+const DATA_LIST_PAGE: u32 = crate::storage::blob::MAX_PAGE_SIZE;
+/// Catalog segments read at once ahead of the one being planned: storage's round trips
+/// overlap the decoding. A step may read up to this many it does not use.
+const READ_AHEAD: usize = 4;
 
 /// One file to plan, from the catalog or from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,21 +51,34 @@ pub struct PlannedFile {
     pub bytes: Option<u64>,
     /// When the file was written: the catalog's time, or the blob's last modification.
     pub produced_at: OffsetDateTime,
+    pub origin: Origin,
 }
 
-impl From<Artifact> for PlannedFile {
-    fn from(a: Artifact) -> Self {
+/// Where a planned file is written down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Line `line` (from 0) of the catalog segment at `segment`.
+    Cataloged { segment: Arc<str>, line: u64 },
+    /// A blob of a listing.
+    Listed,
+}
+
+impl PlannedFile {
+    /// Artifact `a`, line `line` of the catalog segment at `segment`.
+    pub fn cataloged(a: Artifact, segment: &Arc<str>, line: usize) -> Self {
         Self {
             path: a.path,
             day: a.day,
             rows: Some(a.rows),
             bytes: a.bytes,
             produced_at: a.produced_at,
+            origin: Origin::Cataloged {
+                segment: Arc::clone(segment),
+                line: line as u64,
+            },
         }
     }
-}
 
-impl PlannedFile {
     /// A listed blob, if it is a data file of `table` (its day read from its folder).
     pub fn listed(
         layout: &Layout,
@@ -68,14 +93,18 @@ impl PlannedFile {
             rows: None,
             bytes: Some(item.size),
             produced_at: item.last_modified,
+            origin: Origin::Listed,
         })
     }
 }
 
-/// What one planning step produced.
+/// What one planning step produced: plan page `number`, its chunks numbered from
+/// `first_chunk`, and where the next step starts.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub chunks: Vec<RestoreChunk>,
+    pub number: u64,
+    pub first_chunk: u64,
+    pub chunks: Vec<PlannedChunk>,
     pub position: PlanPosition,
 }
 
@@ -84,8 +113,6 @@ pub struct Page {
 pub enum PlanError {
     #[error(transparent)]
     Storage(#[from] StorageError),
-    #[error(transparent)]
-    Id(#[from] IdError),
     #[error(
         "table {table}, day {day}: the files it held before the reconcile swap of {swap_at} were deleted on {deleted_at} (AdxBackup__ReconcileSupersededRetentionSeconds), so a restore as of an earlier time cannot be exact; ask for asOf at or after {swap_at}, or leave the day out with a window"
     )]
@@ -246,13 +273,15 @@ impl FileSource for Cataloged<'_> {
         let Some((_, live)) = &self.live else {
             return Ok((Vec::new(), 0));
         };
+        let segment: Arc<str> = Arc::from(item.path.as_str());
         let files: Vec<PlannedFile> = self
             .catalog
             .read_path(&item.path)
             .await?
             .into_iter()
-            .filter(|a| live.is_live(&item.path, a))
-            .map(PlannedFile::from)
+            .enumerate()
+            .filter(|(_, a)| live.is_live(&item.path, a))
+            .map(|(line, a)| PlannedFile::cataloged(a, &segment, line))
             .filter(|a| wanted(request, a))
             .collect();
         let cost = files.len();
@@ -300,8 +329,8 @@ async fn plan_from(
 ) -> Result<Page, PlanError> {
     let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
     let mut pos = job.plan.clone();
-    let mut chunks: Vec<RestoreChunk> = Vec::new();
-    let mut open: Option<RestoreChunk> = None;
+    let mut chunks: Vec<PlannedChunk> = Vec::new();
+    let mut open: Option<OpenChunk> = None;
     let mut read = 0usize;
     while read < budget {
         let Some(table) = job.tables.get(pos.table).cloned() else {
@@ -311,19 +340,29 @@ async fn plan_from(
         let page = source.page(&table.source, pos.marker.as_deref()).await?;
         let mut page_done = true;
         let done_up_to = pos.after.clone();
-        for item in page
+        let source = &*source;
+        let mut items = page
             .items
             .iter()
             .filter(|i| done_up_to.as_ref().is_none_or(|a| i.path > *a))
-        {
+            .collect::<Vec<_>>()
+            .into_iter();
+        let mut reads = FuturesOrdered::new();
+        for item in items.by_ref().take(READ_AHEAD) {
+            reads.push_back(files_of(source, &table.source, item, request));
+        }
+        while let Some((item, files)) = reads.next().await {
             if read >= budget {
                 page_done = false;
                 break;
             }
-            let (files, cost) = source.files(&table.source, item, request).await?;
+            if let Some(next) = items.next() {
+                reads.push_back(files_of(source, &table.source, next, request));
+            }
+            let (files, cost) = files?;
             read += cost;
             for file in files {
-                add(job, &mut chunks, &mut open, pos.table, file, settings)?;
+                add(job, &mut chunks, &mut open, pos.table, file, settings);
             }
             pos.after = Some(item.path.clone());
         }
@@ -334,75 +373,352 @@ async fn plan_from(
         match page.next_marker {
             Some(m) => pos.marker = Some(m),
             None => {
-                chunks.extend(open.take());
+                chunks.extend(open.take().map(OpenChunk::seal));
                 pos.table += 1;
                 pos.marker = None;
             }
         }
     }
-    chunks.extend(open.take());
+    chunks.extend(open.take().map(OpenChunk::seal));
     if job.tables.get(pos.table).is_none() {
         pos.done = true;
     }
+    let first_chunk = job.totals.chunks;
     job.totals.chunks += chunks.len() as u64;
+    let number = job.plan.pages;
+    pos.pages = number + u64::from(!chunks.is_empty());
     Ok(Page {
+        number,
+        first_chunk,
         chunks,
         position: pos,
     })
 }
 
+/// The files `item` names, with the item (for reads kept in flight together).
+async fn files_of<'a>(
+    source: &impl FileSource,
+    table: &TableName,
+    item: &'a BlobItem,
+    request: &RestoreRequestV1,
+) -> (&'a BlobItem, Result<(Vec<PlannedFile>, usize), PlanError>) {
+    (item, source.files(table, item, request).await)
+}
+
+/// The chunk being filled: its target table and files.
+struct OpenChunk {
+    target_table: TableName,
+    files: Vec<PlannedFile>,
+    bytes: u64,
+}
+
+impl OpenChunk {
+    /// The chunk as its page keeps it: catalog lines, runs of one segment each, when every
+    /// file came from the catalog; the files themselves otherwise.
+    fn seal(self) -> PlannedChunk {
+        let mut segments: Vec<SegmentLines> = Vec::new();
+        for f in &self.files {
+            let Origin::Cataloged { segment, line } = &f.origin else {
+                return self.written_out();
+            };
+            match segments.last_mut() {
+                Some(s) if *s.segment == **segment => s.lines.push(*line),
+                _ => segments.push(SegmentLines {
+                    segment: segment.to_string(),
+                    lines: vec![*line],
+                }),
+            }
+        }
+        PlannedChunk {
+            target_table: self.target_table,
+            files: PlannedFiles::Cataloged { segments },
+        }
+    }
+
+    fn written_out(self) -> PlannedChunk {
+        let blobs = self
+            .files
+            .into_iter()
+            .map(|f| ChunkBlob {
+                path: f.path,
+                day: f.day,
+                rows: f.rows,
+                bytes: f.bytes,
+                outcome: BlobOutcome::Pending,
+            })
+            .collect();
+        PlannedChunk {
+            target_table: self.target_table,
+            files: PlannedFiles::Listed { blobs },
+        }
+    }
+}
+
 /// Adds one file to the open chunk of table `table`, closing it first when it is full.
 fn add(
     job: &mut RestoreJob,
-    chunks: &mut Vec<RestoreChunk>,
-    open: &mut Option<RestoreChunk>,
+    chunks: &mut Vec<PlannedChunk>,
+    open: &mut Option<OpenChunk>,
     table: usize,
     a: PlannedFile,
     settings: &RestoreSettings,
-) -> Result<(), IdError> {
+) {
+    let size = a.bytes.unwrap_or(0);
     let full = open.as_ref().is_some_and(|c| {
-        c.blobs.len() >= settings.chunk_max_blobs
-            || !c.blobs.is_empty() && bytes(c) + a.bytes.unwrap_or(0) > settings.chunk_max_bytes
+        c.files.len() >= settings.chunk_max_blobs
+            || !c.files.is_empty() && c.bytes + size > settings.chunk_max_bytes
     });
     if full {
-        chunks.extend(open.take());
+        chunks.extend(open.take().map(OpenChunk::seal));
     }
-    let chunk = match open {
-        Some(c) => c,
-        None => {
-            let n = job.totals.chunks + chunks.len() as u64;
-            let target = job.tables.get(table).map(|t| t.target.clone());
-            let Some(target_table) = target else {
-                return Ok(());
-            };
-            open.insert(RestoreChunk {
-                job: job.job.clone(),
-                chunk: RestoreChunk::id(n)?,
-                target_table,
-                state: ChunkState::Planned,
-                blobs: Vec::new(),
-                sent_at: None,
-                poll: 0,
-                error: None,
-            })
-        }
+    let Some(t) = job.tables.get_mut(table) else {
+        return;
     };
-    if let (Some(t), Some(rows)) = (job.tables.get_mut(table), a.rows) {
+    let chunk = open.get_or_insert_with(|| OpenChunk {
+        target_table: t.target.clone(),
+        files: Vec::new(),
+        bytes: 0,
+    });
+    if let Some(rows) = a.rows {
         *t.expected.entry(a.day).or_default() += rows;
     }
     job.totals.artifacts += 1;
     job.totals.rows += a.rows.unwrap_or(0);
-    job.totals.bytes += a.bytes.unwrap_or(0);
-    chunk.blobs.push(ChunkBlob {
-        path: a.path,
-        day: a.day,
-        rows: a.rows,
-        bytes: a.bytes,
-        outcome: BlobOutcome::Pending,
-    });
-    Ok(())
+    job.totals.bytes += size;
+    chunk.bytes += size;
+    chunk.files.push(a);
 }
 
-fn bytes(c: &RestoreChunk) -> u64 {
-    c.blobs.iter().map(|b| b.bytes.unwrap_or(0)).sum()
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ids::{ExportName, JobId};
+    use crate::restore::state::{JobStatus, JobTable};
+    use crate::storage::catalog::ArtifactSource;
+
+    /// Catalog segments in memory, per table: the rows of each artifact (0: an empty file,
+    /// which no plan takes), listed `page_size` segments a page.
+    struct Segments {
+        tables: BTreeMap<TableName, Vec<Vec<u64>>>,
+        page_size: usize,
+    }
+
+    fn day() -> Day {
+        Day::parse_folder("20260301").unwrap()
+    }
+
+    impl FileSource for Segments {
+        async fn page(
+            &mut self,
+            table: &TableName,
+            marker: Option<&str>,
+        ) -> Result<ListPage, PlanError> {
+            let from: usize = marker.map_or(0, |m| m.parse().unwrap());
+            let n = self.tables[table].len();
+            let to = n.min(from + self.page_size);
+            let items = (from..to)
+                .map(|i| BlobItem {
+                    path: format!("{table}/seg-{i:04}"),
+                    size: 1,
+                    etag: azure_core::http::Etag::from("e").into(),
+                    last_modified: OffsetDateTime::UNIX_EPOCH,
+                })
+                .collect();
+            Ok(ListPage {
+                items,
+                next_marker: (to < n).then(|| to.to_string()),
+            })
+        }
+
+        async fn files(
+            &self,
+            table: &TableName,
+            item: &BlobItem,
+            request: &RestoreRequestV1,
+        ) -> Result<(Vec<PlannedFile>, usize), PlanError> {
+            let i: usize = item.path.rsplit('-').next().unwrap().parse().unwrap();
+            let segment: Arc<str> = Arc::from(item.path.as_str());
+            let files: Vec<PlannedFile> = self.tables[table][i]
+                .iter()
+                .enumerate()
+                .map(|(line, rows)| {
+                    let a = Artifact {
+                        path: format!("{}/{line}", item.path),
+                        day: day(),
+                        rows: *rows,
+                        bytes: Some(10),
+                        source: ArtifactSource::ContinuousExport {
+                            export: ExportName::new("adxbk_T").unwrap(),
+                        },
+                        produced_at: OffsetDateTime::UNIX_EPOCH,
+                    };
+                    PlannedFile::cataloged(a, &segment, line)
+                })
+                .filter(|f| wanted(request, f))
+                .collect();
+            let cost = files.len();
+            Ok((files, cost))
+        }
+    }
+
+    fn setup() -> (Segments, RestoreJob, RestoreRequestV1, RestoreSettings) {
+        let request = RestoreRequestV1::parse(
+            r#"{"version":1,"target":{"clusterUri":"https://dr.kusto.windows.net","database":"DR"}}"#,
+        )
+        .unwrap();
+        let mut tables = BTreeMap::new();
+        let mut job = RestoreJob::new(JobId::new("r-1").unwrap(), Some(request.clone()));
+        job.status = JobStatus::Planning;
+        for (name, segments) in [("A", 40usize), ("B", 9)] {
+            let table = TableName::new(name).unwrap();
+            // Every seventh file is empty: planned by no one, yet read.
+            let rows = (0..segments)
+                .map(|s| (0..25u64).map(|l| (s as u64 * 25 + l) % 7).collect())
+                .collect();
+            tables.insert(table.clone(), rows);
+            job.tables.push(JobTable {
+                source: table.clone(),
+                target: table,
+                partition_column: None,
+                target_was_empty: true,
+                expected: BTreeMap::new(),
+            });
+        }
+        let env = crate::settings::Env::from_pairs([
+            ("BackupStorage", "UseDevelopmentStorage=true"),
+            ("AdxBackup__ClusterUri", "http://127.0.0.1:9"),
+            ("AdxBackup__Databases", "Sales"),
+            ("AdxBackup__RestoreChunkBlobs", "3"),
+        ]);
+        let settings = crate::settings::Settings::load(&env).unwrap().restore;
+        let source = Segments {
+            tables,
+            page_size: 7,
+        };
+        (source, job, request, settings)
+    }
+
+    /// Every line a page names, in order, as (table, segment, line).
+    fn lines(page: &Page) -> Vec<(TableName, String, u64)> {
+        let mut out = Vec::new();
+        for c in &page.chunks {
+            let PlannedFiles::Cataloged { segments } = &c.files else {
+                panic!("a cataloged chunk written out: {c:?}");
+            };
+            for s in segments {
+                for l in &s.lines {
+                    out.push((c.target_table.clone(), s.segment.clone(), *l));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn steps_with_read_ahead_plan_every_wanted_file_once_in_order_and_a_repeated_step_cuts_the_same_page()
+     {
+        let (mut source, mut job, request, settings) = setup();
+        let mut planned = Vec::new();
+        let mut next_chunk = 0;
+        let mut steps = 0;
+        while !job.plan.done {
+            let before = job.clone();
+            let page =
+                futures::executor::block_on(plan_from(&mut source, &mut job, &request, &settings))
+                    .unwrap();
+            let mut again = before;
+            let repeat = futures::executor::block_on(plan_from(
+                &mut source,
+                &mut again,
+                &request,
+                &settings,
+            ))
+            .unwrap();
+            assert_eq!(
+                (&repeat.chunks, &repeat.position),
+                (&page.chunks, &page.position)
+            );
+            assert_eq!(
+                (page.number, page.first_chunk),
+                (job.plan.pages, next_chunk)
+            );
+            for c in &page.chunks {
+                let n: usize = match &c.files {
+                    PlannedFiles::Cataloged { segments } => {
+                        segments.iter().map(|s| s.lines.len()).sum()
+                    }
+                    PlannedFiles::Listed { blobs } => blobs.len(),
+                };
+                assert!((1..=3).contains(&n), "{c:?}");
+            }
+            next_chunk += page.chunks.len() as u64;
+            planned.extend(lines(&page));
+            job.plan = page.position;
+            steps += 1;
+        }
+        let mut wanted = Vec::new();
+        for (table, segments) in &source.tables {
+            for (s, rows) in segments.iter().enumerate() {
+                for (l, r) in rows.iter().enumerate() {
+                    if *r > 0 {
+                        wanted.push((table.clone(), format!("{table}/seg-{s:04}"), l as u64));
+                    }
+                }
+            }
+        }
+        assert!(steps > 3, "the budget ends steps mid-page: {steps}");
+        assert_eq!(planned, wanted);
+        assert_eq!(job.totals.chunks, next_chunk);
+        assert_eq!(job.totals.artifacts, wanted.len() as u64);
+        let rows: u64 = source.tables.values().flatten().flatten().sum();
+        assert_eq!(job.totals.rows, rows);
+        assert_eq!(
+            job.tables.iter().map(|t| t.expected[&day()]).sum::<u64>(),
+            rows
+        );
+    }
+
+    #[test]
+    fn a_listed_file_writes_its_chunk_out_and_catalog_runs_group_by_segment() {
+        let a = |segment: &str, line: usize| {
+            let artifact = Artifact {
+                path: format!("{segment}/{line}"),
+                day: day(),
+                rows: 1,
+                bytes: Some(1),
+                source: ArtifactSource::ContinuousExport {
+                    export: ExportName::new("adxbk_T").unwrap(),
+                },
+                produced_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            PlannedFile::cataloged(artifact, &Arc::from(segment), line)
+        };
+        let chunk = |files: Vec<PlannedFile>| OpenChunk {
+            target_table: TableName::new("T").unwrap(),
+            files,
+            bytes: 0,
+        };
+        let sealed = chunk(vec![a("s1", 4), a("s1", 5), a("s2", 0), a("s1", 9)]).seal();
+        let PlannedFiles::Cataloged { segments } = sealed.files else {
+            panic!("{sealed:?}");
+        };
+        let runs: Vec<(&str, &[u64])> = segments
+            .iter()
+            .map(|s| (s.segment.as_str(), s.lines.as_slice()))
+            .collect();
+        assert_eq!(
+            runs,
+            [("s1", &[4, 5][..]), ("s2", &[0][..]), ("s1", &[9][..])]
+        );
+        let mut listed = a("s3", 1);
+        listed.origin = Origin::Listed;
+        let sealed = chunk(vec![a("s1", 0), listed]).seal();
+        let PlannedFiles::Listed { blobs } = sealed.files else {
+            panic!("{sealed:?}");
+        };
+        let paths: Vec<&str> = blobs.iter().map(|b| b.path.as_str()).collect();
+        assert_eq!(paths, ["s1/0", "s3/1"]);
+    }
 }

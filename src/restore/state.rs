@@ -1,6 +1,7 @@
-//! A restore job's documents: the job (request, status, planning position, counters, report)
-//! and one document per chunk, each with its own states on the model of kusto-copy's blocks.
-//! Both are written only through `job::StepDoc`, with the ETag that was read.
+//! A restore job's documents: the job (request, status, planning position, counters, report),
+//! one plan page per planning step (the chunks it cut, written once), and one document per
+//! started chunk, each with its own states on the model of kusto-copy's blocks. Job and
+//! chunks are written only through `job::StepDoc`, with the ETag that was read.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,18 @@ pub struct PlanPosition {
     pub marker: Option<String>,
     pub after: Option<String>,
     pub done: bool,
+    /// Plan pages written so far (0 in jobs planned before pages: their planner wrote
+    /// every chunk document itself).
+    #[serde(default)]
+    pub pages: u64,
+}
+
+/// The plan page holding the next chunk to start: the driver walks the pages in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageCursor {
+    pub page: u64,
+    /// The number of the page's first chunk.
+    pub first_chunk: u64,
 }
 
 /// What the job counted as it went.
@@ -213,6 +226,9 @@ pub struct RestoreJob {
     /// Chunks `first_open..next_to_start` are in flight; below `first_open` all are finished.
     pub first_open: u64,
     pub next_to_start: u64,
+    /// The plan page of chunk `next_to_start`.
+    #[serde(default)]
+    pub start_page: PageCursor,
     pub totals: Totals,
     pub failed: Vec<FailedArtifact>,
     /// When the driver looks at the open chunks next (absent in jobs written before the
@@ -243,6 +259,7 @@ impl RestoreJob {
             plan: PlanPosition::default(),
             first_open: 0,
             next_to_start: 0,
+            start_page: PageCursor::default(),
             totals: Totals::default(),
             failed: Vec::new(),
             looks: Looks::default(),
@@ -301,6 +318,44 @@ pub struct ChunkBlob {
     pub rows: Option<u64>,
     pub bytes: Option<u64>,
     pub outcome: BlobOutcome,
+}
+
+/// One planning step's chunks, in order, written once by the step that cut them: the
+/// chunks' documents are made from it as the driver starts them, so planning writes one
+/// document per step, not one per chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPage {
+    pub job: JobId,
+    /// The number of the page's first chunk.
+    pub first_chunk: u64,
+    pub chunks: Vec<PlannedChunk>,
+}
+
+/// A chunk as planned: its target table and its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChunk {
+    pub target_table: TableName,
+    pub files: PlannedFiles,
+}
+
+/// Where a planned chunk's files are written down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum PlannedFiles {
+    /// Lines of catalog segments, which are written once and never changed (and a running
+    /// restore holds its tables against prune): the page names them instead of copying
+    /// every artifact, so a plan costs a fraction of the catalog it reads.
+    Cataloged { segments: Vec<SegmentLines> },
+    /// Files from a listing, which cannot be read again the same way: written out.
+    Listed { blobs: Vec<ChunkBlob> },
+}
+
+/// Which lines (0-based, in order) of one catalog segment a chunk takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentLines {
+    /// The segment's container-relative path, as its listing names it.
+    pub segment: String,
+    pub lines: Vec<u64>,
 }
 
 /// The chunk document.
@@ -451,5 +506,31 @@ mod tests {
     #[test]
     fn damaged_chunk_documents_are_errors_not_panics() {
         check(0xc4a, &chunk());
+    }
+
+    #[test]
+    fn damaged_plan_pages_are_errors_not_panics() {
+        let page = PlanPage {
+            job: JobId::new("r-1").unwrap(),
+            first_chunk: 7,
+            chunks: vec![
+                PlannedChunk {
+                    target_table: TableName::new("Orders").unwrap(),
+                    files: PlannedFiles::Cataloged {
+                        segments: vec![SegmentLines {
+                            segment: "backup/$catalog/Sales/Orders/seg-000003.jsonl".into(),
+                            lines: vec![0, 1, 5],
+                        }],
+                    },
+                },
+                PlannedChunk {
+                    target_table: TableName::new("Orders").unwrap(),
+                    files: PlannedFiles::Listed {
+                        blobs: chunk().blobs,
+                    },
+                },
+            ],
+        };
+        check(0x9a6e, &page);
     }
 }

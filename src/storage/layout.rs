@@ -547,6 +547,11 @@ impl Layout {
         self.join(&format!("$state/restore/{job}/job.json"))
     }
 
+    /// The chunks one planning step of a restore job cut (page `page`, from 0).
+    pub fn restore_plan_page(&self, job: &JobId, page: u64) -> String {
+        self.join(&format!("$state/restore/{job}/pages/p-{page:06}.json"))
+    }
+
     /// One chunk of a restore job.
     pub fn restore_chunk(&self, job: &JobId, chunk: &ChunkId) -> String {
         self.join(&format!("$state/restore/{job}/chunks/{chunk}.json"))
@@ -604,6 +609,7 @@ mod tests {
             layout.verification(&db, &t),
             layout.restore_job(&job),
             layout.restore_chunk(&job, &ChunkId::new("c-000001").unwrap()),
+            layout.restore_plan_page(&job, 7),
             layout.check_report(),
             layout.janitor_state(&db),
             layout.superseded_deletion(&db, &t, day, &job),
@@ -777,6 +783,7 @@ mod tests {
         );
         assert!(layout.is_restore_job("backup/$state/restore/r-1/job.json"));
         assert!(!layout.is_restore_job("backup/$state/restore/r-1/chunks/c-000001.json"));
+        assert!(!layout.is_restore_job(&layout.restore_plan_page(&JobId::new("r-1").unwrap(), 0)));
         assert!(
             layout
                 .backfill_catalog_segment(

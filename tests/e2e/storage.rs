@@ -510,3 +510,97 @@ impl RawQueue {
         body
     }
 }
+
+/// A restore planned over many plan pages (one file a chunk, so a hundred chunks a page)
+/// names every wanted cataloged file once, and the chunks the driver makes from the pages,
+/// read in order by readers that stop and resume from the job's cursor as driver steps do,
+/// hold exactly the catalog's wanted files, in order. A repeated step finds its page written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_made_from_plan_pages_hold_every_wanted_cataloged_file_once_in_order() {
+    use adx_backup::ids::JobId;
+    use adx_backup::restore::page::{self, Pages};
+    use adx_backup::restore::plan::plan_page;
+    use adx_backup::restore::request::RestoreRequestV1;
+    use adx_backup::restore::state::{JobStatus, JobTable, PageCursor, RestoreJob};
+
+    let blobs = fresh_container("plan-pages").await;
+    let layout = Layout::new("backup");
+    let catalog = Catalog::new(&blobs, &layout);
+    let (db, table) = (
+        DatabaseName::new("Sales").unwrap(),
+        TableName::new("Events").unwrap(),
+    );
+    let day = Day::parse_folder("20260301").unwrap();
+    let mut wanted = Vec::new();
+    for seq in 0..7u64 {
+        let segment: Vec<Artifact> = (0..60u64)
+            .map(|i| Artifact {
+                path: format!("backup/Sales/Events/20260301/s{seq}-{i}.parquet"),
+                day,
+                // Every ninth file is empty: no plan takes it.
+                rows: (seq * 60 + i) % 9,
+                bytes: Some(100),
+                source: ArtifactSource::ContinuousExport {
+                    export: ExportName::new("adxbk_Events").unwrap(),
+                },
+                produced_at: time::OffsetDateTime::UNIX_EPOCH,
+            })
+            .collect();
+        wanted.extend(
+            segment
+                .iter()
+                .filter(|a| a.rows > 0)
+                .map(|a| a.path.clone()),
+        );
+        catalog.append(&db, &table, seq, &segment).await.unwrap();
+    }
+    let env = Env::from_pairs([
+        ("BackupStorage", "UseDevelopmentStorage=true"),
+        ("AdxBackup__ClusterUri", "http://127.0.0.1:0"),
+        ("AdxBackup__Databases", "Sales"),
+        ("AdxBackup__RestoreChunkBlobs", "1"),
+    ]);
+    let settings = Settings::load(&env).unwrap().restore;
+    let request = RestoreRequestV1::parse(
+        r#"{"version":1,"target":{"clusterUri":"https://dr.kusto.windows.net","database":"DR"}}"#,
+    )
+    .unwrap();
+    let id = JobId::new("r-pages").unwrap();
+    let mut job = RestoreJob::new(id.clone(), Some(request.clone()));
+    job.status = JobStatus::Planning;
+    job.tables = vec![JobTable {
+        source: table.clone(),
+        target: table.clone(),
+        partition_column: None,
+        target_was_empty: true,
+        expected: Default::default(),
+    }];
+    while !job.plan.done {
+        let mut twin = job.clone();
+        let page = plan_page(&blobs, &layout, &db, &mut job, &request, &settings)
+            .await
+            .unwrap();
+        page::save(&blobs, &layout, &id, &page).await.unwrap();
+        let again = plan_page(&blobs, &layout, &db, &mut twin, &request, &settings)
+            .await
+            .unwrap();
+        page::save(&blobs, &layout, &id, &again).await.unwrap();
+        job.plan = page.position;
+    }
+    assert_eq!(job.totals.chunks, wanted.len() as u64);
+    assert!(job.plan.pages > 2, "pages: {}", job.plan.pages);
+
+    let mut cursor = PageCursor::default();
+    let mut made = Vec::new();
+    for step in (0..job.totals.chunks).collect::<Vec<_>>().chunks(30) {
+        // Each driver step reads with a new reader, from the cursor the last one saved.
+        let mut pages = Pages::new(&blobs, &layout, &id, &blobs, &layout);
+        for n in step {
+            let chunk = pages.chunk(&mut cursor, *n).await.unwrap();
+            assert_eq!(chunk.chunk.as_str(), format!("c-{n:06}"));
+            made.extend(chunk.blobs.iter().map(|b| b.path.clone()));
+        }
+    }
+    assert_eq!(made, wanted);
+    blobs.delete_container().await.unwrap();
+}

@@ -2,8 +2,6 @@
 //! would, and the write-back check of the documents the product reads, changes and saves.
 
 use std::fmt::Debug;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 
 use adx_backup::kusto::{
     ContinuousExportRow, ExportFailureRow, ExportedArtifactRow, KustoTable, OperationRow,
@@ -51,23 +49,4 @@ pub fn survives_a_save<T: Serialize + DeserializeOwned + PartialEq + Debug>(doc:
         &again, doc,
         "the document changed on its way through a save"
     );
-}
-
-/// Runs `decode`, which catches panics itself: `storage::parquet_footer::decode_metadata`
-/// turns those of the `parquet` crate (57) on damaged metadata into an error. libfuzzer-sys's
-/// panic hook aborts on every panic, caught or not; here a panic is only remembered, and
-/// becomes a crash, with its message, if it escapes `decode`.
-pub fn allowing_caught_panics<T>(decode: impl FnOnce() -> T) -> T {
-    static LAST: Mutex<Option<String>> = Mutex::new(None);
-    let abort = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|info| {
-        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.to_string());
-    }));
-    let result = catch_unwind(AssertUnwindSafe(decode));
-    std::panic::set_hook(abort);
-    result.unwrap_or_else(|_| {
-        let last = LAST.lock().unwrap_or_else(|e| e.into_inner()).take();
-        eprintln!("a panic escaped: {}", last.unwrap_or_default());
-        std::process::abort()
-    })
 }

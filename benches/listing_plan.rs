@@ -6,6 +6,11 @@
 //!
 //!   scripts/azurite.sh start
 //!   cargo bench --bench listing_plan -- [blobs] [days]   (default 40000 40)
+//!
+//! Uploading is hopeless past some 40,000 blobs (every write to LokiJS Azurite scans the
+//! account: 28 minutes for 40,000), so `scripts/bench-listing.sh` preloads an Azurite data
+//! folder with exactly these blobs (`scripts/azurite-preload.mjs`) and runs this with
+//! `LISTING_PRELOADED=<container>`: no upload, and the container is kept.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -52,41 +57,52 @@ async fn main() {
         ("AdxBackup__Databases", "Sales"),
     ]);
     let settings = Settings::load(&env).expect("settings");
-    let container = format!("bench-listing-{}", uuid::Uuid::new_v4().simple());
+    let preloaded = std::env::var("LISTING_PRELOADED").ok();
+    let container = preloaded
+        .clone()
+        .unwrap_or_else(|| format!("bench-listing-{}", uuid::Uuid::new_v4().simple()));
     let blobs = BlobStore::for_container(&settings.storage, &container, RetryPolicy::default())
         .expect("store");
-    blobs
-        .ensure_container()
-        .await
-        .expect("is Azurite running? scripts/azurite.sh start");
     let layout = Layout::new("backup");
     let (db, table) = (
         DatabaseName::new("Sales").expect("db"),
         TableName::new("Events").expect("table"),
     );
     let root = layout.table_data_dir(&db, &table);
-    let body = Bytes::from_static(b"PAR1 not read by planning PAR1");
-    let started = Instant::now();
-    stream::iter(0..blobs_n)
-        .map(|i| {
-            let (blobs, root, body) = (&blobs, &root, body.clone());
-            async move {
-                let day = time::Date::from_ordinal_date(2026, 1 + (i % days) as u16).expect("day");
-                let folder = adx_backup::ids::Day::new(day).folder();
-                let path = format!(
-                    "{root}{folder}/part-{i:08}-0f8b2c1e-5d2a-4c3b-9e7f-1a2b3c4d5e6f.parquet"
-                );
-                blobs.write(&path, body).await
-            }
-        })
-        .buffer_unordered(32)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("upload");
-    println!(
-        "listing plan: {blobs_n} blobs in {days} day folders uploaded in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    if preloaded.is_some() {
+        println!(
+            "listing plan: {blobs_n} blobs in {days} day folders preloaded in container {container}, upload skipped"
+        );
+    } else {
+        blobs
+            .ensure_container()
+            .await
+            .expect("is Azurite running? scripts/azurite.sh start");
+        // scripts/azurite-preload.mjs writes the same names and body: keep the two in step.
+        let body = Bytes::from_static(b"PAR1 not read by planning PAR1");
+        let started = Instant::now();
+        stream::iter(0..blobs_n)
+            .map(|i| {
+                let (blobs, root, body) = (&blobs, &root, body.clone());
+                async move {
+                    let day =
+                        time::Date::from_ordinal_date(2026, 1 + (i % days) as u16).expect("day");
+                    let folder = adx_backup::ids::Day::new(day).folder();
+                    let path = format!(
+                        "{root}{folder}/part-{i:08}-0f8b2c1e-5d2a-4c3b-9e7f-1a2b3c4d5e6f.parquet"
+                    );
+                    blobs.write(&path, body).await
+                }
+            })
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("upload");
+        println!(
+            "listing plan: {blobs_n} blobs in {days} day folders uploaded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     let (rss_before, _) = rss_mb();
     let started = Instant::now();
@@ -100,7 +116,10 @@ async fn main() {
         rss_max = rss_max.max(rss_mb().0);
     }
     let bare = started.elapsed();
-    assert_eq!(listed, blobs_n, "the bare listing sees every blob");
+    assert_eq!(
+        listed, blobs_n,
+        "the bare listing sees every blob (a preloaded container must hold exactly [blobs])"
+    );
     println!(
         "bare listing: {listed} blobs in {pages} pages in {:.2} s ({:.0} blobs/s); resident memory {rss_before:.0} -> at most {rss_max:.0} MB",
         bare.as_secs_f64(),
@@ -111,7 +130,10 @@ async fn main() {
         r#"{"version":1,"source":{"fromListing":true},"target":{"clusterUri":"https://dr.kusto.windows.net","database":"DR"}}"#,
     )
     .expect("request");
-    let job_id = JobId::new("r-bench-listing").expect("job");
+    // A new job each run: a preloaded container outlives the run, and its chunk documents
+    // with it, which a second run's create-only writes under the same job would trip over.
+    let job_id =
+        JobId::new(format!("r-bench-listing-{}", uuid::Uuid::new_v4().simple())).expect("job");
     let mut job = RestoreJob::new(job_id.clone(), Some(request.clone()));
     job.status = JobStatus::Planning;
     job.tables = vec![JobTable {
@@ -148,5 +170,9 @@ async fn main() {
         took.as_secs_f64(),
         job.totals.artifacts as f64 / took.as_secs_f64()
     );
-    blobs.delete_container().await.expect("clean up");
+    // A preloaded container belongs to its Azurite folder, not to this run: kept, so the bench
+    // can run again against the same Azurite.
+    if preloaded.is_none() {
+        blobs.delete_container().await.expect("clean up");
+    }
 }

@@ -37,8 +37,9 @@ const LIST_PAGE: u32 = 100;
 /// Blobs one listing page of a table's data folder names: the most one List Blobs call
 /// returns, so planning from a listing makes as few calls as a bare listing.
 const DATA_LIST_PAGE: u32 = crate::storage::blob::MAX_PAGE_SIZE;
-/// Catalog segments read at once ahead of the one being planned: storage's round trips
-/// overlap the decoding. A step may read up to this many it does not use.
+/// Catalog segments read at most at once: storage's round trips overlap each other and the
+/// decoding. Reads ahead are sized by what the last segment cost, so a step rarely reads a
+/// segment it does not use (a read it drops is read again by the next step).
 const READ_AHEAD: usize = 4;
 
 /// One file to plan, from the catalog or from a listing.
@@ -348,19 +349,26 @@ async fn plan_from(
             .collect::<Vec<_>>()
             .into_iter();
         let mut reads = FuturesOrdered::new();
-        for item in items.by_ref().take(READ_AHEAD) {
-            reads.push_back(files_of(source, &table.source, item, request));
-        }
-        while let Some((item, files)) = reads.next().await {
+        let mut ahead = 1;
+        loop {
             if read >= budget {
-                page_done = false;
+                page_done = items.len() == 0 && reads.is_empty();
                 break;
             }
-            if let Some(next) = items.next() {
+            while reads.len() < ahead
+                && let Some(next) = items.next()
+            {
                 reads.push_back(files_of(source, &table.source, next, request));
             }
+            let Some((item, files)) = reads.next().await else {
+                break;
+            };
             let (files, cost) = files?;
             read += cost;
+            ahead = budget
+                .saturating_sub(read)
+                .div_ceil(cost.max(1))
+                .clamp(1, READ_AHEAD);
             for file in files {
                 add(job, &mut chunks, &mut open, pos.table, file, settings);
             }

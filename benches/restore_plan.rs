@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use adx_backup::ids::{DatabaseName, Day, ExportName, JobId, TableName};
 use adx_backup::restore::page::{self, Pages};
-use adx_backup::restore::plan::plan_page;
+use adx_backup::restore::plan::{READ_AHEAD, plan_page};
 use adx_backup::restore::request::RestoreRequestV1;
 use adx_backup::restore::state::{JobStatus, JobTable, PageCursor, RestoreJob};
 use adx_backup::retry::RetryPolicy;
@@ -55,8 +55,9 @@ fn artifact(seq: u64, i: u64) -> Artifact {
     }
 }
 
-/// Lists the table's catalog and reads and parses every segment, 4 at a time, doing nothing
-/// else: what storage allows, for comparison with planning (which reads the same bytes).
+/// Lists the table's catalog and reads and parses every segment, as many at a time as
+/// planning reads, doing nothing else: what storage allows, for comparison with planning
+/// (which reads the same bytes).
 async fn bare_read(
     blobs: &BlobStore,
     layout: &Layout,
@@ -70,7 +71,7 @@ async fn bare_read(
             let (body, _) = blobs.read(&item.path).await?;
             parse_segment(&item.path, &body).map(|a| a.len())
         })
-        .try_buffered(4)
+        .try_buffered(READ_AHEAD)
         .try_fold(0, |sum, n| async move { Ok(sum + n) })
         .await
         .expect("bare read");
@@ -174,7 +175,6 @@ async fn main() {
     let mut steps = 0u64;
     let started = Instant::now();
     let job_doc = layout.restore_job(&job_id);
-    let mut pages = 0u64;
     while !job.plan.done {
         let page = plan_page(&blobs, &layout, &db, &mut job, &request, &settings.restore)
             .await
@@ -182,7 +182,6 @@ async fn main() {
         page::save(&blobs, &layout, &job_id, &page)
             .await
             .expect("page");
-        pages += u64::from(!page.chunks.is_empty());
         job.plan = page.position;
         let body = serde_json::to_vec(&job).expect("json");
         blobs.write(&job_doc, Bytes::from(body)).await.expect("job");
@@ -208,9 +207,9 @@ async fn main() {
     println!(
         "resident memory: {rss_before:.0} MB before planning, at most {rss_max:.0} MB while planning"
     );
-    println!("plan pages written: {pages}");
+    println!("plan pages written: {}", job.plan.pages);
     println!(
-        "bare read of the same catalog (list, then read and parse every segment, 4 at a time): {:.1} s; planning took {:.2}x as long",
+        "bare read of the same catalog (list, then read and parse every segment, {READ_AHEAD} at a time): {:.1} s; planning took {:.2}x as long",
         bare.as_secs_f64(),
         took.as_secs_f64() / bare.as_secs_f64()
     );

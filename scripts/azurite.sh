@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops Azurite (pinned in package.json) on loopback for tests and the demo.
-#   scripts/azurite.sh start   -> prints nothing, writes .local/azurite.pid, waits until it answers
+#   scripts/azurite.sh start   -> prints nothing, writes .local/azurite-<blob port>.pid, waits
+#                                 until it answers
 #   scripts/azurite.sh stop    -> stops the instance this script started
 #   scripts/azurite.sh ensure  -> installs Azurite if missing and starts it unless one already
 #                                 answers; prints "started" when it started one (stop it later)
@@ -11,10 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .local
-pidfile=.local/azurite.pid
 blob_port=${AZURITE_BLOB_PORT:-10000}
 queue_port=${AZURITE_QUEUE_PORT:-10001}
 table_port=${AZURITE_TABLE_PORT:-10002}
+# One pid file, log and SQL-mode folder per port: the benchmarks run a second instance.
+name=.local/azurite-$blob_port
+pidfile=$name.pid
 
 start() {
   if [ ! -f node_modules/azurite/dist/src/azurite.js ]; then
@@ -30,21 +33,21 @@ start() {
   # Azurite refuses --inMemoryPersistence with SQL metadata: blob contents go to a folder.
   local persistence=(--inMemoryPersistence)
   if [ -n "${AZURITE_DB:-}" ]; then
-    rm -rf .local/azurite-sql && mkdir -p .local/azurite-sql
-    persistence=(--location .local/azurite-sql)
+    rm -rf "$name-sql" && mkdir -p "$name-sql"
+    persistence=(--location "$name-sql")
   fi
   node node_modules/azurite/dist/src/azurite.js --silent --disableTelemetry --skipApiVersionCheck \
     --blobHost 127.0.0.1 --blobPort "$blob_port" \
     --queueHost 127.0.0.1 --queuePort "$queue_port" \
     --tableHost 127.0.0.1 --tablePort "$table_port" \
-    "${persistence[@]}" > .local/azurite.log 2>&1 &
+    "${persistence[@]}" > "$name.log" 2>&1 &
   pid=$!
   echo "$pid" > "$pidfile"
   for _ in $(seq 1 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$pidfile"
       echo "azurite exited during start-up (is another instance using port $blob_port?):" >&2
-      tail -n 3 .local/azurite.log >&2
+      tail -n 3 "$name.log" >&2
       exit 1
     fi
     if curl -s -o /dev/null "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list" &&
@@ -53,7 +56,7 @@ start() {
     fi
     sleep 0.1
   done
-  echo "azurite did not answer on 127.0.0.1:$blob_port within 30 s; see .local/azurite.log" >&2
+  echo "azurite did not answer on 127.0.0.1:$blob_port within 30 s; see $name.log" >&2
   exit 1
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::plan::Page;
+use super::plan::{PAGE_CHUNKS, Page};
 use super::state::{BlobOutcome, ChunkBlob, ChunkState, PageCursor, PlanPage, PlannedFiles};
 use super::state::{PlannedChunk, RestoreChunk};
 use crate::ids::JobId;
@@ -16,29 +16,30 @@ use crate::storage::catalog::{Artifact, Catalog};
 use crate::storage::layout::Layout;
 use crate::storage::{BlobStore, StorageError};
 
-/// Writes a planning step's page, once: a repeated step cuts the same chunks and finds its
-/// page written. A step that cut no chunk writes nothing.
+/// Writes a planning step's chunks as plan pages of `PAGE_CHUNKS` each, once: a repeated
+/// step cuts the same chunks and finds its pages written. A step that cut no chunk writes
+/// nothing.
 pub async fn save(
     blobs: &BlobStore,
     layout: &Layout,
     job: &JobId,
-    page: &Page,
+    step: &Page,
 ) -> Result<(), StorageError> {
-    if page.chunks.is_empty() {
-        return Ok(());
+    for (i, chunks) in step.chunks.chunks(PAGE_CHUNKS).enumerate() {
+        let path = layout.restore_plan_page(job, step.number + i as u64);
+        let doc = PlanPage {
+            job: job.clone(),
+            first_chunk: step.first_chunk + (i * PAGE_CHUNKS) as u64,
+            chunks: chunks.to_vec(),
+        };
+        let body = serde_json::to_vec(&doc).map_err(|e| StorageError::decode(&path, e))?;
+        match blobs.create_new(&path, Bytes::from(body)).await {
+            Ok(_) => {}
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e),
+        }
     }
-    let path = layout.restore_plan_page(job, page.number);
-    let doc = PlanPage {
-        job: job.clone(),
-        first_chunk: page.first_chunk,
-        chunks: page.chunks.clone(),
-    };
-    let body = serde_json::to_vec(&doc).map_err(|e| StorageError::decode(&path, e))?;
-    match blobs.create_new(&path, Bytes::from(body)).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_conflict() => Ok(()),
-        Err(e) => Err(e),
-    }
+    Ok(())
 }
 
 /// Reads chunks out of a job's plan pages in order, keeping the page and the catalog

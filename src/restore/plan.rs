@@ -28,10 +28,18 @@ use crate::storage::supersede;
 use crate::storage::supersede::LiveSet;
 use crate::storage::{BlobItem, BlobStore, ListPage, StorageError};
 
-/// Chunks' worth of files one planning step reads at most: 10,000 files at the default
-/// chunk size, so a step of a catalog reads about ten segments and writes one page, and a
-/// catalog of ten million files is planned in about a thousand steps.
+/// Chunks one plan page holds: the driver reads a page each step it starts chunks, so a
+/// page stays small (100 chunks of a catalog name about 10,000 lines).
 pub const PAGE_CHUNKS: usize = 100;
+/// Pages' worth of files one planning step of a catalog reads at most: 100,000 files at the
+/// default chunk size, about a hundred segments, so a catalog of ten million files is planned
+/// in about a hundred steps and what each step costs besides the reads (the live set, the
+/// listing, the job's save, the driver message) is paid a hundred times, not ten thousand.
+/// A step holds only the lines of its chunks.
+pub const CATALOG_STEP_PAGES: usize = 10;
+/// A step from a listing holds its files themselves (the page writes them out), so it
+/// plans one page.
+const LISTING_STEP_PAGES: usize = 1;
 /// Catalog segments one listing page names.
 const LIST_PAGE: u32 = 100;
 /// Blobs one listing page of a table's data folder names: the most one List Blobs call
@@ -40,7 +48,7 @@ const DATA_LIST_PAGE: u32 = crate::storage::blob::MAX_PAGE_SIZE;
 /// Catalog segments read at most at once: storage's round trips overlap each other and the
 /// decoding. Reads ahead are sized by what the last segment cost, so a step rarely reads a
 /// segment it does not use (a read it drops is read again by the next step).
-const READ_AHEAD: usize = 4;
+pub const READ_AHEAD: usize = 4;
 
 /// One file to plan, from the catalog or from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +107,8 @@ impl PlannedFile {
     }
 }
 
-/// What one planning step produced: plan page `number`, its chunks numbered from
-/// `first_chunk`, and where the next step starts.
+/// What one planning step produced: its chunks, numbered from `first_chunk`, to be written
+/// as plan pages of `PAGE_CHUNKS` from page `number` on, and where the next step starts.
 #[derive(Debug, Default)]
 pub struct Page {
     pub number: u64,
@@ -213,6 +221,9 @@ pub async fn plan_listing_page(
 
 /// Where a plan's files come from: listing pages per table, each item naming files.
 trait FileSource {
+    /// Plan pages' worth of files a step reads at most.
+    const STEP_PAGES: usize;
+
     /// One listing page of `table`'s items, from `marker`.
     async fn page(
         &mut self,
@@ -242,6 +253,8 @@ struct Cataloged<'a> {
 }
 
 impl FileSource for Cataloged<'_> {
+    const STEP_PAGES: usize = CATALOG_STEP_PAGES;
+
     async fn page(
         &mut self,
         table: &TableName,
@@ -298,6 +311,8 @@ struct Listed<'a> {
 }
 
 impl FileSource for Listed<'_> {
+    const STEP_PAGES: usize = LISTING_STEP_PAGES;
+
     async fn page(
         &mut self,
         table: &TableName,
@@ -322,13 +337,13 @@ impl FileSource for Listed<'_> {
 /// One planning step over `source`: from where the job stopped, items are read until the
 /// step's budget is spent; the position records the listing's marker and the last item
 /// planned, so the next step resumes exactly there.
-async fn plan_from(
-    source: &mut impl FileSource,
+async fn plan_from<S: FileSource>(
+    source: &mut S,
     job: &mut RestoreJob,
     request: &RestoreRequestV1,
     settings: &RestoreSettings,
 ) -> Result<Page, PlanError> {
-    let budget = settings.chunk_max_blobs * PAGE_CHUNKS;
+    let budget = settings.chunk_max_blobs * PAGE_CHUNKS * S::STEP_PAGES;
     let mut pos = job.plan.clone();
     let mut chunks: Vec<PlannedChunk> = Vec::new();
     let mut open: Option<OpenChunk> = None;
@@ -394,7 +409,7 @@ async fn plan_from(
     let first_chunk = job.totals.chunks;
     job.totals.chunks += chunks.len() as u64;
     let number = job.plan.pages;
-    pos.pages = number + u64::from(!chunks.is_empty());
+    pos.pages = number + chunks.len().div_ceil(PAGE_CHUNKS) as u64;
     Ok(Page {
         number,
         first_chunk,
@@ -518,6 +533,8 @@ mod tests {
     }
 
     impl FileSource for Segments {
+        const STEP_PAGES: usize = 1;
+
         async fn page(
             &mut self,
             table: &TableName,

@@ -527,7 +527,7 @@ async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planne
         .await
         .unwrap();
     let mut stack = stack;
-    stack.set("AdxBackup__RestoreChunkBlobs", "10");
+    stack.set("AdxBackup__RestoreChunkBlobs", "1");
     let app = stack.app();
     let state = run_restore(
         &stack,
@@ -546,10 +546,11 @@ async fn a_catalog_past_the_portals_10000_files_and_a_backfill_segment_is_planne
     let totals = state.report.unwrap().totals;
     assert_eq!(totals.artifacts, (real + EXTRA + 7) as u64, "{totals:?}");
     assert_eq!(totals.rows, 15 + 2 * EXTRA as u64 + 7 * 3);
-    // 10 files a chunk; a step plans at most PAGE_CHUNKS chunks' worth, so more than 12
-    // steps ran.
-    let per_step = 10 * adx_backup::restore::plan::PAGE_CHUNKS;
-    assert!(totals.chunks >= (EXTRA / 10) as u64, "{totals:?}");
+    // A file a chunk; a step plans at most CATALOG_STEP_PAGES pages of PAGE_CHUNKS chunks,
+    // so more than 12 steps ran.
+    use adx_backup::restore::plan::{CATALOG_STEP_PAGES, PAGE_CHUNKS};
+    let per_step = PAGE_CHUNKS * CATALOG_STEP_PAGES;
+    assert!(totals.chunks >= EXTRA as u64, "{totals:?}");
     assert!(
         state.tick > (EXTRA / per_step) as u64,
         "bounded steps: {}",
